@@ -1,0 +1,298 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Responder delivers a handler's response to the user who asked.
+type Responder interface {
+	Respond(ctx context.Context, req *Request, resp Response) error
+}
+
+// Observer is told how each request ended, for metrics.
+type Observer interface {
+	// Handled reports the route label, the outcome ("ok", "user_error",
+	// "error", "panic", "timeout", "duplicate") and how long it took.
+	Handled(route, outcome string, took time.Duration)
+}
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	Router    *Router
+	Responder Responder
+	// Deduper makes redelivered envelopes and repeated triggers run once,
+	// across replicas when it is shared (Redis). Nil keeps only the local
+	// memory, which protects one process.
+	Deduper Deduper
+	Logger  *zap.Logger
+	// Observer may be nil.
+	Observer Observer
+	// Workers bounds how many requests run at once (default 16).
+	Workers int
+	// Queue is how many acknowledged requests may wait for a worker (default 256).
+	Queue int
+	// Timeout bounds one request's handler (default 2 minutes). Work that
+	// must outlive it (a long runbook) is started by the handler with its
+	// own context.
+	Timeout time.Duration
+	// DedupeTTL is how long a key is remembered (default 24 hours; Slack
+	// retries for far less).
+	DedupeTTL time.Duration
+}
+
+// Engine runs requests: once each, in a bounded pool, with a timeout and
+// recovery from panics, and delivers the responses.
+type Engine struct {
+	cfg    EngineConfig
+	log    *zap.Logger
+	queue  chan queued
+	local  *memo
+	wg     sync.WaitGroup
+	mu     sync.RWMutex
+	closed bool
+}
+
+type queued struct {
+	ctx context.Context
+	req *Request
+}
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("engine closed")
+
+// NewEngine validates cfg and starts the worker pool.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.Router == nil || cfg.Responder == nil {
+		return nil, errors.New("bot: engine needs a router and a responder")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 16
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 256
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.DedupeTTL <= 0 {
+		cfg.DedupeTTL = 24 * time.Hour
+	}
+	e := &Engine{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		queue: make(chan queued, cfg.Queue),
+		local: newMemo(100_000),
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		e.wg.Add(1)
+		go e.work()
+	}
+	return e, nil
+}
+
+// Router returns the engine's router (for modal validation before the ack).
+func (e *Engine) Router() *Router { return e.cfg.Router }
+
+// Submit queues an acknowledged request. It blocks while the queue is full,
+// until ctx ends. The request's own context is detached from ctx's
+// cancellation so that a request already accepted finishes during shutdown.
+func (e *Engine) Submit(ctx context.Context, req *Request) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	select {
+	case e.queue <- queued{ctx: context.WithoutCancel(ctx), req: req}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops taking requests and waits until the queued and running ones
+// finish or ctx ends.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		close(e.queue)
+	}
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("requests still running at shutdown: %w", ctx.Err())
+	}
+}
+
+func (e *Engine) work() {
+	defer e.wg.Done()
+	for q := range e.queue {
+		e.Handle(q.ctx, q.req)
+	}
+}
+
+// Handle runs one request now, in the caller's goroutine: console mode uses
+// it directly, so scripts see replies in order.
+func (e *Engine) Handle(ctx context.Context, req *Request) {
+	start := time.Now()
+	log := e.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("kind", string(req.Kind)),
+		zap.String("user", req.UserID), zap.String("channel", req.ChannelID))
+	handler, route := e.cfg.Router.Route(req)
+	log = log.With(zap.String("route", route))
+
+	if dup := e.duplicate(ctx, req, log); dup {
+		log.Info("duplicate delivery dropped", zap.Int("retry_attempt", req.RetryAttempt))
+		e.observe(route, "duplicate", start)
+		return
+	}
+
+	ctx = WithLogger(ctx, log)
+	resp, outcome, err := e.run(ctx, handler, req)
+	if err != nil {
+		resp = Reply(UserMessage(err, req.EnvelopeID))
+		if outcome == "user_error" {
+			log.Info("request refused", zap.String("reason", err.Error()))
+		} else {
+			log.Error("request failed", zap.Error(err))
+		}
+	}
+	if !resp.empty() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if rerr := e.cfg.Responder.Respond(rctx, req, resp); rerr != nil {
+			log.Error("response not delivered", zap.Error(rerr))
+			if outcome == "ok" {
+				outcome = "error"
+			}
+		}
+		cancel()
+	}
+	e.observe(route, outcome, start)
+}
+
+func (e *Engine) run(ctx context.Context, h Handler, req *Request) (resp Response, outcome string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("handler panicked", zap.String("envelope_id", req.EnvelopeID),
+				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			resp, outcome, err = Response{}, "panic", fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	resp, err = h(ctx, req)
+	var ue *UserError
+	switch {
+	case err == nil:
+		return resp, "ok", nil
+	case errors.As(err, &ue):
+		return resp, "user_error", err
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		return resp, "timeout", Userf("That took too long and was stopped (ref `%s`).", req.EnvelopeID)
+	default:
+		return resp, "error", err
+	}
+}
+
+// duplicate claims the envelope ID and the dedupe key. Either seen before
+// means the user's action already ran (or is running) here or on another
+// replica. When the shared store fails, the local memory still protects this
+// process, and the request runs: during an outage a rare double is better
+// than dropping someone's command.
+func (e *Engine) duplicate(ctx context.Context, req *Request, log *zap.Logger) bool {
+	keys := make([]string, 0, 2)
+	if req.EnvelopeID != "" {
+		keys = append(keys, "envelope:"+req.EnvelopeID)
+	}
+	if req.DedupeKey != "" {
+		keys = append(keys, "action:"+req.DedupeKey)
+	}
+	for _, k := range keys {
+		if !e.local.add(k, time.Now().Add(e.cfg.DedupeTTL)) {
+			return true
+		}
+	}
+	if e.cfg.Deduper == nil {
+		return false
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		first, err := e.cfg.Deduper.Claim(dctx, k, e.cfg.DedupeTTL)
+		if err != nil {
+			log.Warn("dedupe store unavailable; relying on local memory", zap.Error(err))
+			return false
+		}
+		if !first {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) observe(route, outcome string, start time.Time) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Handled(route, outcome, time.Since(start))
+	}
+}
+
+func (r Response) empty() bool {
+	m := r.Message
+	return m.Text == "" && m.Title == "" && len(m.Fields) == 0 && m.Code == "" && len(m.Buttons) == 0
+}
+
+// memo is a bounded set of keys with expiry, the per-process line of defence
+// against duplicates.
+type memo struct {
+	mu    sync.Mutex
+	max   int
+	keys  map[string]time.Time
+	order []string
+}
+
+func newMemo(max int) *memo { return &memo{max: max, keys: map[string]time.Time{}} }
+
+// add reports whether key was new (or expired).
+func (m *memo) add(key string, until time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if exp, ok := m.keys[key]; ok && time.Now().Before(exp) {
+		return false
+	}
+	m.keys[key] = until
+	m.order = append(m.order, key)
+	for len(m.order) > m.max {
+		delete(m.keys, m.order[0])
+		m.order = m.order[1:]
+	}
+	return true
+}
+
+type loggerKey struct{}
+
+// WithLogger stores a request-scoped logger (carrying the envelope ID) in ctx.
+func WithLogger(ctx context.Context, l *zap.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, l)
+}
+
+// Logger returns the request-scoped logger, or a no-op logger.
+func Logger(ctx context.Context) *zap.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*zap.Logger); ok {
+		return l
+	}
+	return zap.NewNop()
+}
