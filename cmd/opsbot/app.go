@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/commands/incident"
+	"github.com/opsbot/opsbot/commands/oncall"
+	"github.com/opsbot/opsbot/commands/runbook"
+	"github.com/opsbot/opsbot/integrations/oncallfile"
+	"github.com/opsbot/opsbot/integrations/pagerduty"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/runbooks"
+)
+
+// frontEnd is what a chat front end gives the bot: the Slack integration and
+// the console workspace both are one.
+type frontEnd interface {
+	bot.Chat
+	bot.Responder
+}
+
+// appDeps are the parts the composition root is handed rather than builds,
+// so that tests and console mode substitute their own.
+type appDeps struct {
+	Chat     frontEnd
+	Redis    oredis.Client
+	Clock    bot.Clock
+	IDs      bot.IDs
+	Logger   *zap.Logger
+	Registry prometheus.Registerer
+	// HTTPClient is used for PagerDuty.
+	HTTPClient *http.Client
+	// SpoolDir holds timeline events while Redis is unreachable.
+	SpoolDir string
+	// TeamID is the Slack workspace (from auth.test).
+	TeamID string
+	// Workers bounds concurrent handlers (default 16).
+	Workers int
+}
+
+// app is opsbot wired together: the one place where every package meets.
+type app struct {
+	cfg       Config
+	log       *zap.Logger
+	router    *bot.Router
+	engine    *bot.Engine
+	timeline  *oredis.Timeline
+	incidents *incident.Service
+	runbooks  *runbook.Service
+	oncall    *oncall.Service
+	catalog   *runbooks.Catalog
+	pager     *pagerduty.Client
+}
+
+// buildApp wires every family onto one router and engine.
+func buildApp(cfg Config, d appDeps) (*app, error) {
+	if d.Clock == nil {
+		d.Clock = bot.SystemClock
+	}
+	if d.IDs == nil {
+		d.IDs = bot.RandomIDs
+	}
+	if d.Logger == nil {
+		d.Logger = zap.NewNop()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	a := &app{cfg: cfg, log: d.Logger, router: bot.NewRouter()}
+
+	tl, err := oredis.NewTimeline(oredis.TimelineConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Logger: d.Logger.Named("timeline"), Clock: d.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	}
+	a.timeline = tl
+	store, err := oredis.NewIncidents(d.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("incident store: %w", err)
+	}
+	locker := oredis.NewLocker(d.Redis)
+	deduper := oredis.NewDeduper(d.Redis)
+
+	// On-call: PagerDuty when a token is set, else the rotation file.
+	var provider bot.OnCallProvider
+	var providerName string
+	var ocSettings oncall.Settings
+	if err := decodeNode(&cfg.File.OnCall, &ocSettings); err != nil {
+		return nil, fmt.Errorf("%s: oncall: %w", cfg.configName(), err)
+	}
+	if cfg.PagerDutyToken != "" {
+		pd, err := pagerduty.New(pagerduty.Config{
+			Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL, HTTPClient: d.HTTPClient,
+			FromEmail: cfg.File.PagerDuty.FromEmail, Services: cfg.File.PagerDuty.Services,
+			Logger: d.Logger.Named("pagerduty"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pagerduty: %w", err)
+		}
+		a.pager, provider, providerName = pd, pd, "PagerDuty"
+	} else if ocSettings.File != "" {
+		fp, err := oncallfile.Load(ocSettings.File)
+		if err != nil {
+			return nil, fmt.Errorf("oncall file: %w", err)
+		}
+		provider, providerName = fp, "the on-call file"
+	}
+
+	var incSettings incident.Settings
+	if err := decodeNode(&cfg.File.Incidents, &incSettings); err != nil {
+		return nil, fmt.Errorf("%s: incidents: %w", cfg.configName(), err)
+	}
+	incSettings.Admins = cfg.File.Admins
+	for name := range cfg.File.PagerDuty.Services {
+		incSettings.PageServices = append(incSettings.PageServices, name)
+	}
+	sort.Strings(incSettings.PageServices)
+
+	// The two families need each other (incidents invite the on-call,
+	// handoffs list open incidents); the late binding breaks the cycle.
+	open := &lateIncidents{}
+	if provider != nil {
+		a.oncall, err = oncall.New(oncall.Config{
+			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: oredis.NewOnCall(d.Redis),
+			Locker: locker, Incidents: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("oncall: %w", err)
+		}
+	}
+
+	incCfg := incident.Config{
+		Chat: d.Chat, Store: store, Timeline: tl, Locker: locker, Deduper: deduper,
+		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("incident"), Settings: incSettings,
+	}
+	if a.oncall != nil {
+		incCfg.OnCall = a.oncall
+	}
+	if a.pager != nil {
+		incCfg.Pager = a.pager
+	}
+	a.incidents, err = incident.New(incCfg)
+	if err != nil {
+		return nil, fmt.Errorf("incidents: %w", err)
+	}
+	open.s = a.incidents
+
+	if cfg.RunbooksDir == "" {
+		a.catalog, err = runbooks.NewCatalog()
+	} else {
+		a.catalog, err = runbooks.LoadDir(cfg.RunbooksDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runbooks: %w", err)
+	}
+	approvalTTL, err := parseOptionalDuration(cfg.File.Runbooks.ApprovalTTL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: runbooks.approval_ttl: %w", cfg.configName(), err)
+	}
+	rbStore, err := oredis.NewRunbooks(d.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("runbook store: %w", err)
+	}
+	a.runbooks, err = runbook.New(runbook.Config{
+		Catalog: a.catalog, Chat: d.Chat, Approvals: rbStore, Audit: rbStore, Locks: rbStore,
+		Timeline: tl, Incidents: a.incidents, Admins: cfg.File.Admins, TeamID: d.TeamID,
+		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("runbook"),
+		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: approvalTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runbook: %w", err)
+	}
+
+	a.incidents.Register(a.router)
+	a.runbooks.Register(a.router)
+	if a.oncall != nil {
+		a.oncall.Register(a.router)
+	} else {
+		a.router.Family(&bot.Family{Name: "/oncall", Description: "who is on call",
+			Default: noOnCall, Fallback: noOnCall})
+	}
+
+	var observer bot.Observer
+	if reg, ok := d.Registry.(prometheus.Registerer); ok && reg != nil {
+		observer = newHandlerMetrics(reg)
+	}
+	a.engine, err = bot.NewEngine(bot.EngineConfig{
+		Router: a.router, Responder: d.Chat, Deduper: deduper, Logger: d.Logger.Named("engine"),
+		Observer: observer, Workers: d.Workers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// lateIncidents forwards to the incident service once it exists.
+type lateIncidents struct{ s *incident.Service }
+
+func (l *lateIncidents) OpenIncidentSummaries(ctx context.Context) ([]bot.IncidentSummary, error) {
+	return l.s.OpenIncidentSummaries(ctx)
+}
+
+func noOnCall(context.Context, *bot.Request) (bot.Response, error) {
+	return bot.Reply("No on-call source is configured: set PAGERDUTY_TOKEN, or `oncall.file` in the config file."), nil
+}
+
+func parseOptionalDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// start runs the background work (timeline flusher, reminders, on-call sync)
+// until ctx ends; the returned function waits for it to stop.
+func (a *app) start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					a.log.Error("background task panicked", zap.String("task", name), zap.Any("panic", p))
+				}
+			}()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("background task stopped", zap.String("task", name), zap.Error(err))
+			}
+		}()
+	}
+	run("timeline", a.timeline.Run)
+	run("incidents", a.incidents.Run)
+	if a.oncall != nil {
+		run("oncall", a.oncall.Run)
+	}
+	return wg.Wait
+}
+
+// shutdown stops taking requests, lets the running ones and runbook runs
+// finish until ctx ends, and flushes held timeline events.
+func (a *app) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := a.engine.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.runbooks.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("runbook runs: %w", err))
+	}
+	if err := a.timeline.Flush(ctx); err != nil {
+		a.log.Warn("timeline events still held at exit; they are in the spool and will be written at next start",
+			zap.Int("held", a.timeline.Pending()), zap.Error(err))
+	}
+	if err := a.timeline.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

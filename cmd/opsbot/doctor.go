@@ -1,0 +1,590 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/PagerDuty/go-pagerduty"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/slack-go/slack"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/deploy"
+	"github.com/opsbot/opsbot/integrations/oncallfile"
+	"github.com/opsbot/opsbot/runbooks"
+)
+
+// doctorTimeout bounds each network check, so that one unreachable service
+// cannot hang the whole report.
+const doctorTimeout = 10 * time.Second
+
+// Result levels of a doctor check.
+const (
+	levelPass = "PASS"
+	levelWarn = "WARN"
+	levelFail = "FAIL"
+)
+
+// doctor collects check results and prints them as they come, one line each.
+type doctor struct {
+	out    io.Writer
+	counts map[string]int
+	http   *http.Client
+}
+
+func (d *doctor) report(level, format string, args ...any) {
+	d.counts[level]++
+	fmt.Fprintf(d.out, "%s  %s\n", level, fmt.Sprintf(format, args...))
+}
+
+func (d *doctor) pass(format string, args ...any) { d.report(levelPass, format, args...) }
+func (d *doctor) warn(format string, args ...any) { d.report(levelWarn, format, args...) }
+func (d *doctor) fail(format string, args ...any) { d.report(levelFail, format, args...) }
+
+// runDoctor checks an installation with its real credentials: the Slack
+// tokens and the scopes granted against the shipped manifest, the configured
+// channels, user groups and users, Redis reachability and persistence,
+// PagerDuty's token, schedules and services, and every runbook's command.
+// It prints one PASS/WARN/FAIL line per check and returns 1 when any check
+// failed, 0 otherwise.
+func runDoctor(ctx context.Context, cfg Config, out io.Writer) int {
+	d := &doctor{out: out, counts: map[string]int{}, http: &http.Client{Timeout: doctorTimeout}}
+	fmt.Fprintf(out, "opsbot doctor %s (commit %s)\n", version, commit)
+
+	refs := d.checkConfig(cfg)
+	catalog := d.loadRunbooks(cfg, refs)
+	d.checkSlack(ctx, cfg, refs)
+	d.checkRedis(ctx, cfg)
+	d.checkOnCall(ctx, cfg, refs)
+	d.reportRunbooks(catalog)
+
+	fmt.Fprintf(out, "doctor: %d pass, %d warn, %d fail\n", d.counts[levelPass], d.counts[levelWarn], d.counts[levelFail])
+	if d.counts[levelFail] > 0 {
+		return 1
+	}
+	return 0
+}
+
+// slackRefs are the Slack objects the configuration names, each with where
+// it is named, so a failure says what to fix.
+type slackRefs struct {
+	// channels the bot posts in (it must be a member) and channels only
+	// named (runbook allow lists), by ID.
+	postChannels, otherChannels map[string][]string
+	usergroups, users           map[string][]string
+	schedules                   []bot.ScheduleConfig
+	oncallFile                  string
+}
+
+func newSlackRefs() *slackRefs {
+	return &slackRefs{postChannels: map[string][]string{}, otherChannels: map[string][]string{},
+		usergroups: map[string][]string{}, users: map[string][]string{}}
+}
+
+func addRef(m map[string][]string, id, where string) {
+	if id != "" && !slices.Contains(m[id], where) {
+		m[id] = append(m[id], where)
+	}
+}
+
+// doctorIncidents and doctorOnCall read only the fields the doctor checks
+// from sections that their command families decode strictly elsewhere.
+type doctorIncidents struct {
+	BroadcastChannel string `yaml:"broadcast_channel"`
+	Responders       struct {
+		Users      []string `yaml:"users"`
+		Usergroups []string `yaml:"usergroups"`
+	} `yaml:"responders"`
+}
+
+type doctorOnCall struct {
+	File      string               `yaml:"file"`
+	Schedules []bot.ScheduleConfig `yaml:"schedules"`
+}
+
+func (d *doctor) checkConfig(cfg Config) *slackRefs {
+	refs := newSlackRefs()
+	if cfg.ConfigPath == "" {
+		d.warn("config: no config file (OPSBOT_CONFIG or --config): no broadcast channel, responders or schedules")
+	} else {
+		d.pass("config: %s", cfg.ConfigPath)
+	}
+	var inc doctorIncidents
+	if cfg.File.Incidents.Kind != 0 {
+		if err := cfg.File.Incidents.Decode(&inc); err != nil {
+			d.fail("config: incidents: %v", err)
+		}
+	}
+	var oc doctorOnCall
+	if cfg.File.OnCall.Kind != 0 {
+		if err := cfg.File.OnCall.Decode(&oc); err != nil {
+			d.fail("config: oncall: %v", err)
+		}
+	}
+	for _, id := range cfg.File.Admins {
+		addRef(refs.users, id, "admins")
+	}
+	addRef(refs.postChannels, inc.BroadcastChannel, "incidents.broadcast_channel")
+	for _, id := range inc.Responders.Users {
+		addRef(refs.users, id, "incidents.responders.users")
+	}
+	for _, id := range inc.Responders.Usergroups {
+		addRef(refs.usergroups, id, "incidents.responders.usergroups")
+	}
+	for _, s := range oc.Schedules {
+		where := fmt.Sprintf("oncall.schedules[%s]", scheduleLabel(s))
+		addRef(refs.postChannels, s.HandoffChannel, where+".handoff_channel")
+		addRef(refs.usergroups, s.Usergroup, where+".usergroup")
+	}
+	refs.schedules, refs.oncallFile = oc.Schedules, oc.File
+	return refs
+}
+
+func scheduleLabel(s bot.ScheduleConfig) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.ID
+}
+
+// loadRunbooks loads the catalogue early so that the Slack checks cover the
+// channels and user groups runbooks name; its results are reported last.
+func (d *doctor) loadRunbooks(cfg Config, refs *slackRefs) *runbookResult {
+	if cfg.RunbooksDir == "" {
+		return &runbookResult{}
+	}
+	cat, err := runbooks.LoadDir(cfg.RunbooksDir)
+	res := &runbookResult{dir: cfg.RunbooksDir, catalog: cat, err: err}
+	for _, rb := range cat.All() {
+		where := "runbook " + rb.Name
+		if a := rb.Allow; a != nil {
+			for _, id := range a.Users {
+				addRef(refs.users, id, where+" allow.users")
+			}
+			for _, id := range a.Usergroups {
+				addRef(refs.usergroups, id, where+" allow.usergroups")
+			}
+			for _, id := range a.Channels {
+				addRef(refs.otherChannels, id, where+" allow.channels")
+			}
+		}
+		if ap := rb.Approval; ap != nil {
+			for _, id := range ap.Approvers.Users {
+				addRef(refs.users, id, where+" approval.approvers.users")
+			}
+			for _, id := range ap.Approvers.Usergroups {
+				addRef(refs.usergroups, id, where+" approval.approvers.usergroups")
+			}
+		}
+	}
+	return res
+}
+
+type runbookResult struct {
+	dir     string
+	catalog *runbooks.Catalog
+	err     error
+}
+
+func (d *doctor) reportRunbooks(r *runbookResult) {
+	if r.dir == "" {
+		d.warn("runbooks: no directory configured (OPSBOT_RUNBOOKS or runbooks.dir): /runbook has nothing to run")
+		return
+	}
+	if r.err != nil {
+		var probs runbooks.Problems
+		if errors.As(r.err, &probs) {
+			for _, p := range probs {
+				d.fail("runbooks: %s", p)
+			}
+		} else {
+			d.fail("runbooks: %v", r.err)
+		}
+		return
+	}
+	all := r.catalog.All()
+	if len(all) == 0 {
+		d.warn("runbooks: %s holds no runbook", r.dir)
+	}
+	for _, rb := range all {
+		if rb.Missing != "" {
+			d.fail("runbook %s: %s (%s)", rb.Name, rb.Missing, rb.File)
+			continue
+		}
+		d.pass("runbook %s: %s", rb.Name, rb.Path)
+	}
+}
+
+func (d *doctor) checkSlack(ctx context.Context, cfg Config, refs *slackRefs) {
+	if cfg.SlackBotToken == "" || cfg.SlackAppToken == "" {
+		d.fail("slack: SLACK_APP_TOKEN and SLACK_BOT_TOKEN must both be set: doctor checks the real workspace")
+		return
+	}
+	api := slack.New(cfg.SlackBotToken.Reveal(), slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(d.http))
+	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	auth, err := api.AuthTestContext(cctx)
+	cancel()
+	if err != nil {
+		d.fail("slack auth.test: %s", slackErrorHint(err))
+		return
+	}
+	d.pass("slack auth.test: bot @%s (%s) in team %s (%s)", auth.User, auth.UserID, auth.Team, auth.TeamID)
+	d.checkScopes(auth.Header.Get("X-OAuth-Scopes"))
+
+	appAPI := slack.New("", slack.OptionAppLevelToken(cfg.SlackAppToken.Reveal()),
+		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(d.http))
+	cctx, cancel = context.WithTimeout(ctx, doctorTimeout)
+	_, _, err = appAPI.StartSocketModeContext(cctx)
+	cancel()
+	if err != nil {
+		d.fail("slack app token: apps.connections.open: %s", slackErrorHint(err))
+	} else {
+		d.pass("slack app token: Socket Mode connections can be opened")
+	}
+
+	d.checkChannels(ctx, api, refs)
+	d.checkUsergroups(ctx, api, refs)
+	d.checkUsers(ctx, api, refs)
+}
+
+// checkScopes compares the scopes Slack reports as granted (the
+// X-OAuth-Scopes header) with the manifest this binary ships.
+func (d *doctor) checkScopes(header string) {
+	if strings.TrimSpace(header) == "" {
+		d.warn("slack scopes: Slack did not report the granted scopes (no X-OAuth-Scopes header); compare OAuth & Permissions with deploy/slack-app-manifest.yaml by hand")
+		return
+	}
+	granted := map[string]bool{}
+	for _, s := range strings.Split(header, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			granted[s] = true
+		}
+	}
+	want := deploy.BotScopes()
+	missing := 0
+	for _, s := range want {
+		if !granted[s] {
+			d.fail("slack scope missing: %s (add it in OAuth & Permissions or update the app from deploy/slack-app-manifest.yaml, then reinstall the app)", s)
+			missing++
+		}
+	}
+	var extra []string
+	for s := range granted {
+		if !slices.Contains(want, s) {
+			extra = append(extra, s)
+		}
+	}
+	sort.Strings(extra)
+	for _, s := range extra {
+		d.warn("slack scope not needed: %s is granted but opsbot does not use it (least privilege: remove it)", s)
+	}
+	if missing == 0 {
+		d.pass("slack scopes: all %d scopes of the manifest are granted", len(want))
+	}
+}
+
+func (d *doctor) checkChannels(ctx context.Context, api *slack.Client, refs *slackRefs) {
+	ids := map[string]bool{}
+	for id := range refs.postChannels {
+		ids[id] = true
+	}
+	for id := range refs.otherChannels {
+		ids[id] = true
+	}
+	for _, id := range sortedKeys(ids) {
+		where := strings.Join(append(slices.Clone(refs.postChannels[id]), refs.otherChannels[id]...), ", ")
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		ch, err := api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: id})
+		cancel()
+		switch {
+		case err != nil:
+			d.fail("slack channel %s (%s): %s", id, where, slackErrorHint(err))
+		case ch.IsArchived:
+			d.fail("slack channel %s #%s (%s): archived; unarchive it or configure another channel", id, ch.Name, where)
+		case len(refs.postChannels[id]) > 0 && !ch.IsMember:
+			d.fail("slack channel %s #%s (%s): the bot is not a member and cannot post there; type /invite @opsbot in #%s", id, ch.Name, where, ch.Name)
+		default:
+			d.pass("slack channel %s #%s (%s)", id, ch.Name, where)
+		}
+	}
+}
+
+func (d *doctor) checkUsergroups(ctx context.Context, api *slack.Client, refs *slackRefs) {
+	if len(refs.usergroups) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	groups, err := api.GetUserGroupsContext(cctx, slack.GetUserGroupsOptionIncludeDisabled(true))
+	cancel()
+	if err != nil {
+		d.fail("slack usergroups.list: %s", slackErrorHint(err))
+		return
+	}
+	byID := map[string]slack.UserGroup{}
+	for _, g := range groups {
+		byID[g.ID] = g
+	}
+	for _, id := range sortedKeys(refs.usergroups) {
+		where := strings.Join(refs.usergroups[id], ", ")
+		g, ok := byID[id]
+		switch {
+		case !ok:
+			d.fail("slack user group %s (%s): not found in this workspace", id, where)
+		case g.DateDelete != 0:
+			d.fail("slack user group %s @%s (%s): disabled; enable it or configure another group", id, g.Handle, where)
+		default:
+			d.pass("slack user group %s @%s (%s)", id, g.Handle, where)
+		}
+	}
+}
+
+func (d *doctor) checkUsers(ctx context.Context, api *slack.Client, refs *slackRefs) {
+	for _, id := range sortedKeys(refs.users) {
+		where := strings.Join(refs.users[id], ", ")
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		u, err := api.GetUserInfoContext(cctx, id)
+		cancel()
+		switch {
+		case err != nil:
+			d.fail("slack user %s (%s): %s", id, where, slackErrorHint(err))
+		case u.Deleted:
+			d.fail("slack user %s @%s (%s): deactivated", id, u.Name, where)
+		default:
+			d.pass("slack user %s @%s (%s)", id, u.Name, where)
+		}
+	}
+}
+
+// slackErrorHint turns a Slack error into a line an operator can act on.
+func slackErrorHint(err error) string {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	hints := map[string]string{
+		"invalid_auth":           "invalid_auth: the token is wrong or was revoked; copy it again from the app's settings",
+		"not_authed":             "not_authed: no token was sent",
+		"account_inactive":       "account_inactive: the app was uninstalled or the token revoked; reinstall the app",
+		"token_revoked":          "token_revoked: reinstall the app and copy the new token",
+		"not_allowed_token_type": "not_allowed_token_type: SLACK_APP_TOKEN must be the app-level token (xapp-) and SLACK_BOT_TOKEN the bot token (xoxb-)",
+		"missing_scope":          "missing_scope: the app lacks a scope; see the scope lines above",
+		"channel_not_found":      "channel_not_found: no such channel, or a private channel the bot is not in",
+		"user_not_found":         "user_not_found: no such user in this workspace",
+	}
+	if h, ok := hints[se.Err]; ok {
+		return h
+	}
+	return se.Err
+}
+
+func (d *doctor) checkRedis(ctx context.Context, cfg Config) {
+	client, what, err := doctorRedisClient(cfg)
+	if err != nil {
+		d.fail("redis: %v", err)
+		return
+	}
+	if client == nil {
+		d.warn("redis: not configured (REDIS_URL): incidents and timelines live in memory and are lost on restart, and replicas cannot coordinate")
+		return
+	}
+	defer client.Close()
+	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	if err := client.Ping(cctx).Err(); err != nil {
+		d.fail("redis %s: unreachable: %v", what, err)
+		return
+	}
+	key := "opsbot:doctor:" + randomHex(8)
+	if err := client.Set(cctx, key, "1", time.Minute).Err(); err != nil {
+		d.fail("redis %s: reachable but not writable: %v", what, err)
+		return
+	}
+	_ = client.Del(cctx, key).Err()
+	d.pass("redis %s: reachable and writable", what)
+
+	aof, errA := client.ConfigGet(cctx, "appendonly").Result()
+	save, errS := client.ConfigGet(cctx, "save").Result()
+	switch {
+	case errA != nil || errS != nil:
+		d.warn("redis %s: cannot read the persistence settings (CONFIG GET refused: %v); make sure AOF or RDB snapshots are on", what, errors.Join(errA, errS))
+	case aof["appendonly"] == "yes":
+		d.pass("redis %s: persistence on (appendonly yes)", what)
+	case strings.TrimSpace(save["save"]) != "":
+		d.pass("redis %s: persistence by RDB snapshots (save %q, appendonly no); events since the last snapshot are lost if Redis crashes", what, save["save"])
+	default:
+		d.warn("redis %s: no persistence (appendonly %s, save %q): a Redis restart loses every incident and timeline; set appendonly yes", what, aof["appendonly"], save["save"])
+	}
+
+	if dir := cfg.File.Redis.SpoolDir; dir != "" {
+		if err := checkWritableDir(dir); err != nil {
+			d.fail("redis spool_dir %s: %v; timeline events cannot be held while Redis is down", dir, err)
+		} else {
+			d.pass("redis spool_dir %s: writable", dir)
+		}
+	}
+}
+
+// doctorRedisClient builds a client the way the configuration describes the
+// store; what names it for messages without revealing a password. A nil
+// client means none is configured.
+func doctorRedisClient(cfg Config) (goredis.UniversalClient, string, error) {
+	if cfg.RedisURL != "" {
+		opts, err := goredis.ParseURL(cfg.RedisURL.Reveal())
+		if err != nil {
+			return nil, "", errors.New("REDIS_URL is not a valid redis URL")
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+		opts.MaxRetries = 1
+		return goredis.NewClient(opts), opts.Addr, nil
+	}
+	rc := cfg.File.Redis
+	if len(rc.Addrs) == 0 {
+		return nil, "", nil
+	}
+	opts := &goredis.UniversalOptions{Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, DB: rc.DB,
+		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxRetries: 1}
+	if rc.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return goredis.NewUniversalClient(opts), strings.Join(rc.Addrs, ","), nil
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cannot create: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// checkOnCall checks the on-call source: PagerDuty when a token is set,
+// else the on-call file.
+func (d *doctor) checkOnCall(ctx context.Context, cfg Config, refs *slackRefs) {
+	services := cfg.File.PagerDuty.Services
+	if cfg.PagerDutyToken == "" {
+		switch {
+		case refs.oncallFile != "":
+			d.checkOnCallFile(refs)
+		case len(refs.schedules) > 0:
+			d.fail("oncall: schedules are configured but neither PAGERDUTY_TOKEN nor oncall.file is set")
+		default:
+			d.pass("oncall: no PagerDuty token and no schedules: /oncall and handoffs are off")
+		}
+		if len(services) > 0 {
+			d.fail("pagerduty: pagerduty.services are configured but PAGERDUTY_TOKEN is not set: /incident page cannot page")
+		}
+		return
+	}
+	pd := pagerduty.NewClient(cfg.PagerDutyToken.Reveal(), pagerduty.WithAPIEndpoint(cfg.PagerDutyAPIURL))
+	pd.HTTPClient = d.http
+
+	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	_, err := pd.ListSchedulesWithContext(cctx, pagerduty.ListSchedulesOptions{Limit: 1})
+	cancel()
+	if err != nil {
+		d.fail("pagerduty token: %s", pagerDutyErrorHint(err))
+		return
+	}
+	d.pass("pagerduty token: accepted by %s", cfg.PagerDutyAPIURL)
+
+	for _, s := range refs.schedules {
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		sched, err := pd.GetScheduleWithContext(cctx, s.ID, pagerduty.GetScheduleOptions{})
+		cancel()
+		if err != nil {
+			d.fail("pagerduty schedule %s (%s): %s", s.ID, scheduleLabel(s), pagerDutyErrorHint(err))
+			continue
+		}
+		d.pass("pagerduty schedule %s (%s): %q", s.ID, scheduleLabel(s), sched.Name)
+	}
+
+	if len(services) > 0 {
+		if cfg.File.PagerDuty.FromEmail == "" {
+			d.fail("pagerduty.from_email is not set: PagerDuty requires it to create incidents for /incident page")
+		}
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		list, err := pd.ListServicesPaginated(cctx, pagerduty.ListServiceOptions{})
+		cancel()
+		if err != nil {
+			d.fail("pagerduty services: %s", pagerDutyErrorHint(err))
+			return
+		}
+		byID := map[string]string{}
+		for _, svc := range list {
+			byID[svc.ID] = svc.Name
+		}
+		for _, name := range sortedKeys(services) {
+			id := services[name]
+			if n, ok := byID[id]; ok {
+				d.pass("pagerduty service %s (pagerduty.services.%s): %q", id, name, n)
+			} else {
+				d.fail("pagerduty service %s (pagerduty.services.%s): not found", id, name)
+			}
+		}
+	}
+}
+
+func (d *doctor) checkOnCallFile(refs *slackRefs) {
+	p, err := oncallfile.Load(refs.oncallFile)
+	if err != nil {
+		d.fail("oncall file: %v", err)
+		return
+	}
+	have := map[string]bool{}
+	for _, s := range p.Schedules() {
+		have[s.ID] = true
+	}
+	d.pass("oncall file %s: %d schedule(s)", refs.oncallFile, len(have))
+	for _, s := range refs.schedules {
+		if !have[s.ID] {
+			d.fail("oncall schedule %s (%s): not in %s", s.ID, scheduleLabel(s), refs.oncallFile)
+		}
+	}
+}
+
+func pagerDutyErrorHint(err error) string {
+	var ae pagerduty.APIError
+	if errors.As(err, &ae) {
+		switch {
+		case ae.StatusCode == http.StatusUnauthorized:
+			return "401 unauthorized: the token is wrong or was revoked; create a REST API token in PagerDuty"
+		case ae.StatusCode == http.StatusForbidden:
+			return "403 forbidden: the token may not read this; use a token with read access to schedules and services"
+		case ae.NotFound():
+			return "not found"
+		}
+		return fmt.Sprintf("HTTP %d", ae.StatusCode)
+	}
+	return err.Error()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

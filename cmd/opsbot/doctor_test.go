@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/slack-go/slack"
+
+	"github.com/opsbot/opsbot/deploy"
+	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
+	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
+)
+
+const doctorPDToken = "pd-doctor-token-123"
+
+// doctorSetup is a healthy installation against the fakes; each test case
+// breaks one thing in it.
+type doctorSetup struct {
+	t     *testing.T
+	slack *fakeslack.Server
+	pd    *fakepd.Server
+	env   map[string]string
+	// scopes is what the Slack proxy reports in X-OAuth-Scopes on
+	// auth.test; nil sends no header.
+	scopes []string
+	// notMember lists channels the proxy reports the bot is not in: the fake
+	// puts the bot in every channel it creates.
+	notMember map[string]bool
+
+	admins, responderUsers, responderGroups []string
+	broadcast, handoff, scheduleID          string
+	handoffGroup                            string
+	services                                map[string]string
+	spoolDir                                string
+	runbooks                                map[string]string
+}
+
+// slackProxy sits in front of the fake Slack and adds the X-OAuth-Scopes
+// header that real Slack sends with every Web API answer, so each case
+// decides which scopes the installed app has. It also clears is_member in
+// conversations.info answers for the channels in s.notMember.
+func slackProxy(t *testing.T, target string, s *doctorSetup) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if s.scopes != nil {
+			r.Header.Set("X-OAuth-Scopes", strings.Join(s.scopes, ","))
+		}
+		if !strings.HasSuffix(r.Request.URL.Path, "/conversations.info") {
+			return nil
+		}
+		body, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			if ch, ok := m["channel"].(map[string]any); ok && s.notMember[fmt.Sprint(ch["id"])] {
+				ch["is_member"] = false
+				body, _ = json.Marshal(m)
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/api/"
+}
+
+func newDoctorSetup(t *testing.T, redisURL string) *doctorSetup {
+	t.Helper()
+	s := &doctorSetup{t: t, scopes: deploy.BotScopes(), notMember: map[string]bool{}}
+	s.slack = fakeslack.New(t)
+	s.slack.AddUser(fakeslack.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
+	s.slack.AddUser(fakeslack.User{ID: "U0BOB", Name: "bob", Email: "bob@example.com"})
+	s.broadcast = s.slack.AddChannel("incidents", fakeslack.BotUserID)
+	s.handoff = s.slack.AddChannel("payments-oncall", fakeslack.BotUserID, "U0ALICE")
+	ops := s.slack.AddChannel("ops", "U0ALICE") // runbooks may run here; the bot needs no membership
+	sre := s.slack.AddUsergroup("sre", "U0ALICE", "U0BOB")
+	s.handoffGroup = s.slack.AddUsergroup("oncall-payments", "U0ALICE")
+
+	s.pd = fakepd.New(t, doctorPDToken)
+	s.pd.AddUser(fakepd.User{ID: "PUSER1", Name: "Alice", Email: "alice@example.com"})
+	s.pd.SetSchedule(fakepd.Schedule{ID: "PSCHED01", Name: "Payments primary"})
+	s.pd.AddEscalationPolicy(fakepd.EscalationPolicy{ID: "PEP1", Name: "payments", Rules: []fakepd.Rule{{Level: 1, ScheduleID: "PSCHED01"}}})
+	s.pd.AddService(fakepd.Service{ID: "PSVC001", Name: "Checkout", EscalationPolicyID: "PEP1"})
+
+	s.admins = []string{"U0ALICE"}
+	s.responderUsers = []string{"U0BOB"}
+	s.responderGroups = []string{sre}
+	s.scheduleID = "PSCHED01"
+	s.services = map[string]string{"checkout": "PSVC001"}
+	s.spoolDir = filepath.Join(t.TempDir(), "spool")
+	s.runbooks = map[string]string{
+		"disk-usage.yaml": fmt.Sprintf(`name: disk-usage
+description: Disk usage of the bot's file systems
+command: ["df", "-h"]
+timeout: 10s
+allow: {usergroups: [%s], channels: [%s]}
+`, sre, ops),
+	}
+	s.env = map[string]string{
+		"SLACK_APP_TOKEN":   s.slack.AppToken(),
+		"SLACK_BOT_TOKEN":   s.slack.BotToken(),
+		"SLACK_API_URL":     slackProxy(t, s.slack.URL(), s),
+		"PAGERDUTY_TOKEN":   doctorPDToken,
+		"PAGERDUTY_API_URL": s.pd.URL,
+		"REDIS_URL":         redisURL,
+	}
+	return s
+}
+
+func yamlList(ids []string) string { return "[" + strings.Join(ids, ", ") + "]" }
+
+// run writes the config and runbooks, loads the configuration the way
+// main does and runs the doctor.
+func (s *doctorSetup) run() (string, int) {
+	t := s.t
+	t.Helper()
+	dir := t.TempDir()
+	var services strings.Builder
+	for name, id := range s.services {
+		fmt.Fprintf(&services, "    %s: %s\n", name, id)
+	}
+	cfgYAML := fmt.Sprintf(`admins: %s
+incidents:
+  broadcast_channel: %s
+  responders: {users: %s, usergroups: %s}
+oncall:
+  schedules:
+    - {id: %s, name: payments, handoff_channel: %s, usergroup: %s}
+pagerduty:
+  from_email: opsbot@example.com
+  services:
+%sredis:
+  spool_dir: %s
+`, yamlList(s.admins), s.broadcast, yamlList(s.responderUsers), yamlList(s.responderGroups),
+		s.scheduleID, s.handoff, s.handoffGroup, services.String(), s.spoolDir)
+	cfgPath := filepath.Join(dir, "opsbot.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rbDir := filepath.Join(dir, "runbooks")
+	if err := os.Mkdir(rbDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range s.runbooks {
+		if err := os.WriteFile(filepath.Join(rbDir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"OPSBOT_CONFIG": cfgPath, "OPSBOT_RUNBOOKS": rbDir}
+	for k, v := range s.env {
+		env[k] = v
+	}
+	cfg, _, err := loadConfig(nil, func(k string) string { return env[k] }, os.ReadFile)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	var out bytes.Buffer
+	code := runDoctor(context.Background(), cfg, &out)
+	return out.String(), code
+}
+
+// linesWith returns the output lines of a level.
+func linesWith(out, level string) []string {
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, level+"  ") {
+			got = append(got, l)
+		}
+	}
+	return got
+}
+
+func TestDoctor(t *testing.T) {
+	healthyRedis := redistest.NewServer(t, redistest.WithAppendOnly())
+	tests := []struct {
+		name string
+		// redis picks the store: "" the healthy shared server with AOF,
+		// "nopersist", "down" or "unset".
+		redis    string
+		breakIt  func(s *doctorSetup)
+		wantCode int
+		// want are substrings of lines at the given level; wantLevel is the
+		// level expected for them.
+		wantLevel string
+		want      []string
+	}{
+		{
+			name:      "healthy",
+			wantCode:  0,
+			wantLevel: levelPass,
+			want: []string{
+				"slack auth.test: bot @opsbot (U0BOT) in team Fake (T0FAKE)",
+				fmt.Sprintf("slack scopes: all %d scopes of the manifest are granted", len(deploy.BotScopes())),
+				"slack app token: Socket Mode connections can be opened",
+				"#incidents (incidents.broadcast_channel)",
+				"#payments-oncall (oncall.schedules[payments].handoff_channel)",
+				"#ops (runbook disk-usage allow.channels)",
+				"@sre (incidents.responders.usergroups, runbook disk-usage allow.usergroups)",
+				"@oncall-payments (oncall.schedules[payments].usergroup)",
+				"slack user U0ALICE @alice (admins)",
+				"slack user U0BOB @bob (incidents.responders.users)",
+				"reachable and writable",
+				"persistence on (appendonly yes)",
+				"spool_dir",
+				"pagerduty token: accepted",
+				`pagerduty schedule PSCHED01 (payments): "Payments primary"`,
+				`pagerduty service PSVC001 (pagerduty.services.checkout): "Checkout"`,
+				"runbook disk-usage: ",
+			},
+		},
+		{
+			name:     "no slack tokens",
+			breakIt:  func(s *doctorSetup) { delete(s.env, "SLACK_APP_TOKEN"); delete(s.env, "SLACK_BOT_TOKEN") },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack: SLACK_APP_TOKEN and SLACK_BOT_TOKEN must both be set"},
+		},
+		{
+			name:     "bot token revoked",
+			breakIt:  func(s *doctorSetup) { s.env["SLACK_BOT_TOKEN"] = "xoxb-revoked" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack auth.test: invalid_auth: the token is wrong or was revoked"},
+		},
+		{
+			name:     "app token wrong",
+			breakIt:  func(s *doctorSetup) { s.env["SLACK_APP_TOKEN"] = "xapp-1-wrong" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack app token: apps.connections.open: invalid_auth"},
+		},
+		{
+			name: "scope missing",
+			breakIt: func(s *doctorSetup) {
+				s.scopes = slices.DeleteFunc(slices.Clone(s.scopes), func(x string) bool { return x == "pins:write" })
+			},
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack scope missing: pins:write"},
+		},
+		{
+			name:     "scope granted but unused",
+			breakIt:  func(s *doctorSetup) { s.scopes = append(slices.Clone(s.scopes), "chat:write.public") },
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{"slack scope not needed: chat:write.public"},
+		},
+		{
+			name:     "scopes not reported",
+			breakIt:  func(s *doctorSetup) { s.scopes = nil },
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{"slack scopes: Slack did not report the granted scopes"},
+		},
+		{
+			name:     "broadcast channel does not exist",
+			breakIt:  func(s *doctorSetup) { s.broadcast = "C0NOPE" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack channel C0NOPE (incidents.broadcast_channel): channel_not_found"},
+		},
+		{
+			name:     "bot not in the handoff channel",
+			breakIt:  func(s *doctorSetup) { s.notMember[s.handoff] = true },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"#payments-oncall (oncall.schedules[payments].handoff_channel): the bot is not a member", "/invite @opsbot"},
+		},
+		{
+			name: "broadcast channel archived",
+			breakIt: func(s *doctorSetup) {
+				api := slack.New(s.slack.BotToken(), slack.OptionAPIURL(s.slack.APIURL()))
+				if err := api.ArchiveConversation(s.broadcast); err != nil {
+					s.t.Fatalf("archive: %v", err)
+				}
+			},
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"#incidents (incidents.broadcast_channel): archived"},
+		},
+		{
+			name:     "user group does not exist",
+			breakIt:  func(s *doctorSetup) { s.responderGroups = []string{"S0NOPE"} },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack user group S0NOPE (incidents.responders.usergroups): not found"},
+		},
+		{
+			name:     "admin does not exist",
+			breakIt:  func(s *doctorSetup) { s.admins = []string{"U0NOBODY"} },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"slack user U0NOBODY (admins): user_not_found"},
+		},
+		{
+			name: "redis down", redis: "down",
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"unreachable"},
+		},
+		{
+			name: "redis without persistence", redis: "nopersist",
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{`no persistence (appendonly no, save "")`},
+		},
+		{
+			name: "redis not configured", redis: "unset",
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{"redis: not configured (REDIS_URL)"},
+		},
+		{
+			name:     "spool directory not writable",
+			breakIt:  func(s *doctorSetup) { s.spoolDir = "/dev/null/spool" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"redis spool_dir /dev/null/spool: cannot create"},
+		},
+		{
+			name:     "pagerduty token rejected",
+			breakIt:  func(s *doctorSetup) { s.env["PAGERDUTY_TOKEN"] = "wrong-token" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"pagerduty token: 401 unauthorized"},
+		},
+		{
+			name:     "followed schedule does not exist",
+			breakIt:  func(s *doctorSetup) { s.scheduleID = "PNOPE" },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"pagerduty schedule PNOPE (payments): not found"},
+		},
+		{
+			name:     "paging service does not exist",
+			breakIt:  func(s *doctorSetup) { s.services = map[string]string{"checkout": "PNOSVC"} },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"pagerduty service PNOSVC (pagerduty.services.checkout): not found"},
+		},
+		{
+			name: "runbook command missing",
+			breakIt: func(s *doctorSetup) {
+				s.runbooks["gone.yaml"] = "name: gone\ndescription: needs a tool\ncommand: [\"opsbot-no-such-tool\", \"x\"]\ntimeout: 5s\n"
+			},
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"runbook gone: ", "opsbot-no-such-tool"},
+		},
+		{
+			name: "runbook invalid",
+			breakIt: func(s *doctorSetup) {
+				s.runbooks["bad.yaml"] = "name: bad\ndescription: typo\ncommand: [\"df\"]\ntimeout: 5s\nallwo: {}\n"
+			},
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"runbooks: ", "bad.yaml"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			redisURL := healthyRedis.URL()
+			switch tt.redis {
+			case "nopersist":
+				redisURL = redistest.NewServer(t).URL()
+			case "down":
+				srv := redistest.NewServer(t)
+				redisURL = srv.URL()
+				srv.Stop()
+			case "unset":
+				redisURL = ""
+			}
+			s := newDoctorSetup(t, redisURL)
+			if redisURL == "" {
+				delete(s.env, "REDIS_URL")
+			}
+			if tt.breakIt != nil {
+				tt.breakIt(s)
+			}
+			out, code := s.run()
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\n%s", code, tt.wantCode, out)
+			}
+			lines := strings.Join(linesWith(out, tt.wantLevel), "\n")
+			for _, w := range tt.want {
+				if !strings.Contains(lines, w) {
+					t.Errorf("no %s line contains %q; got:\n%s", tt.wantLevel, w, out)
+				}
+			}
+			if tt.name == "healthy" {
+				if bad := append(linesWith(out, levelWarn), linesWith(out, levelFail)...); len(bad) > 0 {
+					t.Errorf("healthy installation got WARN/FAIL lines:\n%s", strings.Join(bad, "\n"))
+				}
+			} else if got := len(linesWith(out, levelFail)); (got > 0) != (tt.wantCode == 1) {
+				t.Errorf("got %d FAIL lines with exit code %d:\n%s", got, code, out)
+			}
+			for _, secret := range []string{s.slack.BotToken(), s.slack.AppToken(), doctorPDToken, "xoxb-revoked", "xapp-1-wrong", "wrong-token"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("output contains the token %q", secret)
+				}
+			}
+			if !strings.Contains(out, "doctor: ") {
+				t.Errorf("no summary line:\n%s", out)
+			}
+		})
+	}
+}

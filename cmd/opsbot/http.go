@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// readiness is one check behind /readyz.
+type readiness struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// handlerMetrics implements bot.Observer with Prometheus.
+type handlerMetrics struct {
+	handled  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHandlerMetrics(reg prometheus.Registerer) *handlerMetrics {
+	m := &handlerMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsbot_requests_handled_total",
+			Help: "Requests (commands, clicks, modals, events) handled, by route and outcome.",
+		}, []string{"route", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "opsbot_request_duration_seconds",
+			Help:    "Time from dequeue to response delivered, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.handled, m.duration)
+	return m
+}
+
+// Handled implements bot.Observer. Handler errors are the outcomes "error",
+// "panic" and "timeout".
+func (m *handlerMetrics) Handled(route, outcome string, took time.Duration) {
+	m.handled.WithLabelValues(route, outcome).Inc()
+	m.duration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveHTTP serves /healthz (the process runs), /readyz (every readiness
+// check passes: Socket Mode connected, Redis reachable) and /metrics until
+// ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, log *zap.Logger) (net.Addr, <-chan error, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		status, body := http.StatusOK, ""
+		for _, rc := range ready {
+			if err := rc.check(cctx); err != nil {
+				status = http.StatusServiceUnavailable
+				body += rc.name + ": " + err.Error() + "\n"
+			} else {
+				body += rc.name + ": ok\n"
+			}
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", zap.Error(err))
+		}
+	}()
+	log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	return ln.Addr(), done, nil
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/commands/incident"
+	"github.com/opsbot/opsbot/commands/oncall"
+	"github.com/opsbot/opsbot/integrations/console"
+	"github.com/opsbot/opsbot/integrations/oncallfile"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/slack"
+	"github.com/opsbot/opsbot/runbooks"
+)
+
+// shutdownGrace is how long in-flight requests and runbook runs get after
+// SIGTERM; Kubernetes' default grace period is 30 s.
+const shutdownGrace = 25 * time.Second
+
+//go:embed console.yaml
+var consoleConfig []byte
+
+func newLogger(level string, w io.Writer, human bool) *zap.Logger {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "ts"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder = zapcore.NewJSONEncoder(encCfg)
+	if human {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl))
+}
+
+// connectRedis connects to REDIS_URL or the config file's Sentinel/Cluster
+// addresses; with neither it starts the embedded store and says so loudly.
+func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Client, func(), error) {
+	rc := oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
+		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
+	if rc.URL == "" && len(rc.Addrs) == 0 {
+		c, stop, err := oredis.Embedded()
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Warn(oredis.EmbeddedWarning)
+		return c, stop, nil
+	}
+	c, err := oredis.New(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
+}
+
+// spoolDir is where timeline events wait while Redis is unreachable. It must
+// survive a restart of the process to keep its promise, so it defaults to a
+// state directory rather than a temporary one.
+func spoolDir(cfg Config) string {
+	if cfg.File.Redis.SpoolDir != "" {
+		return cfg.File.Redis.SpoolDir
+	}
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return filepath.Join(d, "spool")
+	}
+	if err := os.MkdirAll("/var/lib/opsbot/spool", 0o700); err == nil {
+		return "/var/lib/opsbot/spool"
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "opsbot", "spool")
+	}
+	return filepath.Join(os.TempDir(), "opsbot-spool")
+}
+
+// runSlack runs the bot in Socket Mode until SIGTERM.
+func runSlack(ctx context.Context, cfg Config, stderr io.Writer) int {
+	log := newLogger(cfg.LogLevel, stderr, false)
+	defer log.Sync()
+	log.Info("starting", zap.String("version", version), zap.String("commit", commit))
+
+	reg := newRegistry()
+	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	if err != nil {
+		log.Error("redis", zap.Error(err))
+		return 1
+	}
+	defer closeRedis()
+	sc, err := slack.New(slack.Config{
+		AppToken: cfg.SlackAppToken.Reveal(), BotToken: cfg.SlackBotToken.Reveal(), APIURL: cfg.SlackAPIURL,
+		Logger: log.Named("slack"), Registerer: reg,
+	})
+	if err != nil {
+		log.Error("slack", zap.Error(err))
+		return 1
+	}
+	team := cfg.File.TeamID
+	if team == "" {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		auth, err := sc.API().AuthTestContext(actx)
+		cancel()
+		if err != nil {
+			log.Error("slack auth.test failed: check SLACK_BOT_TOKEN and SLACK_API_URL", zap.Error(err))
+			return 1
+		}
+		team = auth.TeamID
+		log.Info("connected to workspace", zap.String("team", auth.Team), zap.String("team_id", team), zap.String("bot_user", auth.UserID))
+	}
+	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: rdb, Logger: log, Registry: reg, SpoolDir: spoolDir(cfg), TeamID: team})
+	if err != nil {
+		log.Error("start", zap.Error(err))
+		return 1
+	}
+	for _, w := range a.catalog.Warnings {
+		log.Warn("runbook", zap.String("problem", w.String()))
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	httpErr := make(<-chan error)
+	if cfg.HTTPAddr != "" {
+		_, httpErr, err = serveHTTP(bg, cfg.HTTPAddr, reg, []readiness{
+			{"slack", func(context.Context) error {
+				if !sc.Connected() {
+					return errors.New("socket mode not connected")
+				}
+				return nil
+			}},
+			{"redis", func(ctx context.Context) error { return oredis.Ping(ctx, rdb) }},
+		}, log)
+		if err != nil {
+			log.Error("http", zap.Error(err))
+			return 1
+		}
+	}
+	wait := a.start(bg)
+
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- sc.Listen(ctx, a.engine) }()
+	code := 0
+	select {
+	case err := <-listenErr:
+		if err != nil && ctx.Err() == nil {
+			log.Error("socket mode stopped", zap.Error(err))
+			code = 1
+		}
+	case err := <-httpErr:
+		log.Error("http server stopped", zap.Error(err))
+		code = 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new envelopes; finishing the ones in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := a.shutdown(sctx); err != nil {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	stopBG()
+	wait()
+	log.Info("stopped")
+	return code
+}
+
+// consoleUsers is the sample workspace of console mode. E-mails match the
+// sample on-call file, so on-call people map to console users.
+var consoleUsers = []bot.User{
+	{ID: "U0ALICE", Name: "alice", RealName: "Alice Example", Email: "alice@example.com"},
+	{ID: "U0BOB", Name: "bob", RealName: "Bob Example", Email: "bob@example.com"},
+	{ID: "U0CAROL", Name: "carol", RealName: "Carol Example", Email: "carol@example.com"},
+	{ID: "U0DANA", Name: "dana", RealName: "Dana Lead", Email: "dana@example.com"},
+	{ID: "U0ERIN", Name: "erin", RealName: "Erin Lead", Email: "erin@example.com"},
+	{ID: "U0FRANK", Name: "frank", RealName: "Frank Ops", Email: "frank@example.com"},
+	{ID: "U0GUEST", Name: "gus", RealName: "Gus Guest", Email: "gus@partner.example", IsRestricted: true},
+}
+
+const consoleTeam = "T0CONSOLE"
+
+func newConsoleWorkspace(out io.Writer, clock bot.Clock) *console.Workspace {
+	ws := console.NewWorkspace(out, clock, consoleTeam)
+	for _, u := range consoleUsers {
+		ws.AddUser(u)
+	}
+	everyone := []string{"U0ALICE", "U0BOB", "U0CAROL", "U0DANA", "U0ERIN", "U0FRANK", "U0GUEST"}
+	ws.AddChannel("C0GENERAL", "general", everyone...)
+	ws.AddChannel("C0INCIDENTS", "incidents", everyone...)
+	ws.AddChannel("C0OPS", "ops", "U0ALICE", "U0BOB", "U0CAROL")
+	ws.AddChannel("C0PAYMENTS", "payments", "U0ALICE", "U0BOB", "U0CAROL")
+	ws.AddChannel("C0PLATFORM", "platform", "U0FRANK")
+	ws.AddUsergroup("S0SRE", "sre", "U0ALICE", "U0BOB")
+	ws.AddUsergroup("S0SRELEADS", "sre-leads", "U0CAROL", "U0DANA")
+	ws.AddUsergroup("S0ONCALLPAY", "oncall-payments")
+	return ws
+}
+
+// runConsole runs console mode: the real dispatcher and handlers on an
+// in-memory workspace and an embedded store, driven from stdin.
+func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr io.Writer) int {
+	level := cfg.LogLevel
+	if os.Getenv("OPSBOT_LOG_LEVEL") == "" {
+		level = "warn"
+	}
+	log := newLogger(level, stderr, true)
+	defer log.Sync()
+	if cfg.ConfigPath == "" {
+		if err := decodeStrict(consoleConfig, &cfg.File); err != nil {
+			fmt.Fprintf(stderr, "opsbot: console config: %v\n", err)
+			return 1
+		}
+		if _, err := os.Stat(sampleOnCallFile); err != nil {
+			log.Warn("sample on-call file not found (run from the repository root to use it); /oncall is off", zap.String("file", sampleOnCallFile))
+			cfg.File.OnCall = yaml.Node{}
+		}
+	}
+	if cfg.RunbooksDir == "" {
+		cfg.RunbooksDir = cfg.File.Runbooks.Dir
+	}
+	if _, err := os.Stat(cfg.RunbooksDir); cfg.RunbooksDir != "" && err != nil {
+		log.Warn("runbooks directory not found (run from the repository root to use the examples); no runbooks", zap.String("dir", cfg.RunbooksDir))
+		cfg.RunbooksDir = ""
+	}
+	rdb, closeRedis, err := connectRedis(ctx, Config{RedisURL: cfg.RedisURL, File: cfg.File}, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot: %v\n", err)
+		return 1
+	}
+	defer closeRedis()
+	spool, err := os.MkdirTemp("", "opsbot-console-spool-")
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(spool)
+
+	clock := bot.SystemClock
+	ws := newConsoleWorkspace(stdout, clock)
+	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4})
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot: %v\n", err)
+		return 1
+	}
+	for _, w := range a.catalog.Warnings {
+		log.Warn("runbook", zap.String("problem", w.String()))
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	wait := a.start(bg)
+
+	interactive := false
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		interactive = true
+	}
+	if interactive {
+		fmt.Fprintln(stdout, "opsbot console: you are @alice in #general. Type /incident help, or :help for the console's own commands.")
+		fmt.Fprintln(stdout, "Nothing here is persisted; set SLACK_APP_TOKEN and SLACK_BOT_TOKEN to run in Slack.")
+	}
+	repl := &console.REPL{Workspace: ws, Handler: a.engine, Clock: clock, User: "U0ALICE", Channel: "C0GENERAL", Team: consoleTeam, Prompt: interactive}
+	runErr := repl.Run(ctx, stdin, stdout)
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := a.shutdown(sctx); err != nil {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	stopBG()
+	wait()
+	if runErr != nil {
+		fmt.Fprintf(stderr, "opsbot: reading input: %v\n", runErr)
+		return 1
+	}
+	return 0
+}
+
+const sampleOnCallFile = "integrations/oncallfile/oncall.example.yaml"
+
+// runValidate checks the config file and every runbook definition, printing
+// file:line messages, and exits 1 when anything is wrong.
+func runValidate(cfg Config, stdout, stderr io.Writer) int {
+	var problems []string
+	name := cfg.configName()
+	var inc incident.Settings
+	if err := decodeNode(&cfg.File.Incidents, &inc); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: incidents: %v", name, err))
+	}
+	var oc oncall.Settings
+	if err := decodeNode(&cfg.File.OnCall, &oc); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: oncall: %v", name, err))
+	} else if oc.File != "" {
+		if _, err := oncallfile.Load(oc.File); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", oc.File, err))
+		}
+	}
+	if _, err := parseOptionalDuration(cfg.File.Runbooks.ApprovalTTL); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: runbooks.approval_ttl: %v", name, err))
+	}
+	if cfg.RunbooksDir != "" {
+		cat, err := runbooks.LoadDir(cfg.RunbooksDir)
+		var ps runbooks.Problems
+		switch {
+		case errors.As(err, &ps):
+			for _, p := range ps {
+				problems = append(problems, p.String())
+			}
+		case err != nil:
+			problems = append(problems, err.Error())
+		default:
+			for _, w := range cat.Warnings {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
+			}
+			fmt.Fprintf(stdout, "runbooks: %d valid in %s\n", len(cat.All()), cfg.RunbooksDir)
+		}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		fmt.Fprintf(stderr, "%d problem(s)\n", len(problems))
+		return 1
+	}
+	if cfg.ConfigPath != "" {
+		fmt.Fprintf(stdout, "config: %s is valid\n", cfg.ConfigPath)
+	}
+	return 0
+}
+
+// runExport prints an incident's post-mortem from Redis.
+func runExport(ctx context.Context, cfg Config, o exportOptions, stdout, stderr io.Writer) int {
+	log := newLogger(cfg.LogLevel, stderr, true)
+	if cfg.RedisURL == "" && len(cfg.File.Redis.Addrs) == 0 {
+		fmt.Fprintln(stderr, "opsbot export: set REDIS_URL (or redis.addrs in the config file): incidents live in Redis")
+		return 1
+	}
+	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
+		return 1
+	}
+	defer closeRedis()
+	spool, err := os.MkdirTemp("", "opsbot-export-")
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(spool)
+	cfg.RunbooksDir = ""
+	a, err := buildApp(cfg, appDeps{Chat: console.NewWorkspace(io.Discard, bot.SystemClock, ""), Redis: rdb, Logger: log, SpoolDir: spool})
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
+		return 1
+	}
+	defer a.shutdown(context.Background())
+	doc, err := a.incidents.Export(ctx, o.incident, o.format)
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot export: %s\n", bot.UserMessage(err, ""))
+		return 1
+	}
+	stdout.Write(doc)
+	return 0
+}
