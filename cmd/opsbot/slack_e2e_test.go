@@ -1,0 +1,167 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests run the whole bot (config, Redis, Slack client, Socket Mode
+// listener, engine, command families) against the fake Slack over the real
+// protocol and a real redis-server.
+
+func TestE2ESlashCommandIsAckedThenAnswered(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"/incident", "/oncall", "/runbook"} {
+		w.slash(t, alice, w.General, cmd, "help")
+		w.ephemeralContaining(t, w.General, alice, cmd+" help")
+	}
+	// Unknown input answers with usage, ephemerally, and changes nothing.
+	w.slash(t, bob, w.General, "/incident", "frobnicate now")
+	w.ephemeralContaining(t, w.General, bob, "I do not know `/incident frobnicate`")
+	if n := len(w.Slack.Calls("conversations.create")); n != 0 {
+		t.Errorf("got %d conversations.create calls, want 0", n)
+	}
+}
+
+// A declaration delivered three times (the same envelope redelivered, and a
+// copy under a new envelope ID with the same trigger_id, as Slack does when
+// it delivers to another connection) creates one incident. Two replicas
+// share Redis, so it holds whichever replica gets which copy.
+func TestE2ERedeliveryHandledOnceAcrossReplicas(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 2); err != nil {
+		t.Fatal(err)
+	}
+	sent := w.slash(t, alice, w.General, "/incident", "declare sev2 checkout errors")
+	again, err := w.Slack.Redeliver(sent.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy1, err := w.Slack.Resend(sent.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{again.EnvelopeID, copy1.EnvelopeID} {
+		if _, err := w.Slack.WaitAck(testCtx(t), id); err != nil {
+			t.Fatalf("ack %s: %v", id, err)
+		}
+	}
+	w.messageContaining(t, w.Incidents, "INC-1")
+	// Give a wrongly admitted duplicate the time to show itself: a later
+	// command on the same path is handled after the duplicates were.
+	w.slash(t, alice, w.General, "/incident", "list")
+	w.ephemeralContaining(t, w.General, alice, "INC-1")
+	if got := len(w.Slack.Calls("conversations.create")); got != 1 {
+		t.Errorf("got %d conversations.create calls, want 1", got)
+	}
+	for _, c := range w.Slack.Channels() {
+		if strings.HasPrefix(c.Name, "inc-2") {
+			t.Errorf("a second incident channel %s was created", c.Name)
+		}
+	}
+}
+
+func TestE2EReconnectsAfterDroppedWebsocket(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	ctx := testCtx(t)
+	if err := w.Slack.WaitConnections(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Slack.TotalConnections()
+	w.Slack.DropConnections()
+	w.waitFor(t, "a new connection", func() bool {
+		return w.Slack.TotalConnections() > before && w.Slack.OpenConnections() == 1
+	})
+	w.slash(t, bob, w.General, "/incident", "help")
+	w.ephemeralContaining(t, w.General, bob, "/incident declare")
+
+	before = w.Slack.TotalConnections()
+	w.Slack.Disconnect("refresh_requested")
+	w.waitFor(t, "a reconnection after disconnect", func() bool {
+		return w.Slack.TotalConnections() > before && w.Slack.OpenConnections() >= 1
+	})
+	w.slash(t, carol, w.General, "/runbook", "help")
+	w.ephemeralContaining(t, w.General, carol, "/runbook")
+}
+
+// A 429 on chat.postMessage is waited out (Retry-After) and the message is
+// posted exactly once.
+func TestE2ERateLimitedPostIsPostedOnceAfterRetryAfter(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev3 search latency")
+	ch := w.messageContaining(t, w.Incidents, "INC-1").Channel
+	inc, ok := w.Slack.ChannelByName("inc-1-search-latency")
+	if !ok {
+		t.Fatalf("incident channel not created (announcement in %s)", ch)
+	}
+	w.Slack.RateLimitNext("chat.postMessage", time.Second)
+	w.slash(t, alice, inc.ID, "/incident", "update rolled back the search deploy")
+	w.messageContaining(t, inc.ID, "rolled back the search deploy")
+
+	var limited, posted int
+	for _, c := range w.Slack.Calls("chat.postMessage") {
+		if !strings.Contains(c.Params.Get("text")+c.Params.Get("blocks"), "rolled back the search deploy") {
+			continue
+		}
+		switch c.Status {
+		case 429:
+			limited++
+		case 200:
+			if c.Params.Get("channel") == inc.ID {
+				posted++
+			}
+		}
+	}
+	if limited != 1 || posted != 1 {
+		t.Errorf("got %d rate-limited and %d posted updates in the channel, want 1 and 1", limited, posted)
+	}
+	var count int
+	for _, m := range w.Slack.Messages(inc.ID) {
+		if strings.Contains(m.Rendered(), "rolled back the search deploy") {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("the update appears %d times in the channel, want once", count)
+	}
+}
+
+// Identity comes from the payload's IDs: a forged mention label does not
+// change who is assigned.
+func TestE2EMentionLabelsAreNotIdentity(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev3 queue backlog")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	inc := w.channelNamed(t, "inc-1-queue-backlog")
+	w.slash(t, alice, inc, "/incident", "commander <@"+bob+"|alice>")
+	w.waitFor(t, "topic naming bob", func() bool { return strings.Contains(w.Slack.Topic(inc), bob) })
+	w.slash(t, alice, inc, "/incident", "commander @carol")
+	w.ephemeralContaining(t, inc, alice, "real mention")
+}
+
+func (w *world) channelNamed(t *testing.T, name string) string {
+	t.Helper()
+	var id string
+	w.waitFor(t, "channel #"+name, func() bool {
+		c, ok := w.Slack.ChannelByName(name)
+		id = c.ID
+		return ok
+	})
+	return id
+}

@@ -1,0 +1,283 @@
+package fakeslack_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+func client(fs *fakeslack.Server, token string) *slack.Client {
+	return slack.New(token, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(fs.AppToken()))
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func code(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func TestAuth(t *testing.T) {
+	fs := fakeslack.New(t)
+	tests := []struct {
+		name  string
+		token string
+		want  string
+	}{
+		{name: "bot token", token: fs.BotToken(), want: ""},
+		{name: "wrong token", token: "xoxb-wrong", want: "invalid_auth"},
+		{name: "app token on a web method", token: fs.AppToken(), want: "not_allowed_token_type"},
+		{name: "no token", token: "", want: "not_authed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client(fs, tt.token).AuthTestContext(ctx(t))
+			if got := code(err); got != tt.want {
+				t.Errorf("auth.test error = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// apps.connections.open wants the app token, not the bot token.
+	wrong := slack.New(fs.BotToken(), slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(fs.BotToken()))
+	if _, _, err := wrong.StartSocketModeContext(ctx(t)); code(err) != "not_allowed_token_type" {
+		t.Errorf("apps.connections.open with bot token: %v, want not_allowed_token_type", err)
+	}
+	calls := fs.Calls("auth.test")
+	if len(calls) != 4 {
+		t.Fatalf("recorded %d auth.test calls, want 4", len(calls))
+	}
+	if calls[1].Error != "invalid_auth" {
+		t.Errorf("recorded error = %q, want invalid_auth", calls[1].Error)
+	}
+	for _, c := range calls {
+		if c.Params.Has("token") {
+			t.Error("recorded params keep the token")
+		}
+	}
+}
+
+func TestInjectedFailuresAndLatency(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+
+	fs.FailNext("chat.postMessage", "fatal_error")
+	if _, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("a", false)); code(err) != "fatal_error" {
+		t.Errorf("first post: %v, want fatal_error", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("b", false)); err != nil {
+		t.Errorf("second post: %v, want success", err)
+	}
+
+	fs.RateLimitNext("chat.postMessage", 1500*time.Millisecond)
+	_, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("c", false))
+	var rl *slack.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != 2*time.Second {
+		t.Errorf("rate limited post: %v, want RateLimitedError with 2s (rounded up)", err)
+	}
+	if got := len(fs.Messages(general)); got != 1 {
+		t.Errorf("messages = %d, want 1", got)
+	}
+
+	fs.SetLatency(20 * time.Millisecond)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if _, err := api.AuthTestContext(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 60*time.Millisecond {
+		t.Errorf("3 sequential calls took %v, want at least 3×20ms", took)
+	}
+}
+
+func TestHistoryAndReplies(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	a := fs.AddMessage(general, "U1", "a", "")
+	r1 := fs.AddMessage(general, "U2", "r1", a)
+	b := fs.AddMessage(general, "U1", "b", "")
+	r2 := fs.AddMessage(general, "U2", "r2", r1) // a reply to a reply joins the thread
+
+	hist, err := api.GetConversationHistoryContext(ctx(t), &slack.GetConversationHistoryParameters{ChannelID: general})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range hist.Messages {
+		got = append(got, m.Timestamp)
+	}
+	if diff := cmp.Diff([]string{b, a}, got); diff != "" {
+		t.Errorf("history, newest first, no replies (-want +got):\n%s", diff)
+	}
+	if hist.Messages[1].ReplyCount != 2 {
+		t.Errorf("reply_count = %d, want 2", hist.Messages[1].ReplyCount)
+	}
+
+	one, err := api.GetConversationHistoryContext(ctx(t), &slack.GetConversationHistoryParameters{
+		ChannelID: general, Latest: a, Oldest: a, Inclusive: true, Limit: 1})
+	if err != nil || len(one.Messages) != 1 || one.Messages[0].Text != "a" {
+		t.Errorf("inclusive window on a = %+v, %v", one, err)
+	}
+	none, _ := api.GetConversationHistoryContext(ctx(t), &slack.GetConversationHistoryParameters{
+		ChannelID: general, Latest: a, Oldest: a, Limit: 1})
+	if len(none.Messages) != 0 {
+		t.Errorf("exclusive window on a = %d messages, want 0", len(none.Messages))
+	}
+
+	msgs, _, _, err := api.GetConversationRepliesContext(ctx(t), &slack.GetConversationRepliesParameters{ChannelID: general, Timestamp: r2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, m := range msgs {
+		got = append(got, m.Text)
+	}
+	if diff := cmp.Diff([]string{"a", "r1", "r2"}, got); diff != "" {
+		t.Errorf("thread (-want +got):\n%s", diff)
+	}
+	if _, _, _, err := api.GetConversationRepliesContext(ctx(t), &slack.GetConversationRepliesParameters{ChannelID: general, Timestamp: "1.2"}); code(err) != "thread_not_found" {
+		t.Errorf("replies of unknown ts: %v, want thread_not_found", err)
+	}
+}
+
+func TestInviteSemantics(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.AddUser(fakeslack.User{ID: "U1"})
+	fs.AddUser(fakeslack.User{ID: "U2"})
+	general := fs.AddChannel("general", "U1")
+	api := client(fs, fs.BotToken())
+
+	if _, err := api.InviteUsersToConversationContext(ctx(t), general, "U1", "U2"); code(err) != "already_in_channel" {
+		t.Errorf("invite with a member: %v, want already_in_channel", err)
+	}
+	if diff := cmp.Diff([]string{fakeslack.BotUserID, "U1"}, fs.Members(general)); diff != "" {
+		t.Errorf("a failed batch changed members (-want +got):\n%s", diff)
+	}
+	if _, err := api.ForceInviteUsersToConversationContext(ctx(t), general, "U1", "U2"); code(err) != "already_in_channel" {
+		t.Errorf("forced invite: %v, want already_in_channel reported", err)
+	}
+	if diff := cmp.Diff([]string{fakeslack.BotUserID, "U1", "U2"}, fs.Members(general)); diff != "" {
+		t.Errorf("forced invite members (-want +got):\n%s", diff)
+	}
+}
+
+func TestViewsOpenNeedsAFreshTrigger(t *testing.T) {
+	fs := fakeslack.New(t)
+	api := client(fs, fs.BotToken())
+	view := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject("plain_text", "Hi", false, false), CallbackID: "cb"}
+	if _, err := api.OpenViewContext(ctx(t), "made.up", view); code(err) != "invalid_trigger_id" {
+		t.Errorf("made-up trigger: %v, want invalid_trigger_id", err)
+	}
+
+	sm := socketmode.New(api)
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = sm.RunContext(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		for range sm.Events {
+		}
+	}()
+	if err := fs.WaitConnections(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/x", UserID: "U1", ChannelID: "C1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.OpenViewContext(ctx(t), sent.TriggerID, view); err != nil {
+		t.Fatalf("fresh trigger: %v", err)
+	}
+	if _, err := api.OpenViewContext(ctx(t), sent.TriggerID, view); code(err) != "exchanged_trigger_id" {
+		t.Errorf("reused trigger: %v, want exchanged_trigger_id", err)
+	}
+	if vs := fs.Views(); len(vs) != 1 || vs[0].CallbackID != "cb" || vs[0].Title != "Hi" {
+		t.Errorf("views = %+v", vs)
+	}
+}
+
+func TestBlocksBeyondSlackLimitsAreRejected(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	long := slack.NewSectionBlock(slack.NewTextBlockObject("mrkdwn", strings.Repeat("x", 3001), false, false), nil, nil)
+	if _, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionBlocks(long)); code(err) != "invalid_blocks" {
+		t.Errorf("3001-char section: %v, want invalid_blocks", err)
+	}
+	ok := slack.NewSectionBlock(slack.NewTextBlockObject("mrkdwn", strings.Repeat("x", 3000), false, false), nil, nil)
+	if _, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionBlocks(ok)); err != nil {
+		t.Errorf("3000-char section: %v", err)
+	}
+}
+
+func TestSocketModeAckRecorded(t *testing.T) {
+	fs, err := fakeslack.Start(fakeslack.WithPingInterval(10 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if _, err := fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/x"}); !errors.Is(err, fakeslack.ErrNoConnection) {
+		t.Errorf("send without connection: %v, want ErrNoConnection", err)
+	}
+	sm := socketmode.New(client(fs, fs.BotToken()), socketmode.OptionPingInterval(100*time.Millisecond))
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = sm.RunContext(runCtx); close(done) }()
+	defer func() { cancel(); <-done }()
+	cmds := make(chan slack.SlashCommand, 1)
+	go func() {
+		for evt := range sm.Events {
+			if evt.Type == socketmode.EventTypeSlashCommand {
+				cmds <- evt.Data.(slack.SlashCommand)
+				_ = sm.Ack(*evt.Request, map[string]string{"text": "hi"})
+			}
+		}
+	}()
+	if err := fs.WaitConnections(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	// Pings every 10ms keep a client with a 100ms ping timeout connected.
+	time.Sleep(300 * time.Millisecond)
+	if n := fs.TotalConnections(); n != 1 {
+		t.Fatalf("connections = %d, want 1 (pings must keep it alive)", n)
+	}
+	sent, err := fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/incident", Text: "list", UserID: "U1", ChannelID: "C1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := fs.WaitAck(ctx(t), sent.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload map[string]string
+	if err := json.Unmarshal(ack.Payload, &payload); err != nil || payload["text"] != "hi" {
+		t.Errorf("ack payload = %s", ack.Payload)
+	}
+	if ack.Received.Before(ack.Sent) {
+		t.Errorf("ack received %v before sent %v", ack.Received, ack.Sent)
+	}
+	got := <-cmds
+	if got.TriggerID != sent.TriggerID || got.ResponseURL != sent.ResponseURL || got.Command != "/incident" || got.TeamID != fakeslack.TeamID {
+		t.Errorf("slash command = %+v, want trigger %s", got, sent.TriggerID)
+	}
+}

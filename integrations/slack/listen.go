@@ -1,0 +1,293 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+)
+
+// ackTimeout bounds queueing one ack.
+const ackTimeout = 2 * time.Second
+
+// Listen connects to Slack in Socket Mode and feeds every envelope to engine
+// until ctx ends (then it returns nil) or the connection fails for good (bad
+// token: it returns the error). slack-go reconnects by itself after dropped
+// sockets and Slack's disconnect requests.
+//
+// Each envelope is acknowledged first, then converted and submitted: Slack
+// wants the ack within 3 seconds whatever the work takes. A modal submission
+// is the exception: its synchronous validation runs before the ack, because
+// field errors travel in the ack.
+func (c *Client) Listen(ctx context.Context, engine *bot.Engine) error {
+	smc := socketmode.New(c.api, socketmode.OptionLog(zap.NewStdLog(c.log)))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- smc.RunContext(ctx) }()
+	defer c.connected.Store(false)
+
+	for {
+		select {
+		case <-ctx.Done():
+			<-runErr
+			return nil
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return c.wrap("apps.connections.open", fmt.Errorf("socket mode stopped: %w", err))
+		case evt := <-smc.Events:
+			c.dispatch(ctx, smc, engine, evt)
+		}
+	}
+}
+
+func (c *Client) dispatch(ctx context.Context, smc *socketmode.Client, engine *bot.Engine, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		c.connected.Store(false)
+		c.log.Info("connecting to slack")
+	case socketmode.EventTypeConnected:
+		c.connected.Store(true)
+		c.log.Info("connected to slack")
+	case socketmode.EventTypeHello:
+		c.connected.Store(true)
+	case socketmode.EventTypeConnectionError:
+		c.connected.Store(false)
+		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			c.log.Warn("slack connection failed; retrying", zap.Duration("backoff", ce.Backoff),
+				zap.String("error", redactString(fmt.Sprint(ce.ErrorObj), c.secrets)))
+		}
+	case socketmode.EventTypeInvalidAuth:
+		c.connected.Store(false)
+		c.log.Error("slack rejected the app token")
+	case socketmode.EventTypeDisconnect:
+		c.connected.Store(false)
+		c.log.Info("slack asked to reconnect")
+	case socketmode.EventTypeIncomingError:
+		// Also sent for a malformed frame on a healthy connection; a real
+		// drop is followed by EventTypeConnecting, which clears the flag.
+		c.log.Warn("slack connection read failed")
+	case socketmode.EventTypeErrorWriteFailed:
+		if we, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok && we.Response != nil {
+			c.log.Error("ack not written", zap.String("envelope_id", we.Response.EnvelopeID), zap.Error(we.Cause))
+		}
+	case socketmode.EventTypeErrorBadMessage:
+		c.badMessage(ctx, smc, evt)
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
+		c.envelope(ctx, smc, engine, evt)
+	}
+}
+
+// envelope acks one envelope and submits the request it carries.
+func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine *bot.Engine, evt socketmode.Event) {
+	received := time.Now()
+	if evt.Request == nil {
+		return
+	}
+	typ := string(evt.Type)
+	env := evt.Request
+	log := c.log.With(zap.String("envelope_id", env.EnvelopeID), zap.String("type", typ),
+		zap.Int("retry_attempt", env.RetryAttempt))
+	c.metrics.received.WithLabelValues(typ).Inc()
+
+	req, ackPayload, err := c.convert(evt, engine)
+	if err != nil {
+		log.Warn("envelope not understood; acknowledged and dropped", zap.Error(err))
+	}
+	// AckCtx only queues the ack for slack-go's writer; the deadline keeps a
+	// stalled connection from blocking the loop (Slack will redeliver).
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	aerr := smc.AckCtx(actx, env.EnvelopeID, ackPayload)
+	cancel()
+	if aerr != nil {
+		log.Error("ack failed", zap.Error(aerr))
+		return
+	}
+	c.metrics.acked.WithLabelValues(typ).Inc()
+	c.metrics.ackLatency.Observe(time.Since(received).Seconds())
+	if req == nil {
+		return
+	}
+	req.EnvelopeID = env.EnvelopeID
+	req.RetryAttempt = env.RetryAttempt
+	req.Received = c.now()
+	log.Debug("envelope acknowledged", zap.String("kind", string(req.Kind)), zap.String("dedupe_key", req.DedupeKey))
+	// Submit blocks while the engine's queue is full. That is deliberate
+	// backpressure: this envelope is acked and will run, and the envelopes
+	// behind it stay unacked, so Slack redelivers them (possibly to another
+	// replica) instead of the bot accepting work it cannot start.
+	if err := engine.Submit(ctx, req); err != nil {
+		log.Error("request not queued", zap.Error(err))
+	}
+}
+
+// convert turns an envelope into a request. A nil request means there is
+// nothing to run (an event the bot ignores, a rejected modal); ack is the ack
+// payload, if any.
+func (c *Client) convert(evt socketmode.Event, engine *bot.Engine) (req *bot.Request, ack any, err error) {
+	switch data := evt.Data.(type) {
+	case slack.SlashCommand:
+		c.rememberResponseURL(data.TriggerID, data.ResponseURL)
+		return &bot.Request{
+			Kind: bot.KindCommand, DedupeKey: data.TriggerID, TriggerID: data.TriggerID,
+			TeamID: data.TeamID, UserID: data.UserID, UserName: data.UserName,
+			ChannelID: data.ChannelID, ChannelName: data.ChannelName,
+			Command: data.Command, Text: data.Text,
+		}, nil, nil
+	case slack.InteractionCallback:
+		return c.convertInteraction(data, engine)
+	case slackevents.EventsAPIEvent:
+		req, err := convertEvent(data)
+		return req, nil, err
+	}
+	return nil, nil, fmt.Errorf("unexpected %T payload", evt.Data)
+}
+
+func (c *Client) convertInteraction(cb slack.InteractionCallback, engine *bot.Engine) (*bot.Request, any, error) {
+	req := &bot.Request{TriggerID: cb.TriggerID, DedupeKey: cb.TriggerID, TeamID: cb.Team.ID,
+		UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID, ChannelName: cb.Channel.Name}
+	if req.TeamID == "" {
+		req.TeamID = cb.User.TeamID
+	}
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(cb.ActionCallback.BlockActions) == 0 {
+			return nil, nil, errors.New("block_actions without actions")
+		}
+		a := cb.ActionCallback.BlockActions[0]
+		value := a.Value
+		if a.SelectedOption.Value != "" {
+			value = a.SelectedOption.Value
+		}
+		channel := cb.Channel.ID
+		if channel == "" {
+			channel = cb.Container.ChannelID
+		}
+		ts := cb.Container.MessageTs
+		if ts == "" {
+			ts = cb.Message.Timestamp
+		}
+		if cb.Container.IsEphemeral {
+			// Ephemeral messages cannot be edited by ts, only through the
+			// response URL.
+			ts = ""
+		}
+		req.Kind = bot.KindAction
+		req.ChannelID = channel
+		req.Action = &bot.Action{ID: a.ActionID, Value: value,
+			Message: bot.MessageRef{Channel: channel, TS: ts}, ResponseURL: cb.ResponseURL}
+		if req.DedupeKey == "" {
+			req.DedupeKey = "action:" + a.ActionTs + ":" + cb.User.ID
+		}
+		return req, nil, nil
+	case slack.InteractionTypeViewSubmission:
+		vs := &bot.ViewSubmission{CallbackID: cb.View.CallbackID, PrivateMetadata: cb.View.PrivateMetadata,
+			Values: ViewValues(cb.View.State)}
+		if errs := engine.Router().ValidateView(vs); len(errs) > 0 {
+			return nil, slack.NewErrorsViewSubmissionResponse(errs), nil
+		}
+		req.Kind = bot.KindView
+		req.View = vs
+		if req.DedupeKey == "" {
+			req.DedupeKey = "view:" + cb.View.ID + ":" + cb.View.Hash
+		}
+		return req, nil, nil
+	}
+	// view_closed, shortcuts and the like: acknowledged, nothing to run.
+	return nil, nil, nil
+}
+
+func convertEvent(ev slackevents.EventsAPIEvent) (*bot.Request, error) {
+	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
+	if !ok {
+		return nil, nil // app_rate_limited and other non-callback events
+	}
+	req := &bot.Request{Kind: bot.KindEvent, DedupeKey: cb.EventID, TeamID: cb.TeamID}
+	e := &bot.Event{ID: cb.EventID, Time: time.Unix(int64(cb.EventTime), 0).UTC()}
+	switch inner := ev.InnerEvent.Data.(type) {
+	case *slackevents.ReactionAddedEvent:
+		e.Type, e.Reaction, e.ItemUser = bot.EventReactionAdded, inner.Reaction, inner.ItemUser
+		e.Item = bot.MessageRef{Channel: inner.Item.Channel, TS: inner.Item.Timestamp}
+		e.Time = eventTime(inner.EventTimestamp, e.Time)
+		req.UserID, req.ChannelID = inner.User, inner.Item.Channel
+	case *slackevents.ReactionRemovedEvent:
+		e.Type, e.Reaction, e.ItemUser = bot.EventReactionRemoved, inner.Reaction, inner.ItemUser
+		e.Item = bot.MessageRef{Channel: inner.Item.Channel, TS: inner.Item.Timestamp}
+		e.Time = eventTime(inner.EventTimestamp, e.Time)
+		req.UserID, req.ChannelID = inner.User, inner.Item.Channel
+	case *slackevents.MemberJoinedChannelEvent:
+		e.Type = bot.EventMemberJoined
+		e.Item = bot.MessageRef{Channel: inner.Channel}
+		e.Time = eventTime(inner.EventTimestamp, e.Time)
+		req.UserID, req.ChannelID = inner.User, inner.Channel
+	case *slackevents.MessageEvent:
+		req.ChannelID = inner.Channel
+		e.Time = eventTime(inner.EventTimeStamp, e.Time)
+		switch inner.SubType {
+		case "message_changed":
+			if inner.Message == nil {
+				return nil, errors.New("message_changed without message")
+			}
+			e.Type, e.Text, e.ItemUser = bot.EventMessageChanged, inner.Message.Text, inner.Message.User
+			e.Item = bot.MessageRef{Channel: inner.Channel, TS: inner.Message.Timestamp}
+			req.UserID = inner.Message.User
+		case "message_deleted":
+			e.Type = bot.EventMessageDeleted
+			ts := inner.DeletedTimeStamp
+			if inner.PreviousMessage != nil {
+				if ts == "" {
+					ts = inner.PreviousMessage.Timestamp
+				}
+				e.ItemUser = inner.PreviousMessage.User
+				req.UserID = inner.PreviousMessage.User
+			}
+			e.Item = bot.MessageRef{Channel: inner.Channel, TS: ts}
+		default:
+			return nil, nil // new messages are not subscribed to by the bot
+		}
+	default:
+		return nil, nil
+	}
+	req.Event = e
+	return req, nil
+}
+
+func eventTime(ts string, fallback time.Time) time.Time {
+	if t := tsTime(ts); !t.IsZero() {
+		return t
+	}
+	return fallback
+}
+
+// badMessage acks an envelope slack-go could not parse, so that Slack does
+// not redeliver it forever.
+func (c *Client) badMessage(ctx context.Context, smc *socketmode.Client, evt socketmode.Event) {
+	bad, ok := evt.Data.(*socketmode.ErrorBadMessage)
+	if !ok {
+		return
+	}
+	var env struct {
+		EnvelopeID string `json:"envelope_id"`
+		Type       string `json:"type"`
+	}
+	_ = json.Unmarshal(bad.Message, &env)
+	log := c.log.With(zap.String("envelope_id", env.EnvelopeID), zap.String("type", env.Type))
+	log.Warn("unreadable envelope", zap.String("error", redactString(fmt.Sprint(bad.Cause), c.secrets)))
+	if env.EnvelopeID == "" {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	if err := smc.AckCtx(actx, env.EnvelopeID, nil); err != nil {
+		log.Error("ack failed", zap.Error(err))
+	}
+}
