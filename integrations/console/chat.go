@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -358,7 +359,7 @@ func (w *Workspace) setText(ch string, set func(*channel), what, text string) er
 		return err
 	}
 	set(c)
-	fmt.Fprintf(w.out, "  ⚙ #%s %s: %s\n", c.name, what, text)
+	fmt.Fprintf(w.out, "  ⚙ #%s %s: %s\n", c.name, what, w.humanize(text))
 	return nil
 }
 
@@ -547,9 +548,40 @@ func (w *Workspace) Button(n int) (bot.Button, bot.MessageRef, bool) {
 	return b.button, b.ref, true
 }
 
+var (
+	userRef    = regexp.MustCompile(`<@([UW][A-Z0-9]+)(\|[^>]*)?>`)
+	channelRef = regexp.MustCompile(`<#([CDG][A-Z0-9]+)(\|[^>]*)?>`)
+	groupRef   = regexp.MustCompile(`<!subteam\^([A-Z0-9]+)(\|[^>]*)?>`)
+	linkRef    = regexp.MustCompile(`<((?:https?|console)://[^|>]+)\|([^>]+)>`)
+)
+
+// humanize shows Slack's mention markup as a person would see it in Slack:
+// <@U0BOB> as @bob, <#C1> as #name; w.mu is held.
+func (w *Workspace) humanize(s string) string {
+	s = userRef.ReplaceAllStringFunc(s, func(m string) string {
+		return "@" + w.userName(userRef.FindStringSubmatch(m)[1])
+	})
+	s = channelRef.ReplaceAllStringFunc(s, func(m string) string {
+		id := channelRef.FindStringSubmatch(m)[1]
+		if c, ok := w.channels[id]; ok {
+			return "#" + c.name
+		}
+		return "#" + id
+	})
+	s = groupRef.ReplaceAllStringFunc(s, func(m string) string {
+		id := groupRef.FindStringSubmatch(m)[1]
+		if g, ok := w.groups[id]; ok {
+			return "@" + g.handle
+		}
+		return "@" + id
+	})
+	return linkRef.ReplaceAllString(s, "$2 ($1)")
+}
+
 // print writes a message as text; w.mu is held.
 func (w *Workspace) print(where string, ref bot.MessageRef, msg bot.Message, _ string) {
 	var b strings.Builder
+	defer func() { io.WriteString(w.out, w.humanize(b.String())) }()
 	fmt.Fprintf(&b, "→ %s:\n", where)
 	if msg.Title != "" {
 		fmt.Fprintf(&b, "  ▌%s\n", msg.Title)
@@ -574,7 +606,6 @@ func (w *Workspace) print(where string, ref bot.MessageRef, msg bot.Message, _ s
 	if msg.Context != "" {
 		b.WriteString(indent(msg.Context, "  ‧ ") + "\n")
 	}
-	io.WriteString(w.out, b.String())
 }
 
 func indent(s, prefix string) string {
