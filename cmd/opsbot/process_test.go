@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
+	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
+)
+
+func TestHTTPEndpoints(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := newRegistry()
+	m := newHandlerMetrics(reg)
+	m.Handled("/incident declare", "ok", 20*time.Millisecond)
+	healthy := true
+	addr, done, err := serveHTTP(ctx, "127.0.0.1:0", reg, []readiness{
+		{"slack", func(context.Context) error {
+			if !healthy {
+				return errors.New("socket mode not connected")
+			}
+			return nil
+		}},
+	}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		name     string
+		path     string
+		healthy  bool
+		wantCode int
+		want     string
+	}{
+		{"healthz", "/healthz", false, 200, "ok"},
+		{"ready", "/readyz", true, 200, "slack: ok"},
+		{"not ready", "/readyz", false, 503, "socket mode not connected"},
+		{"metrics", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			healthy = tt.healthy
+			code, body := get(tt.path)
+			if code != tt.wantCode || !strings.Contains(body, tt.want) {
+				t.Errorf("GET %s: got %d %q, want %d containing %q", tt.path, code, body, tt.wantCode, tt.want)
+			}
+		})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server stopped with %v", err)
+	}
+}
+
+// buildBinary builds the opsbot binary once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "opsbot")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBinarySIGTERM runs the real binary in Socket Mode against the fake
+// Slack and a real Redis: it becomes ready, answers, and on SIGTERM finishes
+// the declaration in flight and exits 0. Its logs carry envelope IDs and no
+// token.
+func TestBinarySIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	rs := redistest.NewServer(t)
+	fs := fakeslack.New(t)
+	fs.AddUser(fakeslack.User{ID: alice, Name: "alice", Email: "alice@example.com"})
+	general := fs.AddChannel("general", alice)
+	fs.SetLatency(30 * time.Millisecond) // so the declaration is still running at SIGTERM
+	httpAddr := freeAddr(t)
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "opsbot.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("admins: [%s]\nredis: {spool_dir: %s}\n", alice, filepath.Join(dir, "spool"))), 0o600)
+
+	cmd := exec.Command(buildBinary(t))
+	cmd.Env = append(os.Environ(),
+		"SLACK_APP_TOKEN="+fs.AppToken(), "SLACK_BOT_TOKEN="+fs.BotToken(), "SLACK_API_URL="+fs.APIURL(),
+		"REDIS_URL="+rs.URL(), "OPSBOT_HTTP_ADDR="+httpAddr, "OPSBOT_CONFIG="+cfgFile,
+		"OPSBOT_RUNBOOKS="+filepath.Join("..", "..", "runbooks", "examples"), "OPSBOT_LOG_LEVEL=debug")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	ctx := testCtx(t)
+	if err := fs.WaitConnections(ctx, 1); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	ready := false
+	for i := 0; i < 100 && !ready; i++ {
+		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+			ready = resp.StatusCode == 200
+			resp.Body.Close()
+		}
+		if !ready {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !ready {
+		t.Fatalf("/readyz never answered 200\n%s", logs.String())
+	}
+
+	sent, err := fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/incident", Text: "declare sev3 disk full", UserID: alice, ChannelID: general})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.WaitAck(ctx, sent.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v, want 0\n%s", err, logs.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("no exit 40s after SIGTERM\n%s", logs.String())
+	}
+	// The declaration in flight at SIGTERM was finished, not dropped.
+	found := false
+	for _, e := range fs.Ephemerals(general, alice) {
+		found = found || strings.Contains(e.Rendered(), "Declared INC-1")
+	}
+	if !found {
+		t.Errorf("the in-flight declaration was not finished before exit\n%s", logs.String())
+	}
+	out := logs.String()
+	if !strings.Contains(out, sent.EnvelopeID) {
+		t.Errorf("logs do not carry the envelope ID %s", sent.EnvelopeID)
+	}
+	for _, secret := range []string{fs.AppToken(), fs.BotToken()} {
+		if strings.Contains(out, secret) {
+			t.Errorf("a token appears in the logs")
+		}
+	}
+}

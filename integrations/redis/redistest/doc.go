@@ -1,0 +1,22 @@
+// Package redistest gives tests a Redis to talk to: a real redis-server when
+// one can be had (REDIS_URL, or a throwaway redis-server started on a free
+// port), so that tests exercise the same Lua, streams and expiry semantics as
+// production, and an embedded miniredis only when no redis-server binary is
+// installed.
+//
+// New hands each test its own logical database on a shared server, flushed
+// before and after use, so parallel tests never see each other's keys and the
+// suite pays for one server start per test binary rather than one per test.
+// NewServer starts a dedicated server that a test may stop and start again,
+// for outage and persistence tests.
+//
+// Environment:
+//
+//   - REDIS_URL: use this server instead of starting one. Databases 1 and up
+//     are leased to tests (the leases live in database 0), so several test
+//     binaries can share it.
+//   - OPSBOT_REQUIRE_REAL_REDIS=1: fail instead of falling back to miniredis
+//     (New) or skipping (NewServer) when no redis-server is available.
+//   - REDIS_SERVER_BIN: path of the redis-server binary (default: looked up
+//     in PATH).
+package redistest

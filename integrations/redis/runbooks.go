@@ -1,0 +1,193 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// Runbook keys. Approvals and locks are independent keys (any slot); the
+// audit trail is one stream so that it reads in order.
+const (
+	// AuditStream is the append-only runbook audit trail.
+	AuditStream        = "opsbot:audit"
+	runbookApprovalPre = "opsbot:runbook:approval:"
+	runbookLockPre     = "opsbot:runbook:lock:"
+)
+
+// runLockReleaseScript deletes a lock only if it still holds our token, so that a
+// run whose lock expired cannot release the lock of the run after it.
+var runLockReleaseScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, rec = pcall(cjson.decode, v)
+if ok and rec['token'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Runbooks stores runbook approvals (single-use keys with a TTL), the
+// append-only audit trail (a stream) and run locks (keys naming their
+// holder).
+type Runbooks struct {
+	rdb goredis.UniversalClient
+}
+
+var (
+	_ bot.ApprovalStore = (*Runbooks)(nil)
+	_ bot.AuditLog      = (*Runbooks)(nil)
+	_ bot.RunLocks      = (*Runbooks)(nil)
+)
+
+// NewRunbooks returns the runbook store over rdb.
+func NewRunbooks(rdb goredis.UniversalClient) (*Runbooks, error) {
+	if rdb == nil {
+		return nil, errors.New("redis runbooks: nil client")
+	}
+	return &Runbooks{rdb: rdb}, nil
+}
+
+// PutApproval implements bot.ApprovalStore.
+func (s *Runbooks) PutApproval(ctx context.Context, a bot.PendingApproval, ttl time.Duration) error {
+	if a.ID == "" {
+		return errors.New("put approval: empty ID")
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode approval %s: %w", a.ID, err)
+	}
+	ok, err := s.rdb.SetNX(ctx, runbookApprovalPre+a.ID, data, ttl).Result()
+	if err != nil {
+		return fmt.Errorf("put approval %s: %w", a.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("put approval %s: an approval with this ID exists", a.ID)
+	}
+	return nil
+}
+
+// PeekApproval implements bot.ApprovalStore.
+func (s *Runbooks) PeekApproval(ctx context.Context, id string) (bot.PendingApproval, bool, error) {
+	raw, err := s.rdb.Get(ctx, runbookApprovalPre+id).Bytes()
+	return decodeApproval(id, "peek", raw, err)
+}
+
+// TakeApproval implements bot.ApprovalStore with GETDEL: of any number of
+// concurrent clicks on any replicas, exactly one gets the approval.
+func (s *Runbooks) TakeApproval(ctx context.Context, id string) (bot.PendingApproval, bool, error) {
+	raw, err := s.rdb.GetDel(ctx, runbookApprovalPre+id).Bytes()
+	return decodeApproval(id, "take", raw, err)
+}
+
+func decodeApproval(id, op string, raw []byte, err error) (bot.PendingApproval, bool, error) {
+	if errors.Is(err, goredis.Nil) {
+		return bot.PendingApproval{}, false, nil
+	}
+	if err != nil {
+		return bot.PendingApproval{}, false, fmt.Errorf("%s approval %s: %w", op, id, err)
+	}
+	var a bot.PendingApproval
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return bot.PendingApproval{}, false, fmt.Errorf("%s approval %s: decode: %w", op, id, err)
+	}
+	return a, true, nil
+}
+
+// AppendAudit implements bot.AuditLog: one XADD to AuditStream, never
+// trimmed. The record is stored whole as JSON, with a few fields copied out
+// so that redis-cli XRANGE is readable.
+func (s *Runbooks) AppendAudit(ctx context.Context, rec bot.AuditRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode audit record %s: %w", rec.ID, err)
+	}
+	values := []any{
+		"event", string(rec.Event), "runbook", rec.Runbook, "user", rec.User, "channel", rec.Channel,
+		"decision", rec.Decision, "record", data,
+	}
+	if rec.ExitCode != nil {
+		values = append(values, "exit_code", strconv.Itoa(*rec.ExitCode))
+	}
+	if err := s.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: AuditStream, Values: values}).Err(); err != nil {
+		return fmt.Errorf("append audit record %s (%s %s): %w", rec.ID, rec.Event, rec.Runbook, err)
+	}
+	return nil
+}
+
+// RecentAudit implements bot.AuditLog.
+func (s *Runbooks) RecentAudit(ctx context.Context, n int) ([]bot.AuditRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, AuditStream, "+", "-", int64(n)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read audit stream: %w", err)
+	}
+	out := make([]bot.AuditRecord, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		raw, _ := msgs[i].Values["record"].(string)
+		var rec bot.AuditRecord
+		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+			return nil, fmt.Errorf("decode audit entry %s: %w", msgs[i].ID, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+type lockValue struct {
+	bot.RunLockHolder
+	Token string `json:"token"`
+}
+
+// AcquireRunLock implements bot.RunLocks with SET NX PX; the value names the
+// holder so that a refused attempt can say who it is.
+func (s *Runbooks) AcquireRunLock(ctx context.Context, key string, h bot.RunLockHolder, ttl time.Duration) (func(), bot.RunLockHolder, bool, error) {
+	var tok [16]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: token: %w", key, err)
+	}
+	token := hex.EncodeToString(tok[:])
+	data, err := json.Marshal(lockValue{RunLockHolder: h, Token: token})
+	if err != nil {
+		return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: encode: %w", key, err)
+	}
+	k := runbookLockPre + key
+	// Twice: the holder's lock may expire between our SET and GET.
+	for attempt := 0; attempt < 2; attempt++ {
+		ok, err := s.rdb.SetNX(ctx, k, data, ttl).Result()
+		if err != nil {
+			return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: %w", key, err)
+		}
+		if ok {
+			release := func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = runLockReleaseScript.Run(rctx, s.rdb, []string{k}, token).Err()
+			}
+			return sync.OnceFunc(release), bot.RunLockHolder{}, true, nil
+		}
+		raw, err := s.rdb.Get(ctx, k).Bytes()
+		if errors.Is(err, goredis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: read holder: %w", key, err)
+		}
+		var held lockValue
+		if err := json.Unmarshal(raw, &held); err != nil {
+			return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: decode holder: %w", key, err)
+		}
+		return nil, held.RunLockHolder, false, nil
+	}
+	return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: contended, try again", key)
+}
