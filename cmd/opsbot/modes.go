@@ -62,6 +62,7 @@ func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Clie
 		log.Warn(oredis.EmbeddedWarning)
 		return c, stop, nil
 	}
+	oredis.SetLibraryLogger(log.Named("go-redis"))
 	c, err := oredis.New(ctx, rc)
 	if err != nil {
 		return nil, nil, err

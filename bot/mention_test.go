@@ -1,0 +1,95 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseUser(t *testing.T) {
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{"<@U0123ABC|alice>", "U0123ABC", ""},
+		{"<@U0123ABC>", "U0123ABC", ""},
+		{"<@W0123ABC|enterprise>", "W0123ABC", ""},
+		{"<@U0BOB|alice>", "U0BOB", ""}, // the label is not identity
+		{"@alice", "", "real mention"},
+		{"alice", "", "mention of a person"},
+		{"<#C0123|ops>", "", "not a person"},
+		{"<!subteam^S0123|@sre>", "", "not a person"},
+		{"<!here>", "", "not a person"},
+		{"<@u0123abc>", "", "mention of a person"},       // IDs are upper case
+		{"<@U0123;rm -rf />", "", "mention of a person"}, // forged
+		{"<@U0123ABC|x>\n<@U0EVIL>", "", "mention of a person"},
+		{"<@U" + strings.Repeat("A", 5000) + ">", "", "mention of a person"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in[:min(len(tt.in), 30)], func(t *testing.T) {
+			got, err := ParseUser(tt.in)
+			if tt.wantErr != "" {
+				var ue *UserError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("ParseUser(%q) error = %v, want a UserError containing %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ParseUser(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseChannelAndUsergroup(t *testing.T) {
+	if id, err := ParseChannel("<#C0123|ops>"); err != nil || id != "C0123" {
+		t.Errorf("ParseChannel: got %q, %v", id, err)
+	}
+	if _, err := ParseChannel("#ops"); err == nil {
+		t.Errorf("ParseChannel(#ops): want an error")
+	}
+	if id, err := ParseUsergroup("<!subteam^S0SRE|@sre>"); err != nil || id != "S0SRE" {
+		t.Errorf("ParseUsergroup: got %q, %v", id, err)
+	}
+}
+
+// FuzzParseUser: whatever arrives, the result is either an error meant for
+// the user or a well-formed user ID; never a panic, never anything else.
+// Seeds are in testdata/fuzz/FuzzParseUser.
+func FuzzParseUser(f *testing.F) {
+	f.Add("<@U0123ABC|alice>")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseUser(s)
+		if err != nil {
+			var ue *UserError
+			if !errors.As(err, &ue) {
+				t.Fatalf("ParseUser(%q): error %v is not a UserError", s, err)
+			}
+			return
+		}
+		if !IsUserID(id) {
+			t.Fatalf("ParseUser(%q) = %q, not a user ID", s, id)
+		}
+	})
+}
+
+// FuzzRoute: any command text routes to some handler that answers without
+// panicking.
+func FuzzRoute(f *testing.F) {
+	f.Add("/incident", "declare sev2 checkout")
+	r := NewRouter()
+	r.Family(&Family{Name: "/incident", Commands: []Command{{Name: "declare", Usage: "declare", Handler: func(_ context.Context, req *Request) (Response, error) {
+		return Reply(req.Text), nil
+	}}}})
+	f.Fuzz(func(t *testing.T, command, text string) {
+		req := &Request{Kind: KindCommand, Command: command, Text: text}
+		h, route := r.Route(req)
+		if h == nil || route == "" {
+			t.Fatalf("no handler for %q %q", command, text)
+		}
+		if _, err := h(context.Background(), req); err != nil {
+			t.Fatalf("handler error %v", err)
+		}
+	})
+}
