@@ -25,7 +25,7 @@ type e2eClock struct {
 	t  time.Time
 }
 
-func (c *e2eClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *e2eClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *e2eClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // buttonValue finds the value of the button with actionID in Block Kit JSON.

@@ -100,6 +100,16 @@ func (s *OnCall) ClaimOnce(ctx context.Context, key string, ttl time.Duration) (
 	return ok, nil
 }
 
+// ReleaseClaim deletes a claim so that the work it guarded can be retried.
+func (s *OnCall) ReleaseClaim(ctx context.Context, key string) error {
+	ctx, cancel := withTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := s.c.Del(ctx, onCallClaimKey(key)).Err(); err != nil {
+		return fmt.Errorf("release on-call claim %q: %w", key, err)
+	}
+	return nil
+}
+
 // SaveHandoff stores h as the latest handoff of its schedule.
 func (s *OnCall) SaveHandoff(ctx context.Context, h bot.Handoff) error {
 	raw, err := json.Marshal(h)

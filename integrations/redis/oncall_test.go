@@ -75,6 +75,12 @@ func TestOnCallClaimOnceAcrossClients(t *testing.T) {
 	if got := wins.Load(); got != 1 {
 		t.Errorf("got %d winners, want exactly 1", got)
 	}
+	if err := stores[0].ReleaseClaim(ctx, "handoff:P1:1774767600"); err != nil {
+		t.Fatalf("ReleaseClaim: %v", err)
+	}
+	if ok, err := stores[1].ClaimOnce(ctx, "handoff:P1:1774767600", time.Hour); err != nil || !ok {
+		t.Errorf("ClaimOnce after release = %v, %v; want true", ok, err)
+	}
 	if _, err := stores[0].ClaimOnce(ctx, "", time.Hour); err == nil {
 		t.Errorf("got no error for an empty key, want one")
 	}

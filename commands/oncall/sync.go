@@ -1,0 +1,333 @@
+package oncall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// syncLockKey is the lease that keeps the periodic sync on one replica.
+const syncLockKey = "oncall:sync"
+
+// Run syncs every SyncInterval until ctx ends, on one replica at a time
+// when a Locker is configured. It returns nil when ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.set.SyncInterval)
+	defer t.Stop()
+	for {
+		s.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) tick(ctx context.Context) {
+	if s.cfg.Locker != nil {
+		// The lease outlives one sync; a crashed holder loses it within an
+		// interval and another replica takes over.
+		release, ok, err := s.cfg.Locker.TryLock(ctx, syncLockKey, s.set.SyncInterval)
+		if err != nil {
+			s.log.Warn("on-call sync lease unavailable; skipping this round", zap.Error(err))
+			return
+		}
+		if !ok {
+			return
+		}
+		defer release()
+	}
+	// Bounded so a hung call cannot hold the lease for ever; a round that
+	// runs out keeps the last good snapshots.
+	ctx, cancel := context.WithTimeout(ctx, max(s.set.SyncInterval, 30*time.Second))
+	defer cancel()
+	if err := s.SyncNow(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("on-call sync incomplete", zap.Error(err))
+	}
+}
+
+// SyncNow syncs every followed schedule now: reads the provider, posts a
+// handoff where the first-level on-call changed, updates user groups,
+// caches the snapshot, and sends due acknowledgement reminders. A schedule
+// that fails keeps its last good snapshot; the errors are joined.
+func (s *Service) SyncNow(ctx context.Context) error {
+	var errs []error
+	for _, sc := range s.schedules {
+		if err := s.syncOne(ctx, sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sc := range s.schedules {
+		if err := s.remind(ctx, sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) syncOne(ctx context.Context, sc bot.ScheduleConfig) error {
+	now := s.clock.Now()
+	log := s.logger(ctx).With(zap.String("schedule", sc.ID))
+	snap, err := s.fetch(ctx, sc, now)
+	if err != nil {
+		return err
+	}
+	prev, hadPrev, err := s.cfg.Cache.Snapshot(ctx, sc.ID)
+	if err != nil {
+		// Without the previous snapshot a change cannot be seen; the next
+		// round will, since this one is not saved either.
+		return fmt.Errorf("sync schedule %q: read previous snapshot: %w", sc.ID, err)
+	}
+	cur := current(sc, snap, now)
+	for _, r := range cur {
+		s.slackID(ctx, r.person) // reports unmapped people in the logs
+	}
+	if hadPrev && sc.HandoffChannel != "" && prev.SyncedAt.Before(now) {
+		out := current(bot.ScheduleConfig{ID: sc.ID}, prev, prev.SyncedAt)
+		if !slices.Equal(primaryKeys(out), primaryKeys(cur)) {
+			if err := s.handoff(ctx, sc, prev, snap, out, cur, now); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.cfg.Cache.SaveSnapshot(ctx, snap); err != nil {
+		return fmt.Errorf("sync schedule %q: save snapshot: %w", sc.ID, err)
+	}
+	if sc.Usergroup != "" {
+		if err := s.syncUsergroup(ctx, sc, cur); err != nil {
+			log.Warn("user group not synced", zap.String("usergroup", sc.Usergroup), zap.Error(err))
+			return err
+		}
+	}
+	return nil
+}
+
+// handoff posts the handoff message for a change of the first-level
+// on-call, once across replicas: the claim is keyed by the schedule, the
+// incoming people and their shift's start, which every replica computes
+// alike.
+func (s *Service) handoff(ctx context.Context, sc bot.ScheduleConfig, prev, snap bot.OnCallSnapshot, out, in []run, now time.Time) error {
+	log := s.logger(ctx).With(zap.String("schedule", sc.ID))
+	start := time.Time{}
+	for _, r := range in {
+		if r.level == 1 && (start.IsZero() || r.start.After(start)) {
+			start = r.start
+		}
+	}
+	keyStart := strconv.FormatInt(start.Unix(), 10)
+	if start.IsZero() || !start.After(now.Add(-lookback)) {
+		// The shift began before the snapshot window (the bot was down), so
+		// its start is unknown; the previous sync identifies the change.
+		keyStart = "after-" + strconv.FormatInt(prev.SyncedAt.UnixNano(), 10)
+		if start.IsZero() {
+			start = now
+		}
+	}
+	claim := fmt.Sprintf("handoff:%s:%s:%s", sc.ID, keyStart, strings.Join(primaryKeys(in), ","))
+	won, err := s.cfg.Cache.ClaimOnce(ctx, claim, claimTTL)
+	if err != nil {
+		return fmt.Errorf("handoff of %q: claim: %w", sc.ID, err)
+	}
+	if !won {
+		log.Debug("handoff already posted by another replica", zap.String("claim", claim))
+		return nil
+	}
+	msg, incoming := s.handoffMessage(ctx, sc, snap, out, in, now)
+	msg.Channel = sc.HandoffChannel
+	value := sc.ID + "|" + strconv.FormatInt(start.Unix(), 10)
+	if len(incoming) > 0 {
+		msg.Buttons = []bot.Button{{ID: AckAction, Text: "Acknowledge", Value: value, Style: bot.ButtonPrimary}}
+	}
+	ref, err := s.cfg.Chat.Post(ctx, msg)
+	if err != nil {
+		// Give the claim back: the snapshot is not saved either, so the next
+		// round sees the same change and tries again.
+		if rerr := s.cfg.Cache.ReleaseClaim(context.WithoutCancel(ctx), claim); rerr != nil {
+			log.Error("handoff claim not released; this handoff will not be retried", zap.Error(rerr))
+		}
+		return fmt.Errorf("handoff of %q: post in %s: %w", sc.ID, sc.HandoffChannel, err)
+	}
+	log.Info("handoff posted", zap.String("channel", sc.HandoffChannel), zap.String("ts", ref.TS),
+		zap.Strings("incoming", incoming), zap.Time("shift_start", start))
+	h := bot.Handoff{Schedule: sc.ID, ShiftStart: start, Incoming: incoming, Ref: ref, Message: msg, PostedAt: now}
+	if err := s.cfg.Cache.SaveHandoff(ctx, h); err != nil {
+		return fmt.Errorf("handoff of %q: save: %w", sc.ID, err)
+	}
+	return nil
+}
+
+// handoffMessage builds the message and returns the Slack IDs of the
+// incoming first-level people (who may acknowledge).
+func (s *Service) handoffMessage(ctx context.Context, sc bot.ScheduleConfig, snap bot.OnCallSnapshot, out, in []run, now time.Time) (bot.Message, []string) {
+	var incoming []string
+	var inNames, outNames []string
+	until := time.Time{}
+	for _, r := range in {
+		if r.level != 1 {
+			continue
+		}
+		inNames = append(inNames, s.who(ctx, r.person))
+		if id, ok := s.slackID(ctx, r.person); ok {
+			incoming = append(incoming, id)
+		}
+		if until.IsZero() || (!r.end.IsZero() && r.end.Before(until)) {
+			until = r.end
+		}
+	}
+	for _, r := range out {
+		if r.level == 1 {
+			outNames = append(outNames, s.who(ctx, r.person))
+		}
+	}
+	msg := bot.Message{Title: "On-call handoff: " + sc.Name}
+	var b strings.Builder
+	switch {
+	case len(inNames) == 0:
+		fmt.Fprintf(&b, ":warning: Nobody is on call for *%s* now.", sc.Name)
+	case len(outNames) == 0:
+		fmt.Fprintf(&b, "%s is now on call for *%s*.", strings.Join(inNames, ", "), sc.Name)
+	default:
+		fmt.Fprintf(&b, "%s hands over to %s for *%s*.", strings.Join(outNames, ", "), strings.Join(inNames, ", "), sc.Name)
+	}
+	msg.Fields = append(msg.Fields,
+		bot.Field{Label: "Outgoing", Value: orNone(outNames)},
+		bot.Field{Label: "Incoming", Value: orNone(inNames)},
+		bot.Field{Label: "Until", Value: s.untilIn(1, until, snap, now)},
+	)
+	for _, r := range in {
+		if r.level > 1 {
+			msg.Fields = append(msg.Fields, bot.Field{Label: fmt.Sprintf("Level %d", r.level), Value: s.who(ctx, r.person) + " until " + s.untilIn(r.level, r.end, snap, now)})
+		}
+	}
+	b.WriteString("\n\n")
+	b.WriteString(s.openIncidents(ctx))
+	msg.Text = b.String()
+	if len(incoming) > 0 && s.set.AckReminderAfter > 0 {
+		msg.Context = fmt.Sprintf("Incoming on-call: please acknowledge. A reminder follows after %s.", human(s.set.AckReminderAfter))
+	}
+	return msg, incoming
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, ", ")
+}
+
+func (s *Service) openIncidents(ctx context.Context) string {
+	if s.cfg.Incidents == nil {
+		return ""
+	}
+	list, err := s.cfg.Incidents.OpenIncidentSummaries(ctx)
+	if err != nil {
+		s.log.Warn("open incidents not listed for the handoff", zap.Error(err))
+		return "_Open incidents could not be listed; check `/incident list`._"
+	}
+	if len(list) == 0 {
+		return "No open incidents."
+	}
+	var b strings.Builder
+	b.WriteString("*Open incidents*")
+	for _, inc := range list {
+		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, inc.Title, inc.Severity, inc.Status)
+		if inc.Channel != "" {
+			b.WriteString(" in " + bot.MentionChannel(inc.Channel))
+		}
+		if inc.Commander != "" {
+			b.WriteString(" — commander " + bot.MentionUser(inc.Commander))
+		} else {
+			b.WriteString(" — no commander")
+		}
+	}
+	return b.String()
+}
+
+// remind posts one reminder in the handoff's thread when it is still
+// unacknowledged after AckReminderAfter.
+func (s *Service) remind(ctx context.Context, sc bot.ScheduleConfig) error {
+	if sc.HandoffChannel == "" || s.set.AckReminderAfter < 0 {
+		return nil
+	}
+	h, ok, err := s.cfg.Cache.LatestHandoff(ctx, sc.ID)
+	if err != nil {
+		return fmt.Errorf("reminder for %q: %w", sc.ID, err)
+	}
+	now := s.clock.Now()
+	if !ok || h.AckedBy != "" || len(h.Incoming) == 0 || now.Sub(h.PostedAt) < s.set.AckReminderAfter {
+		return nil
+	}
+	won, err := s.cfg.Cache.ClaimOnce(ctx, fmt.Sprintf("reminder:%s:%d", sc.ID, h.ShiftStart.Unix()), claimTTL)
+	if err != nil || !won {
+		return err
+	}
+	var who []string
+	for _, id := range h.Incoming {
+		who = append(who, bot.MentionUser(id))
+	}
+	_, err = s.cfg.Chat.Post(ctx, bot.Message{Channel: h.Ref.Channel, ThreadTS: h.Ref.TS,
+		Text: fmt.Sprintf("%s please acknowledge the on-call handoff for *%s* (posted %s ago).",
+			strings.Join(who, " "), sc.Name, human(now.Sub(h.PostedAt)))})
+	if err != nil {
+		_ = s.cfg.Cache.ReleaseClaim(context.WithoutCancel(ctx), fmt.Sprintf("reminder:%s:%d", sc.ID, h.ShiftStart.Unix()))
+		return fmt.Errorf("reminder for %q: post: %w", sc.ID, err)
+	}
+	s.log.Info("handoff reminder posted", zap.String("schedule", sc.ID), zap.Strings("incoming", h.Incoming))
+	return nil
+}
+
+// syncUsergroup sets the user group to the mapped first-level on-call, and
+// calls Slack to change it only when its members differ.
+func (s *Service) syncUsergroup(ctx context.Context, sc bot.ScheduleConfig, cur []run) error {
+	var want []string
+	for _, r := range cur {
+		if r.level != 1 {
+			continue
+		}
+		if id, ok := s.slackID(ctx, r.person); ok {
+			want = append(want, id)
+		}
+	}
+	sort.Strings(want)
+	want = slices.Compact(want)
+	if len(want) == 0 {
+		// Slack refuses an empty user group, and an empty one would page nobody.
+		s.log.Warn("nobody mapped to Slack is on call; user group left as is",
+			zap.String("schedule", sc.ID), zap.String("usergroup", sc.Usergroup))
+		return nil
+	}
+	joined := strings.Join(want, ",")
+	s.mu.Lock()
+	last, known := s.groups[sc.Usergroup]
+	s.mu.Unlock()
+	if known && last == joined {
+		return nil
+	}
+	members, err := s.cfg.Chat.UsergroupMembers(ctx, sc.Usergroup)
+	if err != nil {
+		return fmt.Errorf("user group %s of %q: members: %w", sc.Usergroup, sc.ID, err)
+	}
+	members = slices.Clone(members)
+	sort.Strings(members)
+	if !slices.Equal(slices.Compact(members), want) {
+		if err := s.cfg.Chat.SetUsergroupMembers(ctx, sc.Usergroup, want); err != nil {
+			return fmt.Errorf("user group %s of %q: update: %w", sc.Usergroup, sc.ID, err)
+		}
+		s.log.Info("user group updated", zap.String("schedule", sc.ID), zap.String("usergroup", sc.Usergroup),
+			zap.Strings("members", want))
+	}
+	s.mu.Lock()
+	s.groups[sc.Usergroup] = joined
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,520 @@
+// Package pagerduty connects opsbot to PagerDuty's REST API through the
+// go-pagerduty client: it is the on-call provider behind /oncall and handoffs
+// (bot.OnCallProvider) and the pager behind `/incident page` (bot.Pager).
+//
+// Every call takes the caller's context, has its own deadline, and is retried
+// with backoff on 429 (after Retry-After) and 5xx while the context allows.
+// Errors name the operation and entity, are classified (ErrUnauthorized,
+// ErrRateLimited, ErrUnavailable, ErrInvalid, bot.ErrNotFound) and never
+// contain the token.
+package pagerduty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	pd "github.com/PagerDuty/go-pagerduty"
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// DefaultAPIURL is PagerDuty's REST API.
+const DefaultAPIURL = "https://api.pagerduty.com"
+
+// Config configures a Client.
+type Config struct {
+	// Token is a PagerDuty REST API token; read it from PAGERDUTY_TOKEN, never
+	// from a file in the repository.
+	Token string
+	// APIURL is the REST API base URL (default DefaultAPIURL); tests point it
+	// at fakepd.
+	APIURL string
+	// HTTPClient defaults to a client with sane timeouts.
+	HTTPClient *http.Client
+	// FromEmail is the PagerDuty user e-mail sent as the From header of the
+	// incidents opsbot creates; required when Services is not empty.
+	FromEmail string
+	// Services maps names usable in `/incident page NAME` to service IDs.
+	Services map[string]string
+	Logger   *zap.Logger
+	// Timeout bounds one HTTP attempt (default 10s).
+	Timeout time.Duration
+	// MaxAttempts bounds tries of one call, the first included (default 4).
+	MaxAttempts int
+	// MinBackoff is the first wait before a retry when PagerDuty sends no
+	// Retry-After; it doubles each time up to MaxBackoff (defaults 500ms, 30s).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// Client is a PagerDuty on-call provider and pager. Safe for concurrent use.
+type Client struct {
+	api      *pd.Client
+	cfg      Config
+	token    string
+	log      *zap.Logger
+	sleep    func(ctx context.Context, d time.Duration) error
+	services []string // names, sorted, for messages
+}
+
+var (
+	_ bot.OnCallProvider = (*Client)(nil)
+	_ bot.Pager          = (*Client)(nil)
+)
+
+// Error classes, for errors.Is.
+var (
+	// ErrUnauthorized: the token is missing, wrong or lacks rights (401/403).
+	ErrUnauthorized = errors.New("pagerduty refused the credentials")
+	// ErrRateLimited: 429 still returned after the retries allowed.
+	ErrRateLimited = errors.New("pagerduty rate limit")
+	// ErrUnavailable: 5xx, timeouts, network failures, unreadable answers.
+	ErrUnavailable = errors.New("pagerduty unavailable")
+	// ErrInvalid: PagerDuty rejected the request as invalid (other 4xx).
+	ErrInvalid = errors.New("pagerduty rejected the request")
+)
+
+// Error is a failed PagerDuty call.
+type Error struct {
+	// Op names the operation and entity, e.g. `list on-calls of schedule "P1"`.
+	Op string
+	// Status is the HTTP status, 0 when no answer came.
+	Status int
+	// Class is one of the Err* values above, or bot.ErrNotFound.
+	Class error
+	// Detail is PagerDuty's message, with the token removed.
+	Detail string
+}
+
+// Error says what failed, how PagerDuty classified it and its message.
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("pagerduty: %s: %v (HTTP %d): %s", e.Op, e.Class, e.Status, e.Detail)
+	}
+	return fmt.Sprintf("pagerduty: %s: %v: %s", e.Op, e.Class, e.Detail)
+}
+
+// Unwrap returns the class, so errors.Is(err, ErrRateLimited) works.
+func (e *Error) Unwrap() error { return e.Class }
+
+// Temporary reports whether trying again later may succeed.
+func Temporary(err error) bool {
+	return errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable)
+}
+
+// New validates cfg and returns a client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.Token) == "" {
+		return nil, errors.New("pagerduty: token is required (PAGERDUTY_TOKEN)")
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	u, err := url.Parse(cfg.APIURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("pagerduty: api url %q: want http(s)://host[/path] without credentials", cfg.APIURL)
+	}
+	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	var names []string
+	for name, id := range cfg.Services {
+		if strings.TrimSpace(name) == "" || strings.TrimSpace(id) == "" {
+			return nil, fmt.Errorf("pagerduty: service %q: name and ID are required", name)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(cfg.Services) > 0 && !strings.Contains(cfg.FromEmail, "@") {
+		return nil, errors.New("pagerduty: from_email is required to page services (the From header of created incidents)")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 4
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	c := &Client{cfg: cfg, token: cfg.Token, log: cfg.Logger.With(zap.String("integration", "pagerduty")), sleep: sleepCtx, services: names}
+	c.api = pd.NewClient(cfg.Token, pd.WithAPIEndpoint(cfg.APIURL))
+	c.api.HTTPClient = retryAfterRecorder{cfg.HTTPClient}
+	return c, nil
+}
+
+// retryAfterRecorder passes requests through and notes a 429's Retry-After
+// in the attempt's context, because go-pagerduty drops response headers
+// from the errors it returns.
+type retryAfterRecorder struct{ c *http.Client }
+
+type hintKey struct{}
+
+type hint struct {
+	mu         sync.Mutex
+	retryAfter time.Duration
+}
+
+func (r retryAfterRecorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := r.c.Do(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		if h, ok := req.Context().Value(hintKey{}).(*hint); ok {
+			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				h.mu.Lock()
+				h.retryAfter = d
+				h.mu.Unlock()
+			}
+		}
+	}
+	return resp, err
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// call runs fn with retries. retryAll says the call may be repeated after a
+// 5xx or a network failure (reads, and creates protected by a dedupe key); a
+// 429 is always safe to repeat because PagerDuty did nothing.
+func (c *Client) call(ctx context.Context, op string, retryAll bool, fn func(ctx context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		h := &hint{}
+		actx, cancel := context.WithTimeout(context.WithValue(ctx, hintKey{}, h), c.cfg.Timeout)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("pagerduty: %s: %w", op, ctx.Err())
+		}
+		perr := c.classify(op, err)
+		retry := errors.Is(perr, ErrRateLimited) || (retryAll && errors.Is(perr, ErrUnavailable))
+		if !retry || attempt >= c.cfg.MaxAttempts {
+			return perr
+		}
+		h.mu.Lock()
+		wait := h.retryAfter
+		h.mu.Unlock()
+		if wait == 0 {
+			wait = c.backoff(attempt)
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// Waiting would outlast the caller; answer now with the cause.
+			return perr
+		}
+		c.log.Warn("pagerduty call failed; retrying", zap.String("op", op), zap.Int("attempt", attempt),
+			zap.Duration("wait", wait), zap.Error(perr))
+		if err := c.sleep(ctx, wait); err != nil {
+			return fmt.Errorf("pagerduty: %s: %w (while waiting to retry after: %v)", op, err, perr)
+		}
+	}
+}
+
+// backoff is exponential with full jitter on its upper half, so replicas that
+// failed together do not retry together.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.MinBackoff << (attempt - 1)
+	if d > c.cfg.MaxBackoff || d <= 0 {
+		d = c.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *Client) classify(op string, err error) error {
+	e := &Error{Op: op, Class: ErrUnavailable, Detail: c.redact(err.Error())}
+	var api pd.APIError
+	if errors.As(err, &api) {
+		e.Status = api.StatusCode
+		switch {
+		case api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden:
+			e.Class = ErrUnauthorized
+		case api.NotFound():
+			e.Class = bot.ErrNotFound
+		case api.RateLimited():
+			e.Class = ErrRateLimited
+		case api.StatusCode >= 500:
+			e.Class = ErrUnavailable
+		default:
+			e.Class = ErrInvalid
+		}
+		if api.APIError.Valid && len(api.APIError.ErrorObject.Errors) > 0 {
+			e.Detail = c.redact(strings.Join(api.APIError.ErrorObject.Errors, "; "))
+		}
+	}
+	return e
+}
+
+// redact removes the token from text that may echo request details.
+func (c *Client) redact(s string) string {
+	if c.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, "[redacted]")
+}
+
+func parseTS(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// maxPages bounds pagination so that a server always answering more=true
+// cannot keep a sync busy forever.
+const maxPages = 50
+
+// Shifts implements bot.OnCallProvider. Levels come from the escalation
+// policies that use the schedule (GET /oncalls). A schedule no policy uses
+// has no levels there, so its final schedule (overrides included) is read
+// instead and reported as level 1.
+func (c *Client) Shifts(ctx context.Context, scheduleID string, from, to time.Time) ([]bot.Shift, error) {
+	op := fmt.Sprintf("list on-calls of schedule %q", scheduleID)
+	var calls []pd.OnCall
+	var offset uint
+	for pages := 0; ; pages++ {
+		if pages == maxPages {
+			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: fmt.Sprintf("more than %d pages", maxPages)}
+		}
+		var resp *pd.ListOnCallsResponse
+		err := c.call(ctx, op, true, func(ctx context.Context) error {
+			var err error
+			resp, err = c.api.ListOnCallsWithContext(ctx, pd.ListOnCallOptions{
+				Limit: 100, Offset: offset, ScheduleIDs: []string{scheduleID}, Includes: []string{"users"},
+				Since: from.UTC().Format(time.RFC3339), Until: to.UTC().Format(time.RFC3339),
+			})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, resp.OnCalls...)
+		if !resp.More || len(resp.OnCalls) == 0 {
+			break
+		}
+		offset += uint(len(resp.OnCalls))
+	}
+	if len(calls) == 0 {
+		return c.finalSchedule(ctx, scheduleID, from, to)
+	}
+	users := map[string]bot.Person{}
+	seen := map[string]bool{}
+	var out []bot.Shift
+	for _, oc := range calls {
+		start, err := parseTS(oc.Start)
+		if err != nil {
+			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
+		}
+		end, err := parseTS(oc.End)
+		if err != nil {
+			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
+		}
+		p, err := c.person(ctx, oc.User, users)
+		if err != nil {
+			return nil, err
+		}
+		s := bot.Shift{Schedule: scheduleID, Level: int(oc.EscalationLevel), Person: p, Start: start, End: end}
+		// The same shift appears once per escalation policy using the schedule.
+		key := fmt.Sprintf("%d|%s|%d|%d", s.Level, p.Key(), start.Unix(), end.Unix())
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, s)
+	}
+	bot.SortShifts(out)
+	return out, nil
+}
+
+func (c *Client) finalSchedule(ctx context.Context, scheduleID string, from, to time.Time) ([]bot.Shift, error) {
+	op := fmt.Sprintf("get schedule %q", scheduleID)
+	var sc *pd.Schedule
+	err := c.call(ctx, op, true, func(ctx context.Context) error {
+		var err error
+		sc, err = c.api.GetScheduleWithContext(ctx, scheduleID, pd.GetScheduleOptions{
+			TimeZone: "UTC", Since: from.UTC().Format(time.RFC3339), Until: to.UTC().Format(time.RFC3339),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]bot.Person{}
+	var out []bot.Shift
+	for _, e := range sc.FinalSchedule.RenderedScheduleEntries {
+		start, err := parseTS(e.Start)
+		if err != nil {
+			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
+		}
+		end, err := parseTS(e.End)
+		if err != nil {
+			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
+		}
+		p, err := c.person(ctx, pd.User{APIObject: e.User}, users)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bot.Shift{Schedule: scheduleID, Level: 1, Person: p, Start: start, End: end})
+	}
+	bot.SortShifts(out)
+	return out, nil
+}
+
+// person completes a user reference with name and e-mail, fetching the user
+// when the answer did not include them.
+func (c *Client) person(ctx context.Context, u pd.User, cache map[string]bot.Person) (bot.Person, error) {
+	if u.Email != "" {
+		return bot.Person{Name: firstNonEmpty(u.Name, u.Summary), Email: u.Email, ProviderID: u.ID}, nil
+	}
+	if p, ok := cache[u.ID]; ok {
+		return p, nil
+	}
+	if u.ID == "" {
+		return bot.Person{Name: firstNonEmpty(u.Summary, "unknown")}, nil
+	}
+	var full *pd.User
+	err := c.call(ctx, fmt.Sprintf("get user %q", u.ID), true, func(ctx context.Context) error {
+		var err error
+		full, err = c.api.GetUserWithContext(ctx, u.ID, pd.GetUserOptions{})
+		return err
+	})
+	if err != nil {
+		return bot.Person{}, err
+	}
+	p := bot.Person{Name: firstNonEmpty(full.Name, u.Summary), Email: full.Email, ProviderID: u.ID}
+	cache[u.ID] = p
+	return p, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Schedules lists every schedule in the account (ID and name), for checking
+// the configured schedule IDs.
+func (c *Client) Schedules(ctx context.Context) ([]bot.ScheduleConfig, error) {
+	var out []bot.ScheduleConfig
+	var offset uint
+	for pages := 0; pages < maxPages; pages++ {
+		var resp *pd.ListSchedulesResponse
+		err := c.call(ctx, "list schedules", true, func(ctx context.Context) error {
+			var err error
+			resp, err = c.api.ListSchedulesWithContext(ctx, pd.ListSchedulesOptions{Limit: 100, Offset: offset})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range resp.Schedules {
+			out = append(out, bot.ScheduleConfig{ID: s.ID, Name: firstNonEmpty(s.Name, s.Summary)})
+		}
+		if !resp.More || len(resp.Schedules) == 0 {
+			return out, nil
+		}
+		offset += uint(len(resp.Schedules))
+	}
+	return nil, &Error{Op: "list schedules", Class: ErrUnavailable, Detail: fmt.Sprintf("more than %d pages", maxPages)}
+}
+
+// Page implements bot.Pager: it creates a PagerDuty incident on the named
+// service, as FromEmail, so people without a PagerDuty licence can page.
+func (c *Client) Page(ctx context.Context, req bot.PageRequest) (bot.PageResult, error) {
+	serviceID, ok := c.cfg.Services[req.Service]
+	if !ok {
+		if len(c.services) == 0 {
+			return bot.PageResult{}, bot.Userf("No PagerDuty services are configured for paging.")
+		}
+		return bot.PageResult{}, bot.Userf("I do not know the service `%s`. Services you can page: %s.", req.Service, strings.Join(c.services, ", "))
+	}
+	title := strings.TrimSpace(req.Title)
+	if title == "" {
+		title = "Paged from Slack"
+	}
+	details := strings.TrimSpace(req.Details)
+	if req.RequesterEmail != "" {
+		details = strings.TrimSpace(details + "\n\nPaged from Slack by " + req.RequesterEmail + " through opsbot.")
+	}
+	opts := &pd.CreateIncidentOptions{
+		Title:       title,
+		Service:     &pd.APIReference{ID: serviceID, Type: "service_reference"},
+		IncidentKey: req.IncidentKey,
+	}
+	if details != "" {
+		opts.Body = &pd.APIDetails{Type: "incident_body", Details: details}
+	}
+	op := fmt.Sprintf("create incident on service %q", req.Service)
+	var inc *pd.Incident
+	// Without a dedupe key a repeated create could page twice, so only a
+	// 429 (nothing created) is retried then.
+	err := c.call(ctx, op, req.IncidentKey != "", func(ctx context.Context) error {
+		var err error
+		inc, err = c.api.CreateIncidentWithContext(ctx, c.cfg.FromEmail, opts)
+		return err
+	})
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) && pe.Class == ErrInvalid && strings.Contains(pe.Detail, "already exists") {
+			return bot.PageResult{}, bot.Userf("PagerDuty already has an open incident for this on `%s`; its on-call has been paged.", req.Service)
+		}
+		if errors.Is(err, ErrRateLimited) {
+			// A 429 means PagerDuty created nothing, so saying so is safe.
+			c.log.Warn("page refused by rate limit", zap.String("service", req.Service), zap.Error(err))
+			return bot.PageResult{}, bot.Userf("PagerDuty is rate-limiting opsbot and nobody was paged. Try again in a minute, or page from PagerDuty directly.")
+		}
+		return bot.PageResult{}, err
+	}
+	res := bot.PageResult{ID: inc.ID, URL: inc.HTMLURL}
+	for _, a := range inc.Assignments {
+		res.Assignees = append(res.Assignees, firstNonEmpty(a.Assignee.Summary, a.Assignee.ID))
+	}
+	c.log.Info("paged", zap.String("service", req.Service), zap.String("pd_incident", inc.ID),
+		zap.String("incident", req.IncidentKey))
+	return res, nil
+}
