@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "defaults", args: nil},
+		{name: "max rate", args: []string{"-n", "30", "-rate", "0", "-concurrency", "4"}},
+		{name: "zero commands", args: []string{"-n", "0"}, wantErr: "-n must be"},
+		{name: "too many commands", args: []string{"-n", "20001"}, wantErr: "-n must be"},
+		{name: "negative rate", args: []string{"-rate", "-1"}, wantErr: "-rate"},
+		{name: "no concurrency", args: []string{"-concurrency", "0"}, wantErr: "-concurrency"},
+		{name: "command without slash", args: []string{"-command", "incident"}, wantErr: "-command"},
+		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"-fast"}, wantErr: "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseOptions(tt.args, io.Discard)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("parseOptions(%q) error = %v, want none", tt.args, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("parseOptions(%q) error = %v, want one containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunBadFlagsExit2(t *testing.T) {
+	var stderr bytes.Buffer
+	if got := run([]string{"-n", "0"}, io.Discard, &stderr); got != 2 {
+		t.Errorf("exit code = %d, want 2 (stderr: %s)", got, stderr.String())
+	}
+}
+
+// TestEndToEnd runs the whole tool on a tiny load: it builds the bot, starts
+// redis-server, the bot and the floor. It checks that every command was acked
+// and answered and that the report is well-formed, never how fast anything
+// was.
+func TestEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("OPSBOT_REQUIRE_REAL_REDIS") == "1" {
+			t.Fatalf("OPSBOT_REQUIRE_REAL_REDIS=1 but no redis-server on PATH: %v", err)
+		}
+		t.Skip("no redis-server on PATH")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH to build the bot")
+	}
+	const n = 30
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-n", "30", "-warmup", "5", "-rate", "0", "-concurrency", "8", "-json", "-timeout", "2m"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code = %d, want 0\nstderr:\n%s", code, stderr.String())
+	}
+	var rep Report
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.N != n || rep.Command != "/incident" || rep.Text != "help" || rep.Concurrency != 8 {
+		t.Errorf("report echoes n=%d command=%q text=%q concurrency=%d, want %d /incident help 8",
+			rep.N, rep.Command, rep.Text, rep.Concurrency, n)
+	}
+	if rep.BotExitCode != 0 || len(rep.Problems) > 0 {
+		t.Errorf("bot exit code = %d, problems = %q; want 0 and none", rep.BotExitCode, rep.Problems)
+	}
+	if rep.Bot.Reply == nil {
+		t.Fatal("report has no bot reply latency")
+	}
+	for name, s := range map[string]Summary{"bot ack": rep.Bot.Ack, "bot reply": *rep.Bot.Reply, "floor ack": rep.Floor.Ack} {
+		if s.Count != n {
+			t.Errorf("%s count = %d, want %d", name, s.Count, n)
+		}
+		if !(0 < s.P50 && s.P50 <= s.P95 && s.P95 <= s.P99 && s.P99 <= s.Max) {
+			t.Errorf("%s percentiles = %+v, want 0 < p50 <= p95 <= p99 <= max", name, s)
+		}
+	}
+	for name, v := range map[string]float64{"bot acks/s": rep.Bot.AcksPerSec, "floor acks/s": rep.Floor.AcksPerSec,
+		"ratio p50": rep.Ratio.P50, "ratio p99": rep.Ratio.P99} {
+		if !(v > 0) {
+			t.Errorf("%s = %g, want > 0", name, v)
+		}
+	}
+
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	for _, want := range []string{"bot ack", "bot reply", "floor ack", "bot/floor ack", "p99"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// botPackage is built when -bin is not given. An import path rather than
+// ./cmd/opsbot, so the build works from any directory inside the module.
+const botPackage = "github.com/opsbot/opsbot/cmd/opsbot"
+
+// buildBot builds the opsbot binary into dir.
+func buildBot(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "opsbot")
+	bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(bctx, "go", "build", "-trimpath", "-o", out, botPackage)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s (run inside the opsbot module, or pass -bin): %w\n%s", botPackage, err, msg)
+	}
+	return out, nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process may
+// take it before it is used; the caller fails clearly if so.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// child is a process the tool started, always stopped before the tool exits.
+type child struct {
+	name   string
+	cmd    *exec.Cmd
+	output *tail
+	done   chan struct{}
+	err    error // from Wait, valid once done is closed
+}
+
+func startChild(name string, cmd *exec.Cmd) (*child, error) {
+	c := &child{name: name, cmd: cmd, output: &tail{max: 32 << 10}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = c.output, c.output
+	// Own process group, so a Ctrl-C in the terminal reaches only the tool,
+	// which then stops its children in order; the parent-death signal
+	// covers the tool being killed outright.
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// exited reports whether the process has ended.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and waits up to grace for the process to exit, then
+// kills its process group. It returns the exit code (-1 when killed).
+func (c *child) stop(grace time.Duration) (code int, killed bool) {
+	if !c.exited() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+		killed = true
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.done
+	}
+	return c.cmd.ProcessState.ExitCode(), killed
+}
+
+// tail keeps the last max bytes written, for showing a child's output when
+// it fails without holding everything it ever logged.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// startRedis starts a throwaway redis-server on a free loopback port, with
+// persistence off and its files in dir, and waits until it answers PING.
+func startRedis(ctx context.Context, dir string) (*child, string, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, "", errors.New("no redis-server on PATH: install Redis (e.g. apt-get install redis-server) or pass -redis-url")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(path, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	cmd.Dir = dir
+	c, err := startChild("redis-server", cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if err := pingRedis(wctx, addr); err == nil {
+			return c, "redis://" + addr + "/0", nil
+		}
+		select {
+		case <-c.done:
+			return nil, "", fmt.Errorf("redis-server exited at start (%v): %s", c.err, c.output)
+		case <-wctx.Done():
+			c.stop(2 * time.Second)
+			return nil, "", fmt.Errorf("redis-server on %s not answering: %w", addr, wctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// pingRedis speaks just enough RESP to know the server is up.
+func pingRedis(ctx context.Context, addr string) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("redis at %s answered %q", addr, strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// botConfig is the bot's config file: an admin, a broadcast channel and the
+// spool kept inside the temp dir.
+func writeBotConfig(dir, admin, broadcast string) (string, error) {
+	path := filepath.Join(dir, "opsbot.yaml")
+	conf := fmt.Sprintf("admins: [%s]\nincidents:\n  broadcast_channel: %s\nredis:\n  spool_dir: %s\n",
+		admin, broadcast, filepath.Join(dir, "spool"))
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return "", fmt.Errorf("write bot config: %w", err)
+	}
+	return path, nil
+}
+
+// botEnv is the tool's environment without anything that configures opsbot,
+// plus the given variables, so a developer's own tokens never reach the bot.
+func botEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SLACK_") || strings.HasPrefix(name, "OPSBOT_") ||
+			strings.HasPrefix(name, "PAGERDUTY_") || name == "REDIS_URL" || name == "STATE_DIRECTORY" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
