@@ -108,6 +108,14 @@ func TestE2EIncidentWalkthrough(t *testing.T) {
 	}
 	ch2 := channelNamed(t, w, "inc-2-search-latency")
 	w.messageContaining(t, ch2.ID, "p99 above 2s")
+	// Slack redelivers the submission: still one incident.
+	again, err := w.Slack.Redeliver(sub.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Slack.WaitAck(testCtx(t), again.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
 
 	// Commander and role: invited, DM'd, topic and summary updated.
 	w.slash(t, alice, ch.ID, "/incident", "commander <@"+carol+"|carol>")
@@ -210,6 +218,10 @@ func TestE2EIncidentWalkthrough(t *testing.T) {
 		t.Errorf("JSON export lacks the pin or the metrics:\n%s", out)
 	}
 
+	if n := len(w.Slack.Calls("conversations.create")); n != 2 {
+		t.Errorf("%d conversations.create calls for two declarations (one redelivered), want 2", n)
+	}
+
 	// Bad input outside an incident: a hint, nothing changed.
 	calls := len(w.Slack.Calls("conversations.setTopic", "chat.update"))
 	w.slash(t, alice, w.General, "/incident", "sev sev1")
@@ -261,4 +273,32 @@ func TestE2EDeclareRoundTrips(t *testing.T) {
 	rounds := int((last.Sub(start)+latency/2)/latency) + 1
 	t.Logf("declare: %d Web API calls in %d sequential round trips (latency %s per call): %v",
 		len(calls), rounds, latency, methods(calls))
+}
+
+// Slack's name_taken and invalid_name answers lead to another name, not to
+// a failed declaration.
+func TestE2EDeclareChannelNameClashes(t *testing.T) {
+	w, _, cfg := incidentWorld(t)
+	w.Slack.AddChannel("inc-1-db-down", alice)
+	w.startBot(t, botOptions{ConfigYAML: cfg})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev2 db down")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	channelNamed(t, w, "inc-1-db-down-2")
+
+	w.Slack.FailNext("conversations.create", "invalid_name_specials")
+	w.slash(t, alice, w.General, "/incident", "declare sev3 cache misses")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-2")
+	channelNamed(t, w, "inc-2")
+
+	var names []string
+	for _, c := range w.Slack.Calls("conversations.create") {
+		names = append(names, c.Params.Get("name"))
+	}
+	want := []string{"inc-1-db-down", "inc-1-db-down-2", "inc-2-cache-misses", "inc-2"}
+	if !slices.Equal(names, want) {
+		t.Errorf("conversations.create names = %v, want %v", names, want)
+	}
 }

@@ -1,0 +1,535 @@
+package incident
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+//go:embed export.md.tmpl
+var defaultTemplate string
+
+// Export formats.
+const (
+	FormatMarkdown = "md"
+	FormatJSON     = "json"
+)
+
+// Document is the post-mortem record of one incident: what the JSON export
+// contains and what the Markdown template is executed with.
+type Document struct {
+	Incident bot.Incident `json:"incident"`
+	// GeneratedAt is when the export was made (UTC).
+	GeneratedAt time.Time `json:"generated_at"`
+	// Timezone names the zone the Markdown shows times in.
+	Timezone        string              `json:"timezone"`
+	Metrics         Metrics             `json:"metrics"`
+	SeverityHistory []SeverityPeriod    `json:"severity_history"`
+	StatusHistory   []StatusPeriod      `json:"status_history"`
+	Roles           []Tenure            `json:"roles"`
+	Runbooks        []RunbookRun        `json:"runbooks"`
+	Pages           []bot.TimelineEvent `json:"pages"`
+	Participants    []Person            `json:"participants"`
+	// Events is the whole timeline, ordered by time (a pinned message sits
+	// at its own time, not the time of the pin).
+	Events []bot.TimelineEvent `json:"events"`
+
+	names map[string]string
+	tz    *time.Location
+	// later maps a captured message (channel/ts) to what happened to it
+	// after the capture.
+	later map[string]string
+	// Entries are the events rendered for Markdown, built once in Go: the
+	// timeline is the bulk of a long incident's document.
+	Entries []Entry `json:"-"`
+}
+
+// Entry is one timeline event ready for the Markdown template.
+type Entry struct {
+	Event bot.TimelineEvent
+	// When is the event's time with full date in the export's zone.
+	When string
+	// Line describes the event, people by name, Markdown-escaped.
+	Line string
+	// Later says what happened to a captured message afterwards.
+	Later string
+	// Link is the message's permalink, for captured messages.
+	Link string
+	// Text is the whole list item: when, line, later and link.
+	Text string
+}
+
+// buildEntries renders every event once.
+func (d *Document) buildEntries() {
+	d.Entries = make([]Entry, len(d.Events))
+	var b strings.Builder
+	for i, ev := range d.Events {
+		e := Entry{Event: ev, When: d.Time(ev.Time), Line: d.Line(ev), Later: d.Superseded(ev), Link: ev.Details["permalink"]}
+		b.Reset()
+		b.WriteString("**")
+		b.WriteString(e.When)
+		b.WriteString("** ")
+		b.WriteString(e.Line)
+		if e.Later != "" {
+			b.WriteString(" _(later ")
+			b.WriteString(e.Later)
+			b.WriteString(")_")
+		}
+		if e.Link != "" {
+			b.WriteString(" ([message](")
+			b.WriteString(e.Link)
+			b.WriteString("))")
+		}
+		e.Text = b.String()
+		d.Entries[i] = e
+	}
+}
+
+// Metrics are the incident's milestones and the durations between them.
+// Durations are in seconds from the declaration; absent when not reached.
+type Metrics struct {
+	DeclaredAt         time.Time    `json:"declared_at"`
+	FirstCommanderAt   time.Time    `json:"first_commander_at,omitzero"`
+	MitigatedAt        time.Time    `json:"mitigated_at,omitzero"`
+	ResolvedAt         time.Time    `json:"resolved_at,omitzero"`
+	TimeToCommanderSec *int64       `json:"time_to_commander_seconds,omitempty"`
+	TimeToMitigateSec  *int64       `json:"time_to_mitigate_seconds,omitempty"`
+	TimeToResolveSec   *int64       `json:"time_to_resolve_seconds,omitempty"`
+	UpdatesPosted      int          `json:"updates_posted"`
+	PinnedMessages     int          `json:"pinned_messages"`
+	HighestSeverity    bot.Severity `json:"highest_severity"`
+}
+
+// SeverityPeriod is a stretch of time at one severity; To is zero while it
+// lasts.
+type SeverityPeriod struct {
+	Severity bot.Severity `json:"severity"`
+	From     time.Time    `json:"from"`
+	To       time.Time    `json:"to,omitzero"`
+	By       string       `json:"by"`
+}
+
+// StatusPeriod is a stretch of time at one status.
+type StatusPeriod struct {
+	Status bot.Status `json:"status"`
+	From   time.Time  `json:"from"`
+	To     time.Time  `json:"to,omitzero"`
+	By     string     `json:"by"`
+}
+
+// Tenure is who held a role when; To is zero while they still hold it.
+type Tenure struct {
+	Role bot.Role  `json:"role"`
+	User string    `json:"user"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to,omitzero"`
+}
+
+// RunbookRun is a runbook event of the timeline, with its outcome.
+type RunbookRun struct {
+	Time    time.Time         `json:"time"`
+	Actor   string            `json:"actor"`
+	Name    string            `json:"name"`
+	Outcome string            `json:"outcome"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Person is a participant: anyone who acted, held a role or was quoted.
+type Person struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Export renders an incident's post-mortem as Markdown ("md") or JSON
+// ("json"). opsbot export and /incident export use it.
+func (s *Service) Export(ctx context.Context, key string, format string) ([]byte, error) {
+	format = strings.ToLower(strings.TrimSpace(format))
+	if format == "" || format == "markdown" {
+		format = FormatMarkdown
+	}
+	if format != FormatMarkdown && format != FormatJSON {
+		return nil, bot.Userf("Unknown format `%s`: use md or json.", format)
+	}
+	k, err := bot.ParseIncidentKey(key)
+	if err != nil {
+		return nil, bot.Userf("%q is not an incident key like INC-42.", key)
+	}
+	inc, err := s.store.Get(ctx, k)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, bot.Userf("There is no incident %s.", k)
+		}
+		return nil, fmt.Errorf("export %s: %w", k, err)
+	}
+	events, err := s.timeline.Events(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: read timeline: %w", k, err)
+	}
+	doc := s.buildDocument(inc, events)
+	doc.names = s.resolveNames(ctx, doc.userIDs())
+	doc.Participants = doc.participants()
+	if format == FormatMarkdown {
+		doc.buildEntries()
+	}
+	return s.render(&doc, format)
+}
+
+func (s *Service) render(doc *Document, format string) ([]byte, error) {
+	if format == FormatJSON {
+		out, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", doc.Incident.Key, err)
+		}
+		return append(out, '\n'), nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(256 * (len(doc.Events) + 10))
+	if err := s.mdTmpl.Execute(&buf, doc); err != nil {
+		return nil, fmt.Errorf("render %s post-mortem: %w", doc.Incident.Key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// buildDocument derives histories, tenures and metrics from the timeline.
+func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Document {
+	evs := make([]bot.TimelineEvent, len(events))
+	copy(evs, events)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	doc := Document{Incident: inc, GeneratedAt: s.clock.Now().UTC(), Timezone: s.set.Timezone.String(),
+		Events: evs, tz: s.set.Timezone, Runbooks: []RunbookRun{}, Pages: []bot.TimelineEvent{}}
+	m := &doc.Metrics
+	m.DeclaredAt, m.MitigatedAt, m.ResolvedAt = inc.DeclaredAt, inc.MitigatedAt, inc.ResolvedAt
+	m.HighestSeverity = inc.Severity
+	open := map[bot.Role]int{} // role -> index of the current tenure
+	for _, ev := range evs {
+		d := ev.Details
+		switch ev.Type {
+		case bot.TLDeclared:
+			sev := bot.Severity(d["severity"])
+			doc.SeverityHistory = append(doc.SeverityHistory, SeverityPeriod{Severity: sev, From: ev.Time, By: ev.Actor})
+			doc.StatusHistory = append(doc.StatusHistory, StatusPeriod{Status: bot.Status(firstNonEmpty(d["status"],
+				string(bot.StatusInvestigating))), From: ev.Time, By: ev.Actor})
+		case bot.TLSeverityChanged:
+			if n := len(doc.SeverityHistory); n > 0 {
+				doc.SeverityHistory[n-1].To = ev.Time
+			}
+			doc.SeverityHistory = append(doc.SeverityHistory, SeverityPeriod{Severity: bot.Severity(d["to"]), From: ev.Time, By: ev.Actor})
+		case bot.TLStatusChanged:
+			if n := len(doc.StatusHistory); n > 0 {
+				doc.StatusHistory[n-1].To = ev.Time
+			}
+			doc.StatusHistory = append(doc.StatusHistory, StatusPeriod{Status: bot.Status(d["to"]), From: ev.Time, By: ev.Actor})
+			if d["to"] == string(bot.StatusMonitoring) && m.MitigatedAt.IsZero() {
+				m.MitigatedAt = ev.Time
+			}
+		case bot.TLResolved:
+			if n := len(doc.StatusHistory); n > 0 {
+				doc.StatusHistory[n-1].To = ev.Time
+			}
+			doc.StatusHistory = append(doc.StatusHistory, StatusPeriod{Status: bot.StatusResolved, From: ev.Time, By: ev.Actor})
+			if n := len(doc.SeverityHistory); n > 0 {
+				doc.SeverityHistory[n-1].To = ev.Time
+			}
+			for _, i := range open {
+				doc.Roles[i].To = ev.Time
+			}
+			open = map[bot.Role]int{}
+			if m.ResolvedAt.IsZero() {
+				m.ResolvedAt = ev.Time
+			}
+		case bot.TLRoleAssigned:
+			role := bot.Role(d["role"])
+			if i, ok := open[role]; ok {
+				doc.Roles[i].To = ev.Time
+			}
+			doc.Roles = append(doc.Roles, Tenure{Role: role, User: d["user"], From: ev.Time})
+			open[role] = len(doc.Roles) - 1
+			if role == bot.RoleCommander && m.FirstCommanderAt.IsZero() {
+				m.FirstCommanderAt = ev.Time
+			}
+		case bot.TLUpdate:
+			m.UpdatesPosted++
+		case bot.TLPinned:
+			m.PinnedMessages++
+		case bot.TLRunbook:
+			doc.Runbooks = append(doc.Runbooks, RunbookRun{Time: ev.Time, Actor: ev.Actor,
+				Name: firstNonEmpty(d["runbook"], d["name"], ev.Text), Outcome: outcome(ev, func(id string) string { return id }), Details: d})
+		case bot.TLPage:
+			doc.Pages = append(doc.Pages, ev)
+		}
+	}
+	for _, p := range doc.SeverityHistory {
+		if p.Severity.Valid() && p.Severity.Rank() < m.HighestSeverity.Rank() {
+			m.HighestSeverity = p.Severity
+		}
+	}
+	since := func(t time.Time) *int64 {
+		if t.IsZero() || inc.DeclaredAt.IsZero() {
+			return nil
+		}
+		v := int64(t.Sub(inc.DeclaredAt).Round(time.Second) / time.Second)
+		return &v
+	}
+	m.TimeToCommanderSec, m.TimeToMitigateSec, m.TimeToResolveSec = since(m.FirstCommanderAt), since(m.MitigatedAt), since(m.ResolvedAt)
+	return doc
+}
+
+// userIDs are the people the document mentions.
+func (d *Document) userIDs() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(id string) {
+		if id != "" && id != actorBot && !seen[id] && bot.IsUserID(id) {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	add(d.Incident.DeclaredBy)
+	add(d.Incident.Commander)
+	for _, ev := range d.Events {
+		add(ev.Actor)
+		add(ev.Details["user"])
+		add(ev.Details["pinned_by"])
+		for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
+			add(m[1])
+		}
+	}
+	return out
+}
+
+func (d *Document) participants() []Person {
+	ids := d.userIDs()
+	out := make([]Person, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, Person{ID: id, Name: d.name(id)})
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	return out
+}
+
+func (d *Document) name(id string) string {
+	if n := d.names[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// resolveNames looks people up for display, a few at a time, within a
+// deadline; anyone not found is shown by ID.
+func (s *Service) resolveNames(ctx context.Context, ids []string) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	names := make(map[string]string, len(ids))
+	var mu sync.Mutex
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			u, err := s.chat.User(ctx, id)
+			if err != nil {
+				s.log.Debug("name not resolved for export", zap.String("user", id), zap.Error(err))
+				return
+			}
+			n := firstNonEmpty(u.RealName, u.Name)
+			if n == "" {
+				return
+			}
+			mu.Lock()
+			names[id] = n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return names
+}
+
+var mentionRe = regexp.MustCompile(`<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>`)
+
+// loadTemplate parses the Markdown template: the embedded default, or the
+// override (inline text when it contains "{{", else a file path).
+func loadTemplate(override string) (*template.Template, error) {
+	text := defaultTemplate
+	name := "export.md.tmpl"
+	if override != "" {
+		if strings.Contains(override, "{{") {
+			text, name = override, "export_template"
+		} else {
+			b, err := os.ReadFile(override)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", override, err)
+			}
+			text, name = string(b), override
+		}
+	}
+	t, err := template.New(name).Funcs(templateFuncs()).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Template functions. Those that need the document's zone or names are
+// methods on Document, so the template calls them as .Time, .Who, .Line.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"duration": func(d time.Duration) string { return humanDuration(d) },
+		"since": func(from, to time.Time) string {
+			if from.IsZero() || to.IsZero() {
+				return "—"
+			}
+			return humanDuration(to.Sub(from))
+		},
+		"upper":   strings.ToUpper,
+		"title":   titleCase,
+		"oneline": oneLine,
+		"md":      mdEscape,
+	}
+}
+
+// Time formats t with full date in the export's zone.
+func (d *Document) Time(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(d.tz).Format("2006-01-02 15:04:05 MST")
+}
+
+// Who renders a user ID as "Name (U123)" for the Markdown export.
+func (d *Document) Who(id string) string {
+	if id == "" {
+		return "—"
+	}
+	if id == actorBot {
+		return "opsbot"
+	}
+	if n, ok := d.names[id]; ok && n != "" {
+		return "@" + n
+	}
+	return id
+}
+
+// Line describes one event in a sentence, mentions resolved to names.
+func (d *Document) Line(ev bot.TimelineEvent) string {
+	line := describe(ev, d.Who, false)
+	if strings.Contains(line, "<@") {
+		line = mentionRe.ReplaceAllStringFunc(line, func(m string) string {
+			return d.Who(mentionRe.FindStringSubmatch(m)[1])
+		})
+	}
+	return mdEscape(line)
+}
+
+// Superseded says what later happened to a pinned message: edited, deleted
+// or unpinned, with when.
+func (d *Document) Superseded(ev bot.TimelineEvent) string {
+	if ev.Type != bot.TLPinned {
+		return ""
+	}
+	if d.later == nil {
+		d.indexLater()
+	}
+	return d.later[ev.Details["channel"]+"/"+ev.Details["ts"]]
+}
+
+// RunOutcome describes a runbook run's result, people by name.
+func (d *Document) RunOutcome(r RunbookRun) string {
+	return mdEscape(outcome(bot.TimelineEvent{Details: r.Details}, d.Who))
+}
+
+// Duration is the time from a to b, or "—" when either is missing.
+func (d *Document) Duration(a, b time.Time) string {
+	if a.IsZero() || b.IsZero() {
+		return "—"
+	}
+	return humanDuration(b.Sub(a))
+}
+
+// Seconds formats a metric's seconds.
+func (d *Document) Seconds(v *int64) string {
+	if v == nil {
+		return "—"
+	}
+	return humanDuration(time.Duration(*v) * time.Second)
+}
+
+var mdEscaper = strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;")
+
+// mdEscape keeps people's text from turning into Markdown structure (a | in
+// a table, a stray * or _) or HTML.
+func mdEscape(s string) string {
+	if !strings.ContainsAny(s, "|*_`<>") {
+		return s
+	}
+	return mdEscaper.Replace(s)
+}
+
+func (d *Document) indexLater() {
+	d.later = map[string]string{}
+	for _, ev := range d.Events {
+		var what string
+		switch ev.Type {
+		case bot.TLMessageEdited:
+			what = "edited"
+		case bot.TLMessageDeleted:
+			what = "deleted"
+		case bot.TLUnpinned:
+			what = "unpinned"
+		default:
+			continue
+		}
+		k := ev.Details["channel"] + "/" + ev.Details["ts"]
+		note := what + " " + d.Time(ev.Time)
+		if prev := d.later[k]; prev != "" {
+			note = prev + "; " + note
+		}
+		d.later[k] = note
+	}
+}
+
+func (s *Service) cmdExport(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	args := req.Args()[1:]
+	format := FormatMarkdown
+	if len(args) > 1 {
+		return bot.Response{}, bot.Userf("%s", s.usage("export"))
+	}
+	if len(args) == 1 {
+		format = strings.ToLower(args[0])
+		if format == "markdown" {
+			format = FormatMarkdown
+		}
+		if format != FormatMarkdown && format != FormatJSON {
+			return bot.Response{}, bot.Userf("Unknown format `%s`: use md or json.", args[0])
+		}
+	}
+	inc, err := s.current(ctx, req)
+	if err != nil {
+		return bot.Response{}, err
+	}
+	doc, err := s.Export(ctx, inc.Key, format)
+	if err != nil {
+		return bot.Response{}, err
+	}
+	name := fmt.Sprintf("%s-postmortem.%s", strings.ToLower(inc.Key), format)
+	if err := s.chat.Upload(ctx, bot.File{Channel: inc.Channel, Name: name,
+		Title:   fmt.Sprintf("%s post-mortem: %s", inc.Key, inc.Title),
+		Content: doc, Comment: fmt.Sprintf("%s exported the %s post-mortem.", bot.MentionUser(req.UserID), inc.Key)}); err != nil {
+		return bot.Response{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	return bot.Response{}, nil
+}

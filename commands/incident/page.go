@@ -1,0 +1,81 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	if s.pager == nil {
+		return bot.Response{}, bot.Userf("Paging is not configured: set PAGERDUTY_TOKEN and pagerduty.services in the config.")
+	}
+	args := req.Args()[1:]
+	if len(args) == 0 {
+		return bot.Response{}, bot.Userf("Name a service. %s%s", s.usage("page"), s.servicesHint())
+	}
+	service := strings.ToLower(args[0])
+	if len(s.set.PageServices) > 0 && !slices.Contains(s.set.PageServices, service) {
+		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", args[0], s.servicesHint())
+	}
+	message := ""
+	if len(args) > 1 {
+		message = strings.TrimSpace(strings.TrimPrefix(restText(req), args[0]))
+	}
+	if err := checkTextOptional(message); err != nil {
+		return bot.Response{}, err
+	}
+	inc, err := s.current(ctx, req)
+	if err != nil {
+		return bot.Response{}, err
+	}
+	log := bot.Logger(ctx).With(zap.String("incident", inc.Key), zap.String("service", service))
+	var email string
+	if u, err := s.chat.User(ctx, req.UserID); err != nil {
+		log.Warn("requester e-mail not found", zap.Error(err))
+	} else {
+		email = u.Email
+	}
+	details := fmt.Sprintf("%s (%s) in Slack channel #%s, paged by %s.", inc.Title, inc.Severity, inc.ChannelName, req.UserName)
+	if message != "" {
+		details = message + "\n\n" + details
+	}
+	res, err := s.pager.Page(ctx, bot.PageRequest{Service: service, Title: fmt.Sprintf("%s: %s", inc.Key, inc.Title),
+		Details: details, RequesterEmail: email, IncidentKey: inc.Key})
+	if err != nil {
+		return bot.Response{}, fmt.Errorf("page %s for %s: %w", service, inc.Key, err)
+	}
+	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: message,
+		Details: map[string]string{"service": service, "page_id": res.ID, "url": res.URL,
+			"assignees": strings.Join(res.Assignees, ", ")}}
+	if err := s.record(ctx, &inc, ev); err != nil {
+		return bot.Response{}, err
+	}
+	text := fmt.Sprintf(":rotating_light: %s paged the on-call of *%s*", bot.MentionUser(req.UserID), service)
+	if len(res.Assignees) > 0 {
+		text += " (" + strings.Join(res.Assignees, ", ") + ")"
+	}
+	if res.URL != "" {
+		text += fmt.Sprintf(" — <%s|PagerDuty incident>", res.URL)
+	}
+	return bot.Say(text + "."), nil
+}
+
+func (s *Service) servicesHint() string {
+	if len(s.set.PageServices) == 0 {
+		return ""
+	}
+	return " Services: " + strings.Join(s.set.PageServices, ", ") + "."
+}
+
+func checkTextOptional(text string) error {
+	if text == "" {
+		return nil
+	}
+	return checkText(text, "message", "")
+}

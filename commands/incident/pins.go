@@ -1,0 +1,192 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// pinReaction is the emoji (without colons) that captures a message.
+const pinReaction = "pushpin"
+
+// pinClaimTTL covers the window in which two people pinning one message at
+// once could both get past the incident's pinned list.
+const pinClaimTTL = time.Minute
+
+// incidentForEvent returns the incident whose channel the event happened in;
+// ok is false for every other channel.
+func (s *Service) incidentForEvent(ctx context.Context, channel string) (bot.Incident, bool, error) {
+	inc, err := s.store.ByChannel(ctx, channel)
+	if errors.Is(err, bot.ErrIncidentNotFound) {
+		return bot.Incident{}, false, nil
+	}
+	if err != nil {
+		if v, ok := s.lastKnown.Load(channel); ok {
+			return v.(bot.Incident), true, nil
+		}
+		return bot.Incident{}, false, fmt.Errorf("incident for channel %s: %w", channel, err)
+	}
+	s.remember(inc)
+	return inc, true, nil
+}
+
+// onReactionAdded captures a :pushpin:'d message into the timeline with its
+// own time, author and permalink, once per message.
+func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	ev := req.Event
+	if ev == nil || ev.Reaction != pinReaction || ev.Item.TS == "" {
+		return bot.Response{}, nil
+	}
+	inc, ok, err := s.incidentForEvent(ctx, ev.Item.Channel)
+	if err != nil || !ok || inc.HasPinned(ev.Item.TS) {
+		return bot.Response{}, err
+	}
+	log := bot.Logger(ctx).With(zap.String("incident", inc.Key), zap.String("ts", ev.Item.TS))
+	dedupe := "pin:" + ev.Item.Channel + ":" + ev.Item.TS
+	if s.deduper != nil {
+		first, err := s.deduper.Claim(ctx, "incident-"+dedupe, pinClaimTTL)
+		if err != nil {
+			log.Warn("pin claim unavailable; relying on the timeline's dedupe", zap.Error(err))
+		} else if !first {
+			return bot.Response{}, nil
+		}
+	}
+	var (
+		msg  bot.ChatMessage
+		link string
+	)
+	err = parallel(ctx,
+		func(ctx context.Context) error {
+			var err error
+			if msg, err = s.chat.Message(ctx, ev.Item); err != nil {
+				return fmt.Errorf("fetch pinned message %s/%s: %w", ev.Item.Channel, ev.Item.TS, err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			var err error
+			if link, err = s.chat.Permalink(ctx, ev.Item); err != nil {
+				log.Warn("no permalink for pinned message", zap.Error(err))
+			}
+			return nil
+		})
+	if err != nil {
+		return bot.Response{}, err
+	}
+	when := msg.Time
+	if when.IsZero() {
+		when = tsTime(ev.Item.TS)
+	}
+	author := firstNonEmpty(msg.User, ev.ItemUser)
+	details := map[string]string{"pinned_by": req.UserID, "channel": ev.Item.Channel, "ts": ev.Item.TS,
+		"message_time": when.UTC().Format(time.RFC3339)}
+	if link != "" {
+		details["permalink"] = link
+	}
+	if msg.ThreadTS != "" && msg.ThreadTS != ev.Item.TS {
+		details["thread_ts"] = msg.ThreadTS
+	}
+	if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLPinned, Actor: author, Time: when.UTC(),
+		Text: msg.Text, Details: details, DedupeKey: dedupe}); err != nil {
+		return bot.Response{}, err
+	}
+	s.markPinned(ctx, inc.Key, ev.Item.TS, log)
+	// Tell the person who pinned, and nobody else, that it worked.
+	if req.UserID != "" {
+		if err := s.chat.PostEphemeral(ctx, req.UserID, bot.Message{Channel: ev.Item.Channel,
+			Text: fmt.Sprintf(":pushpin: Added to the %s timeline, at the message's own time.", inc.Key)}); err != nil {
+			log.Debug("pin confirmation not shown", zap.Error(err))
+		}
+	}
+	return bot.Response{}, nil
+}
+
+func (s *Service) markPinned(ctx context.Context, key, ts string, log *zap.Logger) {
+	unlock := s.locks.lock(key)
+	defer unlock()
+	u, err := s.store.Update(ctx, key, func(i *bot.Incident) error {
+		if !i.HasPinned(ts) {
+			i.Pinned = append(i.Pinned, ts)
+		}
+		return nil
+	})
+	if err != nil {
+		// The event is in the timeline already; only later edits of this
+		// message will go unrecorded.
+		log.Warn("pinned message not indexed", zap.Error(err))
+		return
+	}
+	s.remember(u)
+}
+
+// onReactionRemoved records that a captured message was unpinned. The
+// capture stays in the timeline; the unpin supersedes it.
+func (s *Service) onReactionRemoved(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	ev := req.Event
+	if ev == nil || ev.Reaction != pinReaction {
+		return bot.Response{}, nil
+	}
+	return s.supersede(ctx, req, bot.TLUnpinned, req.UserID, "")
+}
+
+// onMessageChanged records a new version of a captured message.
+func (s *Service) onMessageChanged(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	if req.Event == nil {
+		return bot.Response{}, nil
+	}
+	return s.supersede(ctx, req, bot.TLMessageEdited, req.Event.ItemUser, req.Event.Text)
+}
+
+// onMessageDeleted records that a captured message was deleted.
+func (s *Service) onMessageDeleted(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	if req.Event == nil {
+		return bot.Response{}, nil
+	}
+	return s.supersede(ctx, req, bot.TLMessageDeleted, req.Event.ItemUser, "")
+}
+
+// supersede records an event about a captured message; events about other
+// messages are ignored.
+func (s *Service) supersede(ctx context.Context, req *bot.Request, t bot.TimelineEventType, actor, text string) (bot.Response, error) {
+	ev := req.Event
+	inc, ok, err := s.incidentForEvent(ctx, ev.Item.Channel)
+	if err != nil || !ok || !inc.HasPinned(ev.Item.TS) {
+		return bot.Response{}, err
+	}
+	when := ev.Time
+	if when.IsZero() {
+		when = s.clock.Now()
+	}
+	te := bot.TimelineEvent{Type: t, Actor: firstNonEmpty(actor, req.UserID), Time: when.UTC(), Text: text,
+		Details: map[string]string{"channel": ev.Item.Channel, "ts": ev.Item.TS,
+			"message_time": tsTime(ev.Item.TS).UTC().Format(time.RFC3339)}}
+	if ev.ID != "" {
+		te.DedupeKey = string(t) + ":" + ev.ID
+	}
+	return bot.Response{}, s.record(ctx, &inc, te)
+}
+
+// tsTime reads a Slack message ts ("1700000000.000100") as a time.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	var us int64
+	if frac != "" {
+		if len(frac) > 6 {
+			frac = frac[:6]
+		}
+		frac += strings.Repeat("0", 6-len(frac))
+		us, _ = strconv.ParseInt(frac, 10, 64)
+	}
+	return time.Unix(s, us*1000).UTC()
+}

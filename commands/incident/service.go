@@ -1,0 +1,334 @@
+// Package incident implements /incident: declaring incidents (by command or
+// modal) into their own channels, roles, severity and status, updates and
+// notes, resolution and archiving, reminders, timeline capture from pinned
+// messages, paging, and the post-mortem export. It works through the bot
+// ports only, so it runs the same against Slack, console mode and tests.
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"text/template"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// Config wires a Service.
+type Config struct {
+	Chat     bot.Chat
+	Store    bot.IncidentStore
+	Timeline bot.Timeline
+	// Locker makes scheduled work run on one replica at a time. Nil lets
+	// every replica tick; reminders and archiving still happen once,
+	// because the store update that claims them is atomic.
+	Locker bot.Locker
+	// Deduper drops repeated captures of one pinned message early. May be
+	// nil: the timeline's dedupe key still records the pin once.
+	Deduper bot.Deduper
+	Clock   bot.Clock
+	IDs     bot.IDs
+	Logger  *zap.Logger
+	// OnCall, when set, is invited on declare and on a raise to a
+	// severity listed in Settings.OnCallFor.
+	OnCall bot.OnCallResolver
+	// Pager, when set, backs /incident page.
+	Pager    bot.Pager
+	Settings Settings
+}
+
+// Service is the /incident command family and its scheduled work.
+type Service struct {
+	chat     bot.Chat
+	store    bot.IncidentStore
+	timeline bot.Timeline
+	locker   bot.Locker
+	deduper  bot.Deduper
+	clock    bot.Clock
+	ids      bot.IDs
+	log      *zap.Logger
+	oncall   bot.OnCallResolver
+	pager    bot.Pager
+	set      Settings
+	mdTmpl   *template.Template
+	family   *bot.Family
+
+	// locks serialises changes to one incident within this process, so
+	// that the summary and topic are refreshed in the order the changes
+	// were stored. Across replicas the store's atomic update keeps the data
+	// right; a rare out-of-order refresh there is corrected by the next one.
+	locks keyedMutex
+	// lastKnown caches incidents by channel so that notes, updates and
+	// pins keep working while the store is unreachable.
+	lastKnown sync.Map // channel ID -> bot.Incident
+}
+
+var (
+	_ bot.IncidentLocator = (*Service)(nil)
+	_ bot.OpenIncidents   = (*Service)(nil)
+)
+
+// New validates cfg and returns the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Chat == nil || cfg.Store == nil || cfg.Timeline == nil {
+		return nil, errors.New("incident: Chat, Store and Timeline are required")
+	}
+	set, err := cfg.Settings.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("incident settings: %w", err)
+	}
+	tmpl, err := loadTemplate(set.ExportTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("incident settings: export_template: %w", err)
+	}
+	s := &Service{
+		chat: cfg.Chat, store: cfg.Store, timeline: cfg.Timeline, locker: cfg.Locker,
+		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
+		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
+	}
+	if s.clock == nil {
+		s.clock = bot.SystemClock
+	}
+	if s.ids == nil {
+		s.ids = bot.RandomIDs
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	s.family = s.buildFamily()
+	return s, nil
+}
+
+// Settings returns the effective settings, defaults applied.
+func (s *Service) Settings() Settings { return s.set }
+
+// Family returns the /incident command family.
+func (s *Service) Family() *bot.Family { return s.family }
+
+// Action IDs of the summary message's buttons, and modal callback IDs.
+const (
+	ActionTakeCommand  = "incident.take_command"
+	ActionUpdateStatus = "incident.update_status"
+	ActionResolve      = "incident.resolve"
+	ViewDeclare        = "incident.declare"
+	ViewStatusUpdate   = "incident.status_update"
+	ViewResolve        = "incident.resolve"
+)
+
+// Register adds the family, the summary buttons, the modals and the Slack
+// events the service listens to.
+func (s *Service) Register(r *bot.Router) {
+	r.Family(s.family)
+	r.Action(ActionTakeCommand, s.onTakeCommand)
+	r.Action(ActionUpdateStatus, s.onUpdateStatusButton)
+	r.Action(ActionResolve, s.onResolveButton)
+	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: s.onDeclareView})
+	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: s.onStatusView})
+	r.View(ViewResolve, bot.ViewRoute{Handler: s.onResolveView})
+	r.Event(bot.EventReactionAdded, s.onReactionAdded)
+	r.Event(bot.EventReactionRemoved, s.onReactionRemoved)
+	r.Event(bot.EventMessageChanged, s.onMessageChanged)
+	r.Event(bot.EventMessageDeleted, s.onMessageDeleted)
+}
+
+func (s *Service) buildFamily() *bot.Family {
+	roles := s.set.RoleNames()
+	return &bot.Family{
+		Name:        "/incident",
+		Description: "declare and run incidents",
+		Default:     s.openDeclareModal,
+		Commands: []bot.Command{
+			{Name: "declare", Aliases: []string{"new", "start"}, Usage: "declare [sev1..sev4] TITLE…",
+				Description: "declare an incident (default sev3) with its own channel",
+				Examples:    []string{"/incident declare sev2 checkout errors"}, Handler: s.cmdDeclare},
+			{Name: "commander", Aliases: []string{"ic", "lead"}, Usage: "commander @user",
+				Description: "assign the incident commander", Handler: s.cmdCommander},
+			{Name: "role", Usage: "role " + joinOr(roles) + " @user",
+				Description: "assign a role", Handler: s.cmdRole},
+			{Name: "sev", Aliases: []string{"severity"}, Usage: "sev sev1..sev4",
+				Description: "change the severity", Handler: s.cmdSeverity},
+			{Name: "status", Usage: "status investigating|identified|monitoring|resolved",
+				Description: "change the status", Handler: s.cmdStatus},
+			{Name: "update", Usage: "update TEXT…",
+				Description: "post a status update here and in the broadcast channel", Handler: s.cmdUpdate},
+			{Name: "note", Usage: "note TEXT…", Description: "add a note to the timeline", Handler: s.cmdNote},
+			{Name: "resolve", Usage: "resolve [SUMMARY…]", Description: "resolve the incident", Handler: s.cmdResolve},
+			{Name: "timeline", Usage: "timeline", Description: "show the timeline (only to you)", Handler: s.cmdTimeline},
+			{Name: "export", Usage: "export [md|json]", Description: "upload the post-mortem document here",
+				Handler: s.cmdExport},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list",
+				Description: "open incidents with severity, status, commander and age", Handler: s.cmdList},
+			{Name: "page", Usage: "page SERVICE [MESSAGE…]",
+				Description: "page a service's on-call through PagerDuty", Handler: s.cmdPage},
+		},
+	}
+}
+
+// usage is the usage line of one subcommand, for error replies.
+func (s *Service) usage(name string) string { return s.family.CommandUsage(name) }
+
+// IncidentForChannel implements bot.IncidentLocator.
+func (s *Service) IncidentForChannel(ctx context.Context, channel string) (string, bool, error) {
+	inc, err := s.store.ByChannel(ctx, channel)
+	if errors.Is(err, bot.ErrIncidentNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		if v, ok := s.lastKnown.Load(channel); ok {
+			return v.(bot.Incident).Key, true, nil
+		}
+		return "", false, err
+	}
+	s.remember(inc)
+	return inc.Key, true, nil
+}
+
+// OpenIncidentSummaries implements bot.OpenIncidents.
+func (s *Service) OpenIncidentSummaries(ctx context.Context) ([]bot.IncidentSummary, error) {
+	incs, err := s.store.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bot.IncidentSummary, 0, len(incs))
+	for _, inc := range incs {
+		if !inc.Open() {
+			continue
+		}
+		out = append(out, bot.IncidentSummary{Key: inc.Key, Title: inc.Title, Severity: string(inc.Severity),
+			Status: string(inc.Status), Commander: inc.Commander, Channel: inc.Channel})
+	}
+	return out, nil
+}
+
+// errNotInIncident is the hint for incident commands typed elsewhere.
+var errNotInIncident = bot.Userf("This only works in an incident channel. " +
+	"`/incident list` shows the open ones; `/incident declare …` starts a new one.")
+
+// errStoreDown tells the user nothing changed because state is unreachable.
+var errStoreDown = bot.Userf("I can't reach the incident store right now, so nothing was changed. " +
+	"Please try again in a minute.")
+
+// current returns the incident run in the request's channel. While the store
+// is unreachable it falls back to the last known record, so read-mostly
+// commands (note, update, timeline) keep working.
+func (s *Service) current(ctx context.Context, req *bot.Request) (bot.Incident, error) {
+	inc, err := s.store.ByChannel(ctx, req.ChannelID)
+	if errors.Is(err, bot.ErrIncidentNotFound) {
+		return bot.Incident{}, errNotInIncident
+	}
+	if err != nil {
+		if v, ok := s.lastKnown.Load(req.ChannelID); ok {
+			bot.Logger(ctx).Warn("incident store unreachable; using last known incident", zap.Error(err))
+			return v.(bot.Incident), nil
+		}
+		return bot.Incident{}, fmt.Errorf("find incident for channel %s: %w", req.ChannelID, err)
+	}
+	s.remember(inc)
+	return inc, nil
+}
+
+func (s *Service) remember(inc bot.Incident) {
+	if inc.Channel != "" {
+		s.lastKnown.Store(inc.Channel, inc)
+	}
+}
+
+// mutate applies fn to the stored incident under the per-incident lock and,
+// when it changed, refreshes topic, purpose, summary and announcement. User
+// errors from fn pass through; a store outage becomes errStoreDown.
+func (s *Service) mutate(ctx context.Context, key string, fn func(*bot.Incident) error) (bot.Incident, error) {
+	unlock := s.locks.lock(key)
+	defer unlock()
+	var before bot.Incident
+	inc, err := s.store.Update(ctx, key, func(i *bot.Incident) error {
+		before = *i // fields read by refresh are values, so a shallow copy will do
+		return fn(i)
+	})
+	if err != nil {
+		var ue *bot.UserError
+		if errors.As(err, &ue) {
+			return bot.Incident{}, err
+		}
+		bot.Logger(ctx).Error("incident update failed", zap.String("incident", key), zap.Error(err))
+		return bot.Incident{}, errStoreDown
+	}
+	s.remember(inc)
+	s.refresh(ctx, &before, inc)
+	return inc, nil
+}
+
+// record appends a timeline event, filling ID, incident and time.
+func (s *Service) record(ctx context.Context, inc *bot.Incident, ev bot.TimelineEvent) error {
+	ev.ID = s.ids.New()
+	ev.Incident = inc.Key
+	if ev.Time.IsZero() {
+		ev.Time = s.clock.Now().UTC()
+	}
+	if err := s.timeline.Append(ctx, ev); err != nil {
+		return fmt.Errorf("append %s event to %s timeline: %w", ev.Type, inc.Key, err)
+	}
+	return nil
+}
+
+// parallel runs fns concurrently and joins their errors. Slack calls that do
+// not depend on each other go through it, so a declare costs a few round
+// trips rather than one per call.
+func parallel(ctx context.Context, fns ...func(context.Context) error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		if fn == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			errs[i] = fn(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// keyedMutex is a mutex per key, dropped when nobody holds or waits for it.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

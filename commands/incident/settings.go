@@ -1,0 +1,228 @@
+package incident
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// Settings are the knobs of the config file's `incidents:` section. The lead
+// decodes that section straight into it; zero values mean the defaults.
+type Settings struct {
+	// Admins are Slack user IDs allowed admin commands (the top-level
+	// `admins:` list; copied here by the composition root).
+	Admins []string `yaml:"-"`
+	// BroadcastChannel is the channel ID where declarations and updates are
+	// announced; empty announces nowhere.
+	BroadcastChannel string `yaml:"broadcast_channel"`
+	// ChannelPrefix starts every incident channel name (default "inc").
+	ChannelPrefix string `yaml:"channel_prefix"`
+	// Responders are invited to every incident.
+	Responders Responders `yaml:"responders"`
+	// OnCallFor are the severities that pull in the current on-call
+	// (default sev1, sev2).
+	OnCallFor []bot.Severity `yaml:"oncall_for"`
+	// Roles maps role names (other than commander) to the instructions
+	// DM'd to whoever takes the role. Empty means DefaultRoles.
+	Roles map[string]string `yaml:"roles"`
+	// UpdateReminders is how long an incident of each severity may go
+	// without a status update before the channel is reminded; 0 or absent
+	// means never. Nil means DefaultUpdateReminders.
+	UpdateReminders map[bot.Severity]time.Duration `yaml:"update_reminders"`
+	// ArchiveAfter is how long after resolution the channel is archived;
+	// 0 means never.
+	ArchiveAfter time.Duration `yaml:"archive_after"`
+	// Timezone is the IANA zone of times in exports and messages (default
+	// UTC). In YAML it is the zone's name.
+	Timezone *time.Location `yaml:"-"`
+	// ExportTemplate overrides the Markdown post-mortem template: either
+	// the template text itself (anything containing "{{") or a file path.
+	ExportTemplate string `yaml:"export_template"`
+	// PageServices are the service names usable in /incident page (the
+	// keys of the config's pagerduty.services), for usage and validation.
+	PageServices []string `yaml:"-"`
+	// CommanderInstructions are DM'd to a newly assigned commander.
+	CommanderInstructions string `yaml:"commander_instructions"`
+}
+
+// Responders are people invited to every incident.
+type Responders struct {
+	Users      []string `yaml:"users"`
+	Usergroups []string `yaml:"usergroups"`
+}
+
+// DefaultRoles are the roles offered when the config names none.
+var DefaultRoles = map[string]string{
+	"comms": "You are the communications lead. Post a status update with `/incident update …` " +
+		"at least as often as the severity asks, answer stakeholders in the broadcast channel, " +
+		"and keep the commander free to lead the response.",
+	"scribe": "You are the scribe. Pin key messages with :pushpin: so they land in the timeline, " +
+		"record decisions with `/incident note …`, and keep the summary accurate for the post-mortem.",
+	"ops": "You are the operations lead. Coordinate the hands-on work, run runbooks with " +
+		"`/runbook run …`, and tell the commander before making risky changes.",
+}
+
+// DefaultCommanderInstructions are DM'd to a new commander unless the config
+// says otherwise.
+const DefaultCommanderInstructions = "You are the incident commander. Lead the response: set the severity " +
+	"and status, assign roles (`/incident role comms @someone`), make sure updates go out, and " +
+	"resolve the incident when the impact is over. Hand over with `/incident commander @someone`."
+
+// DefaultUpdateReminders are the reminder intervals used when the config
+// sets none: sev4 incidents are never nudged.
+var DefaultUpdateReminders = map[bot.Severity]time.Duration{
+	bot.Sev1: 15 * time.Minute,
+	bot.Sev2: 30 * time.Minute,
+	bot.Sev3: 60 * time.Minute,
+}
+
+var roleName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,29}$`)
+
+// withDefaults fills zero values and validates the result.
+func (s Settings) withDefaults() (Settings, error) {
+	if s.ChannelPrefix == "" {
+		s.ChannelPrefix = "inc"
+	}
+	if p := slugify(s.ChannelPrefix, 20); p != s.ChannelPrefix {
+		return s, fmt.Errorf("channel_prefix %q: use lower-case letters, digits and dashes", s.ChannelPrefix)
+	}
+	if s.OnCallFor == nil {
+		s.OnCallFor = []bot.Severity{bot.Sev1, bot.Sev2}
+	}
+	for _, sev := range s.OnCallFor {
+		if !sev.Valid() {
+			return s, fmt.Errorf("oncall_for: unknown severity %q (want sev1..sev4)", sev)
+		}
+	}
+	if len(s.Roles) == 0 {
+		s.Roles = DefaultRoles
+	}
+	roles := make(map[string]string, len(s.Roles))
+	for name, instr := range s.Roles {
+		n := strings.ToLower(strings.TrimSpace(name))
+		if !roleName.MatchString(n) {
+			return s, fmt.Errorf("roles: role name %q: use a short lower-case word", name)
+		}
+		if n == string(bot.RoleCommander) {
+			return s, errors.New("roles: commander is built in; set commander_instructions instead")
+		}
+		roles[n] = instr
+	}
+	s.Roles = roles
+	if s.CommanderInstructions == "" {
+		s.CommanderInstructions = DefaultCommanderInstructions
+	}
+	if s.UpdateReminders == nil {
+		s.UpdateReminders = DefaultUpdateReminders
+	}
+	for sev, d := range s.UpdateReminders {
+		if !sev.Valid() {
+			return s, fmt.Errorf("update_reminders: unknown severity %q (want sev1..sev4)", sev)
+		}
+		if d < 0 || (d > 0 && d < time.Minute) {
+			return s, fmt.Errorf("update_reminders: %s: %s is not a sensible interval (0 or at least 1m)", sev, d)
+		}
+	}
+	if s.ArchiveAfter < 0 {
+		return s, fmt.Errorf("archive_after: %s is negative", s.ArchiveAfter)
+	}
+	if s.Timezone == nil {
+		s.Timezone = time.UTC
+	}
+	return s, nil
+}
+
+// RoleNames lists the configured roles (commander first), sorted.
+func (s *Settings) RoleNames() []string {
+	out := make([]string, 0, len(s.Roles))
+	for r := range s.Roles {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return append([]string{string(bot.RoleCommander)}, out...)
+}
+
+// settingsYAML mirrors Settings with YAML-friendly types.
+type settingsYAML struct {
+	BroadcastChannel      string               `yaml:"broadcast_channel"`
+	ChannelPrefix         string               `yaml:"channel_prefix"`
+	Responders            Responders           `yaml:"responders"`
+	OnCallFor             []bot.Severity       `yaml:"oncall_for"`
+	Roles                 map[string]string    `yaml:"roles"`
+	UpdateReminders       map[string]yaml.Node `yaml:"update_reminders"`
+	ArchiveAfter          time.Duration        `yaml:"archive_after"`
+	Timezone              string               `yaml:"timezone"`
+	ExportTemplate        string               `yaml:"export_template"`
+	CommanderInstructions string               `yaml:"commander_instructions"`
+	Unknown               map[string]yaml.Node `yaml:",inline"`
+}
+
+// UnmarshalYAML decodes the `incidents:` section: durations as Go duration
+// strings ("15m"), "none" or 0 for no reminder, the time zone by IANA name.
+// Errors carry the YAML line.
+func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
+	var raw settingsYAML
+	if err := node.Decode(&raw); err != nil {
+		return err
+	}
+	for k, v := range raw.Unknown {
+		return fmt.Errorf("line %d: incidents: unknown key %q", v.Line, k)
+	}
+	out := Settings{
+		Admins:                s.Admins,
+		PageServices:          s.PageServices,
+		BroadcastChannel:      raw.BroadcastChannel,
+		ChannelPrefix:         raw.ChannelPrefix,
+		Responders:            raw.Responders,
+		OnCallFor:             raw.OnCallFor,
+		Roles:                 raw.Roles,
+		ArchiveAfter:          raw.ArchiveAfter,
+		ExportTemplate:        raw.ExportTemplate,
+		CommanderInstructions: raw.CommanderInstructions,
+	}
+	for i, sev := range raw.OnCallFor {
+		if p, ok := bot.ParseSeverity(string(sev)); ok {
+			out.OnCallFor[i] = p
+		} else {
+			return fmt.Errorf("line %d: oncall_for: unknown severity %q (want sev1..sev4)", node.Line, sev)
+		}
+	}
+	if raw.UpdateReminders != nil {
+		out.UpdateReminders = map[bot.Severity]time.Duration{}
+		for k, v := range raw.UpdateReminders {
+			sev, ok := bot.ParseSeverity(k)
+			if !ok {
+				return fmt.Errorf("line %d: update_reminders: unknown severity %q (want sev1..sev4)", v.Line, k)
+			}
+			switch strings.ToLower(strings.TrimSpace(v.Value)) {
+			case "none", "off", "never", "0", "":
+				out.UpdateReminders[sev] = 0
+				continue
+			}
+			d, err := time.ParseDuration(v.Value)
+			if err != nil {
+				return fmt.Errorf("line %d: update_reminders: %s: %q is not a duration like 30m", v.Line, k, v.Value)
+			}
+			out.UpdateReminders[sev] = d
+		}
+	}
+	if raw.Timezone != "" {
+		loc, err := time.LoadLocation(raw.Timezone)
+		if err != nil {
+			return fmt.Errorf("line %d: timezone: %q is not an IANA zone name like Europe/Berlin", node.Line, raw.Timezone)
+		}
+		out.Timezone = loc
+	}
+	if _, err := out.withDefaults(); err != nil {
+		return fmt.Errorf("line %d: incidents: %w", node.Line, err)
+	}
+	*s = out
+	return nil
+}

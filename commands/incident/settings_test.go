@@ -1,0 +1,83 @@
+package incident
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+func TestSettingsYAML(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		check   func(t *testing.T, s Settings)
+		wantErr string
+	}{
+		{name: "spec sketch", yaml: `
+broadcast_channel: C0INCIDENTS
+channel_prefix: inc
+responders: {users: [U0SRE1], usergroups: [S0SRE]}
+oncall_for: [sev1, sev2]
+roles:
+  comms: "Post an update every 30 minutes."
+  scribe: "Pin key messages."
+update_reminders: {sev1: 15m, sev2: 30m, sev3: 60m, sev4: none}
+archive_after: 24h
+timezone: Europe/Berlin
+`, check: func(t *testing.T, s Settings) {
+			if s.BroadcastChannel != "C0INCIDENTS" || s.ArchiveAfter != 24*time.Hour || s.Timezone.String() != "Europe/Berlin" {
+				t.Errorf("got broadcast %q archive %s zone %s", s.BroadcastChannel, s.ArchiveAfter, s.Timezone)
+			}
+			want := map[bot.Severity]time.Duration{bot.Sev1: 15 * time.Minute, bot.Sev2: 30 * time.Minute, bot.Sev3: time.Hour, bot.Sev4: 0}
+			if diff := cmp.Diff(want, s.UpdateReminders); diff != "" {
+				t.Errorf("reminders (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(Responders{Users: []string{"U0SRE1"}, Usergroups: []string{"S0SRE"}}, s.Responders); diff != "" {
+				t.Errorf("responders (-want +got):\n%s", diff)
+			}
+			if len(s.Roles) != 2 || s.Roles["scribe"] != "Pin key messages." {
+				t.Errorf("roles = %v", s.Roles)
+			}
+		}},
+		{name: "empty section gives defaults after New", yaml: `{}`, check: func(t *testing.T, s Settings) {
+			d, err := s.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ChannelPrefix != "inc" || len(d.Roles) != 3 || d.UpdateReminders[bot.Sev1] != 15*time.Minute ||
+				d.UpdateReminders[bot.Sev4] != 0 || d.Timezone != time.UTC || len(d.OnCallFor) != 2 {
+				t.Errorf("defaults = %+v", d)
+			}
+		}},
+		{name: "unknown key", yaml: "broadcast: C1\n", wantErr: `unknown key "broadcast"`},
+		{name: "bad duration", yaml: "update_reminders: {sev1: soon}\n", wantErr: `"soon" is not a duration`},
+		{name: "bad severity key", yaml: "update_reminders: {sev7: 5m}\n", wantErr: `unknown severity "sev7"`},
+		{name: "too short a reminder", yaml: "update_reminders: {sev1: 5s}\n", wantErr: "not a sensible interval"},
+		{name: "bad zone", yaml: "timezone: Mars/Olympus\n", wantErr: "IANA zone"},
+		{name: "bad oncall severity", yaml: "oncall_for: [sev0]\n", wantErr: `unknown severity "sev0"`},
+		{name: "commander is built in", yaml: "roles: {commander: lead}\n", wantErr: "commander is built in"},
+		{name: "bad prefix", yaml: "channel_prefix: Inc_\n", wantErr: "channel_prefix"},
+		{name: "negative archive", yaml: "archive_after: -1h\n", wantErr: "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s Settings
+			err := yaml.Unmarshal([]byte(tt.yaml), &s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			tt.check(t, s)
+		})
+	}
+}

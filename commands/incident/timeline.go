@@ -1,0 +1,168 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// timelineShown bounds the ephemeral timeline; the export has everything.
+const timelineShown = 40
+
+func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	inc, err := s.current(ctx, req)
+	if err != nil {
+		return bot.Response{}, err
+	}
+	events, err := s.timeline.Events(ctx, inc.Key)
+	if err != nil {
+		return bot.Response{}, fmt.Errorf("read %s timeline: %w", inc.Key, err)
+	}
+	// Pinned messages carry their own time, earlier than their capture.
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
+	var b strings.Builder
+	shown := events
+	if len(shown) > timelineShown {
+		fmt.Fprintf(&b, "_%d earlier events not shown; `/incident export` has them all._\n", len(events)-timelineShown)
+		shown = shown[len(shown)-timelineShown:]
+	}
+	for _, ev := range shown {
+		fmt.Fprintf(&b, "`%s` %s\n", ev.Time.In(s.set.Timezone).Format("Jan 02 15:04:05"), describe(ev, bot.MentionUser, true))
+	}
+	if len(events) == 0 {
+		b.WriteString("No events yet.")
+	}
+	return bot.Response{Message: bot.Message{
+		Title:   fmt.Sprintf("%s timeline", inc.Key),
+		Text:    strings.TrimRight(b.String(), "\n"),
+		Context: fmt.Sprintf("%d events, oldest first. Times in %s.", len(events), s.set.Timezone),
+	}}, nil
+}
+
+// describe turns an event into one line. who renders a user ID; links says
+// whether to include permalinks (the Markdown export lists them apart).
+func describe(ev bot.TimelineEvent, who func(string) string, links bool) string {
+	d := ev.Details
+	actor := who(ev.Actor)
+	if ev.Actor == actorBot || ev.Actor == "" {
+		actor = "opsbot"
+	}
+	var s string
+	switch ev.Type {
+	case bot.TLDeclared:
+		s = fmt.Sprintf("%s declared the incident (%s): %s", actor, d["severity"], ev.Text)
+	case bot.TLSeverityChanged:
+		s = fmt.Sprintf("%s changed severity %s → %s", actor, d["from"], d["to"])
+	case bot.TLStatusChanged:
+		s = fmt.Sprintf("%s changed status %s → %s", actor, d["from"], d["to"])
+	case bot.TLRoleAssigned:
+		s = fmt.Sprintf("%s became %s", who(d["user"]), d["role"])
+		if p := d["previous"]; p != "" {
+			s += fmt.Sprintf(", taking over from %s", who(p))
+		}
+		if ev.Actor != d["user"] {
+			s += fmt.Sprintf(" (assigned by %s)", actor)
+		}
+	case bot.TLUpdate:
+		s = fmt.Sprintf("%s posted an update: %s", actor, ev.Text)
+	case bot.TLNote:
+		s = fmt.Sprintf("%s noted: %s", actor, ev.Text)
+	case bot.TLPinned:
+		s = fmt.Sprintf("%s said: %s", actor, ev.Text)
+		if p := d["pinned_by"]; p != "" {
+			s += fmt.Sprintf(" (pinned by %s)", who(p))
+		}
+	case bot.TLUnpinned:
+		s = fmt.Sprintf("%s unpinned a message", actor)
+	case bot.TLMessageEdited:
+		s = fmt.Sprintf("%s edited a pinned message: %s", actor, ev.Text)
+	case bot.TLMessageDeleted:
+		s = fmt.Sprintf("%s deleted a pinned message", actor)
+	case bot.TLRunbook:
+		s = fmt.Sprintf("%s ran runbook %s", actor, firstNonEmpty(d["runbook"], d["name"], ev.Text))
+		if o := outcome(ev, who); o != "" {
+			s += ": " + o
+		}
+	case bot.TLPage:
+		s = fmt.Sprintf("%s paged %s", actor, d["service"])
+		if ev.Text != "" {
+			s += ": " + ev.Text
+		}
+	case bot.TLReminder:
+		s = fmt.Sprintf("opsbot reminded %s to post an update", who(d["commander"]))
+	case bot.TLResolved:
+		s = fmt.Sprintf("%s resolved the incident", actor)
+		if ev.Text != "" {
+			s += ": " + ev.Text
+		}
+	case bot.TLArchived:
+		s = "the channel was archived"
+	default:
+		s = fmt.Sprintf("%s: %s %s", actor, ev.Type, ev.Text)
+	}
+	if links {
+		if p := d["permalink"]; p != "" {
+			s += " <" + p + "|link>"
+		}
+		if u := d["url"]; u != "" && ev.Type == bot.TLPage {
+			s += " <" + u + "|page>"
+		}
+	}
+	return oneLine(s)
+}
+
+// outcome summarises a runbook event's result from the details the runbook
+// family records.
+func outcome(ev bot.TimelineEvent, who func(string) string) string {
+	d := ev.Details
+	parts := []string{}
+	if o := firstNonEmpty(d["outcome"], d["result"], d["status"]); o != "" {
+		parts = append(parts, o)
+	}
+	if c, ok := d["exit_code"]; ok {
+		parts = append(parts, "exit "+c)
+	}
+	if a := d["approved_by"]; a != "" {
+		parts = append(parts, "approved by "+who(a))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// oneLine keeps multi-line texts on the event's line.
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " ⏎ ") }
+
+func (s *Service) cmdList(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	incs, err := s.store.Open(ctx)
+	if err != nil {
+		return bot.Response{}, fmt.Errorf("list open incidents: %w", err)
+	}
+	now := s.clock.Now()
+	var b strings.Builder
+	n := 0
+	for _, inc := range incs {
+		if !inc.Open() {
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, "%s *%s* %s — %s, %s, commander %s, open %s — %s\n", sevEmoji(inc.Severity), inc.Key,
+			inc.Title, inc.Severity, inc.Status, bot.MentionUser(inc.Commander),
+			humanDuration(now.Sub(inc.DeclaredAt)), bot.MentionChannel(inc.Channel))
+	}
+	if n == 0 {
+		return bot.Reply("No open incidents. :tada:"), nil
+	}
+	return bot.Response{Message: bot.Message{Title: fmt.Sprintf("%d open incident(s)", n),
+		Text: strings.TrimRight(b.String(), "\n")}}, nil
+}
