@@ -93,10 +93,11 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 	// On-call: PagerDuty when a token is set, else the rotation file.
 	var provider bot.OnCallProvider
 	var providerName string
-	var ocSettings oncall.Settings
-	if err := decodeNode(&cfg.File.OnCall, &ocSettings); err != nil {
-		return nil, fmt.Errorf("%s: oncall: %w", cfg.configName(), err)
+	sec, err := decodeSections(cfg.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.configName(), err)
 	}
+	ocSettings, incSettings := sec.OnCall, sec.Incidents
 	if cfg.PagerDutyToken != "" {
 		pd, err := pagerduty.New(pagerduty.Config{
 			Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL, HTTPClient: d.HTTPClient,
@@ -115,10 +116,6 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 		provider, providerName = fp, "the on-call file"
 	}
 
-	var incSettings incident.Settings
-	if err := decodeNode(&cfg.File.Incidents, &incSettings); err != nil {
-		return nil, fmt.Errorf("%s: incidents: %w", cfg.configName(), err)
-	}
 	incSettings.Admins = cfg.File.Admins
 	for name := range cfg.File.PagerDuty.Services {
 		incSettings.PageServices = append(incSettings.PageServices, name)

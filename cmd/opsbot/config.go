@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/opsbot/opsbot/commands/incident"
+	"github.com/opsbot/opsbot/commands/oncall"
 )
 
 // Secret holds a credential. It formats as "[redacted]" everywhere (fmt, zap,
@@ -69,6 +72,9 @@ type FileConfig struct {
 	PagerDuty PagerDutyConfig `yaml:"pagerduty"`
 	Runbooks  RunbooksConfig  `yaml:"runbooks"`
 	Redis     RedisConfig     `yaml:"redis"`
+	// raw is the file's text, decoded again per section so that a
+	// section's errors carry the file's own line numbers.
+	raw []byte
 }
 
 // PagerDutyConfig is the pagerduty: section.
@@ -144,6 +150,7 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 		if err := decodeStrict(data, &c.File); err != nil {
 			return c, nil, fmt.Errorf("%s: %w", c.ConfigPath, err)
 		}
+		c.File.raw = data
 	} else if explicit || !errors.Is(err, os.ErrNotExist) {
 		return c, nil, fmt.Errorf("config file: %w", err)
 	} else {
@@ -262,16 +269,26 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
-// decodeNode decodes a config section kept as a YAML node, strictly.
-func decodeNode(n *yaml.Node, v any) error {
-	if n == nil || n.Kind == 0 {
-		return nil
+// sections are the config file's sections owned by command families,
+// decoded strictly into the families' own settings types.
+type sections struct {
+	Incidents incident.Settings `yaml:"incidents"`
+	OnCall    oncall.Settings   `yaml:"oncall"`
+}
+
+// decodeSections decodes the family sections from the file's text, so that
+// errors name the line in the file; the other top-level keys were checked by
+// decodeStrict already and are absorbed here.
+func decodeSections(f FileConfig) (sections, error) {
+	var doc struct {
+		sections `yaml:",inline"`
+		Rest     map[string]any `yaml:",inline"`
 	}
-	// yaml.Node.Decode has no KnownFields switch; re-encode and decode
-	// strictly so unknown keys in a section are errors too.
-	data, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	if len(f.raw) == 0 {
+		return doc.sections, nil
 	}
-	return decodeStrict(data, v)
+	if err := decodeStrict(f.raw, &doc); err != nil {
+		return doc.sections, err
+	}
+	return doc.sections, nil
 }

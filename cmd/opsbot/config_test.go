@@ -188,3 +188,20 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Fatalf("got %d log lines, want 2", len(logs.All()))
 	}
 }
+
+// Errors in a family's section name the line in the file, not in the section.
+func TestSectionErrorsCarryFileLines(t *testing.T) {
+	file := "admins: [U0ADMIN]\nrunbooks: {dir: rb}\nincidents:\n  broadcast_channel: C0INC\n  update_reminders: {sev1: soon}\n"
+	c, _, err := loadConfig(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": file}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = decodeSections(c.File)
+	if err == nil || !strings.Contains(err.Error(), "line 5") {
+		t.Errorf("got %v, want an error naming line 5", err)
+	}
+	var out, errOut strings.Builder
+	if code := runValidate(c, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ops.yaml: line 5") {
+		t.Errorf("validate: exit %d, stderr %q; want 1 and ops.yaml: line 5", code, errOut.String())
+	}
+}

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/PagerDuty/go-pagerduty"
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/slack-go/slack"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/runbooks"
 )
 
@@ -240,6 +240,9 @@ func (d *doctor) checkSlack(ctx context.Context, cfg Config, refs *slackRefs) {
 		return
 	}
 	d.pass("slack auth.test: bot @%s (%s) in team %s (%s)", auth.User, auth.UserID, auth.Team, auth.TeamID)
+	if cfg.File.TeamID != "" && cfg.File.TeamID != auth.TeamID {
+		d.fail("config team_id %s: the bot token belongs to team %s; runbooks would refuse everyone", cfg.File.TeamID, auth.TeamID)
+	}
 	d.checkScopes(auth.Header.Get("X-OAuth-Scopes"))
 
 	appAPI := slack.New("", slack.OptionAppLevelToken(cfg.SlackAppToken.Reveal()),
@@ -389,22 +392,22 @@ func slackErrorHint(err error) string {
 }
 
 func (d *doctor) checkRedis(ctx context.Context, cfg Config) {
-	client, what, err := doctorRedisClient(cfg)
-	if err != nil {
-		d.fail("redis: %v", err)
-		return
-	}
-	if client == nil {
+	// The same settings connectRedis gives the bot.
+	rc := oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
+		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
+	if rc.URL == "" && len(rc.Addrs) == 0 {
 		d.warn("redis: not configured (REDIS_URL): incidents and timelines live in memory and are lost on restart, and replicas cannot coordinate")
 		return
 	}
-	defer client.Close()
+	what := redisLabel(rc)
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
-	if err := client.Ping(cctx).Err(); err != nil {
+	client, err := oredis.New(cctx, rc)
+	if err != nil {
 		d.fail("redis %s: unreachable: %v", what, err)
 		return
 	}
+	defer client.Close()
 	key := "opsbot:doctor:" + randomHex(8)
 	if err := client.Set(cctx, key, "1", time.Minute).Err(); err != nil {
 		d.fail("redis %s: reachable but not writable: %v", what, err)
@@ -426,38 +429,30 @@ func (d *doctor) checkRedis(ctx context.Context, cfg Config) {
 		d.warn("redis %s: no persistence (appendonly %s, save %q): a Redis restart loses every incident and timeline; set appendonly yes", what, aof["appendonly"], save["save"])
 	}
 
-	if dir := cfg.File.Redis.SpoolDir; dir != "" {
-		if err := checkWritableDir(dir); err != nil {
-			d.fail("redis spool_dir %s: %v; timeline events cannot be held while Redis is down", dir, err)
-		} else {
-			d.pass("redis spool_dir %s: writable", dir)
-		}
+	// The spool the bot would use (spoolDir), which must survive a restart
+	// and so cannot live on a read-only or temporary file system.
+	dir := spoolDir(cfg)
+	if err := checkWritableDir(dir); err != nil {
+		d.fail("redis spool_dir %s: %v; timeline events cannot be held while Redis is down", dir, err)
+	} else {
+		d.pass("redis spool_dir %s: writable", dir)
 	}
 }
 
-// doctorRedisClient builds a client the way the configuration describes the
-// store; what names it for messages without revealing a password. A nil
-// client means none is configured.
-func doctorRedisClient(cfg Config) (goredis.UniversalClient, string, error) {
-	if cfg.RedisURL != "" {
-		opts, err := goredis.ParseURL(cfg.RedisURL.Reveal())
-		if err != nil {
-			return nil, "", errors.New("REDIS_URL is not a valid redis URL")
-		}
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
-		opts.MaxRetries = 1
-		return goredis.NewClient(opts), opts.Addr, nil
+// redisLabel names the Redis deployment for messages: addresses only, never
+// the URL, which may carry a password.
+func redisLabel(rc oredis.Config) string {
+	if rc.URL == "" {
+		return strings.Join(rc.Addrs, ",")
 	}
-	rc := cfg.File.Redis
-	if len(rc.Addrs) == 0 {
-		return nil, "", nil
+	u, err := url.Parse(rc.URL)
+	switch {
+	case err != nil:
+		return "(REDIS_URL)"
+	case u.Host != "":
+		return u.Host
 	}
-	opts := &goredis.UniversalOptions{Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, DB: rc.DB,
-		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxRetries: 1}
-	if rc.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return goredis.NewUniversalClient(opts), strings.Join(rc.Addrs, ","), nil
+	return u.Path
 }
 
 func checkWritableDir(dir string) error {

@@ -41,6 +41,7 @@ type doctorSetup struct {
 	// puts the bot in every channel it creates.
 	notMember map[string]bool
 
+	teamID                                  string
 	admins, responderUsers, responderGroups []string
 	broadcast, handoff, scheduleID          string
 	handoffGroup                            string
@@ -106,6 +107,7 @@ func newDoctorSetup(t *testing.T, redisURL string) *doctorSetup {
 	s.pd.AddEscalationPolicy(fakepd.EscalationPolicy{ID: "PEP1", Name: "payments", Rules: []fakepd.Rule{{Level: 1, ScheduleID: "PSCHED01"}}})
 	s.pd.AddService(fakepd.Service{ID: "PSVC001", Name: "Checkout", EscalationPolicyID: "PEP1"})
 
+	s.teamID = fakeslack.TeamID
 	s.admins = []string{"U0ALICE"}
 	s.responderUsers = []string{"U0BOB"}
 	s.responderGroups = []string{sre}
@@ -144,6 +146,7 @@ func (s *doctorSetup) run() (string, int) {
 		fmt.Fprintf(&services, "    %s: %s\n", name, id)
 	}
 	cfgYAML := fmt.Sprintf(`admins: %s
+team_id: %q
 incidents:
   broadcast_channel: %s
   responders: {users: %s, usergroups: %s}
@@ -155,7 +158,7 @@ pagerduty:
   services:
 %sredis:
   spool_dir: %s
-`, yamlList(s.admins), s.broadcast, yamlList(s.responderUsers), yamlList(s.responderGroups),
+`, yamlList(s.admins), s.teamID, s.broadcast, yamlList(s.responderUsers), yamlList(s.responderGroups),
 		s.scheduleID, s.handoff, s.handoffGroup, services.String(), s.spoolDir)
 	cfgPath := filepath.Join(dir, "opsbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
@@ -405,6 +408,35 @@ func TestDoctor(t *testing.T) {
 			}
 			if !strings.Contains(out, "doctor: ") {
 				t.Errorf("no summary line:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDoctorSubcommand runs `opsbot doctor` through main's dispatch: the
+// exit code of the report is the exit code of the process.
+func TestDoctorSubcommand(t *testing.T) {
+	s := newDoctorSetup(t, "")
+	delete(s.env, "REDIS_URL")
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantCode int
+		wantLine string
+	}{
+		{"healthy but no redis", s.env, 0, "WARN  redis: not configured"},
+		{"revoked bot token", map[string]string{"SLACK_APP_TOKEN": s.slack.AppToken(), "SLACK_BOT_TOKEN": "xoxb-revoked",
+			"SLACK_API_URL": s.env["SLACK_API_URL"]}, 1, "FAIL  slack auth.test: invalid_auth"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"doctor"}, func(k string) string { return tt.env[k] }, strings.NewReader(""), &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantLine) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantLine, stdout.String())
 			}
 		})
 	}

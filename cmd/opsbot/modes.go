@@ -8,17 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/opsbot/opsbot/bot"
-	"github.com/opsbot/opsbot/commands/incident"
-	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/integrations/console"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -30,8 +27,14 @@ import (
 // SIGTERM; Kubernetes' default grace period is 30 s.
 const shutdownGrace = 25 * time.Second
 
-//go:embed console.yaml
-var consoleConfig []byte
+// The sample configuration of console mode; the on-call part is added only
+// when the sample rotation file is there to read.
+var (
+	//go:embed console.yaml
+	consoleConfig []byte
+	//go:embed console-oncall.yaml
+	consoleOnCall []byte
+)
 
 func newLogger(level string, w io.Writer, human bool) *zap.Logger {
 	lvl, err := zapcore.ParseLevel(level)
@@ -218,14 +221,17 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr
 	log := newLogger(level, stderr, true)
 	defer log.Sync()
 	if cfg.ConfigPath == "" {
-		if err := decodeStrict(consoleConfig, &cfg.File); err != nil {
+		raw := slices.Clone(consoleConfig)
+		if _, err := os.Stat(sampleOnCallFile); err == nil {
+			raw = append(raw, consoleOnCall...)
+		} else {
+			log.Warn("sample on-call file not found (run from the repository root to use it); /oncall is off", zap.String("file", sampleOnCallFile))
+		}
+		if err := decodeStrict(raw, &cfg.File); err != nil {
 			fmt.Fprintf(stderr, "opsbot: console config: %v\n", err)
 			return 1
 		}
-		if _, err := os.Stat(sampleOnCallFile); err != nil {
-			log.Warn("sample on-call file not found (run from the repository root to use it); /oncall is off", zap.String("file", sampleOnCallFile))
-			cfg.File.OnCall = yaml.Node{}
-		}
+		cfg.File.raw = raw
 	}
 	if cfg.RunbooksDir == "" {
 		cfg.RunbooksDir = cfg.File.Runbooks.Dir
@@ -292,14 +298,10 @@ const sampleOnCallFile = "integrations/oncallfile/oncall.example.yaml"
 func runValidate(cfg Config, stdout, stderr io.Writer) int {
 	var problems []string
 	name := cfg.configName()
-	var inc incident.Settings
-	if err := decodeNode(&cfg.File.Incidents, &inc); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: incidents: %v", name, err))
-	}
-	var oc oncall.Settings
-	if err := decodeNode(&cfg.File.OnCall, &oc); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: oncall: %v", name, err))
-	} else if oc.File != "" {
+	sec, err := decodeSections(cfg.File)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+	} else if oc := sec.OnCall; oc.File != "" {
 		if _, err := oncallfile.Load(oc.File); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", oc.File, err))
 		}
