@@ -23,6 +23,9 @@ const (
 	AuditStream        = "opsbot:audit"
 	runbookApprovalPre = "opsbot:runbook:approval:"
 	runbookLockPre     = "opsbot:runbook:lock:"
+	// runbookPendingKey is a sorted set of pending approval IDs scored by
+	// their expiry (Unix milliseconds), for the expiry sweeper.
+	runbookPendingKey = "opsbot:runbook:approvals:pending"
 )
 
 // runLockReleaseScript deletes a lock only if it still holds our token, so that a
@@ -72,7 +75,66 @@ func (s *Runbooks) PutApproval(ctx context.Context, a bot.PendingApproval, ttl t
 	if !ok {
 		return fmt.Errorf("put approval %s: an approval with this ID exists", a.ID)
 	}
+	z := goredis.Z{Score: float64(a.ExpiresAt.UnixMilli()), Member: a.ID}
+	if err := s.rdb.ZAdd(ctx, runbookPendingKey, z).Err(); err != nil {
+		return fmt.Errorf("put approval %s: index expiry: %w", a.ID, err)
+	}
 	return nil
+}
+
+// SetApprovalMessage implements bot.ApprovalStore with an optimistic
+// transaction on the one key: an approval taken meanwhile is never written
+// back, so it cannot be approved twice.
+func (s *Runbooks) SetApprovalMessage(ctx context.Context, id string, ref bot.MessageRef) (bool, error) {
+	key := runbookApprovalPre + id
+	ok := false
+	txf := func(tx *goredis.Tx) error {
+		raw, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, goredis.Nil) {
+			ok = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var a bot.PendingApproval
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		a.Message = ref
+		data, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Set(ctx, key, data, goredis.KeepTTL)
+			return nil
+		})
+		ok = err == nil
+		return err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		err := s.rdb.Watch(ctx, txf, key)
+		if errors.Is(err, goredis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("set approval %s message: %w", id, err)
+		}
+		return ok, nil
+	}
+	return false, fmt.Errorf("set approval %s message: contended", id)
+}
+
+// ExpiredApprovals implements bot.ApprovalStore.
+func (s *Runbooks) ExpiredApprovals(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, runbookPendingKey, &goredis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list expired approvals: %w", err)
+	}
+	return ids, nil
 }
 
 // PeekApproval implements bot.ApprovalStore.
@@ -85,6 +147,11 @@ func (s *Runbooks) PeekApproval(ctx context.Context, id string) (bot.PendingAppr
 // concurrent clicks on any replicas, exactly one gets the approval.
 func (s *Runbooks) TakeApproval(ctx context.Context, id string) (bot.PendingApproval, bool, error) {
 	raw, err := s.rdb.GetDel(ctx, runbookApprovalPre+id).Bytes()
+	if err == nil || errors.Is(err, goredis.Nil) {
+		// Taken or gone: either way it is no longer pending. A failure
+		// here only leaves an entry the sweeper drops next time.
+		_ = s.rdb.ZRem(ctx, runbookPendingKey, id).Err()
+	}
 	return decodeApproval(id, "take", raw, err)
 }
 

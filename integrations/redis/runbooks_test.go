@@ -154,3 +154,81 @@ func TestRunbookLocks(t *testing.T) {
 		t.Errorf("got refused after bob released, want the lock")
 	}
 }
+
+func TestRunbookExpiredApprovals(t *testing.T) {
+	s, rdb := newRunbooks(t)
+	ctx := t.Context()
+	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	for i, exp := range []time.Duration{time.Minute, 2 * time.Minute, 10 * time.Minute} {
+		a := bot.PendingApproval{ID: "a" + string(rune('1'+i)), Runbook: "r", ArgvHash: "h", CreatedAt: t0, ExpiresAt: t0.Add(exp)}
+		if err := s.PutApproval(ctx, a, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		now   time.Time
+		limit int
+		want  []string
+	}{
+		{"none yet", t0.Add(30 * time.Second), 10, nil},
+		{"exactly at expiry is not expired", t0.Add(time.Minute), 10, []string{}},
+		{"two", t0.Add(5 * time.Minute), 10, []string{"a1", "a2"}},
+		{"limit", t0.Add(time.Hour), 1, []string{"a1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ExpiredApprovals(ctx, tt.now, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) || (len(got) > 0 && cmp.Diff(tt.want, got) != "") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if _, ok, _ := s.TakeApproval(ctx, "a1"); !ok {
+		t.Fatal("take a1 failed")
+	}
+	got, _ := s.ExpiredApprovals(ctx, t0.Add(time.Hour), 10)
+	if cmp.Diff([]string{"a2", "a3"}, got) != "" {
+		t.Errorf("got %v after taking a1, want a2 a3", got)
+	}
+	// An approval gone by TTL leaves its index entry until a take.
+	rdb.Del(ctx, runbookApprovalPre+"a2")
+	if _, ok, _ := s.TakeApproval(ctx, "a2"); ok {
+		t.Errorf("got a2 taken after deletion, want gone")
+	}
+	if got, _ := s.ExpiredApprovals(ctx, t0.Add(time.Hour), 10); cmp.Diff([]string{"a3"}, got) != "" {
+		t.Errorf("got %v, want only a3 left", got)
+	}
+}
+
+func TestRunbookSetApprovalMessage(t *testing.T) {
+	s, rdb := newRunbooks(t)
+	ctx := t.Context()
+	a := bot.PendingApproval{ID: "m1", Runbook: "r", ArgvHash: "h", ExpiresAt: time.Date(2026, 1, 1, 0, 15, 0, 0, time.UTC)}
+	if err := s.PutApproval(ctx, a, 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ref := bot.MessageRef{Channel: "C1", TS: "1.2"}
+	if ok, err := s.SetApprovalMessage(ctx, "m1", ref); err != nil || !ok {
+		t.Fatalf("got ok %v err %v, want the message set", ok, err)
+	}
+	got, _, _ := s.PeekApproval(ctx, "m1")
+	if got.Message != ref || got.ArgvHash != "h" {
+		t.Errorf("got %+v, want the ref added and the rest kept", got)
+	}
+	if ttl := rdb.PTTL(ctx, runbookApprovalPre+"m1").Val(); ttl <= 29*time.Minute {
+		t.Errorf("got TTL %s, want the original 30m kept", ttl)
+	}
+	if _, ok, _ := s.TakeApproval(ctx, "m1"); !ok {
+		t.Fatal("take failed")
+	}
+	if ok, err := s.SetApprovalMessage(ctx, "m1", ref); err != nil || ok {
+		t.Errorf("got ok %v err %v after take, want false", ok, err)
+	}
+	if n := rdb.Exists(ctx, runbookApprovalPre+"m1").Val(); n != 0 {
+		t.Errorf("a taken approval was written back")
+	}
+}

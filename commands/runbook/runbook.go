@@ -1,0 +1,263 @@
+// Package runbook is the /runbook command family: list the runbooks a user
+// may run, show one, run one (or dry-run it), ask for and take approvals
+// with buttons any replica can handle, and stream the output into a thread.
+// Every attempt, allowed or refused, is written to the audit log and, in an
+// incident channel, to the incident's timeline.
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/runbooks"
+)
+
+// Action IDs of the approval buttons.
+const (
+	ActionApprove = "runbook.approve"
+	ActionDeny    = "runbook.deny"
+)
+
+// Defaults.
+const (
+	DefaultUpdateEvery = 2 * time.Second
+	// DefaultMessageBytes is how much output tail the thread message shows;
+	// Slack sections hold 3,000 characters, so the rest goes to a file.
+	DefaultMessageBytes = 2800
+	// approvalGrace keeps an expired approval in the store a while so that a
+	// late click is audited as expired with its details.
+	approvalGrace = time.Hour
+	ioTimeout     = 10 * time.Second
+)
+
+// Config configures the /runbook family.
+type Config struct {
+	Catalog   *runbooks.Catalog
+	Chat      bot.Chat
+	Approvals bot.ApprovalStore
+	Audit     bot.AuditLog
+	Locks     bot.RunLocks
+	// Timeline receives runbook events for runs in incident channels.
+	Timeline bot.Timeline
+	// Incidents tells incident channels apart; nil means none are.
+	Incidents bot.IncidentLocator
+	// Admins may run every runbook and approve any approval.
+	Admins []string
+	// TeamID is the workspace; users of other teams are refused.
+	TeamID string
+	Clock  bot.Clock
+	IDs    bot.IDs
+	Logger *zap.Logger
+	// Redact are extra output redaction patterns (regular expressions).
+	Redact []string
+	// MaxOutput is how many bytes of output are kept (default 256 KiB).
+	MaxOutput int
+	// ApprovalTTL is how long an approval request stays valid (default 15m).
+	ApprovalTTL time.Duration
+	// UpdateEvery is the minimum time between progress updates (default 2s).
+	UpdateEvery time.Duration
+	// NewTicker drives progress updates; tests inject their own ticks.
+	// Default: time.NewTicker.
+	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
+	// MessageBytes is how much of the output's tail the message shows.
+	MessageBytes int
+	// GroupCacheTTL is how long user group members are cached (default 30s).
+	GroupCacheTTL time.Duration
+	// LookupEnv reads the variables runbooks pass through (default
+	// os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// SweepEvery is how often approvals that expired unanswered are
+	// audited and their messages marked (default 30s; negative: never).
+	SweepEvery time.Duration
+}
+
+// Service implements /runbook.
+type Service struct {
+	cfg    Config
+	log    *zap.Logger
+	policy *runbooks.Policy
+	exec   *runbooks.Executor
+
+	base      context.Context
+	cancel    context.CancelFunc
+	stopSweep context.CancelFunc
+	sweeperWG sync.WaitGroup
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	closed    bool
+}
+
+// New validates cfg and returns the service.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Catalog == nil:
+		return nil, errors.New("runbook: Catalog is required")
+	case cfg.Chat == nil:
+		return nil, errors.New("runbook: Chat is required")
+	case cfg.Approvals == nil || cfg.Audit == nil || cfg.Locks == nil:
+		return nil, errors.New("runbook: Approvals, Audit and Locks are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = bot.SystemClock
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = bot.RandomIDs
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.ApprovalTTL <= 0 {
+		cfg.ApprovalTTL = runbooks.DefaultApprovalTTL
+	}
+	if cfg.UpdateEvery <= 0 {
+		cfg.UpdateEvery = DefaultUpdateEvery
+	}
+	if cfg.MessageBytes <= 0 {
+		cfg.MessageBytes = DefaultMessageBytes
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{MaxOutput: cfg.MaxOutput, Redact: cfg.Redact, LookupEnv: cfg.LookupEnv})
+	if err != nil {
+		return nil, fmt.Errorf("runbook: %w", err)
+	}
+	s := &Service{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		exec: ex,
+		policy: runbooks.NewPolicy(runbooks.PolicyConfig{
+			Admins: cfg.Admins, TeamID: cfg.TeamID, Directory: cfg.Chat,
+			Clock: cfg.Clock, GroupCacheTTL: cfg.GroupCacheTTL,
+		}),
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	sweepCtx, stop := context.WithCancel(s.base)
+	s.stopSweep = stop
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = 30 * time.Second
+	}
+	if cfg.SweepEvery > 0 {
+		s.sweeperWG.Add(1)
+		go s.sweepLoop(sweepCtx, cfg.SweepEvery)
+	}
+	return s, nil
+}
+
+// sweepLoop runs sweepExpired until ctx ends. Every replica sweeps; the
+// atomic take makes each expiry recorded once.
+func (s *Service) sweepLoop(ctx context.Context, every time.Duration) {
+	defer s.sweeperWG.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.sweepExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("expired approvals not swept", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Register adds /runbook and its buttons to r.
+func (s *Service) Register(r *bot.Router) {
+	r.Family(&bot.Family{
+		Name:        "/runbook",
+		Description: "run whitelisted operational commands",
+		Commands: []bot.Command{
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list", Description: "runbooks you may run", Handler: s.list},
+			{Name: "show", Aliases: []string{"info"}, Usage: "show NAME", Description: "parameters, who may run it, whether it needs approval", Handler: s.show},
+			{
+				Name: "run", Usage: "run NAME [key=value …] [--dry-run]",
+				Description: "run a runbook (with --dry-run: show the exact command and decision only)",
+				Examples:    []string{"/runbook run restart-deployment deployment=checkout namespace=staging --dry-run"},
+				Handler:     s.run,
+			},
+		},
+	})
+	r.Action(ActionApprove, s.approve)
+	r.Action(ActionDeny, s.deny)
+}
+
+// Wait stops taking new runs and waits for running ones to finish. When ctx
+// ends first, the remaining runs are killed (their process groups too) and
+// recorded as killed.
+func (s *Service) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stopSweep()
+	s.sweeperWG.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		return fmt.Errorf("runbook runs killed at shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Service) caller(req *bot.Request) runbooks.Caller {
+	return runbooks.Caller{User: req.UserID, Team: req.TeamID, Channel: req.ChannelID}
+}
+
+// incident returns the incident key of channel, or "".
+func (s *Service) incident(ctx context.Context, channel string) string {
+	if s.cfg.Incidents == nil || channel == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	key, ok, err := s.cfg.Incidents.IncidentForChannel(ctx, channel)
+	if err != nil {
+		bot.Logger(ctx).Warn("incident lookup failed; runbook not linked to an incident", zap.String("channel", channel), zap.Error(err))
+		return ""
+	}
+	if !ok {
+		return ""
+	}
+	return key
+}
+
+// record appends rec to the audit log and, in an incident channel, to the
+// incident's timeline. The audit error is returned so that a run can refuse
+// to start unaudited.
+func (s *Service) record(ctx context.Context, rec bot.AuditRecord) error {
+	rec.ID = s.cfg.IDs.New().String()
+	rec.Time = s.cfg.Clock.Now().UTC()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ioTimeout)
+	defer cancel()
+	log := s.log.With(zap.String("run_id", rec.RunID), zap.String("runbook", rec.Runbook),
+		zap.String("audit_event", string(rec.Event)), zap.String("user", rec.User), zap.String("incident", rec.Incident))
+	err := s.cfg.Audit.AppendAudit(actx, rec)
+	if err != nil {
+		log.Error("runbook audit record not written", zap.Error(err))
+		err = fmt.Errorf("append audit %s for runbook %q: %w", rec.Event, rec.Runbook, err)
+	} else {
+		log.Info("runbook audit", zap.String("decision", rec.Decision), zap.String("rule", rec.Rule))
+	}
+	if rec.Incident != "" && s.cfg.Timeline != nil && rec.Event != bot.AuditDryRun {
+		if terr := s.cfg.Timeline.Append(actx, timelineEvent(s.cfg.IDs.New(), rec)); terr != nil {
+			log.Error("runbook event not added to the incident timeline", zap.Error(terr))
+		}
+	}
+	return err
+}

@@ -1,0 +1,280 @@
+package runbooks
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// shRunbook builds a runbook whose own argv is sh -c SCRIPT: a test fixture
+// only, to make processes behave in particular ways.
+func shRunbook(t *testing.T, script string, timeout time.Duration, env ...string) *Invocation {
+	t.Helper()
+	rb := &Runbook{Name: "fixture", Command: []string{"sh", "-c", script}, Path: "/bin/sh", Timeout: timeout, Env: env, Lock: "fixture"}
+	inv, err := rb.Prepare(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func TestExecEnvIsolation(t *testing.T) {
+	env := map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-secret", "SLACK_APP_TOKEN": "xapp-secret", "PAGERDUTY_TOKEN": "pd",
+		"REDIS_URL": "redis://:pw@host", "OPSBOT_CONFIG": "/etc/opsbot.yaml", "HOME": "/root",
+		"KUBECONFIG": "/etc/kube/config", "PATH": "/evil/bin",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	// The bot's real environment carries these too, for good measure.
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-from-process-env")
+	t.Setenv("OPSBOT_LOG_LEVEL", "debug")
+	ex, err := NewExecutor(ExecConfig{LookupEnv: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := &Runbook{Name: "env", Command: []string{"env"}, Path: "/usr/bin/env", Timeout: 10 * time.Second, Env: []string{"KUBECONFIG", "NOT_SET"}, Lock: "env"}
+	inv, _ := rb.Prepare(nil)
+	p, err := ex.Start(t.Context(), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait()
+	if res.ExitCode != 0 {
+		t.Fatalf("got exit %d, want 0; output %q", res.ExitCode, res.Output)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(res.Output), "\n") {
+		name, _, _ := strings.Cut(line, "=")
+		got = append(got, name)
+		for _, bad := range []string{"SLACK_", "PAGERDUTY_", "REDIS_", "OPSBOT_"} {
+			if strings.HasPrefix(name, bad) {
+				t.Errorf("child saw %s", name)
+			}
+		}
+	}
+	if want := "PATH,KUBECONFIG"; strings.Join(got, ",") != want {
+		t.Errorf("got variables %v, want exactly %s", got, want)
+	}
+	if !strings.Contains(res.Output, "PATH="+SafePath+"\n") {
+		t.Errorf("got %q, want the fixed PATH", res.Output)
+	}
+	// KUBECONFIG was passed through, so its value is a secret in output.
+	if strings.Contains(res.Output, "/etc/kube/config") || !strings.Contains(res.Output, "KUBECONFIG="+Redacted) {
+		t.Errorf("got %q, want KUBECONFIG's value redacted", res.Output)
+	}
+}
+
+func TestExecOutputCapAndRedaction(t *testing.T) {
+	tests := []struct {
+		name       string
+		script     string
+		max        int
+		redact     []string
+		env        map[string]string
+		wantHas    []string
+		wantHasNot []string
+		wantTotal  int64
+	}{
+		{
+			name: "cap keeps the first bytes and marks the rest", script: `head -c 10000 /dev/zero | tr '\0' 'a'`, max: 1000,
+			wantHas: []string{strings.Repeat("a", 1000) + "\n[opsbot: output capped at 1000 bytes; 9000 more bytes dropped]"}, wantTotal: 10000,
+		},
+		{
+			name: "default patterns", script: `echo token=abc123; echo xoxb-1234567890-abcdef; echo AKIAABCDEFGHIJKLMNOP ok`,
+			wantHas: []string{"token=" + Redacted + "\n", Redacted + " ok"}, wantHasNot: []string{"abc123", "xoxb-", "AKIA"},
+		},
+		{
+			name: "configured pattern", script: `echo session=s3cr3t-value-42 rest`, redact: []string{`s3cr3t-[a-z0-9-]+`},
+			wantHas: []string{"session=" + Redacted + " rest"}, wantHasNot: []string{"s3cr3t"},
+		},
+		{
+			name: "passed-through variable values", script: `echo "auth is $REDISCLI_AUTH"; printf '%s' "$REDISCLI_AUTH" | rev`,
+			env:     map[string]string{"REDISCLI_AUTH": "hunter2hunter2"},
+			wantHas: []string{"auth is " + Redacted}, wantHasNot: []string{"hunter2hunter2"},
+		},
+		{
+			name: "stderr is captured too", script: `echo to-stderr >&2; exit 3`,
+			wantHas: []string{"to-stderr"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex, err := NewExecutor(ExecConfig{MaxOutput: tt.max, Redact: tt.redact,
+				LookupEnv: func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for k := range tt.env {
+				names = append(names, k)
+			}
+			p, err := ex.Start(t.Context(), shRunbook(t, tt.script, 10*time.Second, names...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := p.Wait()
+			for _, w := range tt.wantHas {
+				if !strings.Contains(res.Output, w) {
+					t.Errorf("got output %q, want it to contain %q", res.Output, w)
+				}
+			}
+			for _, w := range tt.wantHasNot {
+				if strings.Contains(res.Output, w) {
+					t.Errorf("got output %q, want no %q", res.Output, w)
+				}
+			}
+			if tt.wantTotal != 0 && res.TotalBytes != tt.wantTotal {
+				t.Errorf("got total %d bytes, want %d", res.TotalBytes, tt.wantTotal)
+			}
+			if !strings.HasPrefix(res.Digest, "sha256:") || len(res.Digest) != 71 {
+				t.Errorf("got digest %q, want sha256:<64 hex>", res.Digest)
+			}
+		})
+	}
+}
+
+func TestExecExitCodeAndStdin(t *testing.T) {
+	ex, _ := NewExecutor(ExecConfig{})
+	// cat reads stdin: empty stdin means it ends at once instead of hanging.
+	p, err := ex.Start(t.Context(), shRunbook(t, `cat; echo done; exit 7`, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait()
+	if res.ExitCode != 7 || res.TimedOut || res.Killed || res.Output != "done\n" {
+		t.Errorf("got exit %d timedOut %v killed %v output %q, want 7, false, false, done", res.ExitCode, res.TimedOut, res.Killed, res.Output)
+	}
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// waitGone polls until pid has gone (zombies are reaped by init, which may
+// take a moment) or the deadline passes.
+func waitGone(t *testing.T, pid int) bool {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if !alive(pid) {
+			return true
+		}
+		// A zombie still answers kill(0); look at its state.
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func readPID(t *testing.T, file string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err == nil {
+				return pid
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", file)
+	return 0
+}
+
+func TestExecTimeoutKillsGrandchildren(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "grandchild.pid")
+	ex, _ := NewExecutor(ExecConfig{})
+	// The grandchild ignores SIGTERM and the shell waits for it: only a
+	// SIGKILL to the whole group ends both.
+	script := `trap '' TERM; sh -c 'trap "" TERM; sleep 300' & echo $! > ` + pidfile + `; echo started; wait`
+	p, err := ex.Start(t.Context(), shRunbook(t, script, 300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := readPID(t, pidfile)
+	if !alive(pid) {
+		t.Fatalf("grandchild %d not running before the timeout", pid)
+	}
+	res := p.Wait()
+	if !res.TimedOut || res.ExitCode != -1 {
+		t.Errorf("got timedOut %v exit %d, want true and -1", res.TimedOut, res.ExitCode)
+	}
+	if !strings.Contains(res.Output, "started") {
+		t.Errorf("got output %q, want what was written before the timeout", res.Output)
+	}
+	if !waitGone(t, pid) {
+		t.Errorf("grandchild %d still alive after the timeout", pid)
+	}
+}
+
+func TestExecLeaderExitKillsLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "bg.pid")
+	ex, _ := NewExecutor(ExecConfig{})
+	p, err := ex.Start(t.Context(), shRunbook(t, `sleep 300 & echo $! > `+pidfile+`; echo bye`, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait()
+	pid := readPID(t, pidfile)
+	if res.ExitCode != 0 || res.TimedOut {
+		t.Errorf("got exit %d timedOut %v, want 0 false", res.ExitCode, res.TimedOut)
+	}
+	if !waitGone(t, pid) {
+		t.Errorf("background child %d outlived the run", pid)
+	}
+}
+
+func TestExecCancelIsKilled(t *testing.T) {
+	ex, _ := NewExecutor(ExecConfig{})
+	ctx, cancel := context.WithCancel(t.Context())
+	p, err := ex.Start(ctx, shRunbook(t, `echo up; sleep 300`, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p.Snapshot() == "" {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	res := p.Wait()
+	if !res.Killed || res.TimedOut {
+		t.Errorf("got killed %v timedOut %v, want killed only", res.Killed, res.TimedOut)
+	}
+}
+
+func TestSnapshotHoldsBackPartialLine(t *testing.T) {
+	ex, _ := NewExecutor(ExecConfig{LookupEnv: func(string) (string, bool) { return "topsecretvalue", true }})
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	script := `echo line1; printf 'topsec'; while [ ! -e ` + gate + ` ]; do sleep 0.01; done; printf 'retvalue\n'`
+	p, err := ex.Start(t.Context(), shRunbook(t, script, 10*time.Second, "SECRET"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(p.Snapshot(), "line1") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the partial line arrive
+	if got := p.Snapshot(); got != "line1\n" {
+		t.Errorf("got snapshot %q, want only the complete line", got)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := p.Wait(); res.Output != "line1\n"+Redacted+"\n" {
+		t.Errorf("got %q, want the secret redacted once complete", res.Output)
+	}
+}
