@@ -265,8 +265,15 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 		case bot.TLPinned:
 			m.PinnedMessages++
 		case bot.TLRunbook:
+			if !isRunOutcome(d) {
+				break
+			}
+			o := outcome(ev, func(id string) string { return id })
+			if d["event"] != "" {
+				o = runbookOutcome(d)
+			}
 			doc.Runbooks = append(doc.Runbooks, RunbookRun{Time: ev.Time, Actor: ev.Actor,
-				Name: firstNonEmpty(d["runbook"], d["name"], ev.Text), Outcome: outcome(ev, func(id string) string { return id }), Details: d})
+				Name: firstNonEmpty(d["runbook"], d["name"], ev.Text), Outcome: o, Details: d})
 		case bot.TLPage:
 			doc.Pages = append(doc.Pages, ev)
 		}
@@ -449,6 +456,13 @@ func (d *Document) Superseded(ev bot.TimelineEvent) string {
 
 // RunOutcome describes a runbook run's result, people by name.
 func (d *Document) RunOutcome(r RunbookRun) string {
+	if r.Details["event"] != "" {
+		o := runbookOutcome(r.Details)
+		if a := r.Details["approver"]; a != "" && r.Details["event"] != string(bot.AuditApprovalDenied) {
+			o += ", approved by " + d.Who(a)
+		}
+		return mdEscape(o)
+	}
 	return mdEscape(outcome(bot.TimelineEvent{Details: r.Details}, d.Who))
 }
 

@@ -82,10 +82,7 @@ func describe(ev bot.TimelineEvent, who func(string) string, links bool) string 
 	case bot.TLMessageDeleted:
 		s = fmt.Sprintf("%s deleted a pinned message", actor)
 	case bot.TLRunbook:
-		s = fmt.Sprintf("%s ran runbook %s", actor, firstNonEmpty(d["runbook"], d["name"], ev.Text))
-		if o := outcome(ev, who); o != "" {
-			s += ": " + o
-		}
+		s = runbookLine(actor, ev, who)
 	case bot.TLPage:
 		s = fmt.Sprintf("%s paged %s", actor, d["service"])
 		if ev.Text != "" {
@@ -129,6 +126,81 @@ func outcome(ev bot.TimelineEvent, who func(string) string) string {
 		parts = append(parts, "approved by "+who(a))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// runbookLine describes one step of a runbook attempt, as the runbook
+// family records it (details "event", "rule", "approver", "exit_code").
+func runbookLine(actor string, ev bot.TimelineEvent, who func(string) string) string {
+	d := ev.Details
+	name := "`" + firstNonEmpty(d["runbook"], d["name"], ev.Text) + "`"
+	switch bot.AuditEvent(d["event"]) {
+	case bot.AuditRefused:
+		return fmt.Sprintf("%s was refused runbook %s%s", actor, name, suffix(" (", d["rule"], ")"))
+	case bot.AuditDryRun:
+		return fmt.Sprintf("%s previewed runbook %s (dry run)", actor, name)
+	case bot.AuditApprovalRequested:
+		return fmt.Sprintf("%s asked to run runbook %s; approval needed%s", actor, name, suffix(" (", d["rule"], ")"))
+	case bot.AuditApprovalGranted:
+		return fmt.Sprintf("%s approved runbook %s", actor, name)
+	case bot.AuditApprovalDenied:
+		return fmt.Sprintf("%s denied runbook %s", actor, name)
+	case bot.AuditApprovalExpired:
+		return fmt.Sprintf("the approval request for runbook %s by %s expired", name, actor)
+	case bot.AuditStarted:
+		return fmt.Sprintf("%s started runbook %s%s", actor, name, suffix(": ", d["argv"], ""))
+	case bot.AuditFinished, bot.AuditFailed, bot.AuditTimedOut, bot.AuditKilled:
+		return fmt.Sprintf("runbook %s run by %s %s", name, actor, runbookOutcome(d))
+	}
+	s := fmt.Sprintf("%s ran runbook %s", actor, name)
+	if o := outcome(ev, who); o != "" {
+		s += ": " + o
+	}
+	return s
+}
+
+// runbookOutcome says how a run ended.
+func runbookOutcome(d map[string]string) string {
+	took := suffix(" in ", d["duration"], "")
+	switch bot.AuditEvent(d["event"]) {
+	case bot.AuditFinished:
+		if d["exit_code"] == "0" {
+			return "succeeded (exit 0" + took + ")"
+		}
+		return "failed (exit " + d["exit_code"] + took + ")"
+	case bot.AuditFailed:
+		return "could not start" + suffix(": ", d["rule"], "")
+	case bot.AuditTimedOut:
+		return "timed out and was killed" + suffix(" after ", d["duration"], "")
+	case bot.AuditKilled:
+		return "was stopped at shutdown"
+	case bot.AuditRefused:
+		return "refused" + suffix(" (", d["rule"], ")")
+	case bot.AuditApprovalDenied:
+		return "denied" + suffix(" by ", d["approver"], "")
+	case bot.AuditApprovalExpired:
+		return "approval expired"
+	}
+	return strings.ReplaceAll(d["event"], "_", " ")
+}
+
+// isRunOutcome reports whether a runbook event ends an attempt, for the
+// post-mortem's table of runbooks run.
+func isRunOutcome(d map[string]string) bool {
+	switch bot.AuditEvent(d["event"]) {
+	case bot.AuditFinished, bot.AuditFailed, bot.AuditTimedOut, bot.AuditKilled,
+		bot.AuditRefused, bot.AuditApprovalDenied, bot.AuditApprovalExpired:
+		return true
+	case "":
+		return true // recorded by something other than the runbook family
+	}
+	return false
+}
+
+func suffix(before, v, after string) string {
+	if v == "" {
+		return ""
+	}
+	return before + v + after
 }
 
 func firstNonEmpty(vals ...string) string {

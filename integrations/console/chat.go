@@ -496,7 +496,7 @@ func (w *Workspace) Upload(_ context.Context, f bot.File) error {
 	defer w.mu.Unlock()
 	fmt.Fprintf(w.out, "→ %s: uploaded file %q (%d bytes)\n", w.channelLabel(f.Channel), f.Name, len(f.Content))
 	if f.Comment != "" {
-		fmt.Fprintf(w.out, "  %s\n", f.Comment)
+		fmt.Fprintf(w.out, "  %s\n", w.humanize(f.Comment))
 	}
 	fmt.Fprintln(w.out, indent(string(f.Content), "  │ "))
 	return nil

@@ -1,0 +1,39 @@
+package incident
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// Runbook steps recorded by the runbook family read as what happened, not
+// as "ran" for a refusal.
+func TestRunbookTimelineLines(t *testing.T) {
+	who := func(id string) string { return "@" + id }
+	tests := []struct {
+		name    string
+		details map[string]string
+		want    string
+		outcome bool
+	}{
+		{"refused", map[string]string{"runbook": "tail-logs", "event": "refused", "rule": "not in allow.users"}, "@U1 was refused runbook `tail-logs` (not in allow.users)", true},
+		{"approval requested", map[string]string{"runbook": "restart", "event": "approval_requested", "rule": "namespace=prod"}, "@U1 asked to run runbook `restart`; approval needed (namespace=prod)", false},
+		{"started", map[string]string{"runbook": "restart", "event": "started", "argv": `["kubectl"]`}, "@U1 started runbook `restart`: [\"kubectl\"]", false},
+		{"succeeded", map[string]string{"runbook": "probe", "event": "finished", "exit_code": "0", "duration": "1.2s"}, "runbook `probe` run by @U1 succeeded (exit 0 in 1.2s)", true},
+		{"failed", map[string]string{"runbook": "probe", "event": "finished", "exit_code": "7", "duration": "3s"}, "failed (exit 7 in 3s)", true},
+		{"timed out", map[string]string{"runbook": "probe", "event": "timed_out", "duration": "2m0s"}, "timed out and was killed after 2m0s", true},
+		{"dry run", map[string]string{"runbook": "probe", "event": "dry_run"}, "previewed runbook `probe` (dry run)", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := bot.TimelineEvent{Type: bot.TLRunbook, Actor: "U1", Details: tt.details}
+			if got := runbookLine("@U1", ev, who); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to contain %q", got, tt.want)
+			}
+			if got := isRunOutcome(tt.details); got != tt.outcome {
+				t.Errorf("isRunOutcome = %v, want %v", got, tt.outcome)
+			}
+		})
+	}
+}
