@@ -197,16 +197,16 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 
 	// Round 2 (and the pin, round 3): everything that needs the channel.
 	var summary, announce bot.MessageRef
+	// The channel is indexed before anyone is invited, so that the first
+	// command typed in it already finds the incident. This is a Redis
+	// write, not a Slack round trip.
+	if _, err := s.store.Update(ctx, inc.Key, func(i *bot.Incident) error {
+		i.Channel, i.ChannelName = ch.ID, ch.Name
+		return nil
+	}); err != nil {
+		log.Error("incident channel not indexed", zap.Error(err), zap.String("channel", ch.ID))
+	}
 	fns = []func(context.Context) error{
-		func(ctx context.Context) error {
-			if _, err := s.store.Update(ctx, inc.Key, func(i *bot.Incident) error {
-				i.Channel, i.ChannelName = ch.ID, ch.Name
-				return nil
-			}); err != nil {
-				return fmt.Errorf("index channel %s: %w", ch.ID, err)
-			}
-			return nil
-		},
 		func(ctx context.Context) error { return s.chat.Invite(ctx, ch.ID, invite...) },
 		func(ctx context.Context) error { return s.chat.SetTopic(ctx, ch.ID, s.topic(&inc)) },
 		func(ctx context.Context) error { return s.chat.SetPurpose(ctx, ch.ID, s.purpose(&inc)) },
