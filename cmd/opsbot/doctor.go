@@ -392,9 +392,7 @@ func slackErrorHint(err error) string {
 }
 
 func (d *doctor) checkRedis(ctx context.Context, cfg Config) {
-	// The same settings connectRedis gives the bot.
-	rc := oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
-		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
+	rc := redisConfig(cfg)
 	if rc.URL == "" && len(rc.Addrs) == 0 {
 		d.warn("redis: not configured (REDIS_URL): incidents and timelines live in memory and are lost on restart, and replicas cannot coordinate")
 		return

@@ -55,8 +55,7 @@ func newLogger(level string, w io.Writer, human bool) *zap.Logger {
 // connectRedis connects to REDIS_URL or the config file's Sentinel/Cluster
 // addresses; with neither it starts the embedded store and says so loudly.
 func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Client, func(), error) {
-	rc := oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
-		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
+	rc := redisConfig(cfg)
 	if rc.URL == "" && len(rc.Addrs) == 0 {
 		c, stop, err := oredis.Embedded()
 		if err != nil {
@@ -71,6 +70,13 @@ func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Clie
 		return nil, nil, err
 	}
 	return c, func() { _ = c.Close() }, nil
+}
+
+// redisConfig is how to reach Redis: REDIS_URL, else the config file's
+// Sentinel or Cluster addresses.
+func redisConfig(cfg Config) oredis.Config {
+	return oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
+		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
 }
 
 // spoolDir is where timeline events wait while Redis is unreachable. It must

@@ -1,0 +1,154 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "opsbot.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart, unless the release name already contains the chart name. */}}
+{{- define "opsbot.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "opsbot.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "opsbot.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "opsbot.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "opsbot.labels" -}}
+helm.sh/chart: {{ include "opsbot.chart" . }}
+{{ include "opsbot.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "opsbot.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "opsbot.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "opsbot.secretName" -}}
+{{- default (include "opsbot.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{- define "opsbot.runbooksConfigMapName" -}}
+{{- default (printf "%s-runbooks" (include "opsbot.fullname" .)) .Values.existingRunbooksConfigMap }}
+{{- end }}
+
+{{- define "opsbot.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Refuse values that would install a broken bot, at install time rather than
+as a crash loop.
+*/}}
+{{- define "opsbot.validate" -}}
+{{- if not .Values.existingSecret }}
+{{- if not (and .Values.slack.appToken .Values.slack.botToken) }}
+{{- fail "set existingSecret, or both slack.appToken and slack.botToken: without tokens opsbot runs in console mode" }}
+{{- end }}
+{{- if not (hasPrefix "xapp-" .Values.slack.appToken) }}
+{{- fail "slack.appToken must be an app-level token (xapp-…)" }}
+{{- end }}
+{{- if not (hasPrefix "xoxb-" .Values.slack.botToken) }}
+{{- fail "slack.botToken must be a bot token (xoxb-…)" }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.redis.url) }}
+{{- fail "replicaCount > 1 needs redis.url (or existingSecret with REDIS_URL): replicas coordinate through Redis" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.runbooks .Values.existingRunbooksConfigMap }}
+{{- fail "set runbooks or existingRunbooksConfigMap, not both" }}
+{{- end }}
+{{- end }}
+
+{{/* Container environment, shared by the Deployment and the doctor test pod. */}}
+{{- define "opsbot.env" -}}
+- name: SLACK_APP_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: SLACK_APP_TOKEN
+- name: SLACK_BOT_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: SLACK_BOT_TOKEN
+- name: PAGERDUTY_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: PAGERDUTY_TOKEN
+      optional: true
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: REDIS_URL
+      optional: true
+{{- with .Values.slack.apiURL }}
+- name: SLACK_API_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.pagerduty.apiURL }}
+- name: PAGERDUTY_API_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: OPSBOT_CONFIG
+  value: /etc/opsbot/opsbot.yaml
+- name: OPSBOT_RUNBOOKS
+  value: /etc/opsbot/runbooks
+- name: OPSBOT_HTTP_ADDR
+  value: {{ printf ":%d" (int .Values.service.port) | quote }}
+- name: OPSBOT_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Container mounts, shared by the Deployment and the doctor test pod. */}}
+{{- define "opsbot.volumeMounts" -}}
+- name: config
+  mountPath: /etc/opsbot/opsbot.yaml
+  subPath: opsbot.yaml
+  readOnly: true
+- name: runbooks
+  mountPath: /etc/opsbot/runbooks
+  readOnly: true
+- name: spool
+  mountPath: /var/lib/opsbot/spool
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* Pod volumes, shared by the Deployment and the doctor test pod. */}}
+{{- define "opsbot.volumes" -}}
+- name: config
+  configMap:
+    name: {{ include "opsbot.fullname" . }}
+- name: runbooks
+  configMap:
+    name: {{ include "opsbot.runbooksConfigMapName" . }}
+- name: spool
+  emptyDir: {}
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 64Mi
+{{- end }}
