@@ -170,10 +170,16 @@ func codeConfigKeys(t *testing.T) []string {
 // table under the heading, split on ", " for rows that name several.
 func readmeTable(t *testing.T, heading string) []string {
 	t.Helper()
-	lines := strings.Split(readRepoFile(t, "deploy/README.md"), "\n")
+	return fileTable(t, "deploy/README.md", heading)
+}
+
+// fileTable is readmeTable for any Markdown file of the repository.
+func fileTable(t *testing.T, file, heading string) []string {
+	t.Helper()
+	lines := strings.Split(readRepoFile(t, file), "\n")
 	i := slices.Index(lines, heading)
 	if i < 0 {
-		t.Fatalf("deploy/README.md has no heading %q", heading)
+		t.Fatalf("%s has no heading %q", file, heading)
 	}
 	level := strings.Count(strings.Fields(heading)[0], "#")
 	var names []string
@@ -201,6 +207,17 @@ func TestReadmeEnvironmentMatchesCode(t *testing.T) {
 	want := slices.Sorted(maps.Keys(codeEnvNames(t)))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("environment variables (-read by cmd/opsbot +documented in deploy/README.md):\n%s", diff)
+	}
+}
+
+// The top-level README repeats the environment table for newcomers; it must
+// not drift either.
+func TestTopReadmeEnvironmentMatchesCode(t *testing.T) {
+	got := fileTable(t, "README.md", "### Environment")
+	slices.Sort(got)
+	want := slices.Sorted(maps.Keys(codeEnvNames(t)))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("environment variables (-read by cmd/opsbot +documented in README.md):\n%s", diff)
 	}
 }
 
