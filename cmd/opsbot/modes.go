@@ -72,6 +72,22 @@ func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Clie
 	return c, func() { _ = c.Close() }, nil
 }
 
+// storeWithTempSpool connects to Redis (or the embedded store) with a
+// throwaway spool directory, for the short-lived modes (console, export)
+// whose held events have nowhere lasting to go.
+func storeWithTempSpool(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Client, string, func(), error) {
+	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	spool, err := os.MkdirTemp("", "opsbot-spool-")
+	if err != nil {
+		closeRedis()
+		return nil, "", nil, err
+	}
+	return rdb, spool, func() { os.RemoveAll(spool); closeRedis() }, nil
+}
+
 // redisConfig is how to reach Redis: REDIS_URL, else the config file's
 // Sentinel or Cluster addresses.
 func redisConfig(cfg Config) oredis.Config {
@@ -246,18 +262,12 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr
 		log.Warn("runbooks directory not found (run from the repository root to use the examples); no runbooks", zap.String("dir", cfg.RunbooksDir))
 		cfg.RunbooksDir = ""
 	}
-	rdb, closeRedis, err := connectRedis(ctx, Config{RedisURL: cfg.RedisURL, File: cfg.File}, log)
+	rdb, spool, cleanup, err := storeWithTempSpool(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)
 		return 1
 	}
-	defer closeRedis()
-	spool, err := os.MkdirTemp("", "opsbot-console-spool-")
-	if err != nil {
-		fmt.Fprintf(stderr, "opsbot: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(spool)
+	defer cleanup()
 
 	clock := bot.SystemClock
 	ws := newConsoleWorkspace(stdout, clock)
@@ -352,18 +362,12 @@ func runExport(ctx context.Context, cfg Config, o exportOptions, stdout, stderr 
 		fmt.Fprintln(stderr, "opsbot export: set REDIS_URL (or redis.addrs in the config file): incidents live in Redis")
 		return 1
 	}
-	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	rdb, spool, cleanup, err := storeWithTempSpool(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
 		return 1
 	}
-	defer closeRedis()
-	spool, err := os.MkdirTemp("", "opsbot-export-")
-	if err != nil {
-		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(spool)
+	defer cleanup()
 	cfg.RunbooksDir = ""
 	a, err := buildApp(cfg, appDeps{Chat: console.NewWorkspace(io.Discard, bot.SystemClock, ""), Redis: rdb, Logger: log, SpoolDir: spool})
 	if err != nil {

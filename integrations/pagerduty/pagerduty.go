@@ -154,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	c := &Client{cfg: cfg, token: cfg.Token, log: cfg.Logger.With(zap.String("integration", "pagerduty")), sleep: sleepCtx, services: names}
+	c := &Client{cfg: cfg, token: cfg.Token, log: cfg.Logger.With(zap.String("integration", "pagerduty")), sleep: bot.Sleep, services: names}
 	c.api = pd.NewClient(cfg.Token, pd.WithAPIEndpoint(cfg.APIURL))
 	c.api.HTTPClient = retryAfterRecorder{cfg.HTTPClient}
 	return c, nil
@@ -198,17 +198,6 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // call runs fn with retries. retryAll says the call may be repeated after a

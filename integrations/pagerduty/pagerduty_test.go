@@ -229,7 +229,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 	f := world(t)
 	f.FailNext(5, fakepd.Fault{Status: 429, RetryAfter: "30"})
 	c, _ := newClient(t, f, nil)
-	c.sleep = sleepCtx
+	c.sleep = bot.Sleep
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.Shifts(ctx, "PSCHED01", t0, t0.Add(time.Hour))

@@ -26,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
 )
 
 // DefaultAPIURL is Slack's Web API base URL.
@@ -113,7 +115,7 @@ func New(cfg Config) (*Client, error) {
 		secrets:     []string{cfg.AppToken, cfg.BotToken},
 		callTimeout: 15 * time.Second,
 		maxAttempts: 5,
-		sleep:       sleepCtx,
+		sleep:       bot.Sleep,
 		now:         func() time.Time { return time.Now().UTC() },
 	}, nil
 }
@@ -212,17 +214,6 @@ func slackCode(err error) string {
 		return se.Err
 	}
 	return ""
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 type metrics struct {
