@@ -95,6 +95,9 @@ type Event struct {
 	ItemUser string
 	// Text is the new text, for message_changed.
 	Text string
+	// Inviter is who added the user to the channel, for
+	// member_joined_channel; empty when they joined by themselves.
+	Inviter string
 	// Time is when the event happened (UTC).
 	Time time.Time
 }

@@ -132,6 +132,7 @@ func (s *Service) Register(r *bot.Router) {
 	r.Event(bot.EventReactionRemoved, s.onReactionRemoved)
 	r.Event(bot.EventMessageChanged, s.onMessageChanged)
 	r.Event(bot.EventMessageDeleted, s.onMessageDeleted)
+	r.Event(bot.EventMemberJoined, s.onMemberJoined)
 }
 
 func (s *Service) buildFamily() *bot.Family {

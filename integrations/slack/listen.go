@@ -225,7 +225,7 @@ func convertEvent(ev slackevents.EventsAPIEvent) (*bot.Request, error) {
 		e.Time = eventTime(inner.EventTimestamp, e.Time)
 		req.UserID, req.ChannelID = inner.User, inner.Item.Channel
 	case *slackevents.MemberJoinedChannelEvent:
-		e.Type = bot.EventMemberJoined
+		e.Type, e.Inviter = bot.EventMemberJoined, inner.Inviter
 		e.Item = bot.MessageRef{Channel: inner.Channel}
 		e.Time = eventTime(inner.EventTimestamp, e.Time)
 		req.UserID, req.ChannelID = inner.User, inner.Channel

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Someone who joins an incident channel by themselves is briefed, only to
+// them; people invited by someone are not.
+func TestE2EWelcomeOnSelfJoin(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev2 card payments failing")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	inc := w.channelNamed(t, "inc-1-card-payments-failing")
+
+	join := func(user, inviter string) {
+		t.Helper()
+		ev := map[string]any{"type": "member_joined_channel", "user": user, "channel": inc,
+			"channel_type": "C", "team": "T0F000001", "event_ts": fmt.Sprintf("%d.000100", time.Now().Unix())}
+		if inviter != "" {
+			ev["inviter"] = inviter
+		}
+		sent, err := w.Slack.SendEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Slack.WaitAck(testCtx(t), sent.EnvelopeID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join(dana, alice) // invited: no welcome
+	join(carol, "")   // joined by herself: welcome
+	e := w.ephemeralContaining(t, inc, carol, "Welcome to INC-1")
+	if !strings.Contains(e.Rendered(), "sev2") {
+		t.Errorf("welcome lacks the severity: %q", e.Rendered())
+	}
+	// dana's event was handled before carol's, so a welcome would be there.
+	for _, e := range w.Slack.Ephemerals(inc, dana) {
+		if strings.Contains(e.Rendered(), "Welcome") {
+			t.Errorf("an invited member was welcomed: %q", e.Rendered())
+		}
+	}
+}
