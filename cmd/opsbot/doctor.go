@@ -21,6 +21,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
+	opspd "github.com/opsbot/opsbot/integrations/pagerduty"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/runbooks"
 )
@@ -41,6 +42,9 @@ type doctor struct {
 	out    io.Writer
 	counts map[string]int
 	http   *http.Client
+	// slack is the Web API client once auth.test passed; later checks that
+	// need Slack skip when it is nil.
+	slack *slack.Client
 }
 
 func (d *doctor) report(level, format string, args ...any) {
@@ -67,6 +71,7 @@ func runDoctor(ctx context.Context, cfg Config, out io.Writer) int {
 	d.checkSlack(ctx, cfg, refs)
 	d.checkRedis(ctx, cfg)
 	d.checkOnCall(ctx, cfg, refs)
+	d.checkOnCallPeople(ctx, cfg, refs)
 	d.reportRunbooks(catalog)
 
 	fmt.Fprintf(out, "doctor: %d pass, %d warn, %d fail\n", d.counts[levelPass], d.counts[levelWarn], d.counts[levelFail])
@@ -240,6 +245,7 @@ func (d *doctor) checkSlack(ctx context.Context, cfg Config, refs *slackRefs) {
 		return
 	}
 	d.pass("slack auth.test: bot @%s (%s) in team %s (%s)", auth.User, auth.UserID, auth.Team, auth.TeamID)
+	d.slack = api
 	if cfg.File.TeamID != "" && cfg.File.TeamID != auth.TeamID {
 		d.fail("config team_id %s: the bot token belongs to team %s; runbooks would refuse everyone", cfg.File.TeamID, auth.TeamID)
 	}
@@ -536,6 +542,83 @@ func (d *doctor) checkOnCall(ctx context.Context, cfg Config, refs *slackRefs) {
 				d.fail("pagerduty service %s (pagerduty.services.%s): not found", id, name)
 			}
 		}
+	}
+}
+
+// onCallHorizon is how far ahead doctor looks for people on call.
+const onCallHorizon = 14 * 24 * time.Hour
+
+// checkOnCallPeople maps everyone on call in the next two weeks to a Slack
+// user by e-mail, as the bot does. An unmapped person is shown by name in
+// /oncall, cannot be mentioned in a handoff or put in a user group, and is
+// not invited to incidents: worth fixing before their shift.
+func (d *doctor) checkOnCallPeople(ctx context.Context, cfg Config, refs *slackRefs) {
+	if d.slack == nil || len(refs.schedules) == 0 {
+		return
+	}
+	var provider bot.OnCallProvider
+	switch {
+	case cfg.PagerDutyToken != "":
+		pd, err := opspd.New(opspd.Config{Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL,
+			HTTPClient: d.http, MaxAttempts: 1})
+		if err != nil {
+			return // reported by checkOnCall
+		}
+		provider = pd
+	case refs.oncallFile != "":
+		fp, err := oncallfile.Load(refs.oncallFile)
+		if err != nil {
+			return // reported by checkOnCallFile
+		}
+		provider = fp
+	default:
+		return
+	}
+	now := time.Now().UTC()
+	people := map[string]bot.Person{}
+	where := map[string][]string{}
+	for _, s := range refs.schedules {
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		shifts, err := provider.Shifts(cctx, s.ID, now, now.Add(onCallHorizon))
+		cancel()
+		if err != nil {
+			d.warn("oncall %s: cannot read the next shifts: %v", scheduleLabel(s), err)
+			continue
+		}
+		for _, sh := range shifts {
+			key := strings.ToLower(sh.Person.Email)
+			if key == "" {
+				key = sh.Person.Name
+			}
+			if _, seen := people[key]; !seen {
+				people[key] = sh.Person
+			}
+			if !slices.Contains(where[key], s.Name) {
+				where[key] = append(where[key], s.Name)
+			}
+		}
+	}
+	mapped := 0
+	for _, key := range sortedKeys(people) {
+		p := people[key]
+		if p.Email == "" {
+			d.warn("oncall %s (%s): has no e-mail address, so no Slack user can be found", p.Name, strings.Join(where[key], ", "))
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+		_, err := d.slack.GetUserByEmailContext(cctx, p.Email)
+		cancel()
+		switch {
+		case err == nil:
+			mapped++
+		case strings.Contains(err.Error(), "users_not_found"):
+			d.warn("oncall %s <%s> (%s): no Slack user has this e-mail; /oncall shows the name only, handoffs cannot mention them, user groups and incidents leave them out", p.Name, p.Email, strings.Join(where[key], ", "))
+		default:
+			d.fail("oncall %s <%s>: users.lookupByEmail: %s", p.Name, p.Email, slackErrorHint(err))
+		}
+	}
+	if mapped > 0 {
+		d.pass("oncall: %d of %d people on call in the next 14 days map to Slack users", mapped, len(people))
 	}
 }
 

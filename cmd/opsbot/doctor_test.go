@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -103,7 +104,9 @@ func newDoctorSetup(t *testing.T, redisURL string) *doctorSetup {
 
 	s.pd = fakepd.New(t, doctorPDToken)
 	s.pd.AddUser(fakepd.User{ID: "PUSER1", Name: "Alice", Email: "alice@example.com"})
-	s.pd.SetSchedule(fakepd.Schedule{ID: "PSCHED01", Name: "Payments primary"})
+	now := time.Now().UTC()
+	s.pd.SetSchedule(fakepd.Schedule{ID: "PSCHED01", Name: "Payments primary",
+		Layers: [][]fakepd.Entry{{{UserID: "PUSER1", Start: now.Add(-time.Hour), End: now.Add(7 * 24 * time.Hour)}}}})
 	s.pd.AddEscalationPolicy(fakepd.EscalationPolicy{ID: "PEP1", Name: "payments", Rules: []fakepd.Rule{{Level: 1, ScheduleID: "PSCHED01"}}})
 	s.pd.AddService(fakepd.Service{ID: "PSVC001", Name: "Checkout", EscalationPolicyID: "PEP1"})
 
@@ -233,7 +236,21 @@ func TestDoctor(t *testing.T) {
 				`pagerduty schedule PSCHED01 (payments): "Payments primary"`,
 				`pagerduty service PSVC001 (pagerduty.services.checkout): "Checkout"`,
 				"runbook disk-usage: ",
+				"oncall: 1 of 1 people on call in the next 14 days map to Slack users",
 			},
+		},
+		{
+			name: "on-call person without a Slack account",
+			breakIt: func(s *doctorSetup) {
+				now := time.Now().UTC()
+				s.pd.AddUser(fakepd.User{ID: "PZED", Name: "Zed Contractor", Email: "zed@contractor.example"})
+				s.pd.SetSchedule(fakepd.Schedule{ID: "PSCHED01", Name: "Payments primary", Layers: [][]fakepd.Entry{{
+					{UserID: "PUSER1", Start: now.Add(-time.Hour), End: now.Add(24 * time.Hour)},
+					{UserID: "PZED", Start: now.Add(24 * time.Hour), End: now.Add(48 * time.Hour)},
+				}}})
+			},
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{"oncall Zed Contractor <zed@contractor.example> (payments): no Slack user has this e-mail"},
 		},
 		{
 			name:     "no slack tokens",
