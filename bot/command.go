@@ -86,7 +86,12 @@ func (r *Router) Action(id string, h Handler) {
 }
 
 // View registers the handler for a modal callback ID.
-func (r *Router) View(callbackID string, v ViewRoute) { r.views[callbackID] = v }
+func (r *Router) View(callbackID string, v ViewRoute) {
+	if _, dup := r.views[callbackID]; dup {
+		panic("bot: view registered twice: " + callbackID)
+	}
+	r.views[callbackID] = v
+}
 
 // Event registers a handler for an event type; several may listen.
 func (r *Router) Event(t EventType, h Handler) { r.events[t] = append(r.events[t], h) }

@@ -208,40 +208,37 @@ func (e *Engine) run(ctx context.Context, h Handler, req *Request) (resp Respons
 	}
 }
 
-// duplicate claims the envelope ID and the dedupe key. Either seen before
-// means the user's action already ran (or is running) here or on another
-// replica. When the shared store fails, the local memory still protects this
-// process, and the request runs: during an outage a rare double is better
-// than dropping someone's command.
+// duplicate claims the request's dedupe key, or its envelope ID when it has
+// none. The dedupe key alone suffices otherwise: a redelivered envelope
+// carries the same one, so claiming the envelope too would only cost a second
+// round trip. Seen before means the user's action already ran (or is
+// running) here or on another replica. When the shared store fails, the local
+// memory still protects this process, and the request runs: during an outage
+// a rare double is better than dropping someone's command.
 func (e *Engine) duplicate(ctx context.Context, req *Request, log *zap.Logger) bool {
-	keys := make([]string, 0, 2)
-	if req.EnvelopeID != "" {
-		keys = append(keys, "envelope:"+req.EnvelopeID)
+	var key string
+	switch {
+	case req.DedupeKey != "":
+		key = "action:" + req.DedupeKey
+	case req.EnvelopeID != "":
+		key = "envelope:" + req.EnvelopeID
+	default:
+		return false
 	}
-	if req.DedupeKey != "" {
-		keys = append(keys, "action:"+req.DedupeKey)
-	}
-	for _, k := range keys {
-		if !e.local.add(k, time.Now().Add(e.cfg.DedupeTTL)) {
-			return true
-		}
+	if !e.local.add(key, time.Now().Add(e.cfg.DedupeTTL)) {
+		return true
 	}
 	if e.cfg.Deduper == nil {
 		return false
 	}
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	for _, k := range keys {
-		first, err := e.cfg.Deduper.Claim(dctx, k, e.cfg.DedupeTTL)
-		if err != nil {
-			log.Warn("dedupe store unavailable; relying on local memory", zap.Error(err))
-			return false
-		}
-		if !first {
-			return true
-		}
+	first, err := e.cfg.Deduper.Claim(dctx, key, e.cfg.DedupeTTL)
+	if err != nil {
+		log.Warn("dedupe store unavailable; relying on local memory", zap.Error(err))
+		return false
 	}
-	return false
+	return !first
 }
 
 func (e *Engine) observe(route, outcome string, start time.Time) {
@@ -270,11 +267,16 @@ func newMemo(max int) *memo { return &memo{max: max, keys: map[string]time.Time{
 func (m *memo) add(key string, until time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if exp, ok := m.keys[key]; ok && time.Now().Before(exp) {
+	exp, known := m.keys[key]
+	if known && time.Now().Before(exp) {
 		return false
 	}
 	m.keys[key] = until
-	m.order = append(m.order, key)
+	if !known {
+		// A key already in order keeps its place: listing it twice would
+		// let the older entry evict the renewed key early.
+		m.order = append(m.order, key)
+	}
 	for len(m.order) > m.max {
 		delete(m.keys, m.order[0])
 		m.order = m.order[1:]
@@ -290,9 +292,14 @@ func WithLogger(ctx context.Context, l *zap.Logger) context.Context {
 }
 
 // Logger returns the request-scoped logger, or a no-op logger.
-func Logger(ctx context.Context) *zap.Logger {
+func Logger(ctx context.Context) *zap.Logger { return LoggerOr(ctx, zap.NewNop()) }
+
+// LoggerOr returns the request-scoped logger, or fallback when ctx serves no
+// request: code shared by handlers and scheduled work logs with the envelope
+// ID when there is one, and still logs when there is not.
+func LoggerOr(ctx context.Context, fallback *zap.Logger) *zap.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*zap.Logger); ok {
 		return l
 	}
-	return zap.NewNop()
+	return fallback
 }

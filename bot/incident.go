@@ -26,9 +26,13 @@ var Severities = []Severity{Sev1, Sev2, Sev3, Sev4}
 // ParseSeverity accepts "sev2" in any case. A bare "2" is refused: it is
 // more likely the start of a title ("2 regions down"). ok is false for
 // anything else.
-func ParseSeverity(s string) (sev Severity, ok bool) {
+func ParseSeverity(s string) (sev Severity, ok bool) { return parseName(s, Severities) }
+
+// parseName returns the member of names that s spells, in any case and
+// with surrounding space.
+func parseName[T ~string](s string, names []T) (T, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
-	for _, v := range Severities {
+	for _, v := range names {
 		if s == string(v) {
 			return v, true
 		}
@@ -65,15 +69,7 @@ const (
 var Statuses = []Status{StatusInvestigating, StatusIdentified, StatusMonitoring, StatusResolved}
 
 // ParseStatus accepts a status name in any case. ok is false otherwise.
-func ParseStatus(s string) (st Status, ok bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	for _, v := range Statuses {
-		if s == string(v) {
-			return v, true
-		}
-	}
-	return "", false
-}
+func ParseStatus(s string) (st Status, ok bool) { return parseName(s, Statuses) }
 
 // Role is a responsibility someone holds in an incident. The commander is
 // built in; the others (comms, scribe, ops by default) come from the config.

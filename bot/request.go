@@ -21,7 +21,8 @@ const (
 type Request struct {
 	Kind Kind
 	// EnvelopeID is the Socket Mode envelope that carried the request; used
-	// for logs and to drop exact redeliveries.
+	// for logs, and to drop exact redeliveries of a request without a
+	// DedupeKey.
 	EnvelopeID string
 	// DedupeKey identifies the user's action across envelopes: trigger_id for
 	// commands and interactions, event_id for events. Slack may deliver one
@@ -45,6 +46,10 @@ type Request struct {
 	View *ViewSubmission
 	// Event is set for KindEvent.
 	Event *Event
+	// ResponseURL is where the front end can answer out of band (Slack's
+	// response_url of a slash command or a click), valid for 30 minutes;
+	// empty when there is none. It carries a secret: never log it.
+	ResponseURL string
 	// Received is when the front end received the request (UTC).
 	Received time.Time
 }
@@ -56,10 +61,9 @@ func (r *Request) Args() []string { return strings.Fields(r.Text) }
 type Action struct {
 	ID    string // action_id
 	Value string
-	// Message is the message holding the button.
+	// Message is the message holding the button. Request.ResponseURL
+	// replaces or answers it.
 	Message MessageRef
-	// ResponseURL lets the handler replace or answer the message.
-	ResponseURL string
 }
 
 // ViewSubmission is a modal the user submitted.

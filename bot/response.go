@@ -1,5 +1,11 @@
 package bot
 
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
 // Visibility says who sees a response.
 type Visibility int
 
@@ -69,7 +75,24 @@ type Button struct {
 // MessageRef points at a posted message.
 type MessageRef struct {
 	Channel string
-	TS      string
+	// TS is the message's timestamp in Slack's form, "1700000000.000100"
+	// (seconds and microseconds); it identifies the message in Channel.
+	TS string
+}
+
+// ParseTS reads a Slack timestamp ("1700000000.000100") as a UTC time; the
+// zero time when it is not one.
+func ParseTS(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	var us int64
+	if frac != "" {
+		us, _ = strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	}
+	return time.Unix(s, us*1000).UTC()
 }
 
 // Reply builds an ephemeral text response.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,10 +147,16 @@ func ParseArgs(words []string) (vals map[string]string, dryRun bool, err error) 
 			dryRun = true
 			continue
 		}
+		raw := w
 		w = unescapeSlack(w)
 		key, val, ok := strings.Cut(w, "=")
 		if !ok || key == "" {
 			return nil, false, &ParamError{Msg: fmt.Sprintf("%q is not key=value", clip(w, 40))}
+		}
+		if _, rawVal, _ := strings.Cut(raw, "="); rawVal != "" {
+			if typed, ok := slackLinkText(rawVal); ok {
+				val = unescapeSlack(typed)
+			}
 		}
 		if err := checkChars(key); err != nil || !paramNamePattern.MatchString(key) {
 			return nil, false, &ParamError{Msg: fmt.Sprintf("%q is not a parameter name", clip(key, 40))}
@@ -160,6 +167,25 @@ func ParseArgs(words []string) (vals map[string]string, dryRun bool, err error) 
 		vals[key] = val
 	}
 	return vals, dryRun, nil
+}
+
+// slackLink is a link Slack made of something the user typed: a host name
+// or URL becomes <http://host|host> or <https://x/y>, an e-mail address
+// <mailto:a@b|a@b>. A < the user typed arrives as &lt;, so only Slack's own
+// markup matches.
+var slackLink = regexp.MustCompile(`^<((?:https?|mailto):[^<>|]*)(?:\|([^<>]*))?>$`)
+
+// slackLinkText returns what the user typed for a value Slack turned into a
+// link: the link's label, or the URL when it has none.
+func slackLinkText(v string) (string, bool) {
+	m := slackLink.FindStringSubmatch(v)
+	if m == nil {
+		return "", false
+	}
+	if m[2] != "" {
+		return m[2], true
+	}
+	return m[1], true
 }
 
 func unescapeSlack(s string) string {

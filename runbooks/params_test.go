@@ -78,6 +78,13 @@ func TestPrepare(t *testing.T) {
 		{"invalid utf-8", "target=a\xffb", nil, "not valid UTF-8", false},
 		{"too long", "target=" + strings.Repeat("a", 5000), nil, "is too long", false},
 		{"smart quotes", "target=\u201cx\u201d", nil, "must match", false},
+		// Slack (should_escape) turns host names, URLs and e-mail addresses
+		// into links; the value is what the user typed.
+		{"host name linked by Slack", "target=<http://api.example.com|api.example.com>", []string{"/bin/echo", "args:", "api.example.com", "--ns=staging", "1", "30s", "false"}, "", false},
+		{"URL linked by Slack", "target=<https://example.com/healthz>", []string{"/bin/echo", "args:", "https://example.com/healthz", "--ns=staging", "1", "30s", "false"}, "", false},
+		{"e-mail linked by Slack", "target=<mailto:oncall@example.com|oncall@example.com>", []string{"/bin/echo", "args:", "oncall@example.com", "--ns=staging", "1", "30s", "false"}, "", false},
+		{"typed angle brackets stay literal", "target=&lt;http://evil|good&gt;", nil, "must match", false},
+		{"linked enum", "target=x ns=<http://prod|prod>", []string{"/bin/echo", "args:", "x", "--ns=prod", "1", "30s", "false"}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,9 +77,6 @@ func NewPolicy(cfg PolicyConfig) *Policy {
 	return p
 }
 
-// IsAdmin reports whether user is a configured admin.
-func (p *Policy) IsAdmin(user string) bool { return p.admins[user] }
-
 // account refuses other workspaces, bots, unknown users and (unless
 // allowGuests) guests.
 func (p *Policy) account(ctx context.Context, c Caller, allowGuests bool) (Decision, bool) {

@@ -95,7 +95,7 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 	var providerName string
 	sec, err := decodeSections(cfg.File)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.configName(), err)
+		return nil, configProblems(yamlProblems(cfg.configName(), err))
 	}
 	ocSettings, incSettings := sec.OnCall, sec.Incidents
 	if cfg.PagerDutyToken != "" {
@@ -186,16 +186,12 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 			Default: noOnCall, Fallback: noOnCall})
 	}
 
-	var observer bot.Observer
-	if reg, ok := d.Registry.(prometheus.Registerer); ok && reg != nil {
-		observer = newHandlerMetrics(reg)
-	}
 	a.engine, err = bot.NewEngine(bot.EngineConfig{
 		Router: a.router, Responder: d.Chat, Deduper: deduper, Logger: d.Logger.Named("engine"),
-		Observer: observer, Workers: d.Workers,
+		Observer: newHandlerMetrics(d.Registry), Workers: d.Workers,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return a, nil
 }

@@ -8,10 +8,13 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/commands/oncall"
 )
@@ -146,9 +149,17 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	if !explicit {
 		c.ConfigPath = "opsbot.yaml"
 	}
+	var problems configProblems
 	if data, err := readFile(c.ConfigPath); err == nil {
 		if err := decodeStrict(data, &c.File); err != nil {
-			return c, nil, fmt.Errorf("%s: %w", c.ConfigPath, err)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return c, nil, configProblems(yamlProblems(c.ConfigPath, err))
+			}
+			// A type error (an unknown key, a list where a value belongs)
+			// leaves the rest of the file decoded: go on, so that every
+			// problem is reported at once. The error still stops the bot.
+			problems = yamlProblems(c.ConfigPath, err)
 		}
 		c.File.raw = data
 	} else if explicit || !errors.Is(err, os.ErrNotExist) {
@@ -172,7 +183,22 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	if c.HTTPAddr == "" && !c.Console() {
 		c.HTTPAddr = ":8080"
 	}
-	return c, fs.Args(), c.validate()
+	var more configProblems
+	if err := c.validate(); errors.As(err, &more) {
+		problems = append(problems, more...)
+	}
+	if len(problems) > 0 {
+		return c, fs.Args(), problems
+	}
+	return c, fs.Args(), nil
+}
+
+// configProblems is everything wrong with the configuration, one
+// "where: what" line each (file:line for the config file).
+type configProblems []string
+
+func (p configProblems) Error() string {
+	return "invalid configuration:\n  " + strings.Join(p, "\n  ")
 }
 
 // validate reports every problem at once, so an operator fixes them in one go.
@@ -218,7 +244,7 @@ func (c Config) validate() error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
+	return configProblems(problems)
 }
 
 func (c Config) configName() string {
@@ -280,15 +306,106 @@ type sections struct {
 // errors name the line in the file; the other top-level keys were checked by
 // decodeStrict already and are absorbed here.
 func decodeSections(f FileConfig) (sections, error) {
-	var doc struct {
-		sections `yaml:",inline"`
-		Rest     map[string]any `yaml:",inline"`
-	}
+	var sec sections
 	if len(f.raw) == 0 {
-		return doc.sections, nil
+		return sec, nil
 	}
-	if err := decodeStrict(f.raw, &doc); err != nil {
-		return doc.sections, err
+	// One section at a time, so that a mistake in one does not hide the
+	// mistakes in the other.
+	var inc struct {
+		Incidents *incident.Settings `yaml:"incidents"`
+		Rest      map[string]any     `yaml:",inline"`
 	}
-	return doc.sections, nil
+	var oc struct {
+		OnCall *oncall.Settings `yaml:"oncall"`
+		Rest   map[string]any   `yaml:",inline"`
+	}
+	inc.Incidents, oc.OnCall = &sec.Incidents, &sec.OnCall
+	return sec, errors.Join(decodeStrict(f.raw, &inc), decodeStrict(f.raw, &oc))
+}
+
+var (
+	yamlLine         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	yamlWrongKind    = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:(`.*`) )?into (\\S+)$")
+	// yamlSections names the config file section a Go type decodes, for
+	// messages that would otherwise name the type.
+	yamlSections = map[string]string{
+		reflect.TypeOf(FileConfig{}).String():         "",
+		reflect.TypeOf(PagerDutyConfig{}).String():    "pagerduty",
+		reflect.TypeOf(RunbooksConfig{}).String():     "runbooks",
+		reflect.TypeOf(RedisConfig{}).String():        "redis",
+		reflect.TypeOf(oncall.Settings{}).String():    "oncall",
+		reflect.TypeOf(bot.ScheduleConfig{}).String(): "oncall.schedules",
+	}
+)
+
+// yamlProblems turns a YAML decoding error of the config file into
+// "file:line: message" lines an operator can act on, one per problem,
+// without the Go type names the decoder speaks in.
+func yamlProblems(path string, err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, yamlProblems(path, e)...)
+		}
+		return out
+	}
+	msgs := []string{err.Error()}
+	if te := (*yaml.TypeError)(nil); errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		where := path
+		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
+			where, m = path+":"+sub[1], sub[2]
+		}
+		out = append(out, where+": "+yamlMessage(strings.TrimPrefix(m, "yaml: ")))
+	}
+	return out
+}
+
+func yamlMessage(m string) string {
+	if sub := yamlUnknownField.FindStringSubmatch(m); sub != nil {
+		section, ok := yamlSections[sub[2]]
+		switch {
+		case !ok:
+			return fmt.Sprintf("unknown key %q", sub[1])
+		case section == "":
+			return fmt.Sprintf("unknown top-level key %q", sub[1])
+		}
+		return fmt.Sprintf("%s: unknown key %q", section, sub[1])
+	}
+	if sub := yamlWrongKind.FindStringSubmatch(m); sub != nil {
+		got := map[string]string{"str": "text", "int": "a number", "float": "a number", "bool": "true or false",
+			"seq": "a list", "map": "a mapping", "null": "nothing"}[sub[1]]
+		if got == "" {
+			got = "a " + sub[1]
+		}
+		if sub[2] != "" {
+			got += " " + sub[2]
+		}
+		return fmt.Sprintf("expected %s, got %s", yamlKind(sub[3]), got)
+	}
+	return m
+}
+
+// yamlKind describes what a Go type expects in YAML terms.
+func yamlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping"
+	case goType == "time.Duration":
+		return "a duration such as 30s or 5m"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string", goType == "bot.Severity":
+		return "a single value"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	}
+	return "a mapping of keys"
 }

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -69,7 +71,16 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		}
 	}
 	cfg, rest, err := loadConfig(args, getenv, os.ReadFile)
-	if err != nil {
+	var problems configProblems
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case sub == "validate" && errors.As(err, &problems) && len(rest) == 0:
+		// Validate goes on to the sections and runbooks, and lists
+		// every problem at once.
+		return runValidate(cfg, stdout, stderr, problems...)
+	case err != nil:
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)
 		return 1
 	}

@@ -311,12 +311,18 @@ const sampleOnCallFile = "integrations/oncallfile/oncall.example.yaml"
 
 // runValidate checks the config file and every runbook definition, printing
 // file:line messages, and exits 1 when anything is wrong.
-func runValidate(cfg Config, stdout, stderr io.Writer) int {
-	var problems []string
+func runValidate(cfg Config, stdout, stderr io.Writer, earlier ...string) int {
+	if cfg.ConfigPath == "" && cfg.RunbooksDir == "" && len(earlier) == 0 {
+		// Passing silently would let a wrong path in CI look like a pass.
+		fmt.Fprintln(stderr, "opsbot validate: nothing to check: no config file (--config, OPSBOT_CONFIG or ./opsbot.yaml) "+
+			"and no runbooks directory (--runbooks, OPSBOT_RUNBOOKS or runbooks.dir)")
+		return 1
+	}
+	problems := slices.Clone(earlier)
 	name := cfg.configName()
 	sec, err := decodeSections(cfg.File)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+		problems = append(problems, yamlProblems(name, err)...)
 	} else if oc := sec.OnCall; oc.File != "" {
 		if _, err := oncallfile.Load(oc.File); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", oc.File, err))

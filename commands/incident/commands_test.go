@@ -2,10 +2,12 @@ package incident
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -220,6 +222,10 @@ func TestSummaryButtons(t *testing.T) {
 	if got := h.get(inc.Key).Commander; got != "UBOB" {
 		t.Errorf("commander after Take command = %s, want UBOB", got)
 	}
+	// Taking command yourself is not "@bob assigned you".
+	if dms := h.chat.postsIn("UBOB"); len(dms) != 1 || !strings.HasPrefix(dms[0].Text, "You took the role in ") {
+		t.Errorf("DMs to the new commander = %+v, want one starting \"You took the role in\"", dms)
+	}
 	if _, err := click(ActionUpdateStatus); err != nil {
 		t.Fatal(err)
 	}
@@ -295,4 +301,23 @@ func hasField(m bot.Message, label, value string) bool {
 		}
 	}
 	return false
+}
+
+// Long notes must not push the newest events out of /incident timeline:
+// Slack shows at most ten 3,000-character sections of one message and cuts
+// the rest, which is where the newest events are.
+func TestTimelineFitsOneMessageWithLongNotes(t *testing.T) {
+	h := newHarness(t, nil)
+	inc := h.declare("sev2 noisy logs")
+	for i := 0; i < timelineShown; i++ {
+		h.must("UBOB", inc.Channel, fmt.Sprintf("note %d %s", i, strings.Repeat("stacktrace ", UpdateMax/11)))
+	}
+	h.must("UBOB", inc.Channel, "note the newest one")
+	tl := h.must("UBOB", inc.Channel, "timeline")
+	if n := utf8.RuneCountInString(tl.Message.Text); n > 10*3000 {
+		t.Errorf("timeline text is %d characters; Slack would cut the newest events beyond 30000", n)
+	}
+	if !strings.HasSuffix(tl.Message.Text, "noted: the newest one") {
+		t.Errorf("timeline does not end with the newest event: …%q", tl.Message.Text[max(0, len(tl.Message.Text)-200):])
+	}
 }

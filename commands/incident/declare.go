@@ -297,11 +297,37 @@ func (s *Service) createChannel(ctx context.Context, number int64, title string)
 func channelName(prefix string, number int64, title string) string {
 	head := prefix + "-" + strconv.FormatInt(number, 10)
 	// Leave room for a clash suffix ("-10") so it never cuts the number.
-	slug := slugify(title, channelNameMax-len(head)-1-3)
+	slug := slugify(unescapeSlack(title), channelNameMax-len(head)-1-3)
 	if slug == "" {
 		return head
 	}
 	return head + "-" + slug
+}
+
+// slackMarkup is Slack's markup in escaped command text: <@U1|name>,
+// <#C1|name>, <!subteam^S1|@name>, <!here>, <https://…|label>.
+var slackMarkup = regexp.MustCompile(`<[^<>]*>`)
+
+// unescapeSlack turns command text as Slack delivers it into what the person
+// typed: a mention into its label, a link into its label or URL, and the
+// &amp; &lt; &gt; that Slack escapes back into characters. Otherwise
+// "DB & cache > 5s" would name a channel db-amp-cache-gt-5s, and "@bob"
+// would put his user ID in it.
+func unescapeSlack(s string) string {
+	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
+		inner := m[1 : len(m)-1]
+		if _, label, ok := strings.Cut(inner, "|"); ok && label != "" {
+			return label
+		}
+		switch {
+		case strings.HasPrefix(inner, "@"), strings.HasPrefix(inner, "#"), strings.HasPrefix(inner, "!subteam^"):
+			return "" // an ID says nothing to a reader
+		case strings.HasPrefix(inner, "!"):
+			return inner[1:] // !here, !channel
+		}
+		return inner
+	})
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
 
 // withSuffix appends -n to a channel name, shortening it to stay in bounds.

@@ -116,6 +116,11 @@ func TestChannelName(t *testing.T) {
 		{name: "punctuation and case", number: 12, title: "  DB: replica LAG > 5s!! ", want: "inc-12-db-replica-lag-5s"},
 		{name: "non-ascii only", number: 3, title: "ошибка 🚨", want: "inc-3"},
 		{name: "accents dropped", number: 3, title: "café down", want: "inc-3-caf-down"},
+		// Slack delivers command text escaped (should_escape): entities and
+		// mentions become what the person typed, not "amp", "gt" or IDs.
+		{name: "slack entities", number: 5, title: "DB &amp; cache p99 &gt; 5s", want: "inc-5-db-cache-p99-5s"},
+		{name: "slack mentions", number: 6, title: "<@U0BOB|bob> sees 500s in <#C0OPS|ops> for <!subteam^S0SRE|@sre>", want: "inc-6-bob-sees-500s-in-ops-for-sre"},
+		{name: "bare IDs and links", number: 8, title: "<@U0BOB> <!here> <https://status.example.com|status page> down", want: "inc-8-here-status-page-down"},
 		{name: "long title cut on a word", number: 123, title: strings.Repeat("database ", 20),
 			want: "inc-123-" + strings.TrimSuffix(strings.Repeat("database-", 7), "-")},
 	}

@@ -310,6 +310,7 @@ func (d *Document) userIDs() []string {
 		add(ev.Actor)
 		add(ev.Details["user"])
 		add(ev.Details["pinned_by"])
+		add(ev.Details["approver"])
 		for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
 			add(m[1])
 		}
@@ -348,6 +349,13 @@ func (s *Service) resolveNames(ctx context.Context, ids []string) map[string]str
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			// The engine recovers the handler's goroutine, not this one; a
+			// name that fails is shown by ID.
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("name look-up for export panicked", zap.String("user", id), zap.Any("panic", p))
+				}
+			}()
 			u, err := s.chat.User(ctx, id)
 			if err != nil {
 				s.log.Debug("name not resolved for export", zap.String("user", id), zap.Error(err))

@@ -246,3 +246,29 @@ func BenchmarkExport10k(b *testing.B) {
 		})
 	}
 }
+
+// A refused Approve click is recorded by the runbook family with the
+// clicker as approver. The post-mortem says who was refused, by name, and
+// does not list it as a runbook run (let alone "approved by" the clicker).
+func TestExportRefusedApprovalClick(t *testing.T) {
+	h := newHarness(t, nil)
+	inc := h.declare("sev2 queue backlog")
+	for _, d := range []map[string]string{
+		{"runbook": "restart", "event": "approval_requested", "decision": "approval_required", "rule": "namespace=prod"},
+		{"runbook": "restart", "event": "refused", "decision": "refused", "approver": "UCAROL",
+			"rule": "approval by UCAROL refused: not in approval.approvers"},
+	} {
+		if err := h.tl.Append(h.ctx(), bot.TimelineEvent{ID: uuid.New(), Incident: inc.Key, Type: bot.TLRunbook, Actor: "UBOB",
+			Time: h.clock.Now(), Text: "runbook restart", Details: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.must("UBOB", inc.Channel, "export")
+	md := string(h.chat.uploads[len(h.chat.uploads)-1].Content)
+	if want := "@Carol Chen could not approve @Bob Brown's request to run runbook \\`restart\\` (not in approval.approvers)"; !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q\n---\n%s", want, md)
+	}
+	if !strings.Contains(md, "_No runbooks were run._") || strings.Contains(md, "approved by") {
+		t.Errorf("a refused click is listed as a run or an approval:\n%s", md)
+	}
+}

@@ -2,10 +2,7 @@ package incident
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,23 +17,6 @@ const pinReaction = "pushpin"
 // once could both get past the incident's pinned list.
 const pinClaimTTL = time.Minute
 
-// incidentForEvent returns the incident whose channel the event happened in;
-// ok is false for every other channel.
-func (s *Service) incidentForEvent(ctx context.Context, channel string) (bot.Incident, bool, error) {
-	inc, err := s.store.ByChannel(ctx, channel)
-	if errors.Is(err, bot.ErrIncidentNotFound) {
-		return bot.Incident{}, false, nil
-	}
-	if err != nil {
-		if v, ok := s.lastKnown.Load(channel); ok {
-			return v.(bot.Incident), true, nil
-		}
-		return bot.Incident{}, false, fmt.Errorf("incident for channel %s: %w", channel, err)
-	}
-	s.remember(inc)
-	return inc, true, nil
-}
-
 // onReactionAdded captures a :pushpin:'d message into the timeline with its
 // own time, author and permalink, once per message.
 func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Response, error) {
@@ -44,7 +24,7 @@ func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Re
 	if ev == nil || ev.Reaction != pinReaction || ev.Item.TS == "" {
 		return bot.Response{}, nil
 	}
-	inc, ok, err := s.incidentForEvent(ctx, ev.Item.Channel)
+	inc, ok, err := s.byChannel(ctx, ev.Item.Channel)
 	if err != nil || !ok || inc.HasPinned(ev.Item.TS) {
 		return bot.Response{}, err
 	}
@@ -82,7 +62,7 @@ func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Re
 	}
 	when := msg.Time
 	if when.IsZero() {
-		when = tsTime(ev.Item.TS)
+		when = bot.ParseTS(ev.Item.TS)
 	}
 	author := firstNonEmpty(msg.User, ev.ItemUser)
 	details := map[string]string{"pinned_by": req.UserID, "channel": ev.Item.Channel, "ts": ev.Item.TS,
@@ -156,7 +136,7 @@ func (s *Service) onMessageDeleted(ctx context.Context, req *bot.Request) (bot.R
 // messages are ignored.
 func (s *Service) supersede(ctx context.Context, req *bot.Request, t bot.TimelineEventType, actor, text string) (bot.Response, error) {
 	ev := req.Event
-	inc, ok, err := s.incidentForEvent(ctx, ev.Item.Channel)
+	inc, ok, err := s.byChannel(ctx, ev.Item.Channel)
 	if err != nil || !ok || !inc.HasPinned(ev.Item.TS) {
 		return bot.Response{}, err
 	}
@@ -166,27 +146,9 @@ func (s *Service) supersede(ctx context.Context, req *bot.Request, t bot.Timelin
 	}
 	te := bot.TimelineEvent{Type: t, Actor: firstNonEmpty(actor, req.UserID), Time: when.UTC(), Text: text,
 		Details: map[string]string{"channel": ev.Item.Channel, "ts": ev.Item.TS,
-			"message_time": tsTime(ev.Item.TS).UTC().Format(time.RFC3339)}}
+			"message_time": bot.ParseTS(ev.Item.TS).UTC().Format(time.RFC3339)}}
 	if ev.ID != "" {
 		te.DedupeKey = string(t) + ":" + ev.ID
 	}
 	return bot.Response{}, s.record(ctx, &inc, te)
-}
-
-// tsTime reads a Slack message ts ("1700000000.000100") as a time.
-func tsTime(ts string) time.Time {
-	sec, frac, _ := strings.Cut(ts, ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	var us int64
-	if frac != "" {
-		if len(frac) > 6 {
-			frac = frac[:6]
-		}
-		frac += strings.Repeat("0", 6-len(frac))
-		us, _ = strconv.ParseInt(frac, 10, 64)
-	}
-	return time.Unix(s, us*1000).UTC()
 }

@@ -73,22 +73,3 @@ func TestPinnedMessagesLandInTimeline(t *testing.T) {
 		t.Errorf("edit text = %q, want the new text", got[1].Text)
 	}
 }
-
-func TestTSTime(t *testing.T) {
-	tests := []struct {
-		name string
-		ts   string
-		want time.Time
-	}{
-		{name: "microseconds", ts: "1700000000.000100", want: time.Unix(1700000000, 100_000).UTC()},
-		{name: "no fraction", ts: "1700000000", want: time.Unix(1700000000, 0).UTC()},
-		{name: "garbage", ts: "abc", want: time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tsTime(tt.ts); !got.Equal(tt.want) {
-				t.Errorf("tsTime(%q) = %v, want %v", tt.ts, got, tt.want)
-			}
-		})
-	}
-}

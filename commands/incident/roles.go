@@ -138,9 +138,13 @@ func (s *Service) assign(ctx context.Context, inc bot.Incident, role bot.Role, u
 			if instructions == "" {
 				return nil
 			}
+			how := fmt.Sprintf("%s assigned you", bot.MentionUser(actor))
+			if actor == user {
+				how = "You took the role"
+			}
 			_, err := s.chat.Post(ctx, bot.Message{Channel: user,
 				Title: fmt.Sprintf("You are the %s of %s", role, updated.Key),
-				Text:  fmt.Sprintf("%s assigned you in %s (%s).\n\n%s", bot.MentionUser(actor), bot.MentionChannel(updated.Channel), updated.Title, instructions)})
+				Text:  fmt.Sprintf("%s in %s (%s).\n\n%s", how, bot.MentionChannel(updated.Channel), updated.Title, instructions)})
 			if err != nil {
 				log.Warn("role instructions not sent", zap.String("user", user), zap.Error(err))
 			}

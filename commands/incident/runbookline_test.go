@@ -24,6 +24,20 @@ func TestRunbookTimelineLines(t *testing.T) {
 		{"failed", map[string]string{"runbook": "probe", "event": "finished", "exit_code": "7", "duration": "3s"}, "failed (exit 7 in 3s)", true},
 		{"timed out", map[string]string{"runbook": "probe", "event": "timed_out", "duration": "2m0s"}, "timed out and was killed after 2m0s", true},
 		{"dry run", map[string]string{"runbook": "probe", "event": "dry_run"}, "previewed runbook `probe` (dry run)", false},
+		// A refused Approve or Deny click leaves the request standing: it is
+		// the clicker who was refused, and the attempt has not ended.
+		{"approval click refused", map[string]string{"runbook": "restart", "event": "refused", "approver": "U2",
+			"rule": "approval by U2 refused: not in approval.approvers"},
+			"@U2 could not approve @U1's request to run runbook `restart` (not in approval.approvers)", false},
+		{"self approval refused", map[string]string{"runbook": "restart", "event": "refused", "approver": "U1",
+			"rule": "approval by U1 refused: the requester cannot approve their own request"},
+			"@U1 could not approve their own request to run runbook `restart`", false},
+		{"denial click refused", map[string]string{"runbook": "restart", "event": "refused", "approver": "U3",
+			"rule": "denial by U3 refused: not in approval.approvers"},
+			"@U3 could not deny @U1's request to run runbook `restart` (not in approval.approvers)", false},
+		{"approved request refused at run time", map[string]string{"runbook": "restart", "event": "refused", "approver": "U2",
+			"rule": "requester no longer allowed: not in allow.users"},
+			"@U1 was refused runbook `restart` (requester no longer allowed: not in allow.users)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -173,18 +173,8 @@ func (s *Service) usage(name string) string { return s.family.CommandUsage(name)
 
 // IncidentForChannel implements bot.IncidentLocator.
 func (s *Service) IncidentForChannel(ctx context.Context, channel string) (string, bool, error) {
-	inc, err := s.store.ByChannel(ctx, channel)
-	if errors.Is(err, bot.ErrIncidentNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		if v, ok := s.lastKnown.Load(channel); ok {
-			return v.(bot.Incident).Key, true, nil
-		}
-		return "", false, err
-	}
-	s.remember(inc)
-	return inc.Key, true, nil
+	inc, ok, err := s.byChannel(ctx, channel)
+	return inc.Key, ok, err
 }
 
 // OpenIncidentSummaries implements bot.OpenIncidents.
@@ -212,23 +202,36 @@ var errNotInIncident = bot.Userf("This only works in an incident channel. " +
 var errStoreDown = bot.Userf("I can't reach the incident store right now, so nothing was changed. " +
 	"Please try again in a minute.")
 
-// current returns the incident run in the request's channel. While the store
-// is unreachable it falls back to the last known record, so read-mostly
-// commands (note, update, timeline) keep working.
+// current returns the incident run in the request's channel, or the hint
+// that the command only works in one.
 func (s *Service) current(ctx context.Context, req *bot.Request) (bot.Incident, error) {
-	inc, err := s.store.ByChannel(ctx, req.ChannelID)
-	if errors.Is(err, bot.ErrIncidentNotFound) {
+	inc, ok, err := s.byChannel(ctx, req.ChannelID)
+	if err != nil {
+		return bot.Incident{}, err
+	}
+	if !ok {
 		return bot.Incident{}, errNotInIncident
 	}
+	return inc, nil
+}
+
+// byChannel returns the incident run in channel; ok is false for every other
+// channel. While the store is unreachable it falls back to the last known
+// record, so read-mostly work (notes, updates, timeline, pins) keeps going.
+func (s *Service) byChannel(ctx context.Context, channel string) (inc bot.Incident, ok bool, err error) {
+	inc, err = s.store.ByChannel(ctx, channel)
+	if errors.Is(err, bot.ErrIncidentNotFound) {
+		return bot.Incident{}, false, nil
+	}
 	if err != nil {
-		if v, ok := s.lastKnown.Load(req.ChannelID); ok {
+		if v, ok := s.lastKnown.Load(channel); ok {
 			bot.Logger(ctx).Warn("incident store unreachable; using last known incident", zap.Error(err))
-			return v.(bot.Incident), nil
+			return v.(bot.Incident), true, nil
 		}
-		return bot.Incident{}, fmt.Errorf("find incident for channel %s: %w", req.ChannelID, err)
+		return bot.Incident{}, false, fmt.Errorf("find incident for channel %s: %w", channel, err)
 	}
 	s.remember(inc)
-	return inc, nil
+	return inc, true, nil
 }
 
 func (s *Service) remember(inc bot.Incident) {

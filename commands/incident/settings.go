@@ -85,6 +85,11 @@ var DefaultUpdateReminders = map[bot.Severity]time.Duration{
 
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,29}$`)
 
+var (
+	channelID   = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
+	usergroupID = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
+)
+
 // withDefaults fills zero values and validates the result.
 func (s Settings) withDefaults() (Settings, error) {
 	if s.ChannelPrefix == "" {
@@ -92,6 +97,21 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	if p := slugify(s.ChannelPrefix, 20); p != s.ChannelPrefix {
 		return s, fmt.Errorf("channel_prefix %q: use lower-case letters, digits and dashes", s.ChannelPrefix)
+	}
+	// Slack IDs, as everywhere in the config: a name like #incidents or
+	// @sre would only fail later, one declaration at a time, in the logs.
+	if c := s.BroadcastChannel; c != "" && !channelID.MatchString(c) {
+		return s, fmt.Errorf("broadcast_channel %q is not a channel ID like C0123ABCD (names are not identities)", c)
+	}
+	for _, u := range s.Responders.Users {
+		if !bot.IsUserID(u) {
+			return s, fmt.Errorf("responders.users: %q is not a user ID like U0123ABCD (names are not identities)", u)
+		}
+	}
+	for _, g := range s.Responders.Usergroups {
+		if !usergroupID.MatchString(g) {
+			return s, fmt.Errorf("responders.usergroups: %q is not a user group ID like S0123ABCD (names are not identities)", g)
+		}
 	}
 	if s.OnCallFor == nil {
 		s.OnCallFor = []bot.Severity{bot.Sev1, bot.Sev2}

@@ -63,6 +63,11 @@ timezone: Europe/Berlin
 		{name: "commander is built in", yaml: "roles: {commander: lead}\n", wantErr: "commander is built in"},
 		{name: "bad prefix", yaml: "channel_prefix: Inc_\n", wantErr: "channel_prefix"},
 		{name: "negative archive", yaml: "archive_after: -1h\n", wantErr: "negative"},
+		// Names are not identities: they would fail only later, at each
+		// declaration, in the logs.
+		{name: "broadcast channel by name", yaml: "broadcast_channel: \"#incidents\"\n", wantErr: `broadcast_channel "#incidents" is not a channel ID`},
+		{name: "responder by name", yaml: "responders: {users: [alice]}\n", wantErr: `responders.users: "alice" is not a user ID`},
+		{name: "responder group by handle", yaml: "responders: {usergroups: [\"@sre\"]}\n", wantErr: `responders.usergroups: "@sre" is not a user group ID`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,10 @@ import (
 // timelineShown bounds the ephemeral timeline; the export has everything.
 const timelineShown = 40
 
+// timelineTextMax bounds each event's text in /incident timeline, so that
+// timelineShown events fit in one Slack message (10 sections of 3,000).
+const timelineTextMax = 500
+
 func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
@@ -30,6 +34,9 @@ func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Respon
 		shown = shown[len(shown)-timelineShown:]
 	}
 	for _, ev := range shown {
+		// A long note or a pinned log paste would push the newest events
+		// past what Slack shows in one message; the export has it whole.
+		ev.Text = truncate(ev.Text, timelineTextMax)
 		fmt.Fprintf(&b, "`%s` %s\n", ev.Time.In(s.set.Timezone).Format("Jan 02 15:04:05"), describe(ev, bot.MentionUser, true))
 	}
 	if len(events) == 0 {
@@ -135,6 +142,13 @@ func runbookLine(actor string, ev bot.TimelineEvent, who func(string) string) st
 	name := "`" + firstNonEmpty(d["runbook"], d["name"], ev.Text) + "`"
 	switch bot.AuditEvent(d["event"]) {
 	case bot.AuditRefused:
+		if clicker, what, reason, ok := refusedClick(d); ok {
+			whose := actor + "'s"
+			if clicker == ev.Actor {
+				whose = "their own"
+			}
+			return fmt.Sprintf("%s could not %s %s request to run runbook %s (%s)", who(clicker), what, whose, name, reason)
+		}
 		return fmt.Sprintf("%s was refused runbook %s%s", actor, name, suffix(" (", d["rule"], ")"))
 	case bot.AuditDryRun:
 		return fmt.Sprintf("%s previewed runbook %s (dry run)", actor, name)
@@ -183,9 +197,29 @@ func runbookOutcome(d map[string]string) string {
 	return strings.ReplaceAll(d["event"], "_", " ")
 }
 
+// refusedClick recognises the runbook family's record of an Approve or Deny
+// click that was refused (rule "approval by U… refused: reason" or "denial
+// by U… refused: reason", approver the clicker). The request itself still
+// stands: it is neither refused nor approved by that.
+func refusedClick(d map[string]string) (clicker, what, reason string, ok bool) {
+	if bot.AuditEvent(d["event"]) != bot.AuditRefused || d["approver"] == "" {
+		return "", "", "", false
+	}
+	for _, w := range []struct{ prefix, verb string }{{"approval by ", "approve"}, {"denial by ", "deny"}} {
+		rest, found := strings.CutPrefix(d["rule"], w.prefix+d["approver"]+" refused: ")
+		if found {
+			return d["approver"], w.verb, rest, true
+		}
+	}
+	return "", "", "", false
+}
+
 // isRunOutcome reports whether a runbook event ends an attempt, for the
 // post-mortem's table of runbooks run.
 func isRunOutcome(d map[string]string) bool {
+	if _, _, _, ok := refusedClick(d); ok {
+		return false
+	}
 	switch bot.AuditEvent(d["event"]) {
 	case bot.AuditFinished, bot.AuditFailed, bot.AuditTimedOut, bot.AuditKilled,
 		bot.AuditRefused, bot.AuditApprovalDenied, bot.AuditApprovalExpired:

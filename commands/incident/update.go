@@ -78,20 +78,13 @@ func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text 
 			return nil
 		},
 		func(ctx context.Context) error {
-			unlock := s.locks.lock(inc.Key)
-			defer unlock()
-			var before bot.Incident
-			u, err := s.store.Update(ctx, inc.Key, func(i *bot.Incident) error {
-				before = *i
+			if _, err := s.mutate(ctx, inc.Key, func(i *bot.Incident) error {
 				i.LastUpdateAt, i.LastUpdate, i.LastUpdateBy = now, text, actor
 				return nil
-			})
-			if err != nil {
-				log.Warn("reminder clock not reset", zap.Error(err))
-				return nil
+			}); err != nil {
+				// mutate logged the cause.
+				log.Warn("reminder clock not reset")
 			}
-			s.remember(u)
-			s.refresh(ctx, &before, u)
 			return nil
 		},
 	}

@@ -19,7 +19,7 @@ func (s *Service) onMemberJoined(ctx context.Context, req *bot.Request) (bot.Res
 	if ev == nil || ev.Inviter != "" || req.UserID == "" {
 		return bot.Response{}, nil
 	}
-	inc, ok, err := s.incidentForEvent(ctx, ev.Item.Channel)
+	inc, ok, err := s.byChannel(ctx, ev.Item.Channel)
 	if err != nil || !ok || !inc.Open() {
 		return bot.Response{}, err
 	}

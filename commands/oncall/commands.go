@@ -49,7 +49,6 @@ func (s *Service) adminOnly(next bot.Handler) bot.Handler {
 }
 
 func (s *Service) handleAll(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	ctx = withEnvelope(ctx, req.EnvelopeID)
 	if len(s.schedules) == 0 {
 		return bot.Reply("No on-call schedules are configured (`oncall.schedules` in the config file)."), nil
 	}
@@ -66,7 +65,6 @@ func (s *Service) handleAll(ctx context.Context, req *bot.Request) (bot.Response
 }
 
 func (s *Service) handleOne(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	ctx = withEnvelope(ctx, req.EnvelopeID)
 	args := req.Args()
 	if len(args) != 1 {
 		return bot.Response{}, bot.Userf("Usage: `/oncall`, `/oncall SCHEDULE` or `/oncall sync`. Schedules: %s.", s.names())
@@ -83,7 +81,6 @@ func (s *Service) handleOne(ctx context.Context, req *bot.Request) (bot.Response
 }
 
 func (s *Service) handleSync(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	ctx = withEnvelope(ctx, req.EnvelopeID)
 	err := s.SyncNow(ctx)
 	if err != nil {
 		s.logger(ctx).Warn("forced on-call sync incomplete", zap.Error(err))
@@ -96,7 +93,6 @@ func (s *Service) handleSync(ctx context.Context, req *bot.Request) (bot.Respons
 // handleAck records the incoming person's acknowledgement and takes the
 // button off the handoff message.
 func (s *Service) handleAck(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	ctx = withEnvelope(ctx, req.EnvelopeID)
 	id, startStr, ok := strings.Cut(req.Action.Value, "|")
 	unix, err := strconv.ParseInt(startStr, 10, 64)
 	sc, known := s.byID(id)

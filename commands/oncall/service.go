@@ -130,11 +130,11 @@ func New(cfg Config) (*Service, error) {
 		cfg.ProviderTimeout = 8 * time.Second
 	}
 	set := cfg.Settings
+	if err := set.Validate(); err != nil {
+		return nil, err
+	}
 	if set.SyncInterval == 0 {
 		set.SyncInterval = time.Minute
-	}
-	if set.SyncInterval < time.Second {
-		return nil, fmt.Errorf("oncall: sync_interval %s: must be at least 1s", set.SyncInterval)
 	}
 	if set.AckReminderAfter == 0 {
 		set.AckReminderAfter = 15 * time.Minute
@@ -144,34 +144,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	loc := time.UTC
 	if set.TimeZone != "" {
-		l, err := time.LoadLocation(set.TimeZone)
-		if err != nil {
-			return nil, fmt.Errorf("oncall: timezone %q: unknown zone", set.TimeZone)
-		}
-		loc = l
+		loc, _ = time.LoadLocation(set.TimeZone) // checked by Validate
 	}
-	seenID, seenName := map[string]bool{}, map[string]bool{}
 	var schedules []bot.ScheduleConfig
-	for i, sc := range set.Schedules {
-		if strings.TrimSpace(sc.ID) == "" {
-			return nil, fmt.Errorf("oncall: schedules[%d]: id is required", i)
-		}
+	for _, sc := range set.Schedules {
 		if sc.Name == "" {
 			sc.Name = sc.ID
 		}
-		if strings.ContainsAny(sc.Name, " \t") {
-			return nil, fmt.Errorf("oncall: schedules[%d] (%s): name %q must be one word, people type it after /oncall", i, sc.ID, sc.Name)
-		}
-		key := strings.ToLower(sc.Name)
-		if seenID[sc.ID] || seenName[key] || key == "sync" || key == "help" {
-			return nil, fmt.Errorf("oncall: schedules[%d]: id %q or name %q is used twice or reserved", i, sc.ID, sc.Name)
-		}
-		for _, l := range sc.Levels {
-			if l < 1 {
-				return nil, fmt.Errorf("oncall: schedules[%d] (%s): level %d must be 1 or more", i, sc.ID, l)
-			}
-		}
-		seenID[sc.ID], seenName[key] = true, true
 		schedules = append(schedules, sc)
 	}
 	admins := map[string]bool{}
@@ -189,23 +168,9 @@ func New(cfg Config) (*Service, error) {
 // Schedules returns the followed schedules, defaults applied.
 func (s *Service) Schedules() []bot.ScheduleConfig { return slices.Clone(s.schedules) }
 
-type envelopeKey struct{}
-
-// withEnvelope marks ctx as serving a request, so that logs of the work
-// done for it carry the envelope ID.
-func withEnvelope(ctx context.Context, id string) context.Context {
-	if id == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, envelopeKey{}, id)
-}
-
-func (s *Service) logger(ctx context.Context) *zap.Logger {
-	if id, ok := ctx.Value(envelopeKey{}).(string); ok {
-		return s.log.With(zap.String("envelope_id", id))
-	}
-	return s.log
-}
+// logger returns the request's logger, which carries the envelope ID, when
+// ctx serves a request, else the service's (scheduled syncs).
+func (s *Service) logger(ctx context.Context) *zap.Logger { return bot.LoggerOr(ctx, s.log) }
 
 // view is who is on call for one schedule, from a live read or the cache.
 type view struct {
@@ -276,6 +241,13 @@ func (s *Service) lookAll(ctx context.Context, scs []bot.ScheduleConfig, preferL
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The engine recovers the handler's goroutine, not this one.
+			defer func() {
+				if p := recover(); p != nil {
+					s.logger(ctx).Error("on-call look-up panicked", zap.String("schedule", sc.ID), zap.Any("panic", p))
+					out[i] = view{sc: sc, err: fmt.Errorf("look up schedule %q: panic: %v", sc.ID, p)}
+				}
+			}()
 			out[i] = s.look(ctx, sc, preferLive)
 		}()
 	}
@@ -437,14 +409,7 @@ func (s *Service) CurrentOnCall(ctx context.Context) ([]string, error) {
 			errs = append(errs, v.err)
 			continue
 		}
-		for _, r := range current(v.sc, v.snap, now) {
-			if r.level != 1 {
-				continue
-			}
-			if id, ok := s.slackID(ctx, r.person); ok {
-				ids = append(ids, id)
-			}
-		}
+		ids = append(ids, s.primarySlackIDs(ctx, current(v.sc, v.snap, now))...)
 	}
 	sort.Strings(ids)
 	ids = slices.Compact(ids)
@@ -452,4 +417,20 @@ func (s *Service) CurrentOnCall(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("current on-call: %w", errors.Join(errs...))
 	}
 	return ids, nil
+}
+
+// primarySlackIDs maps the first-level people of rs to Slack users, sorted
+// and each once; people not found in Slack are left out.
+func (s *Service) primarySlackIDs(ctx context.Context, rs []run) []string {
+	var ids []string
+	for _, r := range rs {
+		if r.level != 1 {
+			continue
+		}
+		if id, ok := s.slackID(ctx, r.person); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return slices.Compact(ids)
 }

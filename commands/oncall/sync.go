@@ -267,7 +267,8 @@ func (s *Service) remind(ctx context.Context, sc bot.ScheduleConfig) error {
 	if !ok || h.AckedBy != "" || len(h.Incoming) == 0 || now.Sub(h.PostedAt) < s.set.AckReminderAfter {
 		return nil
 	}
-	won, err := s.cfg.Cache.ClaimOnce(ctx, fmt.Sprintf("reminder:%s:%d", sc.ID, h.ShiftStart.Unix()), claimTTL)
+	claim := fmt.Sprintf("reminder:%s:%d", sc.ID, h.ShiftStart.Unix())
+	won, err := s.cfg.Cache.ClaimOnce(ctx, claim, claimTTL)
 	if err != nil || !won {
 		return err
 	}
@@ -279,7 +280,11 @@ func (s *Service) remind(ctx context.Context, sc bot.ScheduleConfig) error {
 		Text: fmt.Sprintf("%s please acknowledge the on-call handoff for *%s* (posted %s ago).",
 			strings.Join(who, " "), sc.Name, human(now.Sub(h.PostedAt)))})
 	if err != nil {
-		_ = s.cfg.Cache.ReleaseClaim(context.WithoutCancel(ctx), fmt.Sprintf("reminder:%s:%d", sc.ID, h.ShiftStart.Unix()))
+		// Give the claim back so the next round reminds again.
+		if rerr := s.cfg.Cache.ReleaseClaim(context.WithoutCancel(ctx), claim); rerr != nil {
+			s.log.Error("reminder claim not released; this reminder will not be retried",
+				zap.String("schedule", sc.ID), zap.Error(rerr))
+		}
 		return fmt.Errorf("reminder for %q: post: %w", sc.ID, err)
 	}
 	s.log.Info("handoff reminder posted", zap.String("schedule", sc.ID), zap.Strings("incoming", h.Incoming))
@@ -289,17 +294,7 @@ func (s *Service) remind(ctx context.Context, sc bot.ScheduleConfig) error {
 // syncUsergroup sets the user group to the mapped first-level on-call, and
 // calls Slack to change it only when its members differ.
 func (s *Service) syncUsergroup(ctx context.Context, sc bot.ScheduleConfig, cur []run) error {
-	var want []string
-	for _, r := range cur {
-		if r.level != 1 {
-			continue
-		}
-		if id, ok := s.slackID(ctx, r.person); ok {
-			want = append(want, id)
-		}
-	}
-	sort.Strings(want)
-	want = slices.Compact(want)
+	want := s.primarySlackIDs(ctx, cur)
 	if len(want) == 0 {
 		// Slack refuses an empty user group, and an empty one would page nobody.
 		s.log.Warn("nobody mapped to Slack is on call; user group left as is",

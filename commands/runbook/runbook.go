@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -164,10 +165,21 @@ func (s *Service) sweepLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.sweepExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("expired approvals not swept", zap.Error(err))
-			}
+			s.sweepOnce(ctx)
 		}
+	}
+}
+
+// sweepOnce runs one sweep; a panic is logged and the next tick tries again
+// rather than the process going down with a background goroutine.
+func (s *Service) sweepOnce(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("approval sweep panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	if err := s.sweepExpired(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("expired approvals not swept", zap.Error(err))
 	}
 }
 

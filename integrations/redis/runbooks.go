@@ -146,12 +146,17 @@ func (s *Runbooks) PeekApproval(ctx context.Context, id string) (bot.PendingAppr
 // TakeApproval implements bot.ApprovalStore with GETDEL: of any number of
 // concurrent clicks on any replicas, exactly one gets the approval.
 func (s *Runbooks) TakeApproval(ctx context.Context, id string) (bot.PendingApproval, bool, error) {
-	raw, err := s.rdb.GetDel(ctx, runbookApprovalPre+id).Bytes()
-	if err == nil || errors.Is(err, goredis.Nil) {
-		// Taken or gone: either way it is no longer pending. A failure
-		// here only leaves an entry the sweeper drops next time.
-		_ = s.rdb.ZRem(ctx, runbookPendingKey, id).Err()
-	}
+	var get *goredis.StringCmd
+	// One round trip. The keys may live in different Cluster slots, so a
+	// plain pipeline rather than MULTI; the ZREM needs no atomicity: taken
+	// or gone, the approval is no longer pending either way, and a failed
+	// ZREM only leaves an entry the sweeper drops next time.
+	_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		get = p.GetDel(ctx, runbookApprovalPre+id)
+		p.ZRem(ctx, runbookPendingKey, id)
+		return nil
+	})
+	raw, err := get.Bytes()
 	return decodeApproval(id, "take", raw, err)
 }
 

@@ -319,12 +319,8 @@ func (t *Timeline) Run(ctx context.Context) error {
 					zap.Int("held", t.Pending()), zap.Int("attempt", failures),
 					zap.Duration("backoff", backoff), zap.Error(err))
 			}
-			timer := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
+			if bot.Sleep(ctx, backoff) != nil {
 				return nil
-			case <-timer.C:
 			}
 			backoff = min(backoff*2, t.cfg.RetryMax)
 			continue

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/slack-go/slack"
@@ -220,7 +218,7 @@ func (c *Client) UsergroupMembers(ctx context.Context, group string) ([]string, 
 func (c *Client) SetUsergroupMembers(ctx context.Context, group string, users []string) error {
 	users = unique(users)
 	if len(users) == 0 {
-		return fmt.Errorf("set members of user group %s: %w", group, errors.New("a user group needs at least one member"))
+		return fmt.Errorf("set members of user group %s: a user group needs at least one member", group)
 	}
 	err := c.call(ctx, "usergroups.users.update", func(ctx context.Context) error {
 		_, err := c.api.UpdateUserGroupMembersContext(ctx, group, strings.Join(users, ","))
@@ -279,22 +277,7 @@ func toChatMessage(channel string, m slack.Msg) bot.ChatMessage {
 		thread = ""
 	}
 	return bot.ChatMessage{Ref: bot.MessageRef{Channel: channel, TS: m.Timestamp}, User: user, Text: m.Text,
-		Time: tsTime(m.Timestamp), ThreadTS: thread}
-}
-
-// tsTime converts a Slack timestamp ("1700000000.000100") to UTC time.
-func tsTime(ts string) time.Time {
-	sec, frac, _ := strings.Cut(ts, ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	var us int64
-	if frac != "" {
-		frac = (frac + "000000")[:6]
-		us, _ = strconv.ParseInt(frac, 10, 64)
-	}
-	return time.Unix(s, us*1000).UTC()
+		Time: bot.ParseTS(m.Timestamp), ThreadTS: thread}
 }
 
 // Permalink returns a link to a message.

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,10 +68,6 @@ type Client struct {
 	now   func() time.Time
 
 	connected atomic.Bool
-	// responseURLs remembers slash commands' response URLs by trigger ID, so
-	// that an ephemeral reply still arrives where the bot cannot post.
-	responseURLs sync.Map
-	stored       atomic.Int64
 }
 
 // New validates cfg and returns a Client. It makes no network calls.

@@ -321,9 +321,9 @@ func TestMessageReadBack(t *testing.T) {
 		ts   string
 		want bot.ChatMessage
 	}{
-		{name: "top level", ts: parent, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: parent}, User: alice, Text: "parent", Time: tsTime(parent)}},
-		{name: "thread reply", ts: reply, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: reply}, User: "U0BOB", Text: "a reply", Time: tsTime(reply), ThreadTS: parent}},
-		{name: "newest", ts: later, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: later}, User: alice, Text: "later", Time: tsTime(later)}},
+		{name: "top level", ts: parent, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: parent}, User: alice, Text: "parent", Time: bot.ParseTS(parent)}},
+		{name: "thread reply", ts: reply, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: reply}, User: "U0BOB", Text: "a reply", Time: bot.ParseTS(reply), ThreadTS: parent}},
+		{name: "newest", ts: later, want: bot.ChatMessage{Ref: bot.MessageRef{Channel: general, TS: later}, User: alice, Text: "later", Time: bot.ParseTS(later)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -445,7 +445,7 @@ func TestTokensNeverInErrorsOrLogs(t *testing.T) {
 	_, err = leaky.User(ctx, alice)
 	errs = append(errs, err)
 	err = leaky.Respond(ctx, &bot.Request{Kind: bot.KindAction, UserID: alice, ChannelID: general,
-		Action: &bot.Action{ID: "a", ResponseURL: fs.URL() + "/response/T0FAKE/1/secret"}}, bot.Reply("x"))
+		Action: &bot.Action{ID: "a"}, ResponseURL: fs.URL() + "/response/T0FAKE/1/secret"}, bot.Reply("x"))
 	errs = append(errs, err)
 
 	engine, err := bot.NewEngine(bot.EngineConfig{Router: bot.NewRouter(), Responder: badApp})

@@ -22,10 +22,10 @@ const ackTimeout = 2 * time.Second
 // token: it returns the error). slack-go reconnects by itself after dropped
 // sockets and Slack's disconnect requests.
 //
-// Each envelope is acknowledged first, then converted and submitted: Slack
-// wants the ack within 3 seconds whatever the work takes. A modal submission
-// is the exception: its synchronous validation runs before the ack, because
-// field errors travel in the ack.
+// Each envelope is converted to a request in memory (no I/O), acknowledged,
+// and only then submitted: Slack wants the ack within 3 seconds whatever the
+// work takes. A modal submission's synchronous validation also runs before
+// the ack, because field errors travel in the ack.
 func (c *Client) Listen(ctx context.Context, engine *bot.Engine) error {
 	smc := socketmode.New(c.api, socketmode.OptionLog(zap.NewStdLog(c.log)))
 	ctx, cancel := context.WithCancel(ctx)
@@ -136,12 +136,11 @@ func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine *b
 func (c *Client) convert(evt socketmode.Event, engine *bot.Engine) (req *bot.Request, ack any, err error) {
 	switch data := evt.Data.(type) {
 	case slack.SlashCommand:
-		c.rememberResponseURL(data.TriggerID, data.ResponseURL)
 		return &bot.Request{
 			Kind: bot.KindCommand, DedupeKey: data.TriggerID, TriggerID: data.TriggerID,
 			TeamID: data.TeamID, UserID: data.UserID, UserName: data.UserName,
 			ChannelID: data.ChannelID, ChannelName: data.ChannelName,
-			Command: data.Command, Text: data.Text,
+			Command: data.Command, Text: data.Text, ResponseURL: data.ResponseURL,
 		}, nil, nil
 	case slack.InteractionCallback:
 		return c.convertInteraction(data, engine)
@@ -154,7 +153,8 @@ func (c *Client) convert(evt socketmode.Event, engine *bot.Engine) (req *bot.Req
 
 func (c *Client) convertInteraction(cb slack.InteractionCallback, engine *bot.Engine) (*bot.Request, any, error) {
 	req := &bot.Request{TriggerID: cb.TriggerID, DedupeKey: cb.TriggerID, TeamID: cb.Team.ID,
-		UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID, ChannelName: cb.Channel.Name}
+		UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID, ChannelName: cb.Channel.Name,
+		ResponseURL: cb.ResponseURL}
 	if req.TeamID == "" {
 		req.TeamID = cb.User.TeamID
 	}
@@ -184,7 +184,7 @@ func (c *Client) convertInteraction(cb slack.InteractionCallback, engine *bot.En
 		req.Kind = bot.KindAction
 		req.ChannelID = channel
 		req.Action = &bot.Action{ID: a.ActionID, Value: value,
-			Message: bot.MessageRef{Channel: channel, TS: ts}, ResponseURL: cb.ResponseURL}
+			Message: bot.MessageRef{Channel: channel, TS: ts}}
 		if req.DedupeKey == "" {
 			req.DedupeKey = "action:" + a.ActionTs + ":" + cb.User.ID
 		}
@@ -262,7 +262,7 @@ func convertEvent(ev slackevents.EventsAPIEvent) (*bot.Request, error) {
 }
 
 func eventTime(ts string, fallback time.Time) time.Time {
-	if t := tsTime(ts); !t.IsZero() {
+	if t := bot.ParseTS(ts); !t.IsZero() {
 		return t
 	}
 	return fallback

@@ -289,29 +289,3 @@ func TestRenderModalAndReadValues(t *testing.T) {
 		t.Errorf("ViewValues(nil) = %v, want empty", got)
 	}
 }
-
-func TestTSTime(t *testing.T) {
-	tests := []struct {
-		name, ts      string
-		wantUnixMicro int64
-	}{
-		{name: "full", ts: "1700000000.000100", wantUnixMicro: 1700000000000100},
-		{name: "short fraction", ts: "1700000000.5", wantUnixMicro: 1700000000500000},
-		{name: "no fraction", ts: "1700000000", wantUnixMicro: 1700000000000000},
-		{name: "garbage", ts: "abc", wantUnixMicro: 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := tsTime(tt.ts)
-			if tt.wantUnixMicro == 0 {
-				if !got.IsZero() {
-					t.Errorf("tsTime(%q) = %v, want zero", tt.ts, got)
-				}
-				return
-			}
-			if got.UnixMicro() != tt.wantUnixMicro {
-				t.Errorf("tsTime(%q) = %d µs, want %d", tt.ts, got.UnixMicro(), tt.wantUnixMicro)
-			}
-		})
-	}
-}

@@ -15,11 +15,6 @@ var _ bot.Responder = (*Client)(nil)
 // responseURLTTL is how long Slack honours a response URL.
 const responseURLTTL = 30 * time.Minute
 
-type savedURL struct {
-	url     string
-	expires time.Time
-}
-
 // Respond delivers a handler's response to the user who asked:
 //   - ReplaceOriginal on a click edits the message holding the button
 //     (chat.update, or its response URL for an ephemeral message);
@@ -37,8 +32,8 @@ func (c *Client) Respond(ctx context.Context, req *bot.Request, resp bot.Respons
 		if ref.TS != "" && ref.Channel != "" {
 			return c.Update(ctx, ref, msg)
 		}
-		if req.Action.ResponseURL != "" {
-			return c.postResponseURL(ctx, req.Action.ResponseURL, msg, slack.MsgOptionReplaceOriginal(req.Action.ResponseURL))
+		if req.ResponseURL != "" {
+			return c.postResponseURL(ctx, req.ResponseURL, msg, slack.MsgOptionReplaceOriginal(req.ResponseURL))
 		}
 	}
 	if resp.Visibility == bot.InChannel {
@@ -52,9 +47,9 @@ func (c *Client) Respond(ctx context.Context, req *bot.Request, resp bot.Respons
 		return err
 	}
 
-	if req.Action != nil && req.Action.ResponseURL != "" {
-		return c.postResponseURL(ctx, req.Action.ResponseURL, msg,
-			slack.MsgOptionResponseURL(req.Action.ResponseURL, slack.ResponseTypeEphemeral))
+	if req.Action != nil && req.ResponseURL != "" {
+		return c.postResponseURL(ctx, req.ResponseURL, msg,
+			slack.MsgOptionResponseURL(req.ResponseURL, slack.ResponseTypeEphemeral))
 	}
 	if req.ChannelID == "" {
 		msg.Channel = req.UserID
@@ -96,37 +91,11 @@ func (c *Client) postResponseURL(ctx context.Context, u string, msg bot.Message,
 	return nil
 }
 
-// rememberResponseURL keeps a slash command's response URL for Respond, and
-// forgets expired ones.
-func (c *Client) rememberResponseURL(triggerID, u string) {
-	if triggerID == "" || u == "" {
-		return
-	}
-	now := c.now()
-	c.responseURLs.Store(triggerID, savedURL{url: u, expires: now.Add(responseURLTTL)})
-	// Prune now and then rather than on every command.
-	if c.stored.Add(1)%256 != 0 {
-		return
-	}
-	c.responseURLs.Range(func(k, v any) bool {
-		if v.(savedURL).expires.Before(now) {
-			c.responseURLs.Delete(k)
-		}
-		return true
-	})
-}
-
+// commandResponseURL returns a slash command's response URL while Slack
+// still honours it.
 func (c *Client) commandResponseURL(req *bot.Request) (string, bool) {
-	if req.Kind != bot.KindCommand || req.TriggerID == "" {
+	if req.Kind != bot.KindCommand || req.ResponseURL == "" || !c.now().Before(req.Received.Add(responseURLTTL)) {
 		return "", false
 	}
-	v, ok := c.responseURLs.Load(req.TriggerID)
-	if !ok {
-		return "", false
-	}
-	s := v.(savedURL)
-	if s.expires.Before(c.now()) {
-		return "", false
-	}
-	return s.url, true
+	return req.ResponseURL, true
 }
