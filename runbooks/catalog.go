@@ -381,6 +381,9 @@ type validator struct {
 	root  *yaml.Node
 	probs Problems
 	warns []Problem
+	// invalid are parameters declared with a problem of their own; a
+	// placeholder naming one is not a second problem.
+	invalid map[string]bool
 }
 
 // line finds the line of the value at path (mapping keys), or of the
@@ -552,7 +555,9 @@ func (v *validator) placeholders(s string, rb *Runbook, field string) []string {
 	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
 		name := m[1]
 		if _, ok := rb.Params[name]; !ok {
-			v.problem(fmt.Sprintf("placeholder {{%s}} names no declared parameter", name), field)
+			if !v.invalid[name] {
+				v.problem(fmt.Sprintf("placeholder {{%s}} names no declared parameter", name), field)
+			}
 			continue
 		}
 		names = append(names, name)
@@ -584,6 +589,11 @@ func (v *validator) params(fr *fileRunbook, rb *Runbook) {
 		if p := v.param(name, fp); p != nil {
 			rb.Params[name] = p
 			rb.ParamOrder = append(rb.ParamOrder, name)
+		} else {
+			if v.invalid == nil {
+				v.invalid = map[string]bool{}
+			}
+			v.invalid[name] = true
 		}
 	}
 }

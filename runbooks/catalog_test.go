@@ -166,3 +166,17 @@ func TestExamplesLoad(t *testing.T) {
 		t.Errorf("got examples %v, want %v", got, want)
 	}
 }
+
+// A parameter with a problem of its own is still declared: the placeholder
+// naming it is not reported as "names no declared parameter" as well.
+func TestLoadDirInvalidParamIsNotUndeclared(t *testing.T) {
+	body := strings.Replace(validRunbook, `"^[a-z0-9][a-z0-9-]{0,62}$"`, `"^[a-z$"`, 1)
+	dir := writeFiles(t, map[string]string{"r.yaml": body})
+	_, err := LoadDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "params.deployment.pattern: invalid regular expression") {
+		t.Fatalf("got %v, want the pattern's own problem", err)
+	}
+	if strings.Contains(err.Error(), "names no declared parameter") {
+		t.Errorf("got a second, misleading problem:\n%s", err)
+	}
+}

@@ -321,7 +321,13 @@ func decodeSections(f FileConfig) (sections, error) {
 		Rest   map[string]any   `yaml:",inline"`
 	}
 	inc.Incidents, oc.OnCall = &sec.Incidents, &sec.OnCall
-	return sec, errors.Join(decodeStrict(f.raw, &inc), decodeStrict(f.raw, &oc))
+	incErr, ocErr := decodeStrict(f.raw, &inc), decodeStrict(f.raw, &oc)
+	if ocErr == nil {
+		// What the on-call family would refuse at start, also where no
+		// on-call provider is configured (opsbot validate).
+		ocErr = sec.OnCall.Validate()
+	}
+	return sec, errors.Join(incErr, ocErr)
 }
 
 var (

@@ -289,3 +289,27 @@ func TestValidateWithNothingToCheckFails(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and \"nothing to check\"", code, out.String(), errOut.String())
 	}
 }
+
+// validate catches what would stop the bot at start even where no on-call
+// provider is configured, and channels given by name rather than ID.
+func TestValidateChecksOnCallSchedulesAndIDs(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "ops.yaml")
+	body := "incidents:\n  broadcast_channel: \"#incidents\"\noncall:\n  schedules:\n    - {id: P1, name: my payments}\n"
+	if err := os.WriteFile(cfgFile, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := run([]string{"validate", "--config", cfgFile}, envOf(nil), strings.NewReader(""), &out, &errOut)
+	for _, want := range []string{
+		cfgFile + `:2: incidents: broadcast_channel "#incidents" is not a channel ID`,
+		`name "my payments" must be one word`,
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+}

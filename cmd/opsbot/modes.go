@@ -323,7 +323,8 @@ func runValidate(cfg Config, stdout, stderr io.Writer, earlier ...string) int {
 	sec, err := decodeSections(cfg.File)
 	if err != nil {
 		problems = append(problems, yamlProblems(name, err)...)
-	} else if oc := sec.OnCall; oc.File != "" {
+	}
+	if oc := sec.OnCall; oc.File != "" {
 		if _, err := oncallfile.Load(oc.File); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", oc.File, err))
 		}

@@ -121,7 +121,7 @@ func TestIncidentLifecycle(t *testing.T) {
 
 	h.clock.Advance(time.Minute)
 	resp = h.must("UBOB", ch, "sev sev1")
-	if !strings.Contains(resp.Message.Text, "raised INC-1 from sev3 to sev1") || !strings.Contains(resp.Message.Text, "<@UONCALL>") {
+	if !strings.Contains(resp.Message.Text, "raised INC-1 from sev3 to sev1") || !strings.Contains(resp.Message.Text, "Invited the on-call: <@UONCALL> (not paged;") {
 		t.Errorf("sev reply = %q, want the raise and the on-call pulled in", resp.Message.Text)
 	}
 	if !slices.Contains(h.chat.invites[ch], "UONCALL") {

@@ -47,7 +47,9 @@ func (s *Service) cmdSeverity(ctx context.Context, req *bot.Request) (bot.Respon
 	text := fmt.Sprintf("%s %s %s from %s to %s.", bot.MentionUser(req.UserID), verb, updated.Key, from, sev)
 	if s.oncall != nil && s.pullsOnCall(sev) && !s.pullsOnCall(from) {
 		if users := s.inviteOnCall(ctx, updated); len(users) > 0 {
-			text += " Paging in the on-call: " + mentions(users) + "."
+			// Invited, not paged: say so, or the commander waits for
+			// someone PagerDuty never woke.
+			text += " Invited the on-call: " + mentions(users) + " (not paged; `/incident page SERVICE` pages through PagerDuty)."
 		}
 	}
 	return bot.Say(text), nil

@@ -144,7 +144,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	loc := time.UTC
 	if set.TimeZone != "" {
-		loc, _ = time.LoadLocation(set.TimeZone) // checked by Validate
+		if l, err := time.LoadLocation(set.TimeZone); err == nil { // checked by Validate
+			loc = l
+		}
 	}
 	var schedules []bot.ScheduleConfig
 	for _, sc := range set.Schedules {
