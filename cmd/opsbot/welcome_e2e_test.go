@@ -47,3 +47,26 @@ func TestE2EWelcomeOnSelfJoin(t *testing.T) {
 		}
 	}
 }
+
+// A broadcast mention in a title (typed in the command, where Slack sends
+// <!channel>, or in the modal, where it arrives raw) never reaches Slack as
+// markup in what the bot posts on its own.
+func TestE2ETitleCannotPingChannels(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev2 db down <!channel> <!subteam^S0X|@everyone-eng>")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	for _, c := range w.Slack.Calls("chat.postMessage", "chat.update", "conversations.setTopic", "conversations.setPurpose") {
+		for k, v := range c.Params {
+			for _, s := range v {
+				if strings.Contains(s, "<!channel>") || strings.Contains(s, "<!subteam^") {
+					t.Errorf("%s %s carries a broadcast mention: %q", c.Method, k, s)
+				}
+			}
+		}
+	}
+	w.messageContaining(t, w.Incidents, "db down @channel @everyone-eng")
+}

@@ -115,7 +115,9 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		d.DedupeKey = "declare:" + s.ids.New().String()
 	}
 	inc, created, err := s.store.Create(ctx, d.DedupeKey, bot.Incident{
-		Title: strings.TrimSpace(d.Title), Description: strings.TrimSpace(d.Description),
+		// Titles are repeated by the bot in topics, announcements, handoffs
+		// and reminders: a broadcast mention in one must not page anyone.
+		Title: bot.DefuseBroadcasts(strings.TrimSpace(d.Title)), Description: bot.DefuseBroadcasts(strings.TrimSpace(d.Description)),
 		Severity: d.Severity, Status: bot.StatusInvestigating, Commander: d.By, DeclaredBy: d.By,
 		DeclaredAt: now, LastUpdateAt: now, Roles: map[bot.Role]string{},
 	})

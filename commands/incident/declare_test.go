@@ -223,7 +223,7 @@ func TestModalDeclare(t *testing.T) {
 
 	sub := &bot.Request{Kind: bot.KindView, UserID: "UBOB", DedupeKey: "view-1", View: &bot.ViewSubmission{
 		CallbackID: ViewDeclare, PrivateMetadata: m.PrivateMetadata,
-		Values: map[string]string{inputTitle: "Search is slow", inputSeverity: "sev1", inputDescription: "p99 at 4s"}}}
+		Values: map[string]string{inputTitle: "Search is slow", inputSeverity: "sev1", inputDescription: "p99 at 4s <!here> & <@UEVE>"}}}
 	if errs := h.router.ValidateView(sub.View); errs != nil {
 		t.Fatalf("valid submission refused: %v", errs)
 	}
@@ -233,7 +233,9 @@ func TestModalDeclare(t *testing.T) {
 		}
 	}
 	inc := h.get("INC-1")
-	if inc.Title != "Search is slow" || inc.Severity != bot.Sev1 || inc.Description != "p99 at 4s" || inc.Commander != "UBOB" {
+	// Modal text arrives raw: it is stored escaped, so markup typed into the
+	// form stays text when the bot posts it.
+	if inc.Title != "Search is slow" || inc.Severity != bot.Sev1 || inc.Description != "p99 at 4s &lt;!here&gt; &amp; &lt;@UEVE&gt;" || inc.Commander != "UBOB" {
 		t.Errorf("incident = %+v, want the modal's title, sev1, description and UBOB as commander", inc)
 	}
 	if n := len(h.chat.callsMatching("CreateChannel")); n != 1 {

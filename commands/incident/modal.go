@@ -73,7 +73,9 @@ func (s *Service) onDeclareView(ctx context.Context, req *bot.Request) (bot.Resp
 		return bot.Response{}, bot.Userf("The incident was not declared: %s", firstError(errs))
 	}
 	sev, _ := bot.ParseSeverity(v.Values[inputSeverity])
-	inc, created, err := s.declare(ctx, declaration{Title: v.Values[inputTitle], Description: v.Values[inputDescription],
+	// Modal inputs arrive as typed, unlike slash command text: escape them so
+	// they are stored, and posted, as Slack-escaped text like everything else.
+	inc, created, err := s.declare(ctx, declaration{Title: bot.EscapeText(v.Values[inputTitle]), Description: bot.EscapeText(v.Values[inputDescription]),
 		Severity: sev, By: req.UserID, DedupeKey: dedupeKey(req), ReplyChannel: v.PrivateMetadata})
 	if err != nil {
 		return bot.Response{}, err
@@ -144,7 +146,7 @@ func (s *Service) onStatusView(ctx context.Context, req *bot.Request) (bot.Respo
 			return bot.Response{}, err
 		}
 	}
-	if text := strings.TrimSpace(req.View.Values[inputUpdate]); text != "" {
+	if text := bot.EscapeText(strings.TrimSpace(req.View.Values[inputUpdate])); text != "" {
 		if err := s.postUpdate(ctx, inc, req.UserID, text); err != nil {
 			return bot.Response{}, err
 		}
@@ -177,7 +179,7 @@ func (s *Service) onResolveView(ctx context.Context, req *bot.Request) (bot.Resp
 	if err != nil {
 		return bot.Response{}, err
 	}
-	_, err = s.resolve(ctx, inc, req.UserID, strings.TrimSpace(req.View.Values[inputSummary]))
+	_, err = s.resolve(ctx, inc, req.UserID, bot.EscapeText(strings.TrimSpace(req.View.Values[inputSummary])))
 	return bot.Response{}, err
 }
 

@@ -41,11 +41,11 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, 
 	} else {
 		email = u.Email
 	}
-	details := fmt.Sprintf("%s (%s) in Slack channel #%s, paged by %s.", inc.Title, inc.Severity, inc.ChannelName, req.UserName)
+	details := fmt.Sprintf("%s (%s) in Slack channel #%s, paged by %s.", bot.UnescapeText(inc.Title), inc.Severity, inc.ChannelName, req.UserName)
 	if message != "" {
 		details = message + "\n\n" + details
 	}
-	res, err := s.pager.Page(ctx, bot.PageRequest{Service: service, Title: fmt.Sprintf("%s: %s", inc.Key, inc.Title),
+	res, err := s.pager.Page(ctx, bot.PageRequest{Service: service, Title: fmt.Sprintf("%s: %s", inc.Key, bot.UnescapeText(inc.Title)),
 		Details: details, RequesterEmail: email, IncidentKey: inc.Key})
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("page %s for %s: %w", service, inc.Key, err)
