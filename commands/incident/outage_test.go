@@ -42,6 +42,8 @@ func TestRedisOutage(t *testing.T) {
 	}{
 		{name: "severity change", channel: inc.Channel, text: "sev sev1", want: "can't reach the incident store"},
 		{name: "new declaration", channel: "CGENERAL", text: "declare sev1 another one", want: "no incident was declared"},
+		{name: "timeline", channel: inc.Channel, text: "timeline", want: "can't reach the incident store"},
+		{name: "list", channel: "CGENERAL", text: "list", want: "can't reach the incident store"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {

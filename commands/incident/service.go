@@ -198,6 +198,11 @@ func (s *Service) OpenIncidentSummaries(ctx context.Context) ([]bot.IncidentSumm
 var errNotInIncident = bot.Userf("This only works in an incident channel. " +
 	"`/incident list` shows the open ones; `/incident declare …` starts a new one.")
 
+// errReadDown tells the user a read failed because the store is unreachable,
+// and that what they record meanwhile is not lost.
+var errReadDown = bot.Userf("I can't reach the incident store right now, so I can't show that. " +
+	"Notes, updates and pinned messages are still recorded and will appear once it is back.")
+
 // errStoreDown tells the user nothing changed because state is unreachable.
 var errStoreDown = bot.Userf("I can't reach the incident store right now, so nothing was changed. " +
 	"Please try again in a minute.")

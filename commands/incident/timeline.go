@@ -1,6 +1,8 @@
 package incident
 
 import (
+	"go.uber.org/zap"
+
 	"context"
 	"fmt"
 	"sort"
@@ -23,7 +25,8 @@ func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Respon
 	}
 	events, err := s.timeline.Events(ctx, inc.Key)
 	if err != nil {
-		return bot.Response{}, fmt.Errorf("read %s timeline: %w", inc.Key, err)
+		bot.Logger(ctx).Error("timeline not read", zap.String("incident", inc.Key), zap.Error(err))
+		return bot.Response{}, errReadDown
 	}
 	// Pinned messages carry their own time, earlier than their capture.
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
@@ -252,7 +255,8 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 func (s *Service) cmdList(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	incs, err := s.store.Open(ctx)
 	if err != nil {
-		return bot.Response{}, fmt.Errorf("list open incidents: %w", err)
+		bot.Logger(ctx).Error("open incidents not listed", zap.Error(err))
+		return bot.Response{}, errReadDown
 	}
 	now := s.clock.Now()
 	var b strings.Builder
