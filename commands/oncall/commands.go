@@ -188,7 +188,10 @@ func (s *Service) renderSchedule(ctx context.Context, v view, now time.Time, wit
 	}
 	if withNext {
 		for _, r := range next(v.sc, v.snap, now) {
-			fmt.Fprintf(&b, "\n• next L%d %s from %s until %s", r.level, s.who(ctx, r.person), s.at(r.start), s.untilIn(r.level, r.end, v.snap, now))
+			// Both ends get their countdown, so "in 7d" is never read as the
+			// time until the shift starts.
+			fmt.Fprintf(&b, "\n• next L%d %s from %s (in %s) until %s", r.level, s.who(ctx, r.person),
+				s.at(r.start), human(r.start.Sub(now)), s.untilIn(r.level, r.end, v.snap, now))
 		}
 	}
 	return b.String()

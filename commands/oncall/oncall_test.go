@@ -26,21 +26,21 @@ func TestOneScheduleAtShiftBoundaries(t *testing.T) {
 	}{
 		{name: "last second before the spring-DST handoff", at: "2026-03-29T06:59:59Z", want: []string{
 			"L1 <@UBEN> until Sun 29 Mar 09:00 CEST (in 1s)",
-			"next L1 <@UCLEO> from Sun 29 Mar 09:00 CEST until Mon 30 Mar 09:00 CEST",
+			"next L1 <@UCLEO> from Sun 29 Mar 09:00 CEST (in 1s) until Mon 30 Mar 09:00 CEST",
 			"L2 <@ULEAD> until at least Mon 6 Apr 09:00 CEST",
 		}},
 		{name: "09:00 CEST is 07:00 UTC", at: "2026-03-29T07:00:00Z", want: []string{
 			"L1 <@UCLEO> until Mon 30 Mar 09:00 CEST (in 24h)",
 			// The next turn is cut short by Dora's override.
-			"next L1 <@UANNA> from Mon 30 Mar 09:00 CEST until Mon 30 Mar 12:00 CEST",
+			"next L1 <@UANNA> from Mon 30 Mar 09:00 CEST (in 24h) until Mon 30 Mar 12:00 CEST",
 		}},
 		{name: "override in force, person not in Slack", at: "2026-03-30T10:30:00Z", want: []string{
 			"L1 Dora (dora@example.com, not found in Slack) until Mon 30 Mar 18:00 CEST (in 5h 30m)",
-			"next L1 <@UANNA> from Mon 30 Mar 18:00 CEST until Tue 31 Mar 09:00 CEST",
+			"next L1 <@UANNA> from Mon 30 Mar 18:00 CEST (in 5h 30m) until Tue 31 Mar 09:00 CEST",
 		}},
 		{name: "autumn DST: a 25-hour turn", at: "2026-10-25T07:59:59Z", want: []string{
 			"L1 <@UBEN> until Sun 25 Oct 09:00 CET (in 1s)",
-			"next L1 <@UCLEO> from Sun 25 Oct 09:00 CET until Mon 26 Oct 09:00 CET",
+			"next L1 <@UCLEO> from Sun 25 Oct 09:00 CET (in 1s) until Mon 26 Oct 09:00 CET",
 		}},
 	}
 	for _, tc := range tests {
