@@ -169,7 +169,7 @@ pagerduty:
 	// Zed has no Slack account: shown by name, not dropped.
 	waitFor("unmapped person shown", ephemeralWith(general, "U0BOB", "L1 Zed Contractor (zed@contractor.example, not found in Slack)"))
 	slash("U0BOB", general, "/oncall", "payments")
-	waitFor("/oncall payments", ephemeralWith(general, "U0BOB", "next L1 <@U0BOB> from Mon 30 Mar 09:00 UTC until Tue 31 Mar 09:00 UTC"))
+	waitFor("/oncall payments", ephemeralWith(general, "U0BOB", "next L1 <@U0BOB> from Mon 30 Mar 09:00 UTC (in 2m) until Tue 31 Mar 09:00 UTC"))
 
 	// 2. Past the change: one handoff, the user group follows.
 	clk.Set(handover.Add(20 * time.Second))
