@@ -74,10 +74,10 @@ type Button struct {
 
 // MessageRef points at a posted message.
 type MessageRef struct {
-	Channel string
+	Channel string `json:"channel"`
 	// TS is the message's timestamp in Slack's form, "1700000000.000100"
 	// (seconds and microseconds); it identifies the message in Channel.
-	TS string
+	TS string `json:"ts"`
 }
 
 // ParseTS reads a Slack timestamp ("1700000000.000100") as a UTC time; the
