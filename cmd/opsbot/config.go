@@ -54,6 +54,11 @@ type Config struct {
 	RunbooksDir     string
 	HTTPAddr        string
 	LogLevel        string
+	// logLevelSet says the level was asked for (env or flag), so console
+	// mode keeps it instead of its quieter default.
+	logLevelSet bool
+	// StateDir is systemd's STATE_DIRECTORY, the default home of the spool.
+	StateDir string
 	// File is the parsed config file (zero when there is none).
 	File FileConfig
 }
@@ -144,6 +149,7 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	env("OPSBOT_RUNBOOKS", &c.RunbooksDir)
 	env("OPSBOT_HTTP_ADDR", &c.HTTPAddr)
 	env("OPSBOT_LOG_LEVEL", &c.LogLevel)
+	env("STATE_DIRECTORY", &c.StateDir)
 
 	explicit := c.ConfigPath != ""
 	if !explicit {
@@ -179,6 +185,8 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	} else {
+		c.logLevelSet = true
 	}
 	if c.HTTPAddr == "" && !c.Console() {
 		c.HTTPAddr = ":8080"

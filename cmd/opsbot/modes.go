@@ -102,8 +102,8 @@ func spoolDir(cfg Config) string {
 	if cfg.File.Redis.SpoolDir != "" {
 		return cfg.File.Redis.SpoolDir
 	}
-	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
-		return filepath.Join(d, "spool")
+	if cfg.StateDir != "" {
+		return filepath.Join(cfg.StateDir, "spool")
 	}
 	if err := os.MkdirAll("/var/lib/opsbot/spool", 0o700); err == nil {
 		return "/var/lib/opsbot/spool"
@@ -221,7 +221,10 @@ func newConsoleWorkspace(out io.Writer, clock bot.Clock) *console.Workspace {
 	for _, u := range consoleUsers {
 		ws.AddUser(u)
 	}
-	everyone := []string{"U0ALICE", "U0BOB", "U0CAROL", "U0DANA", "U0ERIN", "U0FRANK", "U0GUEST"}
+	var everyone []string
+	for _, u := range consoleUsers {
+		everyone = append(everyone, u.ID)
+	}
 	ws.AddChannel("C0GENERAL", "general", everyone...)
 	ws.AddChannel("C0INCIDENTS", "incidents", everyone...)
 	ws.AddChannel("C0OPS", "ops", "U0ALICE", "U0BOB", "U0CAROL")
@@ -237,7 +240,7 @@ func newConsoleWorkspace(out io.Writer, clock bot.Clock) *console.Workspace {
 // in-memory workspace and an embedded store, driven from stdin.
 func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr io.Writer) int {
 	level := cfg.LogLevel
-	if os.Getenv("OPSBOT_LOG_LEVEL") == "" {
+	if !cfg.logLevelSet {
 		level = "warn"
 	}
 	log := newLogger(level, stderr, true)
