@@ -120,6 +120,9 @@ const (
 	InputText      InputKind = "text"
 	InputMultiline InputKind = "multiline"
 	InputSelect    InputKind = "select"
+	// InputUser picks one person from the workspace; its value is the
+	// user's ID, never a name.
+	InputUser InputKind = "user"
 )
 
 // Input is one field of a Modal.

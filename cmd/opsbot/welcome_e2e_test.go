@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
 // Someone who joins an incident channel by themselves is briefed, only to
@@ -69,4 +72,44 @@ func TestE2ETitleCannotPingChannels(t *testing.T) {
 		}
 	}
 	w.messageContaining(t, w.Incidents, "db down @channel @everyone-eng")
+}
+
+// The summary's "Assign roles" button opens a modal with Slack's user picker
+// (users_select); the picked ID gets the role.
+func TestE2EAssignRoleWithUserPicker(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev3 cache misses")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	inc := w.channelNamed(t, "inc-1-cache-misses")
+	summary := w.Slack.Pins(inc)[0]
+	sent, err := w.Slack.SendBlockAction(fakeslack.BlockAction{UserID: alice, ChannelID: inc, MessageTS: summary,
+		ActionID: "incident.assign", Value: "INC-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Slack.WaitAck(testCtx(t), sent.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "the assign modal", func() bool {
+		for _, v := range w.Slack.Views() {
+			if v.CallbackID == "incident.assign" && strings.Contains(string(v.JSON), `"users_select"`) {
+				return true
+			}
+		}
+		return false
+	})
+	sub, err := w.Slack.SendViewSubmission(fakeslack.ViewSubmission{UserID: alice, CallbackID: "incident.assign",
+		Values: map[string]string{"role": "scribe", "person": carol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Slack.WaitAck(testCtx(t), sub.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
+	w.messageContaining(t, inc, "is now the scribe of INC-1")
+	w.waitFor(t, "carol invited", func() bool { return slices.Contains(w.Slack.Members(inc), carol) })
 }

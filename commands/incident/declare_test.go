@@ -50,7 +50,7 @@ func TestDeclareByCommand(t *testing.T) {
 	for _, b := range summary.Buttons {
 		ids = append(ids, b.ID)
 	}
-	if diff := cmp.Diff([]string{ActionTakeCommand, ActionUpdateStatus, ActionResolve}, ids); diff != "" {
+	if diff := cmp.Diff([]string{ActionTakeCommand, ActionAssign, ActionUpdateStatus, ActionResolve}, ids); diff != "" {
 		t.Errorf("summary buttons (-want +got):\n%s", diff)
 	}
 	if inc.AnnouncementRef.Channel != "CBROADCAST" {

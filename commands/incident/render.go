@@ -41,6 +41,7 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 	if inc.Open() {
 		m.Buttons = []bot.Button{
 			{ID: ActionTakeCommand, Text: "Take command", Value: inc.Key},
+			{ID: ActionAssign, Text: "Assign roles", Value: inc.Key},
 			{ID: ActionUpdateStatus, Text: "Update status", Value: inc.Key, Style: bot.ButtonPrimary},
 			{ID: ActionResolve, Text: "Resolve", Value: inc.Key, Style: bot.ButtonDanger},
 		}

@@ -111,11 +111,13 @@ func (s *Service) Family() *bot.Family { return s.family }
 // Action IDs of the summary message's buttons, and modal callback IDs.
 const (
 	ActionTakeCommand  = "incident.take_command"
+	ActionAssign       = "incident.assign"
 	ActionUpdateStatus = "incident.update_status"
 	ActionResolve      = "incident.resolve"
 	ViewDeclare        = "incident.declare"
 	ViewStatusUpdate   = "incident.status_update"
 	ViewResolve        = "incident.resolve"
+	ViewAssign         = "incident.assign"
 )
 
 // Register adds the family, the summary buttons, the modals and the Slack
@@ -123,11 +125,13 @@ const (
 func (s *Service) Register(r *bot.Router) {
 	r.Family(s.family)
 	r.Action(ActionTakeCommand, s.onTakeCommand)
+	r.Action(ActionAssign, s.onAssignButton)
 	r.Action(ActionUpdateStatus, s.onUpdateStatusButton)
 	r.Action(ActionResolve, s.onResolveButton)
 	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: s.onDeclareView})
 	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: s.onStatusView})
 	r.View(ViewResolve, bot.ViewRoute{Handler: s.onResolveView})
+	r.View(ViewAssign, bot.ViewRoute{Validate: s.validateAssignView, Handler: s.onAssignView})
 	r.Event(bot.EventReactionAdded, s.onReactionAdded)
 	r.Event(bot.EventReactionRemoved, s.onReactionRemoved)
 	r.Event(bot.EventMessageChanged, s.onMessageChanged)

@@ -520,6 +520,9 @@ func (w *Workspace) OpenModal(_ context.Context, triggerID string, m bot.Modal) 
 		if len(in.Options) > 0 {
 			opt += " one of: " + strings.Join(in.Options, ", ")
 		}
+		if in.Kind == bot.InputUser {
+			opt += " a person, e.g. @bob"
+		}
 		fmt.Fprintf(w.out, "  %s — %s%s\n", in.ID, in.Label, opt)
 	}
 	return nil

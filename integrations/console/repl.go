@@ -154,6 +154,12 @@ func (r *REPL) console(ctx context.Context, line string, out io.Writer) (quit bo
 			k, v, _ := strings.Cut(kv, "=")
 			values[k] = v
 		}
+		// A user picker hands the bot an ID, as Slack's does.
+		for _, in := range m.Inputs {
+			if u, ok := r.Workspace.UserByName(values[in.ID]); ok && in.Kind == bot.InputUser {
+				values[in.ID] = u.ID
+			}
+		}
 		v := &bot.ViewSubmission{CallbackID: m.CallbackID, PrivateMetadata: m.PrivateMetadata, Values: values}
 		if errs := r.validate(v); len(errs) > 0 {
 			for k, e := range errs {

@@ -255,6 +255,10 @@ func RenderModal(m bot.Modal) (slack.ModalViewRequest, error) {
 			sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, placeholder, in.ID, opts...)
 			sel.InitialOption = initial
 			el = sel
+		case bot.InputUser:
+			sel := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, placeholder, in.ID)
+			sel.InitialUser = in.Initial
+			el = sel
 		default:
 			pt := slack.NewPlainTextInputBlockElement(placeholder, in.ID)
 			pt.Multiline = in.Kind == bot.InputMultiline
@@ -274,7 +278,8 @@ func RenderModal(m bot.Modal) (slack.ModalViewRequest, error) {
 }
 
 // ViewValues flattens a submitted modal's state into values by input ID
-// (the action ID): the text typed, or the value of the option chosen.
+// (the action ID): the text typed, the value of the option chosen, or the ID
+// of the user picked.
 // Inputs left empty are present with "".
 func ViewValues(state *slack.ViewState) map[string]string {
 	out := map[string]string{}
@@ -288,8 +293,11 @@ func ViewValues(state *slack.ViewState) map[string]string {
 				key = blockID
 			}
 			v := a.Value
-			if a.SelectedOption.Value != "" {
+			switch {
+			case a.SelectedOption.Value != "":
 				v = a.SelectedOption.Value
+			case a.SelectedUser != "":
+				v = a.SelectedUser
 			}
 			out[key] = v
 		}

@@ -244,6 +244,7 @@ func TestRenderModalAndReadValues(t *testing.T) {
 			{ID: "title", Label: "Title", Kind: bot.InputText, Placeholder: "What is broken?", MaxLength: 80},
 			{ID: "severity", Label: "Severity", Kind: bot.InputSelect, Options: []string{"sev1", "sev2", "sev3"}, Initial: "sev3"},
 			{ID: "description", Label: "Description", Kind: bot.InputMultiline, Optional: true},
+			{ID: "who", Label: "Commander", Kind: bot.InputUser, Initial: "U0BOB"},
 		}}
 	v, err := RenderModal(m)
 	if err != nil {
@@ -255,8 +256,12 @@ func TestRenderModalAndReadValues(t *testing.T) {
 	if n := utf8.RuneCountInString(v.Title.Text); n > maxModalTitle {
 		t.Errorf("title has %d chars, want at most %d", n, maxModalTitle)
 	}
-	if len(v.Blocks.BlockSet) != 3 {
-		t.Fatalf("blocks = %d, want 3", len(v.Blocks.BlockSet))
+	if len(v.Blocks.BlockSet) != 4 {
+		t.Fatalf("blocks = %d, want 4", len(v.Blocks.BlockSet))
+	}
+	who := v.Blocks.BlockSet[3].(*slack.InputBlock).Element.(*slack.SelectBlockElement)
+	if who.Type != slack.OptTypeUser || who.ActionID != "who" || who.InitialUser != "U0BOB" {
+		t.Errorf("user select = %+v", who)
 	}
 	title := v.Blocks.BlockSet[0].(*slack.InputBlock)
 	if title.BlockID != "title" || title.Element.(*slack.PlainTextInputBlockElement).ActionID != "title" ||
@@ -280,8 +285,9 @@ func TestRenderModalAndReadValues(t *testing.T) {
 		"title":       {"title": {Type: "plain_text_input", Value: "checkout down"}},
 		"severity":    {"severity": {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: "sev2"}}},
 		"description": {"description": {Type: "plain_text_input"}},
+		"who":         {"who": {Type: "users_select", SelectedUser: "U0CAROL"}},
 	}}
-	want := map[string]string{"title": "checkout down", "severity": "sev2", "description": ""}
+	want := map[string]string{"title": "checkout down", "severity": "sev2", "description": "", "who": "U0CAROL"}
 	if diff := cmp.Diff(want, ViewValues(state)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}

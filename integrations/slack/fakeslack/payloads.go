@@ -165,8 +165,8 @@ type ViewSubmission struct {
 	ViewID     string
 	CallbackID string
 	// Values are the inputs by action ID. For inputs of an opened view the
-	// state takes the element's type (plain_text_input value or
-	// static_select selected_option); others are sent as text inputs whose
+	// state takes the element's type (plain_text_input value,
+	// static_select selected_option or users_select selected_user); others are sent as text inputs whose
 	// block ID is their action ID.
 	Values map[string]string
 }
@@ -215,6 +215,12 @@ func (s *Server) SendViewSubmission(v ViewSubmission) (Sent, error) {
 					opt = obj{"text": obj{"type": "plain_text", "text": val}, "value": val}
 				}
 				values[blockID] = obj{actionID: obj{"type": typ, "selected_option": opt}}
+			case "users_select":
+				var user any
+				if ok && val != "" {
+					user = val
+				}
+				values[blockID] = obj{actionID: obj{"type": typ, "selected_user": user}}
 			default:
 				var value any
 				if ok {
