@@ -379,7 +379,18 @@ func runExport(ctx context.Context, cfg Config, o exportOptions, stdout, stderr 
 	}
 	defer cleanup()
 	cfg.RunbooksDir = ""
-	a, err := buildApp(cfg, appDeps{Chat: console.NewWorkspace(io.Discard, bot.SystemClock, ""), Redis: rdb, Logger: log, SpoolDir: spool})
+	// With Slack tokens the document names people; without, it shows IDs.
+	var chat frontEnd = console.NewWorkspace(io.Discard, bot.SystemClock, "")
+	if !cfg.Console() {
+		sc, err := slack.New(slack.Config{AppToken: cfg.SlackAppToken.Reveal(), BotToken: cfg.SlackBotToken.Reveal(),
+			APIURL: cfg.SlackAPIURL, Logger: log.Named("slack")})
+		if err != nil {
+			fmt.Fprintf(stderr, "opsbot export: %v\n", err)
+			return 1
+		}
+		chat = sc
+	}
+	a, err := buildApp(cfg, appDeps{Chat: chat, Redis: rdb, Logger: log, SpoolDir: spool})
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
 		return 1

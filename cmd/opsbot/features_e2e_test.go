@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
@@ -112,4 +114,43 @@ func TestE2EAssignRoleWithUserPicker(t *testing.T) {
 	}
 	w.messageContaining(t, inc, "is now the scribe of INC-1")
 	w.waitFor(t, "carol invited", func() bool { return slices.Contains(w.Slack.Members(inc), carol) })
+}
+
+// `opsbot export INC-N` prints the post-mortem from Redis, naming people
+// through Slack when the tokens are set.
+func TestExportSubcommand(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev2 disk full on db-3")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	opts := w.Redis.(*goredis.Client).Options()
+	env := map[string]string{
+		"REDIS_URL":       fmt.Sprintf("redis://%s/%d", opts.Addr, opts.DB),
+		"SLACK_APP_TOKEN": w.Slack.AppToken(), "SLACK_BOT_TOKEN": w.Slack.BotToken(), "SLACK_API_URL": w.Slack.APIURL(),
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		want     string
+	}{
+		{"markdown with names", []string{"export", "INC-1"}, env, 0, "Alice Example"},
+		{"json", []string{"export", "inc-1", "--format", "json"}, env, 0, `"title": "disk full on db-3"`},
+		{"unknown incident", []string{"export", "INC-9"}, env, 1, "INC-9"},
+		{"bad format", []string{"export", "INC-1", "--format", "pdf"}, env, 2, "md or json"},
+		{"no redis", []string{"export", "INC-1"}, map[string]string{}, 1, "set REDIS_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &out, &errOut)
+			if code != tt.wantCode || !strings.Contains(out.String()+errOut.String(), tt.want) {
+				t.Errorf("exit %d, output %q / %q; want exit %d containing %q", code, out.String(), errOut.String(), tt.wantCode, tt.want)
+			}
+		})
+	}
 }
