@@ -65,7 +65,21 @@ type Client struct {
 	log      *zap.Logger
 	sleep    func(ctx context.Context, d time.Duration) error
 	services []string // names, sorted, for messages
+	// people caches users fetched by ID: the final-schedule path names only
+	// IDs, and a sync every minute must not cost a GET per person each time
+	// (PagerDuty allows 960 requests a minute per token).
+	peopleMu sync.Mutex
+	people   map[string]cachedPerson
 }
+
+// cachedPerson is a user fetched by ID and when.
+type cachedPerson struct {
+	person  bot.Person
+	fetched time.Time
+}
+
+// personTTL is how long a fetched user's name and e-mail are trusted.
+const personTTL = time.Hour
 
 var (
 	_ bot.OnCallProvider = (*Client)(nil)
@@ -328,7 +342,6 @@ func (c *Client) Shifts(ctx context.Context, scheduleID string, from, to time.Ti
 	if len(calls) == 0 {
 		return c.finalSchedule(ctx, scheduleID, from, to)
 	}
-	users := map[string]bot.Person{}
 	seen := map[string]bool{}
 	var out []bot.Shift
 	for _, oc := range calls {
@@ -340,7 +353,7 @@ func (c *Client) Shifts(ctx context.Context, scheduleID string, from, to time.Ti
 		if err != nil {
 			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
 		}
-		p, err := c.person(ctx, oc.User, users)
+		p, err := c.person(ctx, oc.User)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +383,6 @@ func (c *Client) finalSchedule(ctx context.Context, scheduleID string, from, to 
 	if err != nil {
 		return nil, err
 	}
-	users := map[string]bot.Person{}
 	var out []bot.Shift
 	for _, e := range sc.FinalSchedule.RenderedScheduleEntries {
 		start, err := parseTS(e.Start)
@@ -381,7 +393,7 @@ func (c *Client) finalSchedule(ctx context.Context, scheduleID string, from, to 
 		if err != nil {
 			return nil, &Error{Op: op, Class: ErrUnavailable, Detail: err.Error()}
 		}
-		p, err := c.person(ctx, pd.User{APIObject: e.User}, users)
+		p, err := c.person(ctx, pd.User{APIObject: e.User})
 		if err != nil {
 			return nil, err
 		}
@@ -393,12 +405,15 @@ func (c *Client) finalSchedule(ctx context.Context, scheduleID string, from, to 
 
 // person completes a user reference with name and e-mail, fetching the user
 // when the answer did not include them.
-func (c *Client) person(ctx context.Context, u pd.User, cache map[string]bot.Person) (bot.Person, error) {
+func (c *Client) person(ctx context.Context, u pd.User) (bot.Person, error) {
 	if u.Email != "" {
 		return bot.Person{Name: firstNonEmpty(u.Name, u.Summary), Email: u.Email, ProviderID: u.ID}, nil
 	}
-	if p, ok := cache[u.ID]; ok {
-		return p, nil
+	c.peopleMu.Lock()
+	cached, ok := c.people[u.ID]
+	c.peopleMu.Unlock()
+	if ok && time.Since(cached.fetched) < personTTL {
+		return cached.person, nil
 	}
 	if u.ID == "" {
 		return bot.Person{Name: firstNonEmpty(u.Summary, "unknown")}, nil
@@ -413,7 +428,12 @@ func (c *Client) person(ctx context.Context, u pd.User, cache map[string]bot.Per
 		return bot.Person{}, err
 	}
 	p := bot.Person{Name: firstNonEmpty(full.Name, u.Summary), Email: full.Email, ProviderID: u.ID}
-	cache[u.ID] = p
+	c.peopleMu.Lock()
+	if c.people == nil || len(c.people) > 10_000 {
+		c.people = map[string]cachedPerson{}
+	}
+	c.people[u.ID] = cachedPerson{person: p, fetched: time.Now()}
+	c.peopleMu.Unlock()
 	return p, nil
 }
 

@@ -150,6 +150,13 @@ func TestShiftsScheduleWithoutPolicyUsesFinalSchedule(t *testing.T) {
 	if n := f.Requests("GET /users/{id}"); n != 1 {
 		t.Errorf("got %d user look-ups, want 1", n)
 	}
+	// The next sync (every minute) asks for the user again only after an hour.
+	if _, err := c.Shifts(context.Background(), "PLONE", t0, t0.Add(3*time.Hour)); err != nil {
+		t.Fatalf("second Shifts: %v", err)
+	}
+	if n := f.Requests("GET /users/{id}"); n != 1 {
+		t.Errorf("got %d user look-ups after a second sync, want still 1 (cached)", n)
+	}
 }
 
 func TestErrorsClassifiedAndRetried(t *testing.T) {
