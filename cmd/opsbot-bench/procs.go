@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // botPackage is built when -bin is not given. An import path rather than
@@ -156,28 +158,13 @@ func startRedis(ctx context.Context, dir string) (*child, string, error) {
 	}
 }
 
-// pingRedis speaks just enough RESP to know the server is up.
+// pingRedis asks the server for PONG through the same client library the
+// bot uses.
 func pingRedis(ctx context.Context, addr string) error {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	conn, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("redis at %s answered %q", addr, strings.TrimSpace(line))
-	}
-	return nil
+	c := goredis.NewClient(&goredis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second,
+		MaxRetries: -1, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	defer c.Close()
+	return c.Ping(ctx).Err()
 }
 
 // botConfig is the bot's config file: an admin, a broadcast channel and the
