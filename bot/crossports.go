@@ -1,6 +1,9 @@
 package bot
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // These ports connect command families to each other without importing each
 // other: the composition root passes one family's service to another as the
@@ -60,4 +63,74 @@ type PageResult struct {
 	URL string
 	// Assignees are display names of who was paged.
 	Assignees []string
+}
+
+// AlertGroups lists alert groups that are still firing, for handoff
+// messages and read-ins. Implemented by the alerts family.
+type AlertGroups interface {
+	FiringAlertGroups(ctx context.Context) ([]AlertGroupSummary, error)
+}
+
+// AlertGroupSummary is the short form of a firing alert group.
+type AlertGroupSummary struct {
+	// ID is opsbot's identifier of the group (derived from Alertmanager's
+	// groupKey and receiver).
+	ID string
+	// Name is a short human name: the alertname or the group labels,
+	// as raw text (quote it with QuoteRaw before repeating it).
+	Name     string
+	Firing   int
+	Since    time.Time
+	Channel  string
+	Message  MessageRef
+	AckedBy  string // Slack user ID; empty when nobody acknowledged
+	Incident string // incident key when one is linked
+}
+
+// DueFollowups lists open follow-ups due by a time, for handoff messages.
+// Implemented by the incident family.
+type DueFollowups interface {
+	FollowupsDue(ctx context.Context, by time.Time) ([]FollowupSummary, error)
+}
+
+// FollowupSummary is the short form of an open follow-up.
+type FollowupSummary struct {
+	Incident string // "INC-42"
+	Number   int    // the follow-up's number within its incident
+	// Text is Slack-escaped (quote it with Quote before repeating it).
+	Text  string
+	Owner string // Slack user ID; empty when unowned
+	Due   time.Time
+	URL   string // tracker issue, when there is one
+}
+
+// IncidentDeclarer declares incidents on behalf of another family (an alert
+// group's Declare button, or a route's auto-declare rule). Implemented by
+// the incident family.
+type IncidentDeclarer interface {
+	// DeclareLinked declares an incident once per d.DedupeKey: a repeat
+	// returns the incident the first created, with created false.
+	DeclareLinked(ctx context.Context, d LinkedDeclaration) (inc IncidentSummary, created bool, err error)
+}
+
+// LinkedDeclaration is an incident to declare for something outside
+// /incident, such as an alert group.
+type LinkedDeclaration struct {
+	// DedupeKey makes the declaration happen once across replicas and
+	// redeliveries, e.g. "alertgroup:" + the group's ID.
+	DedupeKey string
+	// Title is raw text (an alert's summary or alertname); the incident
+	// family escapes and quotes it.
+	Title    string
+	Severity Severity
+	// DeclaredBy is the Slack user who asked; empty for an automatic
+	// declaration, which the bot makes in its own name.
+	DeclaredBy string
+	// AlertGroup is the linked alert group's ID, and AlertMessage the
+	// alert message, which the incident's summary links back to.
+	AlertGroup   string
+	AlertMessage MessageRef
+	// DetectedAt is when the problem was first detected (the first alert's
+	// startsAt); time to detect is measured from it.
+	DetectedAt time.Time
 }
