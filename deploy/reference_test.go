@@ -18,8 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/opsbot/opsbot/commands/incident"
-	"github.com/opsbot/opsbot/commands/oncall"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 )
 
 // These tests keep deploy/README.md's configuration reference, the compose
@@ -27,23 +26,30 @@ import (
 
 var envNamePattern = regexp.MustCompile(`^(SLACK|REDIS|PAGERDUTY|OPSBOT)_[A-Z0-9_]+$`)
 
-// codeEnvNames returns the environment variables cmd/opsbot reads: the string
-// literals of its non-test files that look like our variable names.
+// codeEnvNames returns the environment variables opsbot reads: those
+// config.Load reads that look like ours (systemd's STATE_DIRECTORY is not
+// configuration). A string literal naming such a variable anywhere else in
+// cmd/opsbot would be a variable read past Load, and fails the test.
 func codeEnvNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
+	for _, n := range config.EnvNames() {
+		if envNamePattern.MatchString(n) {
+			names[n] = true
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("config.EnvNames lists no environment variable of ours")
+	}
 	for _, f := range parseDir(t, filepath.Join(repoRoot, "cmd", "opsbot")) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if s, err := strconv.Unquote(lit.Value); err == nil && envNamePattern.MatchString(s) {
-					names[s] = true
+				if s, err := strconv.Unquote(lit.Value); err == nil && envNamePattern.MatchString(s) && !names[s] {
+					t.Errorf("cmd/opsbot names %s, which config.Load does not read: read it in the config package", s)
 				}
 			}
 			return true
 		})
-	}
-	if len(names) == 0 {
-		t.Fatal("found no environment variable names in cmd/opsbot")
 	}
 	return names
 }
@@ -71,7 +77,8 @@ func parseDir(t *testing.T, dir string) []*ast.File {
 
 // yamlStructs maps each struct type declared in files to its YAML keys (tag
 // names; "-" and inline fields left out) and, per key, the field's type
-// name when it is a plain identifier (for nested sections).
+// name when it is a plain identifier or a qualified one ("incident.Settings"),
+// for nested sections.
 type yamlStruct struct {
 	keys  []string
 	types map[string]string
@@ -100,8 +107,13 @@ func yamlStructs(files []*ast.File) map[string]yamlStruct {
 					continue
 				}
 				ys.keys = append(ys.keys, name)
-				if id, ok := field.Type.(*ast.Ident); ok {
-					ys.types[name] = id.Name
+				switch typ := field.Type.(type) {
+				case *ast.Ident:
+					ys.types[name] = typ.Name
+				case *ast.SelectorExpr:
+					if pkg, ok := typ.X.(*ast.Ident); ok {
+						ys.types[name] = pkg.Name + "." + typ.Sel.Name
+					}
 				}
 			}
 			out[ts.Name.Name] = ys
@@ -130,36 +142,70 @@ func sectionKeys(t *testing.T, dir, anchor string) []string {
 	return slices.Sorted(maps.Keys(keys))
 }
 
+// ourImports maps the package names the files import from this module to
+// their directories in the repository.
+func ourImports(files []*ast.File) map[string]string {
+	const module = "github.com/opsbot/opsbot/"
+	out := map[string]string{}
+	for _, f := range files {
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			dir, ok := strings.CutPrefix(path, module)
+			if !ok {
+				continue
+			}
+			name := filepath.Base(dir)
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			out[name] = dir
+		}
+	}
+	return out
+}
+
 // codeConfigKeys derives every config file key the code reads, as
-// "section.key" (and "oncall.schedules[].key" for list entries).
+// "section.key" (and "oncall.schedules[].key" for list entries), from the
+// config package's File struct and the section types it names, wherever
+// they live.
 func codeConfigKeys(t *testing.T) []string {
 	t.Helper()
-	cmdStructs := yamlStructs(parseDir(t, filepath.Join(repoRoot, "cmd", "opsbot")))
-	file, ok := cmdStructs["FileConfig"]
+	cfgFiles := parseDir(t, filepath.Join(repoRoot, "cmd", "opsbot", "config"))
+	cfgStructs := yamlStructs(cfgFiles)
+	imports := ourImports(cfgFiles)
+	file, ok := cfgStructs["File"]
 	if !ok {
-		t.Fatal("cmd/opsbot has no FileConfig struct")
+		t.Fatal("cmd/opsbot/config has no File struct")
 	}
 	var keys []string
 	for _, k := range file.keys {
+		typ := file.types[k]
+		pkg, name, qualified := strings.Cut(typ, ".")
 		switch {
-		case k == "incidents":
-			for _, sub := range sectionKeys(t, "commands/incident", "broadcast_channel") {
-				keys = append(keys, "incidents."+sub)
+		case qualified:
+			dir, ok := imports[pkg]
+			if !ok {
+				t.Fatalf("section %s: type %s is not from this module", k, typ)
 			}
-		case k == "oncall":
-			for _, sub := range sectionKeys(t, "commands/oncall", "sync_interval") {
-				keys = append(keys, "oncall."+sub)
+			section := yamlStructs(parseDir(t, filepath.Join(repoRoot, dir)))[name]
+			if len(section.keys) == 0 {
+				t.Fatalf("section %s: %s has no YAML keys in %s", k, typ, dir)
 			}
-			sched := yamlStructs(parseDir(t, filepath.Join(repoRoot, "bot")))["ScheduleConfig"]
-			for _, sub := range sched.keys {
-				keys = append(keys, "oncall.schedules[]."+sub)
+			for _, sub := range sectionKeys(t, dir, section.keys[0]) {
+				keys = append(keys, k+"."+sub)
 			}
-		case cmdStructs[file.types[k]].keys != nil:
-			for _, sub := range cmdStructs[file.types[k]].keys {
+		case cfgStructs[typ].keys != nil:
+			for _, sub := range cfgStructs[typ].keys {
 				keys = append(keys, k+"."+sub)
 			}
 		default:
 			keys = append(keys, k)
+		}
+		if k == "oncall" {
+			sched := yamlStructs(parseDir(t, filepath.Join(repoRoot, "bot")))["ScheduleConfig"]
+			for _, sub := range sched.keys {
+				keys = append(keys, "oncall.schedules[]."+sub)
+			}
 		}
 	}
 	slices.Sort(keys)
@@ -404,47 +450,12 @@ func TestEnvExample(t *testing.T) {
 	}
 }
 
-// TestExampleConfigDecodes decodes the shipped example config's sections
-// with the command families' own settings types, so the example cannot
-// drift from what they accept.
+// TestExampleConfigDecodes loads the shipped example config as the bot
+// does, so the example cannot drift from what the sections accept.
 func TestExampleConfigDecodes(t *testing.T) {
-	var file struct {
-		Incidents yaml.Node            `yaml:"incidents"`
-		OnCall    yaml.Node            `yaml:"oncall"`
-		Rest      map[string]yaml.Node `yaml:",inline"`
+	if _, err := config.ParseFile("deploy/opsbot.yaml", []byte(readRepoFile(t, "deploy/opsbot.yaml"))); err != nil {
+		t.Error(err)
 	}
-	if err := yaml.Unmarshal([]byte(readRepoFile(t, "deploy/opsbot.yaml")), &file); err != nil {
-		t.Fatal(err)
-	}
-	var inc incident.Settings
-	if err := file.Incidents.Decode(&inc); err != nil {
-		t.Errorf("incidents: %v", err)
-	}
-	var oc oncall.Settings
-	if err := decodeKnown(&file.OnCall, &oc); err != nil {
-		t.Errorf("oncall: %v", err)
-	}
-	top := map[string]bool{"incidents": true, "oncall": true}
-	for _, k := range codeConfigKeys(t) {
-		s, _, _ := strings.Cut(k, ".")
-		top[s] = true
-	}
-	for k := range file.Rest {
-		if !top[k] {
-			t.Errorf("deploy/opsbot.yaml has key %s, which the code does not read", k)
-		}
-	}
-}
-
-// decodeKnown decodes a node refusing unknown keys, as the bot does.
-func decodeKnown(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
 }
 
 // TestHelmSchemaMatchesValues keeps values.schema.json, which refuses

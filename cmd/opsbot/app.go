@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
@@ -50,7 +50,7 @@ type appDeps struct {
 
 // app is opsbot wired together: the one place where every package meets.
 type app struct {
-	cfg       Config
+	cfg       config.Config
 	log       *zap.Logger
 	router    *bot.Router
 	engine    *bot.Engine
@@ -62,8 +62,9 @@ type app struct {
 	pager     *pagerduty.Client
 }
 
-// buildApp wires every family onto one router and engine.
-func buildApp(cfg Config, d appDeps) (*app, error) {
+// buildApp wires every family onto one router and engine. cfg is valid
+// (config.Load checked it), so wiring only copies its values.
+func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	if d.Clock == nil {
 		d.Clock = bot.SystemClock
 	}
@@ -93,11 +94,7 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 	// On-call: PagerDuty when a token is set, else the rotation file.
 	var provider bot.OnCallProvider
 	var providerName string
-	sec, err := decodeSections(cfg.File)
-	if err != nil {
-		return nil, configProblems(yamlProblems(cfg.configName(), err))
-	}
-	ocSettings, incSettings := sec.OnCall, sec.Incidents
+	ocSettings, incSettings := cfg.File.OnCall, cfg.File.Incidents
 	if cfg.PagerDutyToken != "" {
 		pd, err := pagerduty.New(pagerduty.Config{
 			Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL, HTTPClient: d.HTTPClient,
@@ -159,10 +156,6 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runbooks: %w", err)
 	}
-	approvalTTL, err := parseOptionalDuration(cfg.File.Runbooks.ApprovalTTL)
-	if err != nil {
-		return nil, fmt.Errorf("%s: runbooks.approval_ttl: %w", cfg.configName(), err)
-	}
 	rbStore, err := oredis.NewRunbooks(d.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("runbook store: %w", err)
@@ -171,7 +164,7 @@ func buildApp(cfg Config, d appDeps) (*app, error) {
 		Catalog: a.catalog, Chat: d.Chat, Approvals: rbStore, Audit: rbStore, Locks: rbStore,
 		Timeline: tl, Incidents: a.incidents, Admins: cfg.File.Admins, TeamID: d.TeamID,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("runbook"),
-		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: approvalTTL,
+		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: cfg.File.Runbooks.ApprovalTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runbook: %w", err)
@@ -205,13 +198,6 @@ func (l *lateIncidents) OpenIncidentSummaries(ctx context.Context) ([]bot.Incide
 
 func noOnCall(context.Context, *bot.Request) (bot.Response, error) {
 	return bot.Reply("No on-call source is configured: set PAGERDUTY_TOKEN, or `oncall.file` in the config file."), nil
-}
-
-func parseOptionalDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	return time.ParseDuration(s)
 }
 
 // start runs the background work (timeline flusher, reminders, on-call sync)

@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	opspd "github.com/opsbot/opsbot/integrations/pagerduty"
@@ -62,7 +63,7 @@ func (d *doctor) fail(format string, args ...any) { d.report(levelFail, format, 
 // PagerDuty's token, schedules and services, and every runbook's command.
 // It prints one PASS/WARN/FAIL line per check and returns 1 when any check
 // failed, 0 otherwise.
-func runDoctor(ctx context.Context, cfg Config, out io.Writer) int {
+func runDoctor(ctx context.Context, cfg config.Config, out io.Writer) int {
 	d := &doctor{out: out, counts: map[string]int{}, http: &http.Client{Timeout: doctorTimeout}}
 	fmt.Fprintf(out, "opsbot doctor %s (commit %s)\n", version, commit)
 
@@ -103,40 +104,14 @@ func addRef(m map[string][]string, id, where string) {
 	}
 }
 
-// doctorIncidents and doctorOnCall read only the fields the doctor checks
-// from sections that their command families decode strictly elsewhere.
-type doctorIncidents struct {
-	BroadcastChannel string `yaml:"broadcast_channel"`
-	Responders       struct {
-		Users      []string `yaml:"users"`
-		Usergroups []string `yaml:"usergroups"`
-	} `yaml:"responders"`
-}
-
-type doctorOnCall struct {
-	File      string               `yaml:"file"`
-	Schedules []bot.ScheduleConfig `yaml:"schedules"`
-}
-
-func (d *doctor) checkConfig(cfg Config) *slackRefs {
+func (d *doctor) checkConfig(cfg config.Config) *slackRefs {
 	refs := newSlackRefs()
 	if cfg.ConfigPath == "" {
 		d.warn("config: no config file (OPSBOT_CONFIG or --config): no broadcast channel, responders or schedules")
 	} else {
 		d.pass("config: %s", cfg.ConfigPath)
 	}
-	var inc doctorIncidents
-	if cfg.File.Incidents.Kind != 0 {
-		if err := cfg.File.Incidents.Decode(&inc); err != nil {
-			d.fail("config: incidents: %v", err)
-		}
-	}
-	var oc doctorOnCall
-	if cfg.File.OnCall.Kind != 0 {
-		if err := cfg.File.OnCall.Decode(&oc); err != nil {
-			d.fail("config: oncall: %v", err)
-		}
-	}
+	inc, oc := cfg.File.Incidents, cfg.File.OnCall
 	for _, id := range cfg.File.Admins {
 		addRef(refs.users, id, "admins")
 	}
@@ -165,7 +140,7 @@ func scheduleLabel(s bot.ScheduleConfig) string {
 
 // loadRunbooks loads the catalogue early so that the Slack checks cover the
 // channels and user groups runbooks name; its results are reported last.
-func (d *doctor) loadRunbooks(cfg Config, refs *slackRefs) *runbookResult {
+func (d *doctor) loadRunbooks(cfg config.Config, refs *slackRefs) *runbookResult {
 	if cfg.RunbooksDir == "" {
 		return &runbookResult{}
 	}
@@ -231,7 +206,7 @@ func (d *doctor) reportRunbooks(r *runbookResult) {
 	}
 }
 
-func (d *doctor) checkSlack(ctx context.Context, cfg Config, refs *slackRefs) {
+func (d *doctor) checkSlack(ctx context.Context, cfg config.Config, refs *slackRefs) {
 	if cfg.SlackBotToken == "" || cfg.SlackAppToken == "" {
 		d.fail("slack: SLACK_APP_TOKEN and SLACK_BOT_TOKEN must both be set: doctor checks the real workspace")
 		return
@@ -397,7 +372,7 @@ func slackErrorHint(err error) string {
 	return se.Err
 }
 
-func (d *doctor) checkRedis(ctx context.Context, cfg Config) {
+func (d *doctor) checkRedis(ctx context.Context, cfg config.Config) {
 	rc := redisConfig(cfg)
 	if rc.URL == "" && len(rc.Addrs) == 0 {
 		d.warn("redis: not configured (REDIS_URL): incidents and timelines live in memory and are lost on restart, and replicas cannot coordinate")
@@ -480,7 +455,7 @@ func randomHex(n int) string {
 
 // checkOnCall checks the on-call source: PagerDuty when a token is set,
 // else the on-call file.
-func (d *doctor) checkOnCall(ctx context.Context, cfg Config, refs *slackRefs) {
+func (d *doctor) checkOnCall(ctx context.Context, cfg config.Config, refs *slackRefs) {
 	services := cfg.File.PagerDuty.Services
 	if cfg.PagerDutyToken == "" {
 		switch {
@@ -552,7 +527,7 @@ const onCallHorizon = 14 * 24 * time.Hour
 // user by e-mail, as the bot does. An unmapped person is shown by name in
 // /oncall, cannot be mentioned in a handoff or put in a user group, and is
 // not invited to incidents: worth fixing before their shift.
-func (d *doctor) checkOnCallPeople(ctx context.Context, cfg Config, refs *slackRefs) {
+func (d *doctor) checkOnCallPeople(ctx context.Context, cfg config.Config, refs *slackRefs) {
 	if d.slack == nil || len(refs.schedules) == 0 {
 		return
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
@@ -180,9 +181,9 @@ pagerduty:
 	for k, v := range s.env {
 		env[k] = v
 	}
-	cfg, _, err := loadConfig(nil, func(k string) string { return env[k] }, os.ReadFile)
+	cfg, _, err := config.Load(nil, func(k string) string { return env[k] }, os.ReadFile)
 	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
+		t.Fatalf("config.Load: %v", err)
 	}
 	var out bytes.Buffer
 	code := runDoctor(context.Background(), cfg, &out)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack"
@@ -112,7 +113,7 @@ func (w *world) startBot(t *testing.T, o botOptions) *testBot {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	cfg, _, err := loadConfig(nil, func(k string) string { return env[k] }, func(p string) ([]byte, error) {
+	cfg, _, err := config.Load(nil, func(k string) string { return env[k] }, func(p string) ([]byte, error) {
 		if p == "opsbot.yaml" {
 			return []byte(o.ConfigYAML), nil
 		}

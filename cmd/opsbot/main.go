@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 )
 
 // Set at build time with -ldflags "-X main.version=… -X main.commit=…".
@@ -70,15 +72,15 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 			return 2
 		}
 	}
-	cfg, rest, err := loadConfig(args, getenv, os.ReadFile)
-	var problems configProblems
+	cfg, rest, err := config.Load(args, getenv, os.ReadFile)
+	var problems config.Problems
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usage)
 		return 0
 	case sub == "validate" && errors.As(err, &problems) && len(rest) == 0:
-		// Validate goes on to the sections and runbooks, and lists
-		// every problem at once.
+		// Validate goes on to the on-call file and the runbooks, and
+		// lists every problem at once.
 		return runValidate(cfg, stdout, stderr, problems...)
 	case err != nil:
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/integrations/console"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -54,7 +55,7 @@ func newLogger(level string, w io.Writer, human bool) *zap.Logger {
 
 // connectRedis connects to REDIS_URL or the config file's Sentinel/Cluster
 // addresses; with neither it starts the embedded store and says so loudly.
-func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Client, func(), error) {
+func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (oredis.Client, func(), error) {
 	rc := redisConfig(cfg)
 	if rc.URL == "" && len(rc.Addrs) == 0 {
 		c, stop, err := oredis.Embedded()
@@ -75,7 +76,7 @@ func connectRedis(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Clie
 // storeWithTempSpool connects to Redis (or the embedded store) with a
 // throwaway spool directory, for the short-lived modes (console, export)
 // whose held events have nowhere lasting to go.
-func storeWithTempSpool(ctx context.Context, cfg Config, log *zap.Logger) (oredis.Client, string, func(), error) {
+func storeWithTempSpool(ctx context.Context, cfg config.Config, log *zap.Logger) (oredis.Client, string, func(), error) {
 	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
 	if err != nil {
 		return nil, "", nil, err
@@ -90,7 +91,7 @@ func storeWithTempSpool(ctx context.Context, cfg Config, log *zap.Logger) (oredi
 
 // redisConfig is how to reach Redis: REDIS_URL, else the config file's
 // Sentinel or Cluster addresses.
-func redisConfig(cfg Config) oredis.Config {
+func redisConfig(cfg config.Config) oredis.Config {
 	return oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
 		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
 }
@@ -98,7 +99,7 @@ func redisConfig(cfg Config) oredis.Config {
 // spoolDir is where timeline events wait while Redis is unreachable. It must
 // survive a restart of the process to keep its promise, so it defaults to a
 // state directory rather than a temporary one.
-func spoolDir(cfg Config) string {
+func spoolDir(cfg config.Config) string {
 	if cfg.File.Redis.SpoolDir != "" {
 		return cfg.File.Redis.SpoolDir
 	}
@@ -115,7 +116,7 @@ func spoolDir(cfg Config) string {
 }
 
 // runSlack runs the bot in Socket Mode until SIGTERM.
-func runSlack(ctx context.Context, cfg Config, stderr io.Writer) int {
+func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	log := newLogger(cfg.LogLevel, stderr, false)
 	defer log.Sync()
 	log.Info("starting", zap.String("version", version), zap.String("commit", commit))
@@ -238,9 +239,9 @@ func newConsoleWorkspace(out io.Writer, clock bot.Clock) *console.Workspace {
 
 // runConsole runs console mode: the real dispatcher and handlers on an
 // in-memory workspace and an embedded store, driven from stdin.
-func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr io.Writer) int {
+func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stderr io.Writer) int {
 	level := cfg.LogLevel
-	if !cfg.logLevelSet {
+	if !cfg.LogLevelSet {
 		level = "warn"
 	}
 	log := newLogger(level, stderr, true)
@@ -252,11 +253,12 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr
 		} else {
 			log.Warn("sample on-call file not found (run from the repository root to use it); /oncall is off", zap.String("file", sampleOnCallFile))
 		}
-		if err := decodeStrict(raw, &cfg.File); err != nil {
-			fmt.Fprintf(stderr, "opsbot: console config: %v\n", err)
+		f, err := config.ParseFile("console config", raw)
+		if err != nil {
+			fmt.Fprintf(stderr, "opsbot: %v\n", err)
 			return 1
 		}
-		cfg.File.raw = raw
+		cfg.File = f
 	}
 	if cfg.RunbooksDir == "" {
 		cfg.RunbooksDir = cfg.File.Runbooks.Dir
@@ -312,9 +314,10 @@ func runConsole(ctx context.Context, cfg Config, stdin io.Reader, stdout, stderr
 
 const sampleOnCallFile = "integrations/oncallfile/oncall.example.yaml"
 
-// runValidate checks the config file and every runbook definition, printing
-// file:line messages, and exits 1 when anything is wrong.
-func runValidate(cfg Config, stdout, stderr io.Writer, earlier ...string) int {
+// runValidate reports the configuration's problems (earlier, from
+// config.Load), then checks the on-call file and every runbook definition,
+// printing file:line messages, and exits 1 when anything is wrong.
+func runValidate(cfg config.Config, stdout, stderr io.Writer, earlier ...string) int {
 	if cfg.ConfigPath == "" && cfg.RunbooksDir == "" && len(earlier) == 0 {
 		// Passing silently would let a wrong path in CI look like a pass.
 		fmt.Fprintln(stderr, "opsbot validate: nothing to check: no config file (--config, OPSBOT_CONFIG or ./opsbot.yaml) "+
@@ -322,18 +325,10 @@ func runValidate(cfg Config, stdout, stderr io.Writer, earlier ...string) int {
 		return 1
 	}
 	problems := slices.Clone(earlier)
-	name := cfg.configName()
-	sec, err := decodeSections(cfg.File)
-	if err != nil {
-		problems = append(problems, yamlProblems(name, err)...)
-	}
-	if oc := sec.OnCall; oc.File != "" {
+	if oc := cfg.File.OnCall; oc.File != "" {
 		if _, err := oncallfile.Load(oc.File); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", oc.File, err))
 		}
-	}
-	if _, err := parseOptionalDuration(cfg.File.Runbooks.ApprovalTTL); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: runbooks.approval_ttl: %v", name, err))
 	}
 	if cfg.RunbooksDir != "" {
 		cat, err := runbooks.LoadDir(cfg.RunbooksDir)
@@ -366,7 +361,7 @@ func runValidate(cfg Config, stdout, stderr io.Writer, earlier ...string) int {
 }
 
 // runExport prints an incident's post-mortem from Redis.
-func runExport(ctx context.Context, cfg Config, o exportOptions, stdout, stderr io.Writer) int {
+func runExport(ctx context.Context, cfg config.Config, o exportOptions, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.LogLevel, stderr, true)
 	if cfg.RedisURL == "" && len(cfg.File.Redis.Addrs) == 0 {
 		fmt.Fprintln(stderr, "opsbot export: set REDIS_URL (or redis.addrs in the config file): incidents live in Redis")

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack"
@@ -115,9 +116,9 @@ pagerduty:
 		"SLACK_APP_TOKEN": fs.AppToken(), "SLACK_BOT_TOKEN": fs.BotToken(), "SLACK_API_URL": fs.APIURL(),
 		"PAGERDUTY_TOKEN": pdToken, "PAGERDUTY_API_URL": pd.URL, "OPSBOT_CONFIG": cfgPath, "OPSBOT_RUNBOOKS": filepath.Join("..", "..", "runbooks", "examples"),
 	}
-	cfg, _, err := loadConfig(nil, func(k string) string { return env[k] }, os.ReadFile)
+	cfg, _, err := config.Load(nil, func(k string) string { return env[k] }, os.ReadFile)
 	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
+		t.Fatalf("config.Load: %v", err)
 	}
 	log := zaptest.NewLogger(t)
 	sc, err := slack.New(slack.Config{AppToken: fs.AppToken(), BotToken: fs.BotToken(), APIURL: fs.APIURL(), Logger: log.Named("slack")})

@@ -11,10 +11,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/yamlconf"
 )
 
-// Settings are the knobs of the config file's `incidents:` section. The lead
-// decodes that section straight into it; zero values mean the defaults.
+// Settings are the knobs of the config file's `incidents:` section, decoded
+// and checked by UnmarshalYAML; zero values mean the defaults.
 type Settings struct {
 	// Admins are Slack user IDs allowed admin commands (the top-level
 	// `admins:` list; copied here by the composition root).
@@ -96,21 +97,21 @@ func (s Settings) withDefaults() (Settings, error) {
 		s.ChannelPrefix = "inc"
 	}
 	if p := slugify(s.ChannelPrefix, 20); p != s.ChannelPrefix {
-		return s, fmt.Errorf("channel_prefix %q: use lower-case letters, digits and dashes", s.ChannelPrefix)
+		return s, badKey("channel_prefix", "channel_prefix %q: use lower-case letters, digits and dashes", s.ChannelPrefix)
 	}
 	// Slack IDs, as everywhere in the config: a name like #incidents or
 	// @sre would only fail later, one declaration at a time, in the logs.
 	if c := s.BroadcastChannel; c != "" && !channelID.MatchString(c) {
-		return s, fmt.Errorf("broadcast_channel %q is not a channel ID like C0123ABCD (names are not identities)", c)
+		return s, badKey("broadcast_channel", "broadcast_channel %q is not a channel ID like C0123ABCD (names are not identities)", c)
 	}
 	for _, u := range s.Responders.Users {
 		if !bot.IsUserID(u) {
-			return s, fmt.Errorf("responders.users: %q is not a user ID like U0123ABCD (names are not identities)", u)
+			return s, badKey("responders", "responders.users: %q is not a user ID like U0123ABCD (names are not identities)", u)
 		}
 	}
 	for _, g := range s.Responders.Usergroups {
 		if !usergroupID.MatchString(g) {
-			return s, fmt.Errorf("responders.usergroups: %q is not a user group ID like S0123ABCD (names are not identities)", g)
+			return s, badKey("responders", "responders.usergroups: %q is not a user group ID like S0123ABCD (names are not identities)", g)
 		}
 	}
 	if s.OnCallFor == nil {
@@ -118,7 +119,7 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	for _, sev := range s.OnCallFor {
 		if !sev.Valid() {
-			return s, fmt.Errorf("oncall_for: unknown severity %q (want sev1..sev4)", sev)
+			return s, badKey("oncall_for", "oncall_for: unknown severity %q (want sev1..sev4)", sev)
 		}
 	}
 	if len(s.Roles) == 0 {
@@ -128,10 +129,10 @@ func (s Settings) withDefaults() (Settings, error) {
 	for name, instr := range s.Roles {
 		n := strings.ToLower(strings.TrimSpace(name))
 		if !roleName.MatchString(n) {
-			return s, fmt.Errorf("roles: role name %q: use a short lower-case word", name)
+			return s, badKey("roles", "roles: role name %q: use a short lower-case word", name)
 		}
 		if n == string(bot.RoleCommander) {
-			return s, errors.New("roles: commander is built in; set commander_instructions instead")
+			return s, badKey("roles", "roles: commander is built in; set commander_instructions instead")
 		}
 		roles[n] = instr
 	}
@@ -144,14 +145,14 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	for sev, d := range s.UpdateReminders {
 		if !sev.Valid() {
-			return s, fmt.Errorf("update_reminders: unknown severity %q (want sev1..sev4)", sev)
+			return s, badKey("update_reminders", "update_reminders: unknown severity %q (want sev1..sev4)", sev)
 		}
 		if d < 0 || (d > 0 && d < time.Minute) {
-			return s, fmt.Errorf("update_reminders: %s: %s is not a sensible interval (0 or at least 1m)", sev, d)
+			return s, badKey("update_reminders", "update_reminders: %s: %s is not a sensible interval (0 or at least 1m)", sev, d)
 		}
 	}
 	if s.ArchiveAfter < 0 {
-		return s, fmt.Errorf("archive_after: %s is negative", s.ArchiveAfter)
+		return s, badKey("archive_after", "archive_after: %s is negative", s.ArchiveAfter)
 	}
 	if s.Timezone == nil {
 		s.Timezone = time.UTC
@@ -181,19 +182,15 @@ type settingsYAML struct {
 	Timezone              string               `yaml:"timezone"`
 	ExportTemplate        string               `yaml:"export_template"`
 	CommanderInstructions string               `yaml:"commander_instructions"`
-	Unknown               map[string]yaml.Node `yaml:",inline"`
 }
 
-// UnmarshalYAML decodes the `incidents:` section: durations as Go duration
-// strings ("15m"), "none" or 0 for no reminder, the time zone by IANA name.
-// Errors carry the YAML line.
+// UnmarshalYAML decodes the `incidents:` section strictly: durations as Go
+// duration strings ("15m"), "none" or 0 for no reminder, the time zone by
+// IANA name. Every problem is reported with its line.
 func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 	var raw settingsYAML
-	if err := node.Decode(&raw); err != nil {
+	if err := yamlconf.Decode(node, "incidents", &raw); err != nil {
 		return err
-	}
-	for k, v := range raw.Unknown {
-		return fmt.Errorf("line %d: incidents: unknown key %q", v.Line, k)
 	}
 	out := Settings{
 		Admins:                s.Admins,
@@ -207,19 +204,32 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 		ExportTemplate:        raw.ExportTemplate,
 		CommanderInstructions: raw.CommanderInstructions,
 	}
+	var ps yamlconf.Problems
+	onCallFor := yamlconf.Lookup(node, "oncall_for")
 	for i, sev := range raw.OnCallFor {
 		if p, ok := bot.ParseSeverity(string(sev)); ok {
 			out.OnCallFor[i] = p
 		} else {
-			return fmt.Errorf("line %d: oncall_for: unknown severity %q (want sev1..sev4)", node.Line, sev)
+			ps = append(ps, yamlconf.Errorf(onCallFor.Content[i].Line, "incidents.oncall_for", "unknown severity %q (want sev1..sev4)", sev))
 		}
 	}
 	if raw.UpdateReminders != nil {
 		out.UpdateReminders = map[bot.Severity]time.Duration{}
-		for k, v := range raw.UpdateReminders {
+		keys := make([]string, 0, len(raw.UpdateReminders))
+		for k := range raw.UpdateReminders {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := raw.UpdateReminders[k]
 			sev, ok := bot.ParseSeverity(k)
 			if !ok {
-				return fmt.Errorf("line %d: update_reminders: unknown severity %q (want sev1..sev4)", v.Line, k)
+				ps = append(ps, yamlconf.Errorf(v.Line, "incidents.update_reminders", "unknown severity %q (want sev1..sev4)", k))
+				continue
+			}
+			if v.Kind != yaml.ScalarNode && v.Kind != 0 { // 0: no value, as none
+				ps = append(ps, yamlconf.Errorf(v.Line, "incidents.update_reminders."+k, "expected a duration like 30m or none"))
+				continue
 			}
 			switch strings.ToLower(strings.TrimSpace(v.Value)) {
 			case "none", "off", "never", "0", "":
@@ -228,7 +238,8 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 			}
 			d, err := time.ParseDuration(v.Value)
 			if err != nil {
-				return fmt.Errorf("line %d: update_reminders: %s: %q is not a duration like 30m", v.Line, k, v.Value)
+				ps = append(ps, yamlconf.Errorf(v.Line, "incidents.update_reminders."+k, "%q is not a duration like 30m", v.Value))
+				continue
 			}
 			out.UpdateReminders[sev] = d
 		}
@@ -236,13 +247,34 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 	if raw.Timezone != "" {
 		loc, err := time.LoadLocation(raw.Timezone)
 		if err != nil {
-			return fmt.Errorf("line %d: timezone: %q is not an IANA zone name like Europe/Berlin", node.Line, raw.Timezone)
+			ps = append(ps, yamlconf.Errorf(yamlconf.Line(node, "timezone"), "incidents.timezone", "%q is not an IANA zone name like Europe/Berlin", raw.Timezone))
 		}
 		out.Timezone = loc
 	}
+	if len(ps) > 0 {
+		return ps
+	}
 	if _, err := out.withDefaults(); err != nil {
-		return fmt.Errorf("line %d: incidents: %w", node.Line, err)
+		line := node.Line
+		var ke *keyError
+		if errors.As(err, &ke) {
+			line = yamlconf.Line(node, ke.key)
+		}
+		return yamlconf.Problem{Line: line, Key: "incidents", Msg: err.Error()}
 	}
 	*s = out
 	return nil
+}
+
+// keyError is a settings mistake with the top-level key of the section it
+// concerns, so the config file's line can be found.
+type keyError struct {
+	key string
+	msg string
+}
+
+func (e *keyError) Error() string { return e.msg }
+
+func badKey(key, format string, args ...any) error {
+	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
 }

@@ -86,3 +86,27 @@ timezone: Europe/Berlin
 		})
 	}
 }
+
+// Problems name the line of the value concerned and the section's key, also
+// for the checks made after decoding.
+func TestSettingsYAMLProblemLines(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"channel_prefix: inc\nbroadcast_channel: \"#x\"\n", `line 2: incidents: broadcast_channel "#x" is not a channel ID`},
+		{"archive_after: 1h\nresponders:\n  users: [alice]\n", `line 3: incidents: responders.users: "alice" is not a user ID`},
+		{"oncall_for:\n  - sev1\n  - sev0\n", `line 3: incidents.oncall_for: unknown severity "sev0"`},
+		{"update_reminders:\n  sev1: 15m\n  sev2: soon\n", `line 3: incidents.update_reminders.sev2: "soon" is not a duration like 30m`},
+		{"update_reminders: {sev1: [15m]}\n", "line 1: incidents.update_reminders.sev1: expected a duration like 30m or none"},
+		{"roles: x\ntimezone: Mars/Olympus\n", "line 1: incidents.roles: expected a mapping, got text `x`"},
+	}
+	for _, tt := range tests {
+		var s Settings
+		err := yaml.Unmarshal([]byte(tt.yaml), &s)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want an error starting %q", tt.yaml, err, tt.want)
+		}
+	}
+	var s Settings
+	if err := yaml.Unmarshal([]byte("update_reminders: {sev4: }\n"), &s); err != nil || s.UpdateReminders[bot.Sev4] != 0 {
+		t.Errorf("an empty reminder: got %v, %v; want none", err, s.UpdateReminders)
+	}
+}

@@ -2,6 +2,7 @@ package oncall_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,5 +34,43 @@ schedules:
 		Schedules: []bot.ScheduleConfig{{ID: "PSCHED01", Name: "payments", HandoffChannel: "C0PAYMENTS", Usergroup: "S0ONCALLPAY", Levels: []int{1, 2}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+}
+
+// TestSettingsYAMLProblems: the section is decoded strictly and checked as
+// New would check it, each problem at the line of the value concerned.
+func TestSettingsYAMLProblems(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{name: "unknown keys", yaml: "sync_interval: 1m\nsyncinterval: 1m\nschedules:\n  - {id: P1, channel: C0X}\n",
+			want: []string{`line 2: oncall: unknown key "syncinterval"`, `line 4: oncall.schedules: unknown key "channel"`}},
+		{name: "not a duration", yaml: "lookahead: a week\n",
+			want: []string{"line 1: oncall.lookahead: expected a duration such as 30s or 5m, got text `a week`"}},
+		{name: "every schedule problem at its entry", yaml: "timezone: Mars/Olympus\nschedules:\n  - {id: P1, name: pay}\n  - {id: P2, name: Pay}\n  - {id: P3, handoff_channel: \"#ops\"}\n",
+			want: []string{
+				`line 1: oncall: timezone "Mars/Olympus": unknown zone`,
+				`line 4: oncall: schedules[1]: id "P2" or name "Pay" is used twice or reserved`,
+				`line 5: oncall: schedules[2] (P3): handoff_channel "#ops" is not a channel ID`,
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got oncall.Settings
+			err := yaml.Unmarshal([]byte(tc.yaml), &got)
+			if err == nil {
+				t.Fatalf("got no error, want %q", tc.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d:\n%s", len(lines), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d = %q, want it to start with %q", i, lines[i], w)
+				}
+			}
+		})
 	}
 }

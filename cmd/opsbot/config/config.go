@@ -1,22 +1,51 @@
-package main
+// Package config is opsbot's configuration: the environment (which wins),
+// the command-line flags and the YAML config file, loaded and checked in one
+// place so that the composition root (cmd/opsbot/app.go) wires only values
+// that are already valid.
+//
+// Load reads everything through the functions it is given (getenv,
+// readFile), never the process itself, so it is table-tested. It decodes the
+// config file once, into File, and reports every problem at once as
+// "file:line: section.key: message", so an operator fixes them in one go.
+//
+// # Adding a config file section
+//
+// A section is a field of File whose type lives in the package that owns
+// the setting (commands/incident's Settings is the model):
+//
+//  1. In your package, declare the type with yaml tags and a doc comment on
+//     each field, durations as time.Duration, IDs as strings.
+//  2. Give it an UnmarshalYAML that calls yamlconf.Decode(n, "section", s)
+//     (unknown keys, lists, durations, each with its line) and then checks
+//     what YAML cannot (IDs, ranges), returning yamlconf.Errorf(line,
+//     "section.key", …) problems; bot/yamlconf's package doc shows one.
+//     Unit-test it with yaml.Unmarshal in your package.
+//  3. Add the field to File here with its yaml tag, and document the keys
+//     in deploy/README.md's "Config file reference" (deploy/reference_test.go
+//     compares the two).
+//  4. Wire the decoded value in cmd/opsbot/app.go (buildApp): it is already
+//     valid there, so wiring only copies it into your service's Config.
+//
+// A key inside an existing section (incidents.permissions,
+// redis.min_replicas) is a field of that section's type, decoded the same
+// way.
+//
+// # Adding an environment variable
+//
+// Add a row to envVars (the field it fills) and, when it needs a check,
+// a line in Config.check; then add the variable to the Environment tables
+// of README.md and deploy/README.md (deploy/reference_test.go compares them
+// with EnvNames). A flag, if any, goes next to the others in Load.
+package config
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"reflect"
-	"regexp"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
-
-	"github.com/opsbot/opsbot/bot"
-	"github.com/opsbot/opsbot/commands/incident"
-	"github.com/opsbot/opsbot/commands/oncall"
 )
 
 // Secret holds a credential. It formats as "[redacted]" everywhere (fmt, zap,
@@ -50,78 +79,77 @@ type Config struct {
 	RedisURL        Secret // may carry a password
 	PagerDutyToken  Secret
 	PagerDutyAPIURL string
-	ConfigPath      string
-	RunbooksDir     string
-	HTTPAddr        string
-	LogLevel        string
-	// logLevelSet says the level was asked for (env or flag), so console
+	// ConfigPath is the config file read; empty when there is none.
+	ConfigPath  string
+	RunbooksDir string
+	HTTPAddr    string
+	LogLevel    string
+	// LogLevelSet says the level was asked for (env or flag), so console
 	// mode keeps it instead of its quieter default.
-	logLevelSet bool
+	LogLevelSet bool
 	// StateDir is systemd's STATE_DIRECTORY, the default home of the spool.
 	StateDir string
-	// File is the parsed config file (zero when there is none).
-	File FileConfig
+	// File is the decoded config file (zero when there is none).
+	File File
 }
 
 // Console reports whether opsbot runs in console mode: no Slack tokens.
 func (c Config) Console() bool { return c.SlackAppToken == "" && c.SlackBotToken == "" }
 
-// FileConfig is the YAML config file. The sections owned by a command family
-// are kept as YAML nodes here and decoded strictly into that family's own
-// settings type when it is wired, so the family owns its knobs.
-type FileConfig struct {
-	// Admins are Slack user IDs allowed admin commands and every runbook.
-	Admins []string `yaml:"admins"`
-	// TeamID is the Slack workspace; users of other teams are refused
-	// runbooks. Empty means the team of the bot token (auth.test).
-	TeamID    string          `yaml:"team_id"`
-	Incidents yaml.Node       `yaml:"incidents"`
-	OnCall    yaml.Node       `yaml:"oncall"`
-	PagerDuty PagerDutyConfig `yaml:"pagerduty"`
-	Runbooks  RunbooksConfig  `yaml:"runbooks"`
-	Redis     RedisConfig     `yaml:"redis"`
-	// raw is the file's text, decoded again per section so that a
-	// section's errors carry the file's own line numbers.
-	raw []byte
+// FileName names the config file in messages: its path, or "config" when
+// there is none.
+func (c Config) FileName() string {
+	if c.ConfigPath == "" {
+		return "config"
+	}
+	return c.ConfigPath
 }
 
-// PagerDutyConfig is the pagerduty: section.
-type PagerDutyConfig struct {
-	// FromEmail is the From header of incidents the bot creates; it must be
-	// a PagerDuty user's e-mail.
-	FromEmail string `yaml:"from_email"`
-	// Services maps names usable in /incident page to PagerDuty service IDs.
-	Services map[string]string `yaml:"services"`
+// envVar is one environment variable Load reads and the field it fills.
+type envVar struct {
+	name string
+	dst  *string
 }
 
-// RunbooksConfig is the runbooks: section.
-type RunbooksConfig struct {
-	Dir string `yaml:"dir"`
-	// Redact are extra regular expressions whose matches are masked in
-	// runbook output.
-	Redact []string `yaml:"redact"`
-	// MaxOutput is how many bytes of output are kept (default 256 KiB).
-	MaxOutput int `yaml:"max_output"`
-	// ApprovalTTL is how long an approval request stays valid (default 15m).
-	ApprovalTTL string `yaml:"approval_ttl"`
+// envVars are the environment variables Load reads, in the README's order.
+// Secrets are filled through their string form.
+func (c *Config) envVars() []envVar {
+	return []envVar{
+		{"SLACK_APP_TOKEN", (*string)(&c.SlackAppToken)},
+		{"SLACK_BOT_TOKEN", (*string)(&c.SlackBotToken)},
+		{"SLACK_API_URL", &c.SlackAPIURL},
+		{"REDIS_URL", (*string)(&c.RedisURL)},
+		{"PAGERDUTY_TOKEN", (*string)(&c.PagerDutyToken)},
+		{"PAGERDUTY_API_URL", &c.PagerDutyAPIURL},
+		{"OPSBOT_CONFIG", &c.ConfigPath},
+		{"OPSBOT_RUNBOOKS", &c.RunbooksDir},
+		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},
+		{"OPSBOT_LOG_LEVEL", &c.LogLevel},
+		{"STATE_DIRECTORY", &c.StateDir},
+	}
 }
 
-// RedisConfig is the redis: section, for Sentinel and Cluster, which a URL
-// cannot express. REDIS_URL, when set, wins.
-type RedisConfig struct {
-	Addrs      []string `yaml:"addrs"`
-	MasterName string   `yaml:"master_name"`
-	Username   string   `yaml:"username"`
-	DB         int      `yaml:"db"`
-	TLS        bool     `yaml:"tls"`
-	// SpoolDir holds timeline events while Redis is unreachable.
-	SpoolDir string `yaml:"spool_dir"`
+// EnvNames lists the environment variables Load reads.
+func EnvNames() []string {
+	var c Config
+	vars := c.envVars()
+	names := make([]string, len(vars))
+	for i, v := range vars {
+		names[i] = v.name
+	}
+	return names
 }
 
-// loadConfig reads flags from args, the environment through getenv and the
+// DefaultConfigPath is read when no config file is named; it may be absent.
+const DefaultConfigPath = "opsbot.yaml"
+
+// Load reads flags from args, the environment through getenv and the
 // config file through readFile. It never reads the process environment
-// itself, so it is table-tested.
-func loadConfig(args []string, getenv func(string) string, readFile func(string) ([]byte, error)) (Config, []string, error) {
+// itself, so it is table-tested. It returns the arguments left after the
+// flags. When anything is wrong the error is Problems listing all of it,
+// and the Config holds what could be read, so that `opsbot validate` can
+// go on to the runbooks.
+func Load(args []string, getenv func(string) string, readFile func(string) ([]byte, error)) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet("opsbot", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -132,42 +160,27 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	if err := fs.Parse(args); err != nil {
 		return c, nil, fmt.Errorf("flags: %w", err)
 	}
-	env := func(name string, dst *string) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
+	for _, v := range c.envVars() {
+		if s := strings.TrimSpace(getenv(v.name)); s != "" {
+			*v.dst = s
 		}
 	}
-	var appTok, botTok, pdTok, redisURL string
-	env("SLACK_APP_TOKEN", &appTok)
-	env("SLACK_BOT_TOKEN", &botTok)
-	env("REDIS_URL", &redisURL)
-	env("PAGERDUTY_TOKEN", &pdTok)
-	c.SlackAppToken, c.SlackBotToken, c.PagerDutyToken, c.RedisURL = Secret(appTok), Secret(botTok), Secret(pdTok), Secret(redisURL)
-	env("SLACK_API_URL", &c.SlackAPIURL)
-	env("PAGERDUTY_API_URL", &c.PagerDutyAPIURL)
-	env("OPSBOT_CONFIG", &c.ConfigPath)
-	env("OPSBOT_RUNBOOKS", &c.RunbooksDir)
-	env("OPSBOT_HTTP_ADDR", &c.HTTPAddr)
-	env("OPSBOT_LOG_LEVEL", &c.LogLevel)
-	env("STATE_DIRECTORY", &c.StateDir)
 
 	explicit := c.ConfigPath != ""
 	if !explicit {
-		c.ConfigPath = "opsbot.yaml"
+		c.ConfigPath = DefaultConfigPath
 	}
-	var problems configProblems
+	var problems Problems
 	if data, err := readFile(c.ConfigPath); err == nil {
-		if err := decodeStrict(data, &c.File); err != nil {
-			var te *yaml.TypeError
-			if !errors.As(err, &te) {
-				return c, nil, configProblems(yamlProblems(c.ConfigPath, err))
-			}
-			// A type error (an unknown key, a list where a value belongs)
-			// leaves the rest of the file decoded: go on, so that every
-			// problem is reported at once. The error still stops the bot.
-			problems = yamlProblems(c.ConfigPath, err)
+		c.File, err = ParseFile(c.ConfigPath, data)
+		// The file's problems do not stop the rest of the checks: every
+		// problem is reported at once. They still stop the bot.
+		var ps Problems
+		if errors.As(err, &ps) {
+			problems = append(problems, ps...)
+		} else if err != nil {
+			return c, nil, err
 		}
-		c.File.raw = data
 	} else if explicit || !errors.Is(err, os.ErrNotExist) {
 		return c, nil, fmt.Errorf("config file: %w", err)
 	} else {
@@ -186,33 +199,30 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	} else {
-		c.logLevelSet = true
+		c.LogLevelSet = true
 	}
 	if c.HTTPAddr == "" && !c.Console() {
 		c.HTTPAddr = ":8080"
 	}
-	var more configProblems
-	if err := c.validate(); errors.As(err, &more) {
-		problems = append(problems, more...)
-	}
+	problems = append(problems, c.check()...)
 	if len(problems) > 0 {
 		return c, fs.Args(), problems
 	}
 	return c, fs.Args(), nil
 }
 
-// configProblems is everything wrong with the configuration, one
-// "where: what" line each (file:line for the config file).
-type configProblems []string
+// Problems is everything wrong with the configuration, one "where: what"
+// line each (file:line for the config file).
+type Problems []string
 
-func (p configProblems) Error() string {
+func (p Problems) Error() string {
 	return "invalid configuration:\n  " + strings.Join(p, "\n  ")
 }
 
-// validate reports every problem at once, so an operator fixes them in one go.
+// check reports every problem of the environment and flags at once.
 // Messages name the variable, never its value.
-func (c Config) validate() error {
-	var problems []string
+func (c Config) check() Problems {
+	var problems Problems
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	switch {
 	case c.SlackAppToken == "" && c.SlackBotToken != "":
@@ -244,22 +254,7 @@ func (c Config) validate() error {
 	default:
 		add("OPSBOT_LOG_LEVEL must be debug, info, warn or error")
 	}
-	for i, id := range c.File.Admins {
-		if !isSlackUserID(id) {
-			add("%s: admins[%d] must be a Slack user ID like U0123ABCD", c.configName(), i)
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return configProblems(problems)
-}
-
-func (c Config) configName() string {
-	if c.ConfigPath == "" {
-		return "config"
-	}
-	return c.ConfigPath
+	return problems
 }
 
 // checkURL validates a URL without ever putting the URL (which may carry a
@@ -278,148 +273,4 @@ func checkURL(raw string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("must use %s", strings.Join(schemes, " or "))
-}
-
-func isSlackUserID(s string) bool {
-	if len(s) < 3 || len(s) > 21 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// decodeStrict decodes YAML refusing unknown keys, so a typo in the config
-// file is an error at start instead of a silently ignored setting.
-func decodeStrict(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
-}
-
-// sections are the config file's sections owned by command families,
-// decoded strictly into the families' own settings types.
-type sections struct {
-	Incidents incident.Settings `yaml:"incidents"`
-	OnCall    oncall.Settings   `yaml:"oncall"`
-}
-
-// decodeSections decodes the family sections from the file's text, so that
-// errors name the line in the file; the other top-level keys were checked by
-// decodeStrict already and are absorbed here.
-func decodeSections(f FileConfig) (sections, error) {
-	var sec sections
-	if len(f.raw) == 0 {
-		return sec, nil
-	}
-	// One section at a time, so that a mistake in one does not hide the
-	// mistakes in the other.
-	var inc struct {
-		Incidents *incident.Settings `yaml:"incidents"`
-		Rest      map[string]any     `yaml:",inline"`
-	}
-	var oc struct {
-		OnCall *oncall.Settings `yaml:"oncall"`
-		Rest   map[string]any   `yaml:",inline"`
-	}
-	inc.Incidents, oc.OnCall = &sec.Incidents, &sec.OnCall
-	incErr, ocErr := decodeStrict(f.raw, &inc), decodeStrict(f.raw, &oc)
-	if ocErr == nil {
-		// What the on-call family would refuse at start, also where no
-		// on-call provider is configured (opsbot validate).
-		ocErr = sec.OnCall.Validate()
-	}
-	return sec, errors.Join(incErr, ocErr)
-}
-
-var (
-	yamlLine         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-	yamlWrongKind    = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:(`.*`) )?into (\\S+)$")
-	// yamlSections names the config file section a Go type decodes, for
-	// messages that would otherwise name the type.
-	yamlSections = map[string]string{
-		reflect.TypeOf(FileConfig{}).String():         "",
-		reflect.TypeOf(PagerDutyConfig{}).String():    "pagerduty",
-		reflect.TypeOf(RunbooksConfig{}).String():     "runbooks",
-		reflect.TypeOf(RedisConfig{}).String():        "redis",
-		reflect.TypeOf(oncall.Settings{}).String():    "oncall",
-		reflect.TypeOf(bot.ScheduleConfig{}).String(): "oncall.schedules",
-	}
-)
-
-// yamlProblems turns a YAML decoding error of the config file into
-// "file:line: message" lines an operator can act on, one per problem,
-// without the Go type names the decoder speaks in.
-func yamlProblems(path string, err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, yamlProblems(path, e)...)
-		}
-		return out
-	}
-	msgs := []string{err.Error()}
-	if te := (*yaml.TypeError)(nil); errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	out := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		where := path
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			where, m = path+":"+sub[1], sub[2]
-		}
-		out = append(out, where+": "+yamlMessage(strings.TrimPrefix(m, "yaml: ")))
-	}
-	return out
-}
-
-func yamlMessage(m string) string {
-	if sub := yamlUnknownField.FindStringSubmatch(m); sub != nil {
-		section, ok := yamlSections[sub[2]]
-		switch {
-		case !ok:
-			return fmt.Sprintf("unknown key %q", sub[1])
-		case section == "":
-			return fmt.Sprintf("unknown top-level key %q", sub[1])
-		}
-		return fmt.Sprintf("%s: unknown key %q", section, sub[1])
-	}
-	if sub := yamlWrongKind.FindStringSubmatch(m); sub != nil {
-		got := map[string]string{"str": "text", "int": "a number", "float": "a number", "bool": "true or false",
-			"seq": "a list", "map": "a mapping", "null": "nothing"}[sub[1]]
-		if got == "" {
-			got = "a " + sub[1]
-		}
-		if sub[2] != "" {
-			got += " " + sub[2]
-		}
-		return fmt.Sprintf("expected %s, got %s", yamlKind(sub[3]), got)
-	}
-	return m
-}
-
-// yamlKind describes what a Go type expects in YAML terms.
-func yamlKind(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "[]"):
-		return "a list"
-	case strings.HasPrefix(goType, "map["):
-		return "a mapping"
-	case goType == "time.Duration":
-		return "a duration such as 30s or 5m"
-	case goType == "bool":
-		return "true or false"
-	case goType == "string", goType == "bot.Severity":
-		return "a single value"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
-		return "a number"
-	}
-	return "a mapping of keys"
 }

@@ -1,14 +1,19 @@
-package main
+package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/commands/runbook"
 )
 
 const (
@@ -29,7 +34,7 @@ func files(m map[string]string) func(string) ([]byte, error) {
 	}
 }
 
-func TestLoadConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
@@ -127,7 +132,7 @@ func TestLoadConfig(t *testing.T) {
 			if tt.env == nil {
 				tt.env = map[string]string{}
 			}
-			c, _, err := loadConfig(tt.args, envOf(tt.env), files(tt.files))
+			c, _, err := Load(tt.args, envOf(tt.env), files(tt.files))
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("got no error, want one containing %q", tt.wantErr)
@@ -157,7 +162,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"SLACK_APP_TOKEN": testAppToken, "SLACK_BOT_TOKEN": testBotToken,
 		"PAGERDUTY_TOKEN": "pdSECRETTOKEN", "REDIS_URL": "redis://:hunter2@localhost:6379/0",
 	}
-	c, _, err := loadConfig(nil, envOf(env), noFile)
+	c, _, err := Load(nil, envOf(env), noFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +175,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	bad["SLACK_API_URL"] = "nope"
 	bad["REDIS_URL"] = "http://:hunter2@x"
 	bad["SLACK_APP_TOKEN"] = "xoxb-" + testAppToken
-	_, _, err = loadConfig(nil, envOf(bad), noFile)
+	_, _, err = Load(nil, envOf(bad), noFile)
 	if err == nil {
 		t.Fatal("want an error for bad configuration")
 	}
@@ -190,36 +195,20 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
-// Errors in a family's section name the line in the file, not in the section.
+// Errors in a family's section name the line in the file, not in the
+// section, and the section and key.
 func TestSectionErrorsCarryFileLines(t *testing.T) {
 	file := "admins: [U0ADMIN]\nrunbooks: {dir: rb}\nincidents:\n  broadcast_channel: C0INC\n  update_reminders: {sev1: soon}\n"
-	c, _, err := loadConfig(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": file}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = decodeSections(c.File)
-	if err == nil || !strings.Contains(err.Error(), "line 5") {
-		t.Errorf("got %v, want an error naming line 5", err)
-	}
-	var out, errOut strings.Builder
-	if code := runValidate(c, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ops.yaml:5: ") {
-		t.Errorf("validate: exit %d, stderr %q; want 1 and ops.yaml:5:", code, errOut.String())
+	_, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": file}))
+	if err == nil || !strings.Contains(err.Error(), `ops.yaml:5: incidents.update_reminders.sev1: "soon" is not a duration`) {
+		t.Errorf("got %v, want an error naming ops.yaml:5 and incidents.update_reminders.sev1", err)
 	}
 }
 
 // A config file with several mistakes gets one file:line message for each,
-// in the file's terms (keys, lists) rather than Go's (types), and validate
-// goes on to the runbooks instead of stopping at the first.
-func TestValidateReportsEveryConfigProblemWithFileLine(t *testing.T) {
-	dir := t.TempDir()
-	rb := filepath.Join(dir, "runbooks")
-	if err := os.Mkdir(rb, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rb, "bad.yaml"), []byte("name: bad\ncommand: [true]\ncolour: red\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "ops.yaml")
+// in the file's terms (keys, lists) rather than Go's (types), whichever
+// section they are in, along with the environment's.
+func TestLoadReportsEveryProblemWithFileLine(t *testing.T) {
 	body := strings.Join([]string{
 		"admin: [U0ADMIN]", // 1: top-level typo
 		"pagerduty:",
@@ -230,86 +219,130 @@ func TestValidateReportsEveryConfigProblemWithFileLine(t *testing.T) {
 		"  schedules:",
 		"    - {id: P1, name: pay, handof_channel: C0PAY}", // 8
 		"runbooks:",
-		"  dir: " + rb,
-		"  redact: x", // 11: a value where a list belongs
+		"  dir: rb",
+		"  redact: x",          // 11: a value where a list belongs
+		"  max_output: lots",   // 12
+		"  approval_ttl: soon", // 13
+		"redis:",
+		"  addrs: [redis-1]",       // 15
+		"  db: -1",                 // 16
+		"admins: ['@alice', U0OK]", // 17
+		"team_id: acme",            // 18
 	}, "\n") + "\n"
-	if err := os.WriteFile(cfgFile, []byte(body), 0o644); err != nil {
+	c, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml", "OPSBOT_LOG_LEVEL": "loud"}), files(map[string]string{"ops.yaml": body}))
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("got %v, want Problems", err)
+	}
+	want := Problems{
+		`ops.yaml:1: unknown top-level key "admin"`,
+		`ops.yaml:3: pagerduty: unknown key "from_emial"`,
+		`ops.yaml:5: incidents.update_reminders.sev1: "soon" is not a duration like 30m`,
+		`ops.yaml:8: oncall.schedules: unknown key "handof_channel"`,
+		"ops.yaml:11: runbooks.redact: expected a list, got text `x`",
+		"ops.yaml:12: runbooks.max_output: expected a whole number, got text `lots`",
+		"ops.yaml:13: runbooks.approval_ttl: expected a duration such as 30s or 5m, got text `soon`",
+		`ops.yaml:15: redis.addrs: "redis-1" is not a host:port address`,
+		"ops.yaml:16: redis.db: -1 is negative",
+		"ops.yaml:17: admins[0] must be a Slack user ID like U0123ABCD",
+		`ops.yaml:18: team_id: "acme" is not a Slack team ID like T0123ABCD`,
+		"OPSBOT_LOG_LEVEL must be debug, info, warn or error",
+	}
+	if diff := cmp.Diff(want, ps); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	if c.RunbooksDir != "rb" {
+		t.Errorf("RunbooksDir = %q, want rb: what could be read is kept for validate", c.RunbooksDir)
+	}
+}
+
+// The families' own checks run at load time, with the line of the value
+// concerned, so that nothing fails later during wiring.
+func TestLoadRunsSectionChecks(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"broadcast channel by name", "incidents:\n  channel_prefix: inc\n  broadcast_channel: \"#incidents\"\n",
+			`ops.yaml:3: incidents: broadcast_channel "#incidents" is not a channel ID`},
+		{"oncall_for severity", "incidents:\n  oncall_for: [sev1, sev9]\n", `ops.yaml:2: incidents.oncall_for: unknown severity "sev9"`},
+		{"schedule name", "oncall:\n  sync_interval: 1m\n  schedules:\n    - {id: P1}\n    - {id: P2, name: my payments}\n",
+			`ops.yaml:5: oncall: schedules[1] (P2): name "my payments" must be one word`},
+		{"oncall time zone", "oncall:\n  timezone: Mars/Olympus\n", `ops.yaml:2: oncall: timezone "Mars/Olympus": unknown zone`},
+		{"redact pattern", "runbooks:\n  redact: ['ok', '(']\n", `ops.yaml:2: runbooks.redact: "(" is not a regular expression`},
+		{"negative approval ttl", "runbooks:\n  approval_ttl: -5m\n", "ops.yaml:2: runbooks.approval_ttl: -5m0s is negative"},
+		{"service name", "pagerduty:\n  services:\n    check out: PSVC1\n", `ops.yaml:3: pagerduty.services: name "check out" must be one word`},
+		{"from email", "pagerduty:\n  from_email: opsbot\n", `ops.yaml:2: pagerduty.from_email: "opsbot" is not an e-mail address`},
+		{"syntax error", "admins: [U0A]\nincidents: broadcast_channel: C0\n", "ops.yaml:2: mapping values are not allowed in this context"},
+		{"repeated key", "admins: [U0A]\nadmins: [U0B]\n", `ops.yaml:2: key "admins" is given twice (first on line 1)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": tt.file}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A valid file arrives decoded into the families' own types, defaults left
+// to the families.
+func TestLoadDecodesSections(t *testing.T) {
+	body := `admins: [U0ADMIN]
+team_id: T0TEAM
+incidents:
+  broadcast_channel: C0INC
+  update_reminders: {sev1: 10m, sev4: none}
+oncall:
+  sync_interval: 2m
+  schedules:
+    - {id: PSCHED01, name: payments, handoff_channel: C0PAY, levels: [1]}
+pagerduty:
+  from_email: opsbot@example.com
+  services: {checkout: PSVC001}
+runbooks:
+  dir: rb
+  redact: ['secret-\d+']
+  max_output: 1024
+  approval_ttl: 5m
+redis:
+  addrs: [sentinel-1:26379, sentinel-2:26379]
+  master_name: main
+  db: 2
+  tls: true
+  spool_dir: /var/lib/opsbot/spool
+`
+	c, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": body}))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut strings.Builder
-	code := run([]string{"validate", "--config", cfgFile}, envOf(nil), strings.NewReader(""), &out, &errOut)
-	got := errOut.String()
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
+	f := c.File
+	if f.TeamID != "T0TEAM" || f.Incidents.BroadcastChannel != "C0INC" || f.Incidents.UpdateReminders[bot.Sev1] != 10*time.Minute {
+		t.Errorf("team %q, incidents %+v", f.TeamID, f.Incidents)
 	}
-	for _, want := range []string{
-		cfgFile + `:1: unknown top-level key "admin"`,
-		cfgFile + `:3: pagerduty: unknown key "from_emial"`,
-		cfgFile + ":5: ",
-		cfgFile + `:8: oncall.schedules: unknown key "handof_channel"`,
-		cfgFile + ":11: expected a list, got text `x`",
-		filepath.Join(rb, "bad.yaml") + ":3: colour",
-		"6 problem(s)",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, got)
-		}
+	if f.OnCall.SyncInterval != 2*time.Minute || len(f.OnCall.Schedules) != 1 || f.OnCall.Schedules[0].HandoffChannel != "C0PAY" {
+		t.Errorf("oncall %+v", f.OnCall)
 	}
-	for _, internal := range []string{"main.", "bot.", "[]string", "unmarshal"} {
-		if strings.Contains(got, internal) {
-			t.Errorf("stderr shows Go internals %q:\n%s", internal, got)
-		}
+	if diff := cmp.Diff(runbook.Settings{Dir: "rb", Redact: []string{`secret-\d+`}, MaxOutput: 1024, ApprovalTTL: 5 * time.Minute}, f.Runbooks); diff != "" {
+		t.Errorf("runbooks (-want +got):\n%s", diff)
 	}
-	// Outside validate the same file stops the bot with the same lines.
-	errOut.Reset()
-	if code := run([]string{"export", "INC-1", "--config", cfgFile}, envOf(nil), strings.NewReader(""), &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), cfgFile+`:3: pagerduty: unknown key "from_emial"`) {
-		t.Errorf("export: exit %d, stderr %q", code, errOut.String())
+	if diff := cmp.Diff(PagerDuty{FromEmail: "opsbot@example.com", Services: map[string]string{"checkout": "PSVC001"}}, f.PagerDuty); diff != "" {
+		t.Errorf("pagerduty (-want +got):\n%s", diff)
+	}
+	wantRedis := Redis{Addrs: []string{"sentinel-1:26379", "sentinel-2:26379"}, MasterName: "main", DB: 2, TLS: true, SpoolDir: "/var/lib/opsbot/spool"}
+	if diff := cmp.Diff(wantRedis, f.Redis); diff != "" {
+		t.Errorf("redis (-want +got):\n%s", diff)
+	}
+	if c.RunbooksDir != "rb" {
+		t.Errorf("RunbooksDir = %q, want the file's rb", c.RunbooksDir)
 	}
 }
 
-// --help and -h print the usage and succeed, whatever the subcommand.
-func TestHelpFlagPrintsUsage(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"validate", "--help"}, {"help"}} {
-		var out, errOut strings.Builder
-		code := run(args, envOf(nil), strings.NewReader(""), &out, &errOut)
-		if code != 0 || !strings.Contains(out.String(), "usage: opsbot") || errOut.Len() != 0 {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and the usage", args, code, out.String(), errOut.String())
-		}
-	}
-}
-
-// validate with nothing to validate says so and fails, rather than passing
-// silently (a wrong path in CI would look like a pass).
-func TestValidateWithNothingToCheckFails(t *testing.T) {
-	t.Chdir(t.TempDir()) // no ./opsbot.yaml
-	var out, errOut strings.Builder
-	if code := run([]string{"validate"}, envOf(nil), strings.NewReader(""), &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), "nothing to check") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and \"nothing to check\"", code, out.String(), errOut.String())
-	}
-}
-
-// validate catches what would stop the bot at start even where no on-call
-// provider is configured, and channels given by name rather than ID.
-func TestValidateChecksOnCallSchedulesAndIDs(t *testing.T) {
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "ops.yaml")
-	body := "incidents:\n  broadcast_channel: \"#incidents\"\noncall:\n  schedules:\n    - {id: P1, name: my payments}\n"
-	if err := os.WriteFile(cfgFile, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out, errOut strings.Builder
-	code := run([]string{"validate", "--config", cfgFile}, envOf(nil), strings.NewReader(""), &out, &errOut)
-	for _, want := range []string{
-		cfgFile + `:2: incidents: broadcast_channel "#incidents" is not a channel ID`,
-		`name "my payments" must be one word`,
-	} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
-		}
-	}
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
+// Every variable Load reads is listed by EnvNames, and nothing else.
+func TestEnvNames(t *testing.T) {
+	var read []string
+	_, _, _ = Load(nil, func(k string) string { read = append(read, k); return "" }, noFile)
+	if diff := cmp.Diff(EnvNames(), read); diff != "" {
+		t.Errorf("variables (-EnvNames +read by Load):\n%s", diff)
 	}
 }
