@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 )
@@ -160,3 +161,34 @@ type OnCallStore interface {
 	// LatestHandoff returns the latest handoff of a schedule.
 	LatestHandoff(ctx context.Context, scheduleID string) (h Handoff, ok bool, err error)
 }
+
+// Override puts Person on call for a schedule in place of its rotation for
+// [Start, End), as the on-call provider records it.
+type Override struct {
+	// ID is the provider's override ID (PagerDuty "PQ47DCP"); with Schedule
+	// it identifies the override for deletion.
+	ID       string    `json:"id"`
+	Schedule string    `json:"schedule"`
+	Person   Person    `json:"person"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+}
+
+// Errors on-call and paging providers return, so that command families can
+// phrase them without knowing which provider answered. Providers wrap them
+// (errors.Is finds them) with the operation and entity concerned.
+var (
+	// ErrRateLimited: the provider is rate-limiting opsbot and did nothing.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the provider failed or did not answer (5xx, timeout);
+	// whether it acted is unknown unless the provider says otherwise.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrRejected: the provider refused the request as invalid (a 4xx other
+	// than not found, rate limit or credentials); it did nothing.
+	ErrRejected = errors.New("rejected")
+	// ErrUnauthorized: the provider refused opsbot's credentials.
+	ErrUnauthorized = errors.New("credentials refused")
+	// ErrDuplicate: what was asked for already exists (a page with the same
+	// dedupe key); nothing new was made.
+	ErrDuplicate = errors.New("already exists")
+)

@@ -57,6 +57,20 @@ type User struct {
 	// single-channel guest.
 	IsRestricted      bool
 	IsUltraRestricted bool
+	// TZ is the user's IANA time zone as chat knows it ("Europe/Berlin");
+	// empty when unknown. Times the user types are read in it.
+	TZ string
+}
+
+// Location returns the user's time zone, or fallback when it is unknown or
+// not a zone this machine knows.
+func (u User) Location(fallback *time.Location) *time.Location {
+	if u.TZ != "" {
+		if loc, err := time.LoadLocation(u.TZ); err == nil {
+			return loc
+		}
+	}
+	return fallback
 }
 
 // MessageReader fetches messages people posted.

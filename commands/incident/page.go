@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,7 +48,19 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, 
 	}
 	res, err := s.pager.Page(ctx, bot.PageRequest{Service: service, Title: fmt.Sprintf("%s: %s", inc.Key, bot.UnescapeText(inc.Title)),
 		Details: details, RequesterEmail: email, IncidentKey: inc.Key})
-	if err != nil {
+	switch {
+	case errors.Is(err, bot.ErrDuplicate):
+		text := fmt.Sprintf("PagerDuty already has an open incident for %s on `%s`; its on-call has been paged.", inc.Key, service)
+		if res.URL != "" {
+			text += fmt.Sprintf(" <%s|PagerDuty incident>", res.URL)
+		}
+		return bot.Reply(text), nil
+	case errors.Is(err, bot.ErrNotFound):
+		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", service, s.servicesHint())
+	case errors.Is(err, bot.ErrRateLimited):
+		// A 429 means PagerDuty created nothing, so saying so is safe.
+		return bot.Response{}, bot.Userf("PagerDuty is rate-limiting opsbot and nobody was paged. Try again in a minute, or page from PagerDuty directly.")
+	case err != nil:
 		return bot.Response{}, fmt.Errorf("page %s for %s: %w", service, inc.Key, err)
 	}
 	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: message,

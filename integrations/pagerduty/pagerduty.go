@@ -5,8 +5,9 @@
 // Every call takes the caller's context, has its own deadline, and is retried
 // with backoff on 429 (after Retry-After) and 5xx while the context allows.
 // Errors name the operation and entity, are classified (ErrUnauthorized,
-// ErrRateLimited, ErrUnavailable, ErrInvalid, bot.ErrNotFound) and never
-// contain the token.
+// ErrRateLimited, ErrUnavailable, ErrInvalid, bot.ErrNotFound; each class
+// also matches the provider-neutral bot.Err* value the command families
+// phrase) and never contain the token. The adapter writes no chat copy.
 package pagerduty
 
 import (
@@ -47,6 +48,8 @@ type Config struct {
 	// Services maps names usable in `/incident page NAME` to service IDs.
 	Services map[string]string
 	Logger   *zap.Logger
+	// Clock dates cached look-ups (default bot.SystemClock).
+	Clock bot.Clock
 	// Timeout bounds one HTTP attempt (default 10s).
 	Timeout time.Duration
 	// MaxAttempts bounds tries of one call, the first included (default 4).
@@ -68,18 +71,19 @@ type Client struct {
 	// people caches users fetched by ID: the final-schedule path names only
 	// IDs, and a sync every minute must not cost a GET per person each time
 	// (PagerDuty allows 960 requests a minute per token).
-	peopleMu sync.Mutex
-	people   map[string]cachedPerson
+	people *bot.TTLCache[bot.Person]
+	// byEmail caches users found by e-mail for overrides, misses included
+	// (for less time) so a Slack user without a PagerDuty account does not
+	// cost a search on every click.
+	byEmail *bot.TTLCache[bot.Person]
 }
 
-// cachedPerson is a user fetched by ID and when.
-type cachedPerson struct {
-	person  bot.Person
-	fetched time.Time
-}
-
-// personTTL is how long a fetched user's name and e-mail are trusted.
-const personTTL = time.Hour
+// How long fetched users are trusted, and how many are kept.
+const (
+	personTTL     = time.Hour
+	personMissTTL = 5 * time.Minute
+	peopleCached  = 10_000
+)
 
 var (
 	_ bot.OnCallProvider = (*Client)(nil)
@@ -89,13 +93,13 @@ var (
 // Error classes, for errors.Is.
 var (
 	// ErrUnauthorized: the token is missing, wrong or lacks rights (401/403).
-	ErrUnauthorized = errors.New("pagerduty refused the credentials")
+	ErrUnauthorized = fmt.Errorf("pagerduty refused the credentials: %w", bot.ErrUnauthorized)
 	// ErrRateLimited: 429 still returned after the retries allowed.
-	ErrRateLimited = errors.New("pagerduty rate limit")
+	ErrRateLimited = fmt.Errorf("pagerduty rate limit: %w", bot.ErrRateLimited)
 	// ErrUnavailable: 5xx, timeouts, network failures, unreadable answers.
-	ErrUnavailable = errors.New("pagerduty unavailable")
+	ErrUnavailable = fmt.Errorf("pagerduty unavailable: %w", bot.ErrUnavailable)
 	// ErrInvalid: PagerDuty rejected the request as invalid (other 4xx).
-	ErrInvalid = errors.New("pagerduty rejected the request")
+	ErrInvalid = fmt.Errorf("pagerduty rejected the request: %w", bot.ErrRejected)
 )
 
 // Error is a failed PagerDuty call.
@@ -156,6 +160,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = bot.SystemClock
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -168,7 +175,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	c := &Client{cfg: cfg, token: cfg.Token, log: cfg.Logger.With(zap.String("integration", "pagerduty")), sleep: bot.Sleep, services: names}
+	c := &Client{cfg: cfg, token: cfg.Token, log: cfg.Logger.With(zap.String("integration", "pagerduty")), sleep: bot.Sleep, services: names,
+		people: bot.NewTTLCache[bot.Person](peopleCached, cfg.Clock), byEmail: bot.NewTTLCache[bot.Person](peopleCached, cfg.Clock)}
 	c.api = pd.NewClient(cfg.Token, pd.WithAPIEndpoint(cfg.APIURL))
 	c.api.HTTPClient = retryAfterRecorder{cfg.HTTPClient}
 	return c, nil
@@ -409,32 +417,21 @@ func (c *Client) person(ctx context.Context, u pd.User) (bot.Person, error) {
 	if u.Email != "" {
 		return bot.Person{Name: firstNonEmpty(u.Name, u.Summary), Email: u.Email, ProviderID: u.ID}, nil
 	}
-	c.peopleMu.Lock()
-	cached, ok := c.people[u.ID]
-	c.peopleMu.Unlock()
-	if ok && time.Since(cached.fetched) < personTTL {
-		return cached.person, nil
-	}
 	if u.ID == "" {
 		return bot.Person{Name: firstNonEmpty(u.Summary, "unknown")}, nil
 	}
-	var full *pd.User
-	err := c.call(ctx, fmt.Sprintf("get user %q", u.ID), true, func(ctx context.Context) error {
-		var err error
-		full, err = c.api.GetUserWithContext(ctx, u.ID, pd.GetUserOptions{})
-		return err
+	return c.people.GetOrLoad(ctx, u.ID, func(ctx context.Context) (bot.Person, time.Duration, error) {
+		var full *pd.User
+		err := c.call(ctx, fmt.Sprintf("get user %q", u.ID), true, func(ctx context.Context) error {
+			var err error
+			full, err = c.api.GetUserWithContext(ctx, u.ID, pd.GetUserOptions{})
+			return err
+		})
+		if err != nil {
+			return bot.Person{}, 0, err
+		}
+		return bot.Person{Name: firstNonEmpty(full.Name, u.Summary), Email: full.Email, ProviderID: u.ID}, personTTL, nil
 	})
-	if err != nil {
-		return bot.Person{}, err
-	}
-	p := bot.Person{Name: firstNonEmpty(full.Name, u.Summary), Email: full.Email, ProviderID: u.ID}
-	c.peopleMu.Lock()
-	if c.people == nil || len(c.people) > 10_000 {
-		c.people = map[string]cachedPerson{}
-	}
-	c.people[u.ID] = cachedPerson{person: p, fetched: time.Now()}
-	c.peopleMu.Unlock()
-	return p, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -477,10 +474,8 @@ func (c *Client) Schedules(ctx context.Context) ([]bot.ScheduleConfig, error) {
 func (c *Client) Page(ctx context.Context, req bot.PageRequest) (bot.PageResult, error) {
 	serviceID, ok := c.cfg.Services[req.Service]
 	if !ok {
-		if len(c.services) == 0 {
-			return bot.PageResult{}, bot.Userf("No PagerDuty services are configured for paging.")
-		}
-		return bot.PageResult{}, bot.Userf("I do not know the service `%s`. Services you can page: %s.", req.Service, strings.Join(c.services, ", "))
+		return bot.PageResult{}, fmt.Errorf("pagerduty: page service %q (configured: %s): %w",
+			req.Service, strings.Join(c.services, ", "), bot.ErrNotFound)
 	}
 	title := strings.TrimSpace(req.Title)
 	if title == "" {
@@ -508,22 +503,47 @@ func (c *Client) Page(ctx context.Context, req bot.PageRequest) (bot.PageResult,
 		return err
 	})
 	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) && pe.Class == ErrInvalid && strings.Contains(pe.Detail, "already exists") {
-			return bot.PageResult{}, bot.Userf("PagerDuty already has an open incident for this on `%s`; its on-call has been paged.", req.Service)
+		if errors.Is(err, ErrInvalid) && req.IncidentKey != "" {
+			// PagerDuty refuses a second open incident with the same key with
+			// a plain 400; asking for it by key tells that case from others
+			// without reading its prose.
+			if open, ok := c.openIncidentByKey(ctx, serviceID, req.IncidentKey); ok {
+				res := pageResult(open)
+				return res, fmt.Errorf("%s: open incident %s has key %q: %w", op, open.ID, req.IncidentKey, bot.ErrDuplicate)
+			}
 		}
 		if errors.Is(err, ErrRateLimited) {
-			// A 429 means PagerDuty created nothing, so saying so is safe.
 			c.log.Warn("page refused by rate limit", zap.String("service", req.Service), zap.Error(err))
-			return bot.PageResult{}, bot.Userf("PagerDuty is rate-limiting opsbot and nobody was paged. Try again in a minute, or page from PagerDuty directly.")
 		}
 		return bot.PageResult{}, err
 	}
+	res := pageResult(inc)
+	c.log.Info("paged", zap.String("service", req.Service), zap.String("pd_incident", inc.ID),
+		zap.String("incident", req.IncidentKey))
+	return res, nil
+}
+
+func pageResult(inc *pd.Incident) bot.PageResult {
 	res := bot.PageResult{ID: inc.ID, URL: inc.HTMLURL}
 	for _, a := range inc.Assignments {
 		res.Assignees = append(res.Assignees, firstNonEmpty(a.Assignee.Summary, a.Assignee.ID))
 	}
-	c.log.Info("paged", zap.String("service", req.Service), zap.String("pd_incident", inc.ID),
-		zap.String("incident", req.IncidentKey))
-	return res, nil
+	return res
+}
+
+// openIncidentByKey finds the open incident of a service with an incident
+// key; ok is false when there is none or the search fails.
+func (c *Client) openIncidentByKey(ctx context.Context, serviceID, key string) (*pd.Incident, bool) {
+	var resp *pd.ListIncidentsResponse
+	err := c.call(ctx, fmt.Sprintf("find incident with key %q", key), true, func(ctx context.Context) error {
+		var err error
+		resp, err = c.api.ListIncidentsWithContext(ctx, pd.ListIncidentsOptions{
+			IncidentKey: key, ServiceIDs: []string{serviceID}, Statuses: []string{"triggered", "acknowledged"}, Limit: 1,
+		})
+		return err
+	})
+	if err != nil || len(resp.Incidents) == 0 {
+		return nil, false
+	}
+	return &resp.Incidents[0], true
 }

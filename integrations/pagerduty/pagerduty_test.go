@@ -173,7 +173,7 @@ func TestErrorsClassifiedAndRetried(t *testing.T) {
 		{name: "503 every time gives up after MaxAttempts", faults: []fakepd.Fault{{Status: 503}, {Status: 503}, {Status: 503}}, wantClass: ErrUnavailable, wantCalls: 3},
 		{name: "429 every time", faults: []fakepd.Fault{{Status: 429, RetryAfter: "1"}, {Status: 429, RetryAfter: "1"}, {Status: 429, RetryAfter: "1"}}, wantClass: ErrRateLimited, wantCalls: 3, wantWaits: []time.Duration{time.Second, time.Second}},
 		{name: "wrong token is not retried", token: "wrong-token", wantClass: ErrUnauthorized, wantCalls: 1},
-		{name: "400 is not retried", faults: []fakepd.Fault{{Status: 400}}, wantClass: ErrInvalid, wantCalls: 1},
+		{name: "400 is not retried", faults: []fakepd.Fault{{Status: 400}}, wantClass: bot.ErrRejected, wantCalls: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,17 +281,16 @@ func TestPageRefusals(t *testing.T) {
 		req       bot.PageRequest
 		from      string
 		faults    []fakepd.Fault
-		wantUser  string
 		wantClass error
 		wantCalls int
 	}{
-		{name: "unknown service", req: bot.PageRequest{Service: "nope", Title: "x"}, wantUser: "Services you can page: checkout", wantCalls: 0},
-		{name: "duplicate key", req: bot.PageRequest{Service: "checkout", Title: "x", IncidentKey: "INC-1"}, wantUser: "already has an open incident", wantCalls: 2},
+		{name: "unknown service", req: bot.PageRequest{Service: "nope", Title: "x"}, wantClass: bot.ErrNotFound, wantCalls: 0},
+		{name: "duplicate key", req: bot.PageRequest{Service: "checkout", Title: "x", IncidentKey: "INC-1"}, wantClass: bot.ErrDuplicate, wantCalls: 2},
 		{name: "From not a PagerDuty user", req: bot.PageRequest{Service: "checkout", Title: "x"}, from: "nobody@example.com", wantClass: ErrInvalid, wantCalls: 1},
-		{name: "500 without a key is not repeated", req: bot.PageRequest{Service: "checkout", Title: "x"}, faults: []fakepd.Fault{{Status: 500}}, wantClass: ErrUnavailable, wantCalls: 1},
+		{name: "500 without a key is not repeated", req: bot.PageRequest{Service: "checkout", Title: "x"}, faults: []fakepd.Fault{{Status: 500}}, wantClass: bot.ErrUnavailable, wantCalls: 1},
 		{name: "500 with a key is repeated", req: bot.PageRequest{Service: "checkout", Title: "x", IncidentKey: "INC-9"}, faults: []fakepd.Fault{{Status: 500}}, wantCalls: 2},
 		{name: "429 without a key is repeated", req: bot.PageRequest{Service: "checkout", Title: "x"}, faults: []fakepd.Fault{{Status: 429, RetryAfter: "1"}}, wantCalls: 2},
-		{name: "429 every time says nobody was paged", req: bot.PageRequest{Service: "checkout", Title: "x"}, faults: []fakepd.Fault{{Status: 429}, {Status: 429}, {Status: 429}}, wantUser: "nobody was paged", wantCalls: 3},
+		{name: "429 every time is a rate limit", req: bot.PageRequest{Service: "checkout", Title: "x"}, faults: []fakepd.Fault{{Status: 429}, {Status: 429}, {Status: 429}}, wantClass: bot.ErrRateLimited, wantCalls: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,13 +308,15 @@ func TestPageRefusals(t *testing.T) {
 			for _, fl := range tc.faults {
 				f.FailNext(1, fl)
 			}
-			_, err := c.Page(context.Background(), tc.req)
+			res, err := c.Page(context.Background(), tc.req)
 			var ue *bot.UserError
+			if errors.As(err, &ue) {
+				t.Errorf("got user error %q: the adapter must return typed errors, not chat copy", ue.Msg)
+			}
+			if tc.wantClass == bot.ErrDuplicate && res.ID != "PINC0001" {
+				t.Errorf("duplicate page returned %+v, want the open incident PINC0001", res)
+			}
 			switch {
-			case tc.wantUser != "":
-				if !errors.As(err, &ue) || !strings.Contains(ue.Msg, tc.wantUser) {
-					t.Errorf("got %v, want a user error containing %q", err, tc.wantUser)
-				}
 			case tc.wantClass != nil:
 				if !errors.Is(err, tc.wantClass) {
 					t.Errorf("got %v, want class %v", err, tc.wantClass)

@@ -31,6 +31,8 @@ type User struct {
 type Entry struct {
 	UserID     string
 	Start, End time.Time
+	// ID identifies an override (assigned when empty); unused in layers.
+	ID string
 }
 
 // Schedule is a schedule whose final form is computed as PagerDuty does:
@@ -97,6 +99,9 @@ type Server struct {
 	services  []Service
 	incidents []Incident
 	faults    []Fault
+	// routeFaults fail the next requests of one route (see FailNextOn).
+	routeFaults map[string][]Fault
+	overrideSeq int
 	latency   time.Duration
 	requests  map[string]int
 }
@@ -131,6 +136,7 @@ func NewServer(token string) *Server {
 	mux.HandleFunc("GET /users/{id}", s.getUser)
 	mux.HandleFunc("GET /services", s.listServices)
 	mux.HandleFunc("POST /incidents", s.createIncident)
+	s.handleOverrides(mux)
 	s.srv = httptest.NewServer(s.middleware(mux))
 	s.URL = s.srv.URL
 	return s
@@ -159,6 +165,12 @@ func (s *Server) SetSchedule(sc Schedule) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cp := sc
+	cp.Overrides = append([]Entry(nil), sc.Overrides...)
+	for i := range cp.Overrides {
+		if cp.Overrides[i].ID == "" {
+			cp.Overrides[i].ID = s.nextOverrideIDLocked()
+		}
+	}
 	s.schedules[sc.ID] = &cp
 }
 
@@ -167,6 +179,9 @@ func (s *Server) AddOverride(scheduleID string, e Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sc, ok := s.schedules[scheduleID]; ok {
+		if e.ID == "" {
+			e.ID = s.nextOverrideIDLocked()
+		}
 		sc.Overrides = append(sc.Overrides, e)
 	}
 }
@@ -218,17 +233,16 @@ func (s *Server) Requests(route string) int {
 
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route := r.Method + " " + r.URL.Path
-		if strings.HasPrefix(r.URL.Path, "/schedules/") {
-			route = r.Method + " /schedules/{id}"
-		} else if strings.HasPrefix(r.URL.Path, "/users/") {
-			route = r.Method + " /users/{id}"
-		}
+		route := routeOf(r)
 		s.mu.Lock()
 		s.requests[route]++
 		latency := s.latency
 		var fault *Fault
-		if len(s.faults) > 0 {
+		if fs := s.routeFaults[route]; len(fs) > 0 {
+			f := fs[0]
+			s.routeFaults[route] = fs[1:]
+			fault = &f
+		} else if len(s.faults) > 0 {
 			f := s.faults[0]
 			s.faults = s.faults[1:]
 			fault = &f
@@ -319,7 +333,7 @@ func final(sc *Schedule, since, until time.Time) []Entry {
 		if !a.Before(b) {
 			continue
 		}
-		who := covering(sc.Overrides, a)
+		who := newestCovering(sc.Overrides, a)
 		for l := len(sc.Layers) - 1; who == "" && l >= 0; l-- {
 			who = covering(sc.Layers[l], a)
 		}
