@@ -102,8 +102,8 @@ type Server struct {
 	// routeFaults fail the next requests of one route (see FailNextOn).
 	routeFaults map[string][]Fault
 	overrideSeq int
-	latency   time.Duration
-	requests  map[string]int
+	latency     time.Duration
+	requests    map[string]int
 }
 
 // TB is the part of testing.TB the fake needs.
