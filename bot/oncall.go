@@ -192,3 +192,50 @@ var (
 	// dedupe key); nothing new was made.
 	ErrDuplicate = errors.New("already exists")
 )
+
+// CoverState is where a cover request is in its life.
+type CoverState string
+
+// Cover request states. A request goes open → claimed → taken, or open →
+// cancelled; a claim whose override fails goes back to open.
+const (
+	CoverOpen CoverState = "open"
+	// CoverClaimed: one person's click is creating the override; nobody
+	// else can take it meanwhile.
+	CoverClaimed   CoverState = "claimed"
+	CoverTaken     CoverState = "taken"
+	CoverCancelled CoverState = "cancelled"
+)
+
+// CoverRequest is someone asking, in a schedule's handoff channel, for
+// another person to be on call in their place for a window.
+type CoverRequest struct {
+	// ID is opsbot's (a UUID); the Take it and Cancel buttons carry it.
+	ID        string    `json:"id"`
+	Schedule  string    `json:"schedule"`
+	Requester string    `json:"requester"` // Slack user ID
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	// Reason is Slack-escaped text as typed (quote it before repeating).
+	Reason    string     `json:"reason,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	Message   MessageRef `json:"message"`
+	State     CoverState `json:"state"`
+	// Taker is who claimed or took it (Slack user ID).
+	Taker      string    `json:"taker,omitempty"`
+	OverrideID string    `json:"override_id,omitempty"`
+	TakenAt    time.Time `json:"taken_at,omitempty"`
+}
+
+// OverrideRecord is an override opsbot made, kept to show who arranged it.
+type OverrideRecord struct {
+	Override
+	// OnCall is the Slack user put on call; For the one they replace
+	// (empty for a direct override); By who arranged it.
+	OnCall string `json:"on_call"`
+	For    string `json:"for,omitempty"`
+	By     string `json:"by"`
+	// Cover is the cover request's ID when it came from one.
+	Cover     string    `json:"cover,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}

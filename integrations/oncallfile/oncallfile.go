@@ -69,11 +69,14 @@ type Override struct {
 	Person Person `yaml:"person"`
 }
 
-// Provider answers on-call questions from a parsed file. It is immutable and
-// safe for concurrent use.
+// Provider answers on-call questions from a parsed file, with the overrides
+// made from chat (WithOverrides) applied on top. It is immutable and safe
+// for concurrent use.
 type Provider struct {
 	schedules map[string]*schedule
 	order     []string
+	// store holds overrides made from chat; nil means the file's only.
+	store OverrideStore
 }
 
 var _ bot.OnCallProvider = (*Provider)(nil)
@@ -284,18 +287,30 @@ func (p *Provider) Shifts(ctx context.Context, scheduleID string, from, to time.
 		return nil, nil
 	}
 	from, to = from.UTC(), to.UTC()
+	turns := make([][]bot.Shift, len(sc.rotations))
+	wide0, wide1 := from, to
+	for i, r := range sc.rotations {
+		turns[i] = r.turns(sc, from, to)
+		if n := len(turns[i]); n > 0 {
+			wide0, wide1 = minTime(wide0, turns[i][0].Start), maxTime(wide1, turns[i][n-1].End)
+		}
+	}
+	ovs, err := p.overridesOf(ctx, sc, wide0, wide1)
+	if err != nil {
+		return nil, err
+	}
 	var out []bot.Shift
-	for _, r := range sc.rotations {
+	for i, r := range sc.rotations {
 		// Overrides apply to whole turns, not only to the part inside the
 		// window, so that the turns returned carry their true bounds.
-		for _, s := range applyOverrides(sc.id, r.turns(sc, from, to), sc.overrides, r.level) {
+		for _, s := range applyOverrides(sc.id, turns[i], ovs, r.level) {
 			if s.Start.Before(to) && s.End.After(from) {
 				out = append(out, s)
 			}
 		}
 	}
 	// Overrides at a level no rotation covers still put someone on call.
-	for _, o := range sc.overrides {
+	for _, o := range ovs {
 		if !sc.hasLevel(o.level) && o.start.Before(to) && o.end.After(from) {
 			out = append(out, bot.Shift{Schedule: sc.id, Level: o.level, Person: o.person, Start: o.start, End: o.end})
 		}
