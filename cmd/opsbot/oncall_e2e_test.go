@@ -166,11 +166,11 @@ pagerduty:
 		t.Fatalf("SyncNow: %v", err)
 	}
 	slash("U0BOB", general, "/oncall", "")
-	waitFor("/oncall answer", ephemeralWith(general, "U0BOB", "L1 <@U0ALICE> until Mon 30 Mar 09:00 UTC (in 2m)"))
+	waitFor("/oncall answer", ephemeralWith(general, "U0BOB", "L1 <@U0ALICE> until 2026-03-30 09:00 UTC (in 2m)"))
 	// Zed has no Slack account: shown by name, not dropped.
 	waitFor("unmapped person shown", ephemeralWith(general, "U0BOB", "L1 Zed Contractor (zed@contractor.example, not found in Slack)"))
 	slash("U0BOB", general, "/oncall", "payments")
-	waitFor("/oncall payments", ephemeralWith(general, "U0BOB", "next L1 <@U0BOB> from Mon 30 Mar 09:00 UTC (in 2m) until Tue 31 Mar 09:00 UTC"))
+	waitFor("/oncall payments", ephemeralWith(general, "U0BOB", "next L1 <@U0BOB> from 2026-03-30 09:00 UTC (in 2m) until 2026-03-31 09:00 UTC"))
 
 	// 2. Past the change: one handoff, the user group follows.
 	clk.Set(handover.Add(20 * time.Second))
@@ -254,6 +254,6 @@ pagerduty:
 	pd.FailNext(50, fakepd.Fault{Status: 500})
 	clk.Set(handover.Add(10 * time.Minute))
 	slash("U0ALICE", general, "/oncall", "payments")
-	waitFor("cached answer", ephemeralWith(general, "U0ALICE", "PagerDuty is not answering; showing the last good sync: payments as of Mon 30 Mar 09:00 UTC (9m ago)"))
-	waitFor("cached person", ephemeralWith(general, "U0ALICE", "L1 <@U0BOB> until Tue 31 Mar 09:00 UTC"))
+	waitFor("cached answer", ephemeralWith(general, "U0ALICE", "PagerDuty is not answering; showing the last good sync: payments as of 2026-03-30 09:00 UTC (9m ago)"))
+	waitFor("cached person", ephemeralWith(general, "U0ALICE", "L1 <@U0BOB> until 2026-03-31 09:00 UTC"))
 }

@@ -26,6 +26,24 @@ func (s *Service) Register(r *bot.Router) {
 		Name:        "/oncall",
 		Description: desc,
 		Commands: []bot.Command{{
+			Name:        "cover",
+			Usage:       "cover SCHEDULE FROM UNTIL [REASON…]",
+			Description: "ask in the handoff channel for someone to take your shift for a while; times in your time zone: `2026-12-01 18:00`, `tomorrow 09:00`, `fri 18:00`, `18:00`, `+4h`",
+			Examples:    []string{"/oncall cover payments tomorrow 18:00 +4h dentist", "/oncall cover payments 2026-12-24 2026-12-27"},
+			Handler:     s.handleCover,
+		}, {
+			Name:        "override",
+			Usage:       "override SCHEDULE @user FROM UNTIL",
+			Description: "put someone on call directly (admins and the schedule's current on-call)",
+			Examples:    []string{"/oncall override payments @bob now +4h"},
+			Handler:     s.handleOverride,
+		}, {
+			Name:        "me",
+			Usage:       "me",
+			Description: "your next shifts across the followed schedules",
+			Examples:    []string{"/oncall me"},
+			Handler:     s.handleMe,
+		}, {
 			Name:        "sync",
 			Usage:       "sync",
 			Description: "sync the schedules from " + s.cfg.ProviderName + " now (admins)",
@@ -37,6 +55,8 @@ func (s *Service) Register(r *bot.Router) {
 		Fallback: s.handleOne,
 	})
 	r.Action(AckAction, s.handleAck)
+	r.Action(TakeAction, s.handleTake)
+	r.Action(CancelAction, s.handleCancelCover)
 }
 
 func (s *Service) adminOnly(next bot.Handler) bot.Handler {
@@ -53,30 +73,32 @@ func (s *Service) handleAll(ctx context.Context, req *bot.Request) (bot.Response
 		return bot.Reply("No on-call schedules are configured (`oncall.schedules` in the config file)."), nil
 	}
 	now := s.clock.Now()
+	loc := s.zoneOf(ctx, req.UserID)
 	views := s.lookAll(ctx, s.schedules, true)
 	msg := bot.Message{Title: "On call now"}
 	var blocks []string
 	for _, v := range views {
-		blocks = append(blocks, s.renderSchedule(ctx, v, now, false))
+		blocks = append(blocks, s.renderSchedule(ctx, v, now, false, loc))
 	}
 	msg.Text = strings.Join(blocks, "\n\n")
-	msg.Context = s.staleness(views, now)
+	msg.Context = s.stalenessIn(views, now, loc)
 	return bot.Response{Message: msg}, nil
 }
 
 func (s *Service) handleOne(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	args := req.Args()
 	if len(args) != 1 {
-		return bot.Response{}, bot.Userf("Usage: `/oncall`, `/oncall SCHEDULE` or `/oncall sync`. Schedules: %s.", s.names())
+		return bot.Response{}, bot.Userf("Usage: `/oncall`, `/oncall SCHEDULE`, `/oncall me`, `/oncall cover …`, `/oncall override …` or `/oncall sync`. Schedules: %s.", s.names())
 	}
 	sc, ok := s.find(args[0])
 	if !ok {
-		return bot.Response{}, bot.Userf("I do not follow a schedule called `%s`. Schedules: %s.", args[0], s.names())
+		return bot.Response{}, bot.Userf("I do not follow a schedule called `%s`. Schedules: %s.", bot.Quote(args[0]), s.names())
 	}
 	now := s.clock.Now()
+	loc := s.zoneOf(ctx, req.UserID)
 	v := s.look(ctx, sc, true)
-	msg := bot.Message{Title: "On call: " + sc.Name, Text: s.renderSchedule(ctx, v, now, true)}
-	msg.Context = s.staleness([]view{v}, now)
+	msg := bot.Message{Title: "On call: " + sc.Name, Text: s.renderSchedule(ctx, v, now, true, loc) + s.overrideLines(ctx, sc, now, loc)}
+	msg.Context = s.stalenessIn([]view{v}, now, loc)
 	return bot.Response{Message: msg}, nil
 }
 
@@ -172,7 +194,7 @@ func (s *Service) names() string {
 
 // renderSchedule shows one schedule: each level's person and until when,
 // and with withNext the next person per level.
-func (s *Service) renderSchedule(ctx context.Context, v view, now time.Time, withNext bool) string {
+func (s *Service) renderSchedule(ctx context.Context, v view, now time.Time, withNext bool, loc *time.Location) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%s*", v.sc.Name)
 	if v.err != nil {
@@ -184,25 +206,27 @@ func (s *Service) renderSchedule(ctx context.Context, v view, now time.Time, wit
 		b.WriteString("\n• nobody is on call")
 	}
 	for _, r := range cur {
-		fmt.Fprintf(&b, "\n• L%d %s until %s", r.level, s.who(ctx, r.person), s.untilIn(r.level, r.end, v.snap, now))
+		fmt.Fprintf(&b, "\n• L%d %s until %s", r.level, s.who(ctx, r.person), s.untilIn(r.level, r.end, v.snap, now, loc))
 	}
 	if withNext {
 		for _, r := range next(v.sc, v.snap, now) {
 			// Both ends get their countdown, so "in 7d" is never read as the
 			// time until the shift starts.
 			fmt.Fprintf(&b, "\n• next L%d %s from %s (in %s) until %s", r.level, s.who(ctx, r.person),
-				s.at(r.start), human(r.start.Sub(now)), s.untilIn(r.level, r.end, v.snap, now))
+				bot.FormatTime(r.start, loc), human(r.start.Sub(now)), s.untilIn(r.level, r.end, v.snap, now, loc))
 		}
 	}
 	return b.String()
 }
 
 // staleness says how old the data is when any of it came from the cache.
-func (s *Service) staleness(views []view, now time.Time) string {
+func (s *Service) staleness(views []view, now time.Time) string { return s.stalenessIn(views, now, s.loc) }
+
+func (s *Service) stalenessIn(views []view, now time.Time, loc *time.Location) string {
 	var parts []string
 	for _, v := range views {
 		if v.stale {
-			parts = append(parts, fmt.Sprintf("%s as of %s (%s ago)", v.sc.Name, s.at(v.snap.SyncedAt), human(now.Sub(v.snap.SyncedAt))))
+			parts = append(parts, fmt.Sprintf("%s as of %s (%s ago)", v.sc.Name, bot.FormatTime(v.snap.SyncedAt, loc), human(now.Sub(v.snap.SyncedAt))))
 		}
 	}
 	if len(parts) == 0 {
@@ -222,27 +246,39 @@ func (s *Service) who(ctx context.Context, p bot.Person) string {
 	return p.Name + " (not found in Slack)"
 }
 
-func (s *Service) at(t time.Time) string { return t.In(s.loc).Format("Mon 2 Jan 15:04 MST") }
+// at writes a time for a message everyone in a channel reads: Slack shows
+// each reader their own zone, the fallback is in the configured one.
+func (s *Service) at(t time.Time) string { return bot.FormatTime(t, s.loc) }
 
-func (s *Service) until(end, now time.Time) string {
+// zoneOf is the zone of a person's ephemeral answers (their Slack tz),
+// else the configured one.
+func (s *Service) zoneOf(ctx context.Context, user string) *time.Location {
+	_, loc, err := s.userAndZone(ctx, user)
+	if err != nil {
+		s.logger(ctx).Debug("user's time zone unknown", zap.String("user", user), zap.Error(err))
+	}
+	return loc
+}
+
+func (s *Service) until(end, now time.Time, loc *time.Location) string {
 	if end.IsZero() {
 		return "further notice"
 	}
-	return fmt.Sprintf("%s (in %s)", s.at(end), human(end.Sub(now)))
+	return fmt.Sprintf("%s (in %s)", bot.FormatTime(end, loc), human(end.Sub(now)))
 }
 
 // untilIn is until for a run at level in snap. When nobody follows in the
 // synced window, the run may go on past what the data shows.
-func (s *Service) untilIn(level int, end time.Time, snap bot.OnCallSnapshot, now time.Time) string {
+func (s *Service) untilIn(level int, end time.Time, snap bot.OnCallSnapshot, now time.Time, loc *time.Location) string {
 	if end.IsZero() || end.Before(snap.SyncedAt.Add(s.set.Lookahead)) {
-		return s.until(end, now)
+		return s.until(end, now, loc)
 	}
 	for _, sh := range snap.Shifts {
 		if sh.Level == level && sh.Start.Equal(end) {
-			return s.until(end, now)
+			return s.until(end, now, loc)
 		}
 	}
-	return "at least " + s.until(end, now)
+	return "at least " + s.until(end, now, loc)
 }
 
 // human formats a duration for people: "45s", "12m", "3h 5m", "2d 4h".

@@ -21,6 +21,7 @@ import (
 type fakeChat struct {
 	mu        sync.Mutex
 	posts     []bot.Message
+	dms       []bot.Message
 	updates   map[bot.MessageRef]bot.Message
 	users     map[string]string // e-mail -> user ID
 	groups    map[string][]string
@@ -42,6 +43,12 @@ func (c *fakeChat) Post(_ context.Context, m bot.Message) (bot.MessageRef, error
 	if c.failPosts > 0 {
 		c.failPosts--
 		return bot.MessageRef{}, errors.New("slack: chat.postMessage: internal_error")
+	}
+	if strings.HasPrefix(m.Channel, "U") {
+		// Direct messages are kept apart, so that channel posts keep
+		// their numbering.
+		c.dms = append(c.dms, m)
+		return bot.MessageRef{Channel: "D" + m.Channel, TS: fmt.Sprintf("1700000001.%06d", len(c.dms))}, nil
 	}
 	c.posts = append(c.posts, m)
 	return bot.MessageRef{Channel: m.Channel, TS: fmt.Sprintf("1700000000.%06d", len(c.posts))}, nil
@@ -82,6 +89,13 @@ func (c *fakeChat) SetUsergroupMembers(_ context.Context, g string, users []stri
 	c.groupSets++
 	c.groups[g] = slices.Clone(users)
 	return nil
+}
+
+// DMs returns the direct messages, to whom they went in Channel.
+func (c *fakeChat) DMs() []bot.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.dms)
 }
 
 func (c *fakeChat) Posts() []bot.Message {
@@ -274,5 +288,5 @@ func (f *fixture) click(t *testing.T, user string, b bot.Button) (bot.Response, 
 }
 
 func text(r bot.Response) string {
-	return strings.Join([]string{r.Message.Title, r.Message.Text, r.Message.Context}, "\n")
+	return bot.DateFallbacks(strings.Join([]string{r.Message.Title, r.Message.Text, r.Message.Context}, "\n"))
 }

@@ -25,22 +25,22 @@ func TestOneScheduleAtShiftBoundaries(t *testing.T) {
 		want []string
 	}{
 		{name: "last second before the spring-DST handoff", at: "2026-03-29T06:59:59Z", want: []string{
-			"L1 <@UBEN> until Sun 29 Mar 09:00 CEST (in 1s)",
-			"next L1 <@UCLEO> from Sun 29 Mar 09:00 CEST (in 1s) until Mon 30 Mar 09:00 CEST",
-			"L2 <@ULEAD> until at least Mon 6 Apr 09:00 CEST",
+			"L1 <@UBEN> until 2026-03-29 09:00 CEST (in 1s)",
+			"next L1 <@UCLEO> from 2026-03-29 09:00 CEST (in 1s) until 2026-03-30 09:00 CEST",
+			"L2 <@ULEAD> until at least 2026-04-06 09:00 CEST",
 		}},
 		{name: "09:00 CEST is 07:00 UTC", at: "2026-03-29T07:00:00Z", want: []string{
-			"L1 <@UCLEO> until Mon 30 Mar 09:00 CEST (in 24h)",
+			"L1 <@UCLEO> until 2026-03-30 09:00 CEST (in 24h)",
 			// The next turn is cut short by Dora's override.
-			"next L1 <@UANNA> from Mon 30 Mar 09:00 CEST (in 24h) until Mon 30 Mar 12:00 CEST",
+			"next L1 <@UANNA> from 2026-03-30 09:00 CEST (in 24h) until 2026-03-30 12:00 CEST",
 		}},
 		{name: "override in force, person not in Slack", at: "2026-03-30T10:30:00Z", want: []string{
-			"L1 Dora (dora@example.com, not found in Slack) until Mon 30 Mar 18:00 CEST (in 5h 30m)",
-			"next L1 <@UANNA> from Mon 30 Mar 18:00 CEST (in 5h 30m) until Tue 31 Mar 09:00 CEST",
+			"L1 Dora (dora@example.com, not found in Slack) until 2026-03-30 18:00 CEST (in 5h 30m)",
+			"next L1 <@UANNA> from 2026-03-30 18:00 CEST (in 5h 30m) until 2026-03-31 09:00 CEST",
 		}},
 		{name: "autumn DST: a 25-hour turn", at: "2026-10-25T07:59:59Z", want: []string{
-			"L1 <@UBEN> until Sun 25 Oct 09:00 CET (in 1s)",
-			"next L1 <@UCLEO> from Sun 25 Oct 09:00 CET (in 1s) until Mon 26 Oct 09:00 CET",
+			"L1 <@UBEN> until 2026-10-25 09:00 CET (in 1s)",
+			"next L1 <@UCLEO> from 2026-10-25 09:00 CET (in 1s) until 2026-10-26 09:00 CET",
 		}},
 	}
 	for _, tc := range tests {
@@ -74,8 +74,8 @@ func TestAllSchedules(t *testing.T) {
 		t.Fatalf("/oncall: %v", err)
 	}
 	// ops follows level 1 only, so its level-2 Lead is not shown.
-	want := "On call now\n*berlin*\n• L1 <@UBEN> until Wed 1 Apr 09:00 CEST (in 19h)\n• L2 <@ULEAD> until at least Mon 13 Apr 09:00 CEST (in 12d 19h)\n\n" +
-		"*ops*\n• L1 <@UCLEO> until Wed 1 Apr 02:00 CEST (in 12h)\n"
+	want := "On call now\n*berlin*\n• L1 <@UBEN> until 2026-04-01 09:00 CEST (in 19h)\n• L2 <@ULEAD> until at least 2026-04-13 09:00 CEST (in 12d 19h)\n\n" +
+		"*ops*\n• L1 <@UCLEO> until 2026-04-01 02:00 CEST (in 12h)\n"
 	if diff := cmp.Diff(want, text(resp)); diff != "" {
 		t.Errorf("/oncall (-want +got):\n%s", diff)
 	}
@@ -92,7 +92,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{name: "unknown schedule", text: "payroll", want: "I do not follow a schedule called `payroll`. Schedules: `berlin`."},
-		{name: "extra words", text: "berlin now", want: "Usage: `/oncall`, `/oncall SCHEDULE` or `/oncall sync`."},
+		{name: "extra words", text: "berlin now", want: "Usage: `/oncall`, `/oncall SCHEDULE`, `/oncall me`"},
 		{name: "sync by a non-admin", user: "UX", text: "sync", want: "Only opsbot admins can force an on-call sync"},
 	}
 	for _, tc := range tests {
@@ -155,8 +155,8 @@ func TestProviderDownAnswersFromCacheWithAge(t *testing.T) {
 	}
 	got := text(resp)
 	for _, want := range []string{
-		"L1 <@UCLEO> until Mon 30 Mar 09:00 CEST",
-		":warning: PagerDuty is not answering; showing the last good sync: berlin as of Sun 29 Mar 08:50 CEST (17m ago).",
+		"L1 <@UCLEO> until 2026-03-30 09:00 CEST",
+		":warning: PagerDuty is not answering; showing the last good sync: berlin as of 2026-03-29 08:50 CEST (17m ago).",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("got:\n%s\nwant it to contain %q", got, want)
@@ -281,10 +281,17 @@ func TestHandoffLifecycle(t *testing.T) {
 	wantFields := []bot.Field{
 		{Label: "Outgoing", Value: "<@UBEN>"},
 		{Label: "Incoming", Value: "<@UCLEO>"},
-		{Label: "Until", Value: "Mon 30 Mar 09:00 CEST (in 23h 59m)"},
-		{Label: "Level 2", Value: "<@ULEAD> until at least Mon 6 Apr 09:00 CEST (in 7d 23h)"},
+		{Label: "Until", Value: "2026-03-30 09:00 CEST (in 23h 59m)"},
+		{Label: "Level 2", Value: "<@ULEAD> until at least 2026-04-06 09:00 CEST (in 7d 23h)"},
 	}
-	if diff := cmp.Diff(wantFields, h.Fields); diff != "" {
+	var gotFields []bot.Field
+	for _, fl := range h.Fields {
+		if !strings.Contains(fl.Value, "<!date^") && strings.Contains(fl.Value, "CEST") {
+			t.Errorf("field %q shows a time without Slack date markup", fl.Value)
+		}
+		gotFields = append(gotFields, bot.Field{Label: fl.Label, Value: bot.DateFallbacks(fl.Value)})
+	}
+	if diff := cmp.Diff(wantFields, gotFields); diff != "" {
 		t.Errorf("handoff fields (-want +got):\n%s", diff)
 	}
 	for _, want := range []string{"<@UBEN> hands over to <@UCLEO> for *berlin*.", "INC-7 checkout errors (sev2, investigating) in <#CINC7> — commander <@UCMD>"} {
@@ -294,6 +301,13 @@ func TestHandoffLifecycle(t *testing.T) {
 	}
 	if h.Channel != "CHANDOFF" || len(h.Buttons) != 1 || h.Buttons[0].ID != oncall.AckAction {
 		t.Fatalf("got channel %q buttons %+v, want CHANDOFF with one %s button", h.Channel, h.Buttons, oncall.AckAction)
+	}
+	// The incoming person's read-in, once, with the same context.
+	dms := f.chat.DMs()
+	if len(dms) != 1 || dms[0].Channel != "UCLEO" ||
+		!strings.Contains(bot.DateFallbacks(dms[0].Text), "You are now on call for *berlin* until 2026-03-30 09:00 CEST") ||
+		!strings.Contains(dms[0].Text, "INC-7 checkout errors (sev2, investigating) in <#CINC7> — commander <@UCMD>") {
+		t.Errorf("read-ins %+v, want one DM to UCLEO with the open incident", dms)
 	}
 	f.chat.mu.Lock()
 	sets, members := f.chat.groupSets, f.chat.groups["SONCALL"]
@@ -324,7 +338,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	f.chat.mu.Lock()
 	updated, ok := f.chat.updates[bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000001"}]
 	f.chat.mu.Unlock()
-	if !ok || len(updated.Buttons) != 0 || !strings.Contains(updated.Context, "Acknowledged by <@UCLEO> at Sun 29 Mar 09:16 CEST") {
+	if !ok || len(updated.Buttons) != 0 || !strings.Contains(bot.DateFallbacks(updated.Context), "Acknowledged by <@UCLEO> at 2026-03-29 09:16 CEST") {
 		t.Errorf("updated handoff %+v, want no button and the acknowledgement", updated)
 	}
 	resp, _ = f.click(t, "UCLEO", h.Buttons[0])

@@ -147,9 +147,9 @@ func TestPagerDutyFailureAnswersFromCache(t *testing.T) {
 			got := text(resp)
 			for _, want := range []string{
 				// Past the 09:00 change, from the cached shifts: Ben now.
-				"L1 <@UBEN> until Tue 31 Mar 09:00 UTC (in 23h 57m)",
-				"L2 <@UBEN> until Tue 31 Mar 09:00 UTC",
-				":warning: PagerDuty is not answering; showing the last good sync: payments as of Mon 30 Mar 08:58 UTC (5m ago).",
+				"L1 <@UBEN> until 2026-03-31 09:00 UTC (in 23h 57m)",
+				"L2 <@UBEN> until 2026-03-31 09:00 UTC",
+				":warning: PagerDuty is not answering; showing the last good sync: payments as of 2026-03-30 08:58 UTC (5m ago).",
 			} {
 				if !strings.Contains(got, want) {
 					t.Errorf("got:\n%s\nwant it to contain %q", got, want)

@@ -47,6 +47,10 @@ type Settings struct {
 	TimeZone string `yaml:"timezone"`
 	// Lookahead is how far ahead each sync reads shifts (default 7 days).
 	Lookahead time.Duration `yaml:"lookahead"`
+	// CoverMax is the longest window a cover request or a direct override
+	// may have (default 14 days): longer ones are usually typing mistakes,
+	// and belong in the rotation itself.
+	CoverMax time.Duration `yaml:"cover_max"`
 }
 
 // Config wires a Service.
@@ -63,7 +67,19 @@ type Config struct {
 	Locker bot.Locker
 	// Incidents lists open incidents for handoff messages; may be nil.
 	Incidents bot.OpenIncidents
-	Clock     bot.Clock
+	// Alerts lists firing alert groups for handoffs and read-ins; nil until
+	// alert intake exists.
+	Alerts bot.AlertGroups
+	// Followups lists follow-ups due for handoffs and read-ins; may be nil.
+	Followups bot.DueFollowups
+	// Overrides makes overrides (cover requests, /oncall override); nil
+	// means the Provider's own when it has them, else they are off.
+	Overrides Overrider
+	// Covers keeps cover requests and override records (Redis); required
+	// for cover requests and overrides.
+	Covers CoverStore
+	IDs    bot.IDs
+	Clock  bot.Clock
 	Logger    *zap.Logger
 	// Admins may run /oncall sync.
 	Admins   []string
@@ -82,8 +98,10 @@ type Service struct {
 	schedules []bot.ScheduleConfig
 	admins    map[string]bool
 
+	// emails maps e-mail addresses to Slack user IDs ("" for nobody).
+	emails *bot.TTLCache[string]
+
 	mu       sync.Mutex
-	emails   map[string]emailEntry
 	unmapped map[string]bot.Person
 	groups   map[string]string // user group → members last seen or set, joined
 	// failedAt is when a read of each schedule last failed; until the next
@@ -92,16 +110,12 @@ type Service struct {
 	failedAt map[string]time.Time
 }
 
-type emailEntry struct {
-	id    string // "" when nobody in Slack has the address
-	until time.Time
-}
-
 // How long e-mail → Slack look-ups are trusted. Misses are retried sooner,
 // since they are usually fixed by inviting the person.
 const (
 	emailHitTTL  = 6 * time.Hour
 	emailMissTTL = 15 * time.Minute
+	emailsCached = 10_000
 	// lookback is how far before now a snapshot starts, so that the
 	// incoming shift's true start (the handoff's identity) is in it.
 	lookback = 24 * time.Hour
@@ -119,6 +133,14 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = bot.SystemClock
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = bot.RandomIDs
+	}
+	if cfg.Overrides == nil {
+		if o, ok := cfg.Provider.(Overrider); ok {
+			cfg.Overrides = o
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -142,6 +164,9 @@ func New(cfg Config) (*Service, error) {
 	if set.Lookahead <= 0 {
 		set.Lookahead = 7 * 24 * time.Hour
 	}
+	if set.CoverMax == 0 {
+		set.CoverMax = 14 * 24 * time.Hour
+	}
 	loc := time.UTC
 	if set.TimeZone != "" {
 		if l, err := time.LoadLocation(set.TimeZone); err == nil { // checked by Validate
@@ -162,7 +187,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, set: set, log: cfg.Logger.With(zap.String("component", "oncall")), clock: cfg.Clock, loc: loc,
 		schedules: schedules, admins: admins,
-		emails: map[string]emailEntry{}, unmapped: map[string]bot.Person{}, groups: map[string]string{},
+		emails: bot.NewTTLCache[string](emailsCached, cfg.Clock), unmapped: map[string]bot.Person{}, groups: map[string]string{},
 		failedAt: map[string]time.Time{},
 	}, nil
 }
@@ -341,35 +366,33 @@ func primaryKeys(rs []run) []string {
 // false for people not found in Slack (reported in logs and by Unmapped).
 func (s *Service) slackID(ctx context.Context, p bot.Person) (string, bool) {
 	email := strings.ToLower(strings.TrimSpace(p.Email))
-	now := s.clock.Now()
 	if email == "" {
 		s.noteUnmapped(p, "no e-mail address at the provider")
 		return "", false
 	}
-	s.mu.Lock()
-	e, hit := s.emails[email]
-	s.mu.Unlock()
-	if hit && now.Before(e.until) {
-		return e.id, e.id != ""
-	}
-	u, err := s.cfg.Chat.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, bot.ErrNotFound):
-		s.mu.Lock()
-		s.emails[email] = emailEntry{until: now.Add(emailMissTTL)}
-		s.mu.Unlock()
-		s.noteUnmapped(p, "no Slack user has this e-mail address")
-		return "", false
-	case err != nil:
-		// Not cached: a Slack hiccup is not a verdict on the person.
+	id, err := s.emails.GetOrLoad(ctx, email, func(ctx context.Context) (string, time.Duration, error) {
+		u, err := s.cfg.Chat.UserByEmail(ctx, email)
+		switch {
+		case errors.Is(err, bot.ErrNotFound):
+			return "", emailMissTTL, nil
+		case err != nil:
+			// Not cached: a Slack hiccup is not a verdict on the person.
+			return "", 0, err
+		}
+		return u.ID, emailHitTTL, nil
+	})
+	if err != nil {
 		s.log.Warn("slack user look-up by e-mail failed", zap.String("email", email), zap.Error(err))
 		return "", false
 	}
+	if id == "" {
+		s.noteUnmapped(p, "no Slack user has this e-mail address")
+		return "", false
+	}
 	s.mu.Lock()
-	s.emails[email] = emailEntry{id: u.ID, until: now.Add(emailHitTTL)}
 	delete(s.unmapped, email)
 	s.mu.Unlock()
-	return u.ID, true
+	return id, true
 }
 
 func (s *Service) noteUnmapped(p bot.Person, why string) {

@@ -163,7 +163,43 @@ func (s *Service) handoff(ctx context.Context, sc bot.ScheduleConfig, prev, snap
 	if err := s.cfg.Cache.SaveHandoff(ctx, h); err != nil {
 		return fmt.Errorf("handoff of %q: save: %w", sc.ID, err)
 	}
+	s.readInDMs(ctx, sc, claim, ref, in, incoming, now)
 	return nil
+}
+
+// readInDMs sends each incoming person a private read-in, once: the claim
+// of the handoff already made this replica the only one here, and each DM
+// has its own claim so a retried round does not send it twice.
+func (s *Service) readInDMs(ctx context.Context, sc bot.ScheduleConfig, claim string, ref bot.MessageRef, in []run, incoming []string, now time.Time) {
+	if len(incoming) == 0 {
+		return
+	}
+	until := time.Time{}
+	for _, r := range in {
+		if r.level == 1 && (until.IsZero() || (!r.end.IsZero() && r.end.Before(until))) {
+			until = r.end
+		}
+	}
+	log := s.logger(ctx).With(zap.String("schedule", sc.ID))
+	text := fmt.Sprintf("You are now on call for *%s*", sc.Name)
+	if !until.IsZero() {
+		text += " until " + s.at(until)
+	}
+	text += fmt.Sprintf(". Handoff: %s.", bot.MentionChannel(ref.Channel))
+	if ri := s.readIn(ctx, now, until); ri != "" {
+		text += "\n\n" + ri
+	}
+	for _, id := range incoming {
+		won, err := s.cfg.Cache.ClaimOnce(ctx, "readin:"+claim+":"+id, claimTTL)
+		if err != nil || !won {
+			continue
+		}
+		if _, err := s.cfg.Chat.Post(ctx, bot.Message{Channel: id, Title: "On call: " + sc.Name, Text: text}); err != nil {
+			log.Warn("read-in not sent", zap.String("user", id), zap.Error(err))
+			continue
+		}
+		log.Info("read-in sent", zap.String("user", id))
+	}
 }
 
 // handoffMessage builds the message and returns the Slack IDs of the
@@ -202,15 +238,18 @@ func (s *Service) handoffMessage(ctx context.Context, sc bot.ScheduleConfig, sna
 	msg.Fields = append(msg.Fields,
 		bot.Field{Label: "Outgoing", Value: orNone(outNames)},
 		bot.Field{Label: "Incoming", Value: orNone(inNames)},
-		bot.Field{Label: "Until", Value: s.untilIn(1, until, snap, now)},
+		bot.Field{Label: "Until", Value: s.untilIn(1, until, snap, now, s.loc)},
 	)
 	for _, r := range in {
 		if r.level > 1 {
-			msg.Fields = append(msg.Fields, bot.Field{Label: fmt.Sprintf("Level %d", r.level), Value: s.who(ctx, r.person) + " until " + s.untilIn(r.level, r.end, snap, now)})
+			msg.Fields = append(msg.Fields, bot.Field{Label: fmt.Sprintf("Level %d", r.level), Value: s.who(ctx, r.person) + " until " + s.untilIn(r.level, r.end, snap, now, s.loc)})
 		}
 	}
+	if note := s.overrideNote(ctx, sc, in, now); note != "" {
+		b.WriteString("\n" + note)
+	}
 	b.WriteString("\n\n")
-	b.WriteString(s.openIncidents(ctx))
+	b.WriteString(s.readIn(ctx, now, until))
 	msg.Text = b.String()
 	if len(incoming) > 0 && s.set.AckReminderAfter > 0 {
 		msg.Context = fmt.Sprintf("Incoming on-call: please acknowledge. A reminder follows after %s.", human(s.set.AckReminderAfter))
@@ -223,6 +262,119 @@ func orNone(names []string) string {
 		return "nobody"
 	}
 	return strings.Join(names, ", ")
+}
+
+// readIn is what the incoming person walks into: open incidents with
+// severity and commander, firing alert groups, and follow-ups due before
+// the shift ends. Each part that cannot be read says so instead.
+func (s *Service) readIn(ctx context.Context, now, until time.Time) string {
+	parts := []string{s.openIncidents(ctx)}
+	if a := s.firingAlerts(ctx); a != "" {
+		parts = append(parts, a)
+	}
+	if f := s.followupsDue(ctx, now, until); f != "" {
+		parts = append(parts, f)
+	}
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+func (s *Service) firingAlerts(ctx context.Context) string {
+	if s.cfg.Alerts == nil {
+		return ""
+	}
+	list, err := s.cfg.Alerts.FiringAlertGroups(ctx)
+	if err != nil {
+		s.log.Warn("firing alert groups not listed for the handoff", zap.Error(err))
+		return "_Firing alerts could not be listed._"
+	}
+	if len(list) == 0 {
+		return "No alerts firing."
+	}
+	var b strings.Builder
+	b.WriteString("*Firing alerts*")
+	for _, g := range list {
+		fmt.Fprintf(&b, "\n• %s: %d firing since %s", bot.QuoteRaw(g.Name), g.Firing, s.at(g.Since))
+		switch {
+		case g.AckedBy != "":
+			b.WriteString(", acknowledged by " + bot.MentionUser(g.AckedBy))
+		default:
+			b.WriteString(", *unacknowledged*")
+		}
+		if g.Incident != "" {
+			b.WriteString(", " + g.Incident)
+		}
+		if g.Channel != "" {
+			b.WriteString(" in " + bot.MentionChannel(g.Channel))
+		}
+	}
+	return b.String()
+}
+
+func (s *Service) followupsDue(ctx context.Context, now, until time.Time) string {
+	if s.cfg.Followups == nil {
+		return ""
+	}
+	by := until
+	if by.IsZero() || by.Before(now) {
+		by = now.Add(24 * time.Hour)
+	}
+	list, err := s.cfg.Followups.FollowupsDue(ctx, by)
+	if err != nil {
+		s.log.Warn("follow-ups not listed for the handoff", zap.Error(err))
+		return "_Follow-ups due could not be listed._"
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("*Follow-ups due this shift*")
+	for _, f := range list {
+		fmt.Fprintf(&b, "\n• %s #%d %s, due %s", f.Incident, f.Number, bot.Quote(f.Text), s.at(f.Due))
+		if f.Owner != "" {
+			b.WriteString(", owner " + bot.MentionUser(f.Owner))
+		} else {
+			b.WriteString(", *no owner*")
+		}
+	}
+	return b.String()
+}
+
+// overrideNote says when the change comes from an override opsbot made:
+// its start (someone covers) or its end (the cover hands back).
+func (s *Service) overrideNote(ctx context.Context, sc bot.ScheduleConfig, in []run, now time.Time) string {
+	if s.cfg.Covers == nil {
+		return ""
+	}
+	recs, err := s.cfg.Covers.OverrideRecords(ctx, sc.ID, now.Add(-lookback))
+	if err != nil {
+		s.log.Warn("override records not read for the handoff", zap.String("schedule", sc.ID), zap.Error(err))
+		return ""
+	}
+	var notes []string
+	for _, r := range recs {
+		for _, cur := range in {
+			if cur.level != 1 {
+				continue
+			}
+			switch {
+			case r.Start.Equal(cur.start) && cur.person.Key() == r.Person.Key():
+				if r.For != "" {
+					notes = append(notes, fmt.Sprintf(":repeat: %s covers for %s until %s.", bot.MentionUser(r.OnCall), bot.MentionUser(r.For), s.at(r.End)))
+				} else {
+					notes = append(notes, fmt.Sprintf(":calendar: Override set by %s, until %s.", bot.MentionUser(r.By), s.at(r.End)))
+				}
+			case r.End.Equal(cur.start) && !now.Before(r.End):
+				notes = append(notes, fmt.Sprintf(":leftwards_arrow_with_hook: %s's override has ended.", bot.MentionUser(r.OnCall)))
+			}
+		}
+	}
+	return strings.Join(slices.Compact(notes), "\n")
 }
 
 func (s *Service) openIncidents(ctx context.Context) string {
@@ -240,7 +392,7 @@ func (s *Service) openIncidents(ctx context.Context) string {
 	var b strings.Builder
 	b.WriteString("*Open incidents*")
 	for _, inc := range list {
-		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, inc.Title, inc.Severity, inc.Status)
+		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, bot.Quote(inc.Title), inc.Severity, inc.Status)
 		if inc.Channel != "" {
 			b.WriteString(" in " + bot.MentionChannel(inc.Channel))
 		}
