@@ -99,7 +99,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		pd, err := pagerduty.New(pagerduty.Config{
 			Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL, HTTPClient: d.HTTPClient,
 			FromEmail: cfg.File.PagerDuty.FromEmail, Services: cfg.File.PagerDuty.Services,
-			Logger: d.Logger.Named("pagerduty"),
+			Logger: d.Logger.Named("pagerduty"), Clock: d.Clock,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("pagerduty: %w", err)
@@ -110,7 +110,9 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		if err != nil {
 			return nil, fmt.Errorf("oncall file: %w", err)
 		}
-		provider, providerName = fp, "the on-call file"
+		// Overrides made from chat (cover requests, /oncall override) live
+		// in Redis, since the file is read-only.
+		provider, providerName = fp.WithOverrides(oredis.NewFileOverrides(d.Redis)), "the on-call file"
 	}
 
 	incSettings.Admins = cfg.File.Admins
@@ -125,6 +127,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	if provider != nil {
 		a.oncall, err = oncall.New(oncall.Config{
 			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: oredis.NewOnCall(d.Redis),
+			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs,
 			Locker: locker, Incidents: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
 		})
 		if err != nil {

@@ -202,7 +202,7 @@ func (w *world) ephemeralContaining(t *testing.T, channel, user, text string) fa
 	var found fakeslack.Ephemeral
 	w.waitFor(t, fmt.Sprintf("ephemeral to %s containing %q", user, text), func() bool {
 		for _, e := range w.Slack.Ephemerals(channel, user) {
-			if strings.Contains(e.Rendered(), text) {
+			if strings.Contains(bot.DateFallbacks(e.Rendered()), text) {
 				found = e
 				return true
 			}
@@ -218,7 +218,7 @@ func (w *world) messageContaining(t *testing.T, channel, text string) fakeslack.
 	var found fakeslack.Message
 	w.waitFor(t, fmt.Sprintf("message in %s containing %q", channel, text), func() bool {
 		for _, m := range w.Slack.Messages(channel) {
-			if strings.Contains(m.Rendered(), text) {
+			if strings.Contains(bot.DateFallbacks(m.Rendered()), text) {
 				found = m
 				return true
 			}

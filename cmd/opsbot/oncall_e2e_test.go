@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
@@ -153,7 +154,7 @@ pagerduty:
 	ephemeralWith := func(channel, user, want string) func() bool {
 		return func() bool {
 			for _, e := range fs.Ephemerals(channel, user) {
-				if strings.Contains(e.Rendered(), want) {
+				if strings.Contains(bot.DateFallbacks(e.Rendered()), want) {
 					return true
 				}
 			}

@@ -558,8 +558,8 @@ var (
 	linkRef    = regexp.MustCompile(`<((?:https?|console)://[^|>]+)\|([^>]+)>`)
 )
 
-// humanize shows Slack's mention markup as a person would see it in Slack:
-// <@U0BOB> as @bob, <#C1> as #name; w.mu is held.
+// humanize shows Slack's markup as a person would see it in Slack: <@U0BOB>
+// as @bob, <#C1> as #name, dates as their fallback text; w.mu is held.
 func (w *Workspace) humanize(s string) string {
 	s = userRef.ReplaceAllStringFunc(s, func(m string) string {
 		return "@" + w.userName(userRef.FindStringSubmatch(m)[1])
@@ -578,7 +578,9 @@ func (w *Workspace) humanize(s string) string {
 		}
 		return "@" + id
 	})
-	return linkRef.ReplaceAllString(s, "$2 ($1)")
+	// Dates show their fallback: the terminal has no reader's zone to
+	// render them in.
+	return linkRef.ReplaceAllString(bot.DateFallbacks(s), "$2 ($1)")
 }
 
 // print writes a message as text; w.mu is held.

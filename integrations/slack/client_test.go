@@ -350,7 +350,7 @@ func TestMessageReadBack(t *testing.T) {
 
 func TestDirectoryAndUsergroups(t *testing.T) {
 	fs := fakeslack.New(t)
-	fs.AddUser(fakeslack.User{ID: alice, Name: "alice", RealName: "Alice A", Email: "Alice@Example.com", IsRestricted: true})
+	fs.AddUser(fakeslack.User{ID: alice, Name: "alice", RealName: "Alice A", Email: "Alice@Example.com", IsRestricted: true, TZ: "Europe/Berlin"})
 	fs.AddUser(fakeslack.User{ID: "U0BOB", Name: "bob"})
 	group := fs.AddUsergroup("oncall-payments", "U0BOB")
 	c, _, _ := newClient(t, fs)
@@ -360,7 +360,7 @@ func TestDirectoryAndUsergroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bot.User{ID: alice, TeamID: fakeslack.TeamID, Name: "alice", RealName: "Alice A", Email: "Alice@Example.com", IsRestricted: true}
+	want := bot.User{ID: alice, TeamID: fakeslack.TeamID, Name: "alice", RealName: "Alice A", Email: "Alice@Example.com", IsRestricted: true, TZ: "Europe/Berlin"}
 	if diff := cmp.Diff(want, u); diff != "" {
 		t.Errorf("user (-want +got):\n%s", diff)
 	}

@@ -20,6 +20,9 @@ type User struct {
 	IsRestricted      bool
 	IsUltraRestricted bool
 	Deleted           bool
+	// TZ is the user's IANA time zone as users.info reports it (default
+	// UTC).
+	TZ string
 }
 
 // Channel is a conversation as the fake holds it.

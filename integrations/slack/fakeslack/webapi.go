@@ -1,6 +1,7 @@
 package fakeslack
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -531,7 +532,7 @@ func userJSON(u *User) obj {
 	return obj{
 		"id": u.ID, "team_id": u.TeamID, "name": u.Name, "real_name": u.RealName, "deleted": u.Deleted,
 		"is_bot": u.IsBot, "is_restricted": u.IsRestricted, "is_ultra_restricted": u.IsUltraRestricted,
-		"tz": "UTC", "profile": obj{"email": u.Email, "real_name": u.RealName, "display_name": u.Name},
+		"tz": cmp.Or(u.TZ, "UTC"), "profile": obj{"email": u.Email, "real_name": u.RealName, "display_name": u.Name},
 	}
 }
 
