@@ -285,12 +285,22 @@ func TestE2ECoverTakenOnceAcrossReplicas(t *testing.T) {
 	if n := len(cw.PD.Overrides("PSCHED01")); n != 2 {
 		t.Errorf("%d overrides, want 2 after the direct one", n)
 	}
-	cw.waitFor(t, "carol told and the override's handoff", func() bool {
-		told := false
+	cw.waitFor(t, "carol told", func() bool {
 		for _, d := range cw.dmsTo(carol) {
-			told = told || strings.Contains(d, "<@U0ALICE> put you on call for *payments*")
+			if strings.Contains(d, "<@U0ALICE> put you on call for *payments*") {
+				return true
+			}
 		}
-		return told && len(cw.messagesWith("<@U0ALICE> hands over to <@U0CAROL> for *payments*")) == 1
+		return false
 	})
+	// The override starts now, so its handoff is posted at once, not at
+	// the next round.
+	// (The taker of the cover may have been carol too, so count them all.)
+	if n := len(cw.messagesWith("On-call handoff: payments")); n != 3 || len(cw.messagesWith("Override set by <@U0ALICE>")) != 1 {
+		for _, m := range cw.Slack.Messages(cw.Handoff) {
+			t.Logf("in the handoff channel: %s", bot.DateFallbacks(m.Text))
+		}
+		t.Errorf("%d handoffs in all, want 3: the cover's start and end, and the direct override's start", n)
+	}
 
 }
