@@ -61,7 +61,70 @@ func TestConsoleScript(t *testing.T) {
 	if strings.Contains(got, "<@U0") {
 		t.Errorf("console output shows raw mention markup:\n%s", got)
 	}
-	if t.Failed() {
+	if t.Failed() || testing.Verbose() {
+		t.Logf("console output:\n%s", got)
+	}
+}
+
+// TestConsoleCoverOnFileProvider runs the cover flow in console mode, where
+// on-call comes from the rotation file and overrides live in the embedded
+// store: alice (an admin) asks for cover, frank takes it with the button,
+// and /oncall and /oncall me show the override; every time is shown as
+// text, never as Slack date markup.
+func TestConsoleCoverOnFileProvider(t *testing.T) {
+	t.Chdir("../..")
+	script := strings.Join([]string{
+		"/oncall cover payments now +2h school run",
+		"/oncall cover payments now +20d",
+		":as gus",
+		":click 1",
+		":as frank",
+		":click 1",
+		":as carol",
+		":click 1",
+		"/oncall payments",
+		":as frank",
+		"/oncall me",
+		":as alice",
+		":click 2",
+	}, "\n") + "\n"
+	var out, errOut bytes.Buffer
+	code := run([]string{"console"}, func(string) string { return "" }, strings.NewReader(script), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"Asked for cover on *payments* from",
+		"→ #payments:",
+		"Cover needed: payments",
+		"@alice needs someone on call for *payments*",
+		"Reason: school run",
+		"[1 Take it] [2 Cancel]",
+		"the longest allowed is 14d",
+		"You are a guest in this workspace",
+		"@frank took the cover for @alice: on call for *payments*",
+		"Taken by @frank",
+		"You are on call for *payments*",
+		"@frank has already taken this cover",
+		"Overrides arranged in Slack",
+		"covering for @alice",
+		"Your next shifts",
+		"*payments* L1: *now*, until",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("console output lacks %q", want)
+		}
+	}
+	if n := strings.Count(got, "@frank has already taken this cover"); n != 2 {
+		t.Errorf("%d refusals naming frank, want 2 (carol's late click, alice's Cancel after the take)", n)
+	}
+	for _, markup := range []string{"<!date^", "<@U0"} {
+		if strings.Contains(got, markup) {
+			t.Errorf("console output shows raw markup %q", markup)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
 		t.Logf("console output:\n%s", got)
 	}
 }

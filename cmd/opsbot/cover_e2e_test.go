@@ -157,7 +157,7 @@ func TestE2ECoverTakenOnceAcrossReplicas(t *testing.T) {
 	cw.click(t, alice, req, "oncall.cover.take")
 	cw.ephemeralContaining(t, cw.Handoff, alice, "You asked for this cover")
 	cw.click(t, dana, req, "oncall.cover.take")
-	cw.ephemeralContaining(t, cw.Handoff, dana, "You has no PagerDuty account") // phrased for the clicker
+	cw.ephemeralContaining(t, cw.Handoff, dana, "You have no PagerDuty account with the e-mail address of your Slack profile")
 	cw.click(t, bob, req, "oncall.cover.cancel")
 	cw.ephemeralContaining(t, cw.Handoff, bob, "Only <@U0ALICE>, who asked, can cancel")
 

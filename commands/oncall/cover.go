@@ -103,19 +103,24 @@ func (s *Service) providerProblem(err error, what string) error {
 	return bot.Userf("%s did not answer, so %s was not made. Nothing changed; try again in a minute.", name, what)
 }
 
-// personOf finds who a Slack user is at the provider.
-func (s *Service) personOf(ctx context.Context, u bot.User, whose string) (bot.Person, error) {
+// personOf finds who a Slack user is at the provider; self says whether the
+// asker is that user, for the wording.
+func (s *Service) personOf(ctx context.Context, u bot.User, self bool) (bot.Person, error) {
+	who, is, has, their, them := bot.MentionUser(u.ID), "is", "has", "their", "them"
+	if self {
+		who, is, has, their, them = "You", "are", "have", "your", "you"
+	}
 	if u.IsBot {
-		return bot.Person{}, bot.Userf("%s is a bot and cannot be on call.", whose)
+		return bot.Person{}, bot.Userf("%s %s a bot and cannot be on call.", who, is)
 	}
 	if u.IsRestricted || u.IsUltraRestricted {
-		return bot.Person{}, bot.Userf("%s is a guest in this workspace and cannot be put on call.", whose)
+		return bot.Person{}, bot.Userf("%s %s a guest in this workspace and cannot be put on call.", who, is)
 	}
 	p, err := s.cfg.Overrides.PersonByEmail(ctx, u.Email)
 	switch {
 	case errors.Is(err, bot.ErrNotFound):
-		return bot.Person{}, bot.Userf("%s has no %s account with the e-mail address of their Slack profile, so %s cannot put them on call.",
-			whose, s.cfg.ProviderName, s.cfg.ProviderName)
+		return bot.Person{}, bot.Userf("%s %s no %s account with the e-mail address of %s Slack profile, so %s cannot put %s on call.",
+			who, has, s.cfg.ProviderName, their, s.cfg.ProviderName, them)
 	case err != nil:
 		return bot.Person{}, s.providerProblem(err, "the look-up")
 	}
@@ -225,8 +230,8 @@ func (s *Service) coverMessage(sc bot.ScheduleConfig, r bot.CoverRequest) bot.Me
 			{ID: TakeAction, Text: "Take it", Value: r.ID, Style: bot.ButtonPrimary},
 			{ID: CancelAction, Text: "Cancel", Value: r.ID},
 		}
-		msg.Context = fmt.Sprintf("The first person with a %s account to click Take it is put on call for this window. Only %s can cancel.",
-			s.cfg.ProviderName, bot.MentionUser(r.Requester))
+		msg.Context = fmt.Sprintf("The first person who can be put on call to click Take it is on call for this window. Only %s can cancel.",
+			bot.MentionUser(r.Requester))
 	}
 	return msg
 }
@@ -278,7 +283,7 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("take cover %s: who is %s: %w", r.ID, req.UserID, err)
 	}
-	person, err := s.personOf(ctx, user, "You")
+	person, err := s.personOf(ctx, user, true)
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -330,8 +335,8 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 		Text: fmt.Sprintf("%s is covering for you on *%s* %s.", bot.MentionUser(req.UserID), sc.Name, window)}); err != nil {
 		log.Warn("requester not told", zap.Error(err))
 	}
-	return bot.Reply(fmt.Sprintf("You are on call for *%s* from %s to %s, covering for %s (%s override %s).",
-		sc.Name, bot.FormatTime(o.Start, loc), bot.FormatTime(o.End, loc), bot.MentionUser(r.Requester), s.cfg.ProviderName, o.ID)), nil
+	return bot.Reply(fmt.Sprintf("You are on call for *%s* from %s to %s, covering for %s (override %s).",
+		sc.Name, bot.FormatTime(o.Start, loc), bot.FormatTime(o.End, loc), bot.MentionUser(r.Requester), o.ID)), nil
 }
 
 // handleCancelCover lets the requester withdraw a request nobody took.
@@ -422,7 +427,7 @@ func (s *Service) handleOverride(ctx context.Context, req *bot.Request) (bot.Res
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("override: who is %s: %w", target, err)
 	}
-	person, err := s.personOf(ctx, tu, bot.MentionUser(target))
+	person, err := s.personOf(ctx, tu, target == req.UserID)
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -446,8 +451,8 @@ func (s *Service) handleOverride(ctx context.Context, req *bot.Request) (bot.Res
 			s.logger(ctx).Warn("override target not told", zap.Error(err))
 		}
 	}
-	return bot.Reply(fmt.Sprintf("%s is on call for *%s* from %s to %s (%s override %s).", bot.MentionUser(target), sc.Name,
-		bot.FormatTime(o.Start, loc), bot.FormatTime(o.End, loc), s.cfg.ProviderName, o.ID)), nil
+	return bot.Reply(fmt.Sprintf("%s is on call for *%s* from %s to %s (override %s).", bot.MentionUser(target), sc.Name,
+		bot.FormatTime(o.Start, loc), bot.FormatTime(o.End, loc), o.ID)), nil
 }
 
 // afterOverride records an override and syncs its schedule at once, so
