@@ -21,6 +21,7 @@ sync_interval: 2m
 file: oncall.yaml
 ack_reminder_after: 10m
 timezone: Europe/Berlin
+cover_max: 72h
 schedules:
   - {id: PSCHED01, name: payments, handoff_channel: C0PAYMENTS, usergroup: S0ONCALLPAY, levels: [1, 2]}
 `
@@ -30,7 +31,7 @@ schedules:
 	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	want := oncall.Settings{SyncInterval: 2 * time.Minute, File: "oncall.yaml", AckReminderAfter: 10 * time.Minute, TimeZone: "Europe/Berlin",
+	want := oncall.Settings{SyncInterval: 2 * time.Minute, File: "oncall.yaml", AckReminderAfter: 10 * time.Minute, TimeZone: "Europe/Berlin", CoverMax: 72 * time.Hour,
 		Schedules: []bot.ScheduleConfig{{ID: "PSCHED01", Name: "payments", HandoffChannel: "C0PAYMENTS", Usergroup: "S0ONCALLPAY", Levels: []int{1, 2}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
@@ -48,6 +49,10 @@ func TestSettingsYAMLProblems(t *testing.T) {
 			want: []string{`line 2: oncall: unknown key "syncinterval"`, `line 4: oncall.schedules: unknown key "channel"`}},
 		{name: "not a duration", yaml: "lookahead: a week\n",
 			want: []string{"line 1: oncall.lookahead: expected a duration such as 30s or 5m, got text `a week`"}},
+		{name: "cover limit too short", yaml: "sync_interval: 1m\ncover_max: 30m\n",
+			want: []string{"line 2: oncall: cover_max 30m0s: must be at least 1h"}},
+		{name: "subcommands are not schedule names", yaml: "schedules:\n  - {id: P1, name: cover}\n  - {id: P2, name: me}\n",
+			want: []string{`line 2: oncall: schedules[0]: id "P1" or name "cover" is used twice or reserved`, `line 3: oncall: schedules[1]: id "P2" or name "me" is used twice or reserved`}},
 		{name: "every schedule problem at its entry", yaml: "timezone: Mars/Olympus\nschedules:\n  - {id: P1, name: pay}\n  - {id: P2, name: Pay}\n  - {id: P3, handoff_channel: \"#ops\"}\n",
 			want: []string{
 				`line 1: oncall: timezone "Mars/Olympus": unknown zone`,

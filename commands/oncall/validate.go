@@ -54,6 +54,9 @@ type settingsProblem struct {
 	msg      string
 }
 
+// reserved are the subcommands of /oncall, which no schedule may be named.
+var reserved = map[string]bool{"sync": true, "help": true, "cover": true, "override": true, "me": true}
+
 func (set Settings) problems() []settingsProblem {
 	var out []settingsProblem
 	add := func(key string, schedule int, format string, args ...any) {
@@ -61,6 +64,12 @@ func (set Settings) problems() []settingsProblem {
 	}
 	if set.SyncInterval != 0 && set.SyncInterval < time.Second {
 		add("sync_interval", -1, "oncall: sync_interval %s: must be at least 1s", set.SyncInterval)
+	}
+	if set.CoverMax < 0 || (set.CoverMax > 0 && set.CoverMax < time.Hour) {
+		add("cover_max", -1, "oncall: cover_max %s: must be at least 1h (absent means 14 days)", set.CoverMax)
+	}
+	if set.Lookahead < 0 {
+		add("lookahead", -1, "oncall: lookahead %s: must not be negative", set.Lookahead)
 	}
 	if set.TimeZone != "" {
 		if _, err := time.LoadLocation(set.TimeZone); err != nil {
@@ -81,7 +90,7 @@ func (set Settings) problems() []settingsProblem {
 			add("schedules", i, "oncall: schedules[%d] (%s): name %q must be one word, people type it after /oncall", i, sc.ID, name)
 		}
 		key := strings.ToLower(name)
-		if seenID[sc.ID] || seenName[key] || key == "sync" || key == "help" {
+		if seenID[sc.ID] || seenName[key] || reserved[key] {
 			add("schedules", i, "oncall: schedules[%d]: id %q or name %q is used twice or reserved", i, sc.ID, name)
 		}
 		seenID[sc.ID], seenName[key] = true, true
