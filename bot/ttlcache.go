@@ -27,8 +27,8 @@ type TTLCache[V any] struct {
 }
 
 type ttlEntry[V any] struct {
-	v     V
-	until time.Time
+	v         V
+	at, until time.Time
 }
 
 // NewTTLCache returns a cache of at most size entries (at least 1) on clock
@@ -50,7 +50,9 @@ func (c *TTLCache[V]) Get(key string) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if !c.clock.Now().Before(e.until) {
+	// A clock that stepped back before the entry was stored must not
+	// stretch how long it is trusted.
+	if now := c.clock.Now(); !now.Before(e.until) || now.Before(e.at) {
 		c.lru.Remove(key)
 		var zero V
 		return zero, false
@@ -66,7 +68,8 @@ func (c *TTLCache[V]) Set(key string, v V, ttl time.Duration) {
 		c.lru.Remove(key)
 		return
 	}
-	c.lru.Add(key, ttlEntry[V]{v: v, until: c.clock.Now().Add(ttl)})
+	now := c.clock.Now()
+	c.lru.Add(key, ttlEntry[V]{v: v, at: now, until: now.Add(ttl)})
 }
 
 // Remove forgets key.

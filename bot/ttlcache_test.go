@@ -69,6 +69,13 @@ func TestTTLCacheBounded(t *testing.T) {
 	if n := c.Len(); n != 2 {
 		t.Errorf("len %d, want 2", n)
 	}
+	clk := &stepClock{t: time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC)}
+	back := bot.NewTTLCache[int](2, clk)
+	back.Set("k", 1, time.Hour)
+	clk.Advance(-time.Second)
+	if _, ok := back.Get("k"); ok {
+		t.Error("entry still trusted after the clock stepped back before it was stored")
+	}
 	c.Set("a", 9, 0)
 	if _, ok := c.Get("a"); ok {
 		t.Error("Set with ttl 0 kept the entry, want it removed")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
@@ -47,20 +46,15 @@ type PolicyConfig struct {
 type Policy struct {
 	cfg    PolicyConfig
 	admins map[string]bool
-	mu     sync.Mutex
-	groups map[string]groupEntry
-	users  map[string]userEntry
+	// Look-ups are cached briefly (bounded, on the injected clock), so that
+	// /runbook list does not ask Slack once per runbook, and concurrent
+	// checks of one group share one call. Failures are never cached.
+	groups *bot.TTLCache[map[string]bool]
+	users  *bot.TTLCache[bot.User]
 }
 
-type userEntry struct {
-	user    bot.User
-	fetched time.Time
-}
-
-type groupEntry struct {
-	members map[string]bool
-	fetched time.Time
-}
+// cachedLookups bounds each cache; the least recently used go first.
+const cachedLookups = 10_000
 
 // NewPolicy returns a Policy.
 func NewPolicy(cfg PolicyConfig) *Policy {
@@ -70,7 +64,8 @@ func NewPolicy(cfg PolicyConfig) *Policy {
 	if cfg.GroupCacheTTL <= 0 {
 		cfg.GroupCacheTTL = DefaultGroupCacheTTL
 	}
-	p := &Policy{cfg: cfg, admins: map[string]bool{}, groups: map[string]groupEntry{}, users: map[string]userEntry{}}
+	p := &Policy{cfg: cfg, admins: map[string]bool{},
+		groups: bot.NewTTLCache[map[string]bool](cachedLookups, cfg.Clock), users: bot.NewTTLCache[bot.User](cachedLookups, cfg.Clock)}
 	for _, a := range cfg.Admins {
 		p.admins[a] = true
 	}
@@ -185,52 +180,33 @@ func (p *Policy) inGroups(ctx context.Context, groups []string, user, field stri
 // user looks a user up, cached as briefly as group members so that /runbook
 // list does not ask Slack once per runbook.
 func (p *Policy) user(ctx context.Context, id string) (bot.User, error) {
-	now := p.cfg.Clock.Now()
-	p.mu.Lock()
-	e, ok := p.users[id]
-	p.mu.Unlock()
-	if ok && now.Sub(e.fetched) < p.cfg.GroupCacheTTL && !now.Before(e.fetched) {
-		return e.user, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	u, err := p.cfg.Directory.User(ctx, id)
-	if err != nil {
-		return bot.User{}, fmt.Errorf("user %s: %w", id, err)
-	}
-	p.mu.Lock()
-	if len(p.users) > 10000 {
-		p.users = map[string]userEntry{}
-	}
-	p.users[id] = userEntry{user: u, fetched: now}
-	p.mu.Unlock()
-	return u, nil
+	return p.users.GetOrLoad(ctx, id, func(ctx context.Context) (bot.User, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		u, err := p.cfg.Directory.User(ctx, id)
+		if err != nil {
+			return bot.User{}, 0, fmt.Errorf("user %s: %w", id, err)
+		}
+		return u, p.cfg.GroupCacheTTL, nil
+	})
 }
 
 func (p *Policy) members(ctx context.Context, group string) (map[string]bool, error) {
-	now := p.cfg.Clock.Now()
-	p.mu.Lock()
-	e, ok := p.groups[group]
-	p.mu.Unlock()
-	if ok && now.Sub(e.fetched) < p.cfg.GroupCacheTTL && !now.Before(e.fetched) {
-		return e.members, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	ids, err := p.cfg.Directory.UsergroupMembers(ctx, group)
-	if err != nil {
-		// Not cached: the next check asks again rather than trusting
-		// stale or absent data.
-		return nil, fmt.Errorf("usergroup %s members: %w", group, err)
-	}
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	p.mu.Lock()
-	p.groups[group] = groupEntry{members: m, fetched: now}
-	p.mu.Unlock()
-	return m, nil
+	return p.groups.GetOrLoad(ctx, group, func(ctx context.Context) (map[string]bool, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		ids, err := p.cfg.Directory.UsergroupMembers(ctx, group)
+		if err != nil {
+			// Not cached: the next check asks again rather than trusting
+			// stale or absent data.
+			return nil, 0, fmt.Errorf("usergroup %s members: %w", group, err)
+		}
+		m := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			m[id] = true
+		}
+		return m, p.cfg.GroupCacheTTL, nil
+	})
 }
 
 func contains(list []string, s string) bool {
