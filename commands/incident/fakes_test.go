@@ -339,13 +339,15 @@ func (o fakeOnCall) CurrentOnCall(context.Context) ([]string, error) { return o.
 type fakePager struct {
 	mu    sync.Mutex
 	pages []bot.PageRequest
+	// err, when set, is returned (with the result) by every page.
+	err error
 }
 
 func (p *fakePager) Page(_ context.Context, r bot.PageRequest) (bot.PageResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pages = append(p.pages, r)
-	return bot.PageResult{ID: "PD1", URL: "https://pd.example/incidents/PD1", Assignees: []string{"Dana Oncall"}}, nil
+	return bot.PageResult{ID: "PD1", URL: "https://pd.example/incidents/PD1", Assignees: []string{"Dana Oncall"}}, p.err
 }
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)

@@ -146,11 +146,13 @@ func (s *Service) refresh(ctx context.Context, before *bot.Incident, inc bot.Inc
 	}
 }
 
+// fmtTime writes a time for Slack: each reader sees it in their own zone,
+// and the fallback (console, exports of messages) is in incidents.timezone.
 func (s *Service) fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.In(s.set.Timezone).Format("2006-01-02 15:04 MST")
+	return bot.FormatTime(t, s.set.Timezone)
 }
 
 func sevEmoji(sev bot.Severity) string {
