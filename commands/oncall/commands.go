@@ -220,7 +220,9 @@ func (s *Service) renderSchedule(ctx context.Context, v view, now time.Time, wit
 }
 
 // staleness says how old the data is when any of it came from the cache.
-func (s *Service) staleness(views []view, now time.Time) string { return s.stalenessIn(views, now, s.loc) }
+func (s *Service) staleness(views []view, now time.Time) string {
+	return s.stalenessIn(views, now, s.loc)
+}
 
 func (s *Service) stalenessIn(views []view, now time.Time, loc *time.Location) string {
 	var parts []string

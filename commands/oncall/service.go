@@ -80,7 +80,7 @@ type Config struct {
 	Covers CoverStore
 	IDs    bot.IDs
 	Clock  bot.Clock
-	Logger    *zap.Logger
+	Logger *zap.Logger
 	// Admins may run /oncall sync.
 	Admins   []string
 	Settings Settings

@@ -183,4 +183,3 @@ func localAt(y int, mo time.Month, d int, clock string, loc *time.Location) (tim
 
 // describeWindow says a window's length for messages: "4h", "2d 12h".
 func describeWindow(start, end time.Time) string { return human(end.Sub(start)) }
-
