@@ -3,7 +3,13 @@
 // provider (PagerDuty or a rotation file) into a shared cache, one handoff
 // message per shift change however many replicas run, an Acknowledge button
 // with a reminder, Slack user groups kept equal to the current on-call, and
-// the current on-call for incidents (bot.OnCallResolver).
+// the current on-call for incidents (bot.OnCallResolver). People arrange
+// cover from Slack: a cover request that the first eligible click takes
+// (one override however many click, on however many replicas), direct
+// overrides, and /oncall me; handoffs follow the overrides and carry a
+// read-in (open incidents, firing alerts, follow-ups due), also sent to the
+// incoming person. Times in messages use Slack's date markup, so each
+// reader sees their own zone.
 //
 // Answers are computed from a snapshot of the shifts from a day before to a
 // week after the sync, so they stay right at shift boundaries between syncs

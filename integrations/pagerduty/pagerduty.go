@@ -1,6 +1,7 @@
 // Package pagerduty connects opsbot to PagerDuty's REST API through the
 // go-pagerduty client: it is the on-call provider behind /oncall and handoffs
-// (bot.OnCallProvider) and the pager behind `/incident page` (bot.Pager).
+// (bot.OnCallProvider), the maker of the overrides behind cover requests and
+// `/oncall override`, and the pager behind `/incident page` (bot.Pager).
 //
 // Every call takes the caller's context, has its own deadline, and is retried
 // with backoff on 429 (after Retry-After) and 5xx while the context allows.

@@ -5,7 +5,8 @@
 // accepted event (Timeline), holding events in a local fsync'd spool while
 // Redis is unreachable.
 //
-// Other stores (incidents, runbook approvals and audit, the on-call cache)
+// Other stores (incidents, runbook approvals and audit, the on-call cache,
+// cover requests and override records, overrides of rotation-file schedules)
 // live in this package too, in their own files, and take a Client.
 // Tests use the sibling package redistest for a real redis-server.
 package redis

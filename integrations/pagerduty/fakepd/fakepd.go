@@ -1,6 +1,9 @@
 // Package fakepd is a fake PagerDuty REST API for tests and demos. It speaks
 // the real wire format for the endpoints opsbot uses (GET /oncalls,
-// /schedules, /schedules/{id}, /users/{id}, /services and POST /incidents),
+// /schedules, /schedules/{id}, /users, /users/{id}, /services, /incidents,
+// POST /incidents, and the overrides endpoints GET/POST
+// /schedules/{id}/overrides and DELETE /schedules/{id}/overrides/{id}, which
+// /oncalls and the final schedule reflect),
 // with PagerDuty's JSON shapes, offset pagination (limit/offset/more/total),
 // the `Authorization: Token token=…` check and the `From` header on incident
 // creation. Tests set its state (users, schedules with layers and overrides,
