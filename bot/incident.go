@@ -104,6 +104,16 @@ type Incident struct {
 	DeclaredAt  time.Time `json:"declared_at"`
 	MitigatedAt time.Time `json:"mitigated_at,omitzero"`
 	ResolvedAt  time.Time `json:"resolved_at,omitzero"`
+	// DetectedAt is when the problem was first detected (the first linked
+	// alert's start); zero when the incident was declared without one.
+	DetectedAt time.Time `json:"detected_at,omitzero"`
+	// AcknowledgedAt is when someone first took the incident in hand after
+	// the declaration: the first action of the commander, a change of
+	// commander, or the first status update. Zero until then.
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	// Drill marks a rehearsal: it runs the whole flow but pages nobody, is
+	// marked as a drill in every message and is left out of statistics.
+	Drill bool `json:"drill,omitempty"`
 	// Resolution is the summary given when resolving.
 	Resolution string `json:"resolution,omitempty"`
 	// SummaryRef is the pinned summary message in the incident channel;

@@ -123,6 +123,9 @@ const (
 	// InputUser picks one person from the workspace; its value is the
 	// user's ID, never a name.
 	InputUser InputKind = "user"
+	// InputCheckbox is one checkbox labelled by the input's Label; its
+	// value is "true" when ticked and "" otherwise. It is always optional.
+	InputCheckbox InputKind = "checkbox"
 )
 
 // Input is one field of a Modal.

@@ -28,6 +28,12 @@ const (
 	TLReminder        TimelineEventType = "reminder"
 	TLResolved        TimelineEventType = "resolved"
 	TLArchived        TimelineEventType = "archived"
+	// TLFollowup is a follow-up added, done, reopened or linked to a tracker
+	// issue (Details "event", "number", "owner", "due", "url").
+	TLFollowup TimelineEventType = "followup"
+	// TLMilestone marks a milestone that no other event records by itself
+	// (Details "milestone": "acknowledged").
+	TLMilestone TimelineEventType = "milestone"
 )
 
 // TimelineEvent is one entry in an incident's timeline.
