@@ -181,7 +181,9 @@ func TestIncidentLifecycle(t *testing.T) {
 		t.Errorf("second resolve: got %v, want 'already resolved'", err)
 	}
 
-	want := []bot.TimelineEventType{bot.TLDeclared, bot.TLRoleAssigned, bot.TLRoleAssigned, bot.TLRoleAssigned,
+	// The change of commander acknowledges the incident: its milestone
+	// follows it.
+	want := []bot.TimelineEventType{bot.TLDeclared, bot.TLRoleAssigned, bot.TLRoleAssigned, bot.TLMilestone, bot.TLRoleAssigned,
 		bot.TLSeverityChanged, bot.TLUpdate, bot.TLNote, bot.TLStatusChanged, bot.TLResolved}
 	if diff := cmp.Diff(want, eventTypes(h.events("INC-1"))); diff != "" {
 		t.Errorf("timeline (-want +got):\n%s", diff)

@@ -38,10 +38,15 @@ type declaration struct {
 	DedupeKey string
 	// ReplyChannel is where the declarer was, for the confirmation.
 	ReplyChannel string
+	// Drill rehearses: see drill.go.
+	Drill bool
 }
 
 func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
+	args, drill, err := cutDrillFlag(req.Args()[1:])
+	if err != nil {
+		return bot.Response{}, err
+	}
 	sev := bot.Sev3
 	if len(args) > 0 {
 		if p, ok := bot.ParseSeverity(args[0]); ok {
@@ -55,7 +60,7 @@ func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request) (bot.Respons
 		return bot.Response{}, bot.Userf("%s\n%s", err.Error(), s.usage("declare"))
 	}
 	inc, created, err := s.declare(ctx, declaration{Title: title, Severity: sev, By: req.UserID,
-		DedupeKey: dedupeKey(req), ReplyChannel: req.ChannelID})
+		DedupeKey: dedupeKey(req), ReplyChannel: req.ChannelID, Drill: drill})
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -119,15 +124,17 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		// and reminders: a broadcast mention in one must not page anyone.
 		Title: bot.DefuseBroadcasts(strings.TrimSpace(d.Title)), Description: bot.DefuseBroadcasts(strings.TrimSpace(d.Description)),
 		Severity: d.Severity, Status: bot.StatusInvestigating, Commander: d.By, DeclaredBy: d.By,
-		DeclaredAt: now, LastUpdateAt: now, Roles: map[bot.Role]string{},
+		DeclaredAt: now, LastUpdateAt: now, Roles: map[bot.Role]string{}, Drill: d.Drill,
 	})
 	if err != nil {
 		bot.Logger(ctx).Error("incident not created", zap.Error(err))
 		return bot.Incident{}, false, bot.Userf("I can't reach the incident store right now, so no incident was declared. Please try again in a minute.")
 	}
+	noteIncident(ctx, &inc)
 	if !created {
 		return inc, false, nil
 	}
+	ctx = forIncident(ctx, &inc)
 	log := bot.Logger(ctx).With(zap.String("incident", inc.Key))
 	unlock := s.locks.lock(inc.Key)
 	defer unlock()
@@ -153,7 +160,7 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 	fns := []func(context.Context) error{
 		func(ctx context.Context) error {
 			var err error
-			ch, err = s.createChannel(ctx, inc.Number, inc.Title)
+			ch, err = s.createChannel(ctx, s.channelPrefix(inc.Drill), inc.Number, inc.Title)
 			return err
 		},
 	}
@@ -168,7 +175,8 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 			return nil
 		})
 	}
-	if s.oncall != nil && s.pullsOnCall(inc.Severity) {
+	// A drill pulls nobody in: the on-call is not part of the rehearsal.
+	if s.oncall != nil && s.pullsOnCall(inc.Severity) && !inc.Drill {
 		fns = append(fns, func(ctx context.Context) error {
 			var err error
 			if onCall, err = s.oncall.CurrentOnCall(ctx); err != nil {
@@ -196,6 +204,7 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 	}
 	add(onCall...)
 	inc.Channel, inc.ChannelName = ch.ID, ch.Name
+	s.drills.note(&inc)
 
 	// Round 2 (and the pin, round 3): everything that needs the channel.
 	var summary, announce bot.MessageRef
@@ -230,7 +239,7 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 					"description": inc.Description}})
 		},
 	}
-	if s.set.BroadcastChannel != "" {
+	if s.broadcasts(&inc) {
 		fns = append(fns, func(ctx context.Context) error {
 			ref, err := s.chat.Post(ctx, s.announcement(&inc))
 			if err != nil {
@@ -266,14 +275,15 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		stored = inc
 	}
 	s.remember(stored)
+	s.metrics.incidentDeclared(&stored)
 	log.Info("incident declared", zap.String("channel", ch.ID), zap.String("severity", string(inc.Severity)))
 	return stored, true, nil
 }
 
 // createChannel creates inc-N-slug, trying suffixes when the name is taken
 // and the bare inc-N when Slack finds the name invalid.
-func (s *Service) createChannel(ctx context.Context, number int64, title string) (bot.ChannelInfo, error) {
-	base := channelName(s.set.ChannelPrefix, number, title)
+func (s *Service) createChannel(ctx context.Context, prefix string, number int64, title string) (bot.ChannelInfo, error) {
+	base := channelName(prefix, number, title)
 	name := base
 	for attempt := 1; attempt <= nameAttempts; attempt++ {
 		ch, err := s.chat.CreateChannel(ctx, name)
@@ -283,7 +293,7 @@ func (s *Service) createChannel(ctx context.Context, number int64, title string)
 		case errors.Is(err, bot.ErrNameTaken):
 			name = withSuffix(base, attempt+1)
 		case errors.Is(err, bot.ErrInvalidName):
-			fallback := s.set.ChannelPrefix + "-" + strconv.FormatInt(number, 10)
+			fallback := prefix + "-" + strconv.FormatInt(number, 10)
 			if base == fallback {
 				return bot.ChannelInfo{}, fmt.Errorf("create channel %q: %w", name, err)
 			}

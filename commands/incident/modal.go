@@ -19,6 +19,7 @@ const (
 	inputStatus      = "status"
 	inputUpdate      = "update"
 	inputSummary     = "summary"
+	inputDrill       = "drill"
 )
 
 // UpdateMax bounds a status update or note.
@@ -42,6 +43,7 @@ func (s *Service) openDeclareModal(ctx context.Context, req *bot.Request) (bot.R
 			{ID: inputTitle, Label: "Title", Kind: bot.InputText, Placeholder: "Checkout errors in eu-west-1", MaxLength: TitleMax},
 			{ID: inputSeverity, Label: "Severity", Kind: bot.InputSelect, Options: sevs, Initial: string(bot.Sev3)},
 			{ID: inputDescription, Label: "What is happening?", Kind: bot.InputMultiline, Optional: true, MaxLength: DescriptionMax},
+			{ID: inputDrill, Label: "Drill: rehearse the response (nobody is paged; left out of statistics)", Kind: bot.InputCheckbox, Optional: true},
 		},
 	}
 	if err := s.chat.OpenModal(ctx, req.TriggerID, m); err != nil {
@@ -76,7 +78,8 @@ func (s *Service) onDeclareView(ctx context.Context, req *bot.Request) (bot.Resp
 	// Modal inputs arrive as typed, unlike slash command text: escape them so
 	// they are stored, and posted, as Slack-escaped text like everything else.
 	inc, created, err := s.declare(ctx, declaration{Title: bot.EscapeText(v.Values[inputTitle]), Description: bot.EscapeText(v.Values[inputDescription]),
-		Severity: sev, By: req.UserID, DedupeKey: dedupeKey(req), ReplyChannel: v.PrivateMetadata})
+		Severity: sev, By: req.UserID, DedupeKey: dedupeKey(req), ReplyChannel: v.PrivateMetadata,
+		Drill: v.Values[inputDrill] == "true"})
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -205,6 +208,7 @@ func (s *Service) getIncident(ctx context.Context, key string) (bot.Incident, er
 		return bot.Incident{}, fmt.Errorf("load incident %s: %w", k, err)
 	}
 	s.remember(inc)
+	noteIncident(ctx, &inc)
 	return inc, nil
 }
 

@@ -13,6 +13,9 @@ import (
 )
 
 func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, error) {
+	if inc, ok, err := s.byChannel(ctx, req.ChannelID); err == nil && ok && inc.Drill {
+		return s.pageInDrill(ctx, req, inc)
+	}
 	if s.pager == nil {
 		return bot.Response{}, bot.Userf("Paging is not configured: set PAGERDUTY_TOKEN and pagerduty.services in the config.")
 	}

@@ -24,6 +24,19 @@ const (
 // the work at a time, and each reminder and archive is claimed by an atomic
 // store update, so it happens once even if a lease expires mid-tick.
 func (s *Service) Run(ctx context.Context) error {
+	// Follow-up reminders and tracker sync tick on their own: a slow
+	// tracker must not delay update reminders.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("follow-up scheduler panicked", zap.Any("panic", p))
+			}
+		}()
+		s.runFollowups(ctx)
+	}()
+	defer func() { <-done }()
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	for {

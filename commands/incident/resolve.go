@@ -47,6 +47,7 @@ func (s *Service) resolve(ctx context.Context, inc bot.Incident, actor, summary 
 	if err != nil {
 		return bot.Response{}, err
 	}
+	s.metrics.incidentResolved(&updated)
 	took := updated.ResolvedAt.Sub(updated.DeclaredAt)
 	if err := s.record(ctx, &updated, bot.TimelineEvent{Type: bot.TLResolved, Actor: actor, Time: now, Text: summary,
 		Details: map[string]string{"from": string(from), "duration": took.Round(1e9).String()}}); err != nil {

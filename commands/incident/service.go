@@ -12,6 +12,7 @@ import (
 	"sync"
 	"text/template"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
@@ -38,6 +39,16 @@ type Config struct {
 	// Pager, when set, backs /incident page.
 	Pager    bot.Pager
 	Settings Settings
+	// Followups stores follow-ups; nil turns the follow-up commands off.
+	Followups bot.FollowupStore
+	// Tracker, when set, mirrors every follow-up to an issue.
+	Tracker          bot.Tracker
+	FollowupSettings FollowupSettings
+	// History lists past incidents for /incident stats; nil uses Store
+	// when it has the method.
+	History IncidentHistory
+	// Registerer receives the incident metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Service is the /incident command family and its scheduled work.
@@ -55,6 +66,15 @@ type Service struct {
 	set      Settings
 	mdTmpl   *template.Template
 	family   *bot.Family
+
+	followups bot.FollowupStore
+	tracker   bot.Tracker
+	fset      FollowupSettings
+	history   IncidentHistory
+	metrics   *metrics
+	// drills are the channels of drills, so that what is posted there is
+	// marked as a drill whatever path posts it.
+	drills *drillChannels
 
 	// locks serialises changes to one incident within this process, so
 	// that the summary and topic are refreshed in the order the changes
@@ -89,6 +109,9 @@ func New(cfg Config) (*Service, error) {
 		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
 		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
 	}
+	if err := s.configureLearning(cfg); err != nil {
+		return nil, err
+	}
 	if s.clock == nil {
 		s.clock = bot.SystemClock
 	}
@@ -99,6 +122,10 @@ func New(cfg Config) (*Service, error) {
 		s.log = zap.NewNop()
 	}
 	s.family = s.buildFamily()
+	for i := range s.family.Commands {
+		s.family.Commands[i].Handler = drillAware(s.family.Commands[i].Handler)
+	}
+	s.family.Default = drillAware(s.family.Default)
 	return s, nil
 }
 
@@ -124,14 +151,15 @@ const (
 // events the service listens to.
 func (s *Service) Register(r *bot.Router) {
 	r.Family(s.family)
-	r.Action(ActionTakeCommand, s.onTakeCommand)
-	r.Action(ActionAssign, s.onAssignButton)
-	r.Action(ActionUpdateStatus, s.onUpdateStatusButton)
-	r.Action(ActionResolve, s.onResolveButton)
-	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: s.onDeclareView})
-	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: s.onStatusView})
-	r.View(ViewResolve, bot.ViewRoute{Handler: s.onResolveView})
-	r.View(ViewAssign, bot.ViewRoute{Validate: s.validateAssignView, Handler: s.onAssignView})
+	r.Action(ActionTakeCommand, drillAware(s.onTakeCommand))
+	r.Action(ActionAssign, drillAware(s.onAssignButton))
+	r.Action(ActionUpdateStatus, drillAware(s.onUpdateStatusButton))
+	r.Action(ActionResolve, drillAware(s.onResolveButton))
+	r.Action(ActionFollowupDone, drillAware(s.onFollowupDone))
+	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: drillAware(s.onDeclareView)})
+	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: drillAware(s.onStatusView)})
+	r.View(ViewResolve, bot.ViewRoute{Handler: drillAware(s.onResolveView)})
+	r.View(ViewAssign, bot.ViewRoute{Validate: s.validateAssignView, Handler: drillAware(s.onAssignView)})
 	r.Event(bot.EventReactionAdded, s.onReactionAdded)
 	r.Event(bot.EventReactionRemoved, s.onReactionRemoved)
 	r.Event(bot.EventMessageChanged, s.onMessageChanged)
@@ -146,9 +174,9 @@ func (s *Service) buildFamily() *bot.Family {
 		Description: "declare and run incidents",
 		Default:     s.openDeclareModal,
 		Commands: []bot.Command{
-			{Name: "declare", Aliases: []string{"new", "start"}, Usage: "declare [sev1..sev4] TITLE…",
-				Description: "declare an incident (default sev3) with its own channel",
-				Examples:    []string{"/incident declare sev2 checkout errors"}, Handler: s.cmdDeclare},
+			{Name: "declare", Aliases: []string{"new", "start"}, Usage: "declare [--drill] [sev1..sev4] TITLE…",
+				Description: "declare an incident (default sev3) with its own channel; --drill rehearses one",
+				Examples:    []string{"/incident declare sev2 checkout errors", "/incident declare --drill sev1 region failover"}, Handler: s.cmdDeclare},
 			{Name: "commander", Aliases: []string{"ic", "lead"}, Usage: "commander @user",
 				Description: "assign the incident commander", Handler: s.cmdCommander},
 			{Name: "role", Usage: "role " + joinOr(roles) + " @user",
@@ -164,10 +192,11 @@ func (s *Service) buildFamily() *bot.Family {
 			{Name: "timeline", Usage: "timeline", Description: "show the timeline (only to you)", Handler: s.cmdTimeline},
 			{Name: "export", Usage: "export [md|json]", Description: "upload the post-mortem document here",
 				Handler: s.cmdExport},
-			{Name: "list", Aliases: []string{"ls"}, Usage: "list",
-				Description: "open incidents with severity, status, commander and age", Handler: s.cmdList},
+			{Name: "list", Aliases: []string{"ls"}, Usage: "list [--all|drills]",
+				Description: "open incidents with severity, status, commander and age (drills with --all or drills)", Handler: s.cmdList},
 			{Name: "page", Usage: "page SERVICE [MESSAGE…]",
 				Description: "page a service's on-call through PagerDuty", Handler: s.cmdPage},
+			s.followupCommand(), s.followupsCommand(), s.statsCommand(),
 		},
 	}
 }
@@ -235,11 +264,14 @@ func (s *Service) byChannel(ctx context.Context, channel string) (inc bot.Incide
 	if err != nil {
 		if v, ok := s.lastKnown.Load(channel); ok {
 			bot.Logger(ctx).Warn("incident store unreachable; using last known incident", zap.Error(err))
-			return v.(bot.Incident), true, nil
+			inc := v.(bot.Incident)
+			noteIncident(ctx, &inc)
+			return inc, true, nil
 		}
 		return bot.Incident{}, false, fmt.Errorf("find incident for channel %s: %w", channel, err)
 	}
 	s.remember(inc)
+	noteIncident(ctx, &inc)
 	return inc, true, nil
 }
 
@@ -247,6 +279,7 @@ func (s *Service) remember(inc bot.Incident) {
 	if inc.Channel != "" {
 		s.lastKnown.Store(inc.Channel, inc)
 	}
+	s.drills.note(&inc)
 }
 
 // mutate applies fn to the stored incident under the per-incident lock and,
@@ -283,6 +316,7 @@ func (s *Service) record(ctx context.Context, inc *bot.Incident, ev bot.Timeline
 	if err := s.timeline.Append(ctx, ev); err != nil {
 		return fmt.Errorf("append %s event to %s timeline: %w", ev.Type, inc.Key, err)
 	}
+	s.noteMilestones(ctx, inc, &ev)
 	return nil
 }
 

@@ -51,6 +51,8 @@ type Settings struct {
 	PageServices []string `yaml:"-"`
 	// CommanderInstructions are DM'd to a newly assigned commander.
 	CommanderInstructions string `yaml:"commander_instructions"`
+	// Drills say how drills run (`incidents.drills`).
+	Drills DrillSettings `yaml:"drills"`
 }
 
 // Responders are people invited to every incident.
@@ -92,7 +94,7 @@ var (
 )
 
 // withDefaults fills zero values and validates the result.
-func (s Settings) withDefaults() (Settings, error) {
+func (s Settings) withDefaults() (_ Settings, err error) {
 	if s.ChannelPrefix == "" {
 		s.ChannelPrefix = "inc"
 	}
@@ -157,6 +159,9 @@ func (s Settings) withDefaults() (Settings, error) {
 	if s.Timezone == nil {
 		s.Timezone = time.UTC
 	}
+	if s.Drills, err = s.Drills.withDefaults(s.ChannelPrefix); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -182,6 +187,7 @@ type settingsYAML struct {
 	Timezone              string               `yaml:"timezone"`
 	ExportTemplate        string               `yaml:"export_template"`
 	CommanderInstructions string               `yaml:"commander_instructions"`
+	Drills                DrillSettings        `yaml:"drills"`
 }
 
 // UnmarshalYAML decodes the `incidents:` section strictly: durations as Go
@@ -203,6 +209,7 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 		ArchiveAfter:          raw.ArchiveAfter,
 		ExportTemplate:        raw.ExportTemplate,
 		CommanderInstructions: raw.CommanderInstructions,
+		Drills:                raw.Drills,
 	}
 	var ps yamlconf.Problems
 	onCallFor := yamlconf.Lookup(node, "oncall_for")

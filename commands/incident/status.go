@@ -45,7 +45,7 @@ func (s *Service) cmdSeverity(ctx context.Context, req *bot.Request) (bot.Respon
 		verb = "raised"
 	}
 	text := fmt.Sprintf("%s %s %s from %s to %s.", bot.MentionUser(req.UserID), verb, updated.Key, from, sev)
-	if s.oncall != nil && s.pullsOnCall(sev) && !s.pullsOnCall(from) {
+	if s.oncall != nil && s.pullsOnCall(sev) && !s.pullsOnCall(from) && !updated.Drill {
 		if users := s.inviteOnCall(ctx, updated); len(users) > 0 {
 			// Invited, not paged: say so, or the commander waits for
 			// someone PagerDuty never woke.

@@ -95,6 +95,9 @@ func describe(ev bot.TimelineEvent, who func(string) string, links bool) string 
 		s = runbookLine(actor, ev, who)
 	case bot.TLPage:
 		s = fmt.Sprintf("%s paged %s", actor, d["service"])
+		if d["simulated"] == "true" {
+			s = fmt.Sprintf("%s asked to page %s (drill: simulated, nobody was paged)", actor, d["service"])
+		}
 		if ev.Text != "" {
 			s += ": " + ev.Text
 		}
@@ -107,6 +110,10 @@ func describe(ev bot.TimelineEvent, who func(string) string, links bool) string 
 		}
 	case bot.TLArchived:
 		s = "the channel was archived"
+	case bot.TLFollowup:
+		s = followupLine(actor, ev, who)
+	case bot.TLMilestone:
+		s = fmt.Sprintf("milestone: %s (by %s)", d["milestone"], actor)
 	default:
 		s = fmt.Sprintf("%s: %s %s", actor, ev.Type, ev.Text)
 	}
@@ -251,28 +258,3 @@ func firstNonEmpty(vals ...string) string {
 
 // oneLine keeps multi-line texts on the event's line.
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " ⏎ ") }
-
-func (s *Service) cmdList(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	incs, err := s.store.Open(ctx)
-	if err != nil {
-		bot.Logger(ctx).Error("open incidents not listed", zap.Error(err))
-		return bot.Response{}, errReadDown
-	}
-	now := s.clock.Now()
-	var b strings.Builder
-	n := 0
-	for _, inc := range incs {
-		if !inc.Open() {
-			continue
-		}
-		n++
-		fmt.Fprintf(&b, "%s *%s* %s — %s, %s, commander %s, open %s — %s\n", sevEmoji(inc.Severity), inc.Key,
-			inc.Title, inc.Severity, inc.Status, bot.MentionUser(inc.Commander),
-			humanDuration(now.Sub(inc.DeclaredAt)), bot.MentionChannel(inc.Channel))
-	}
-	if n == 0 {
-		return bot.Reply("No open incidents. :tada:"), nil
-	}
-	return bot.Response{Message: bot.Message{Title: fmt.Sprintf("%d open incident(s)", n),
-		Text: strings.TrimRight(b.String(), "\n")}}, nil
-}

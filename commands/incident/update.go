@@ -88,7 +88,7 @@ func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text 
 			return nil
 		},
 	}
-	if s.set.BroadcastChannel != "" {
+	if s.broadcasts(&inc) {
 		fns = append(fns, func(ctx context.Context) error {
 			m := msg
 			m.Channel = s.set.BroadcastChannel
