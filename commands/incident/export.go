@@ -43,6 +43,8 @@ type Document struct {
 	Runbooks        []RunbookRun        `json:"runbooks"`
 	Pages           []bot.TimelineEvent `json:"pages"`
 	Participants    []Person            `json:"participants"`
+	// Followups are the incident's follow-ups: the action items.
+	Followups []bot.Followup `json:"followups"`
 	// Events is the whole timeline, ordered by time (a pinned message sits
 	// at its own time, not the time of the pin).
 	Events []bot.TimelineEvent `json:"events"`
@@ -102,6 +104,10 @@ func (d *Document) buildEntries() {
 // Durations are in seconds from the declaration; absent when not reached.
 type Metrics struct {
 	DeclaredAt         time.Time    `json:"declared_at"`
+	DetectedAt         time.Time    `json:"detected_at,omitzero"`
+	AcknowledgedAt     time.Time    `json:"acknowledged_at,omitzero"`
+	TimeToDetectSec    *int64       `json:"time_to_detect_seconds,omitempty"`
+	TimeToAckSec       *int64       `json:"time_to_acknowledge_seconds,omitempty"`
 	FirstCommanderAt   time.Time    `json:"first_commander_at,omitzero"`
 	MitigatedAt        time.Time    `json:"mitigated_at,omitzero"`
 	ResolvedAt         time.Time    `json:"resolved_at,omitzero"`
@@ -179,6 +185,13 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 		return nil, fmt.Errorf("export %s: read timeline: %w", k, err)
 	}
 	doc := s.buildDocument(inc, events)
+	if s.followups != nil {
+		fs, err := s.followups.ForIncident(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: read follow-ups: %w", k, err)
+		}
+		doc.Followups = fs
+	}
 	doc.names = s.resolveNames(ctx, doc.userIDs())
 	doc.Participants = doc.participants()
 	if format == FormatMarkdown {
@@ -291,6 +304,13 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 		return &v
 	}
 	m.TimeToCommanderSec, m.TimeToMitigateSec, m.TimeToResolveSec = since(m.FirstCommanderAt), since(m.MitigatedAt), since(m.ResolvedAt)
+	m.DetectedAt, m.AcknowledgedAt = inc.DetectedAt, inc.AcknowledgedAt
+	m.TimeToAckSec = since(m.AcknowledgedAt)
+	if !inc.DetectedAt.IsZero() && !inc.DetectedAt.After(inc.DeclaredAt) {
+		v := int64(inc.DeclaredAt.Sub(inc.DetectedAt).Round(time.Second) / time.Second)
+		m.TimeToDetectSec = &v
+	}
+	doc.Followups = []bot.Followup{}
 	return doc
 }
 
@@ -306,6 +326,9 @@ func (d *Document) userIDs() []string {
 	}
 	add(d.Incident.DeclaredBy)
 	add(d.Incident.Commander)
+	for _, f := range d.Followups {
+		add(f.Owner)
+	}
 	for _, ev := range d.Events {
 		add(ev.Actor)
 		add(ev.Details["user"])
@@ -554,4 +577,36 @@ func (s *Service) cmdExport(ctx context.Context, req *bot.Request) (bot.Response
 		return bot.Response{}, fmt.Errorf("upload %s: %w", name, err)
 	}
 	return bot.Response{}, nil
+}
+
+// ActionItem renders a follow-up as a row of the action-items table: the
+// text as plain words (mentions by name, nothing that pings or renders as
+// HTML), its owner, due date, state and ticket.
+func (d *Document) ActionItem(f bot.Followup) string {
+	text := mdEscape(oneLine(bot.UnescapeEntities(bot.Quote(f.Text))))
+	if f.Drill {
+		text = "(drill) " + text
+	}
+	owner := "—"
+	if f.Owner != "" {
+		owner = d.Who(f.Owner)
+	}
+	due := "—"
+	if f.Due != "" {
+		due = f.Due
+	}
+	state := "open"
+	if !f.Open() {
+		state = "done " + f.DoneAt.In(d.tz).Format("2006-01-02")
+		if f.DoneBy == actorGitHub {
+			state += " (closed on GitHub)"
+		} else if f.DoneBy != "" {
+			state += " by " + d.Who(f.DoneBy)
+		}
+	}
+	ticket := "—"
+	if f.Tracker.URL != "" {
+		ticket = fmt.Sprintf("[#%d](%s)", f.Tracker.Number, f.Tracker.URL)
+	}
+	return fmt.Sprintf("| %d | %s | %s | %s | %s | %s |", f.Number, text, mdEscape(owner), due, mdEscape(state), ticket)
 }

@@ -9,11 +9,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -30,6 +34,9 @@ type Workspace struct {
 	groups   map[string]*group
 	buttons  []buttonRef
 	modal    *openModal
+	// filesDir receives uploads that are not text; default a directory in
+	// the system's temporary directory.
+	filesDir string
 }
 
 type channel struct {
@@ -490,7 +497,8 @@ func (w *Workspace) Permalink(_ context.Context, ref bot.MessageRef) (string, er
 	return fmt.Sprintf("console://%s/p%s", ref.Channel, strings.ReplaceAll(ref.TS, ".", "")), nil
 }
 
-// Upload implements bot.Files: console mode prints the document.
+// Upload implements bot.Files: console mode prints a text document, and
+// writes anything else (a chart) to a file in FilesDir whose path it prints.
 func (w *Workspace) Upload(_ context.Context, f bot.File) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -498,8 +506,43 @@ func (w *Workspace) Upload(_ context.Context, f bot.File) error {
 	if f.Comment != "" {
 		fmt.Fprintf(w.out, "  %s\n", w.humanize(f.Comment))
 	}
-	fmt.Fprintln(w.out, indent(string(f.Content), "  │ "))
+	if isText(f.Content) {
+		fmt.Fprintln(w.out, indent(string(f.Content), "  │ "))
+		return nil
+	}
+	dir := w.filesDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "opsbot-console")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name, err)
+	}
+	// The name is the bot's, but keep it to one plain path element anyway.
+	name := filepath.Base(filepath.Clean("/" + f.Name))
+	w.seq++
+	path := filepath.Join(dir, fmt.Sprintf("%03d-%s", w.seq, name))
+	if err := os.WriteFile(path, f.Content, 0o600); err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name, err)
+	}
+	fmt.Fprintf(w.out, "  🖼 %s written to %s\n", http.DetectContentType(f.Content), path)
 	return nil
+}
+
+// SetFilesDir sets where uploaded files that are not text are written.
+func (w *Workspace) SetFilesDir(dir string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.filesDir = dir
+}
+
+// isText says whether an upload is text to print rather than a file to
+// write.
+func isText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	ct := http.DetectContentType(b)
+	return strings.HasPrefix(ct, "text/") || strings.HasPrefix(ct, "application/json")
 }
 
 // OpenModal implements bot.Modals: the form is printed and filled with :submit.
@@ -522,6 +565,9 @@ func (w *Workspace) OpenModal(_ context.Context, triggerID string, m bot.Modal) 
 		}
 		if in.Kind == bot.InputUser {
 			opt += " a person, e.g. @bob"
+		}
+		if in.Kind == bot.InputCheckbox {
+			opt += " yes to tick"
 		}
 		fmt.Fprintf(w.out, "  %s — %s%s\n", in.ID, in.Label, opt)
 	}

@@ -154,10 +154,19 @@ func (r *REPL) console(ctx context.Context, line string, out io.Writer) (quit bo
 			k, v, _ := strings.Cut(kv, "=")
 			values[k] = v
 		}
-		// A user picker hands the bot an ID, as Slack's does.
+		// A user picker hands the bot an ID, as Slack's does; a checkbox
+		// "true" when ticked.
 		for _, in := range m.Inputs {
 			if u, ok := r.Workspace.UserByName(values[in.ID]); ok && in.Kind == bot.InputUser {
 				values[in.ID] = u.ID
+			}
+			if in.Kind == bot.InputCheckbox {
+				switch strings.ToLower(values[in.ID]) {
+				case "true", "yes", "y", "1", "on", "x":
+					values[in.ID] = "true"
+				default:
+					values[in.ID] = ""
+				}
 			}
 		}
 		v := &bot.ViewSubmission{CallbackID: m.CallbackID, PrivateMetadata: m.PrivateMetadata, Values: values}

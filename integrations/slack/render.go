@@ -259,6 +259,16 @@ func RenderModal(m bot.Modal) (slack.ModalViewRequest, error) {
 			sel := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, placeholder, in.ID)
 			sel.InitialUser = in.Initial
 			el = sel
+		case bot.InputCheckbox:
+			// One option whose text is the label; the input block above it
+			// needs a label too, which Slack shows as a heading.
+			opt := slack.NewOptionBlockObject("true", plain(truncate(oneLine(in.Label), maxOptionText)), nil)
+			cb := slack.NewCheckboxGroupsBlockElement(in.ID, opt)
+			if in.Initial == "true" {
+				cb.InitialOptions = []*slack.OptionBlockObject{opt}
+			}
+			el = cb
+			in.Optional = true // a required checkbox could not be left unticked
 		default:
 			pt := slack.NewPlainTextInputBlockElement(placeholder, in.ID)
 			pt.Multiline = in.Kind == bot.InputMultiline
@@ -278,8 +288,8 @@ func RenderModal(m bot.Modal) (slack.ModalViewRequest, error) {
 }
 
 // ViewValues flattens a submitted modal's state into values by input ID
-// (the action ID): the text typed, the value of the option chosen, or the ID
-// of the user picked.
+// (the action ID): the text typed, the value of the option chosen, the ID
+// of the user picked, or "true" for a ticked checkbox.
 // Inputs left empty are present with "".
 func ViewValues(state *slack.ViewState) map[string]string {
 	out := map[string]string{}
@@ -298,6 +308,12 @@ func ViewValues(state *slack.ViewState) map[string]string {
 				v = a.SelectedOption.Value
 			case a.SelectedUser != "":
 				v = a.SelectedUser
+			case a.Type == slack.ActionType(slack.METCheckboxGroups):
+				for _, o := range a.SelectedOptions {
+					if o.Value == "true" {
+						v = "true"
+					}
+				}
 			}
 			out[key] = v
 		}

@@ -295,3 +295,36 @@ func TestRenderModalAndReadValues(t *testing.T) {
 		t.Errorf("ViewValues(nil) = %v, want empty", got)
 	}
 }
+
+func TestRenderModalCheckboxAndReadIt(t *testing.T) {
+	v, err := RenderModal(bot.Modal{CallbackID: "cb", Title: "Declare", Inputs: []bot.Input{
+		{ID: "drill", Label: "Drill: rehearse", Kind: bot.InputCheckbox}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib := v.Blocks.BlockSet[0].(*slack.InputBlock)
+	cb, ok := ib.Element.(*slack.CheckboxGroupsBlockElement)
+	if !ok || cb.ActionID != "drill" || len(cb.Options) != 1 || cb.Options[0].Value != "true" || cb.Options[0].Text.Text != "Drill: rehearse" {
+		t.Fatalf("element = %#v, want one checkbox with value true", ib.Element)
+	}
+	if !ib.Optional {
+		t.Error("a checkbox input must be optional, or it could not be left unticked")
+	}
+	tests := []struct {
+		name     string
+		selected []slack.OptionBlockObject
+		want     string
+	}{
+		{name: "ticked", selected: []slack.OptionBlockObject{{Value: "true"}}, want: "true"},
+		{name: "unticked", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+				"drill": {"drill": {Type: "checkboxes", SelectedOptions: tt.selected}}}}
+			if got := ViewValues(state)["drill"]; got != tt.want {
+				t.Errorf("value = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -166,7 +166,8 @@ type ViewSubmission struct {
 	CallbackID string
 	// Values are the inputs by action ID. For inputs of an opened view the
 	// state takes the element's type (plain_text_input value,
-	// static_select selected_option or users_select selected_user); others are sent as text inputs whose
+	// static_select selected_option, users_select selected_user, or
+	// checkboxes selected_options for "true"); others are sent as text inputs whose
 	// block ID is their action ID.
 	Values map[string]string
 }
@@ -221,6 +222,12 @@ func (s *Server) SendViewSubmission(v ViewSubmission) (Sent, error) {
 					user = val
 				}
 				values[blockID] = obj{actionID: obj{"type": typ, "selected_user": user}}
+			case "checkboxes":
+				selected := []obj{}
+				if ok && val == "true" {
+					selected = append(selected, obj{"text": obj{"type": "plain_text", "text": "ticked"}, "value": "true"})
+				}
+				values[blockID] = obj{actionID: obj{"type": typ, "selected_options": selected}}
 			default:
 				var value any
 				if ok {
