@@ -9,6 +9,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -68,9 +69,13 @@ func Chart(st Stats) ([]byte, error) {
 func styled(title, ylabel string, labels []string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	// Sans-serif type survives scaling down better than the default serif.
+	for _, st := range []*text.Style{&p.Title.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		st.Font.Variant = "Sans"
+	}
 	p.Title.TextStyle.Font.Size = vg.Points(15)
 	p.Title.Padding = vg.Points(6)
-	p.Y.Label.Text = ylabel
 	p.Y.Label.TextStyle.Font.Size = vg.Points(12)
 	p.X.Tick.Label.Font.Size = vg.Points(11)
 	p.Y.Tick.Label.Font.Size = vg.Points(11)
@@ -120,8 +125,9 @@ func countsPlot(st Stats, labels []string) (*plot.Plot, error) {
 		p.Add(bars)
 		p.Legend.Add(string(sev), bars)
 	}
-	p.Y.Max = math.Max(1, float64(maxTotal)*1.25) // room for the legend
+	p.Y.Max = math.Max(1, float64(maxTotal)*1.45) // room for the legend
 	p.Y.Tick.Marker = intTicks{}
+	alignWeeks(p, len(labels))
 	return p, nil
 }
 
@@ -143,9 +149,6 @@ func resolvePlot(st Stats, labels []string) (*plot.Plot, error) {
 		med = append(med, plotter.XY{X: float64(i), Y: float64(w.Resolve.Median) / float64(unit)})
 		p90 = append(p90, plotter.XY{X: float64(i), Y: float64(w.Resolve.P90) / float64(unit)})
 	}
-	// Keep the x range equal to the bars' above, whether or not every
-	// week has a resolved incident.
-	p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
 	if len(med) > 0 {
 		l, pts, err := plotter.NewLinePoints(med)
 		if err != nil {
@@ -158,7 +161,7 @@ func resolvePlot(st Stats, labels []string) (*plot.Plot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stats chart line: %w", err)
 		}
-		q.Color, q.Width, q.Dashes = color.RGBA{R: 0x15, G: 0x65, B: 0xc0, A: 0x90}, vg.Points(1.5), []vg.Length{vg.Points(5), vg.Points(4)}
+		q.Color, q.Width, q.Dashes = color.RGBA{R: 0x64, G: 0x9b, B: 0xe0, A: 0xff}, vg.Points(1.8), []vg.Length{vg.Points(6), vg.Points(4)}
 		p.Add(q, l, pts)
 		p.Legend.Add("median", l, pts)
 		p.Legend.Add("p90", q)
@@ -166,8 +169,17 @@ func resolvePlot(st Stats, labels []string) (*plot.Plot, error) {
 		p.Y.Max = 1
 		p.Title.Text = "Time to resolve per week: nothing resolved yet"
 	}
-	p.Y.Max = math.Max(p.Y.Max*1.15, 1)
+	p.Y.Max = math.Max(p.Y.Max*1.3, 1)
+	p.Y.Tick.Marker = intTicks{}
+	alignWeeks(p, len(labels))
 	return p, nil
+}
+
+// alignWeeks gives both plots the same x range, one unit per week, so that
+// a week's bar and its point sit one above the other.
+func alignWeeks(p *plot.Plot, weeks int) {
+	p.X.Min, p.X.Max = -0.5, float64(weeks)-0.5
+	p.X.Padding = 0
 }
 
 // intTicks labels whole numbers only, for counts.
