@@ -128,8 +128,8 @@ func statsFixture() []bot.Incident {
 		statInc("C", bot.Sev2, feb(4, 8, 0), 5*min_, min_, 20*min_, 40*min_),
 		statInc("D", bot.Sev2, feb(5, 14, 0), 0, 3*min_, 10*min_, 20*min_),
 		statInc("E", bot.Sev2, feb(18, 9, 0), 0, 5*min_, 50*min_, 2*hour),
-		statInc("F", bot.Sev2, feb(25, 11, 0), 0, 10*min_, 0, 0),                     // open, not mitigated
-		statInc("G", bot.Sev3, feb(1, 12, 0), 0, 15*min_, 4*hour, 4*hour),             // Sunday: week of Jan 26
+		statInc("F", bot.Sev2, feb(25, 11, 0), 0, 10*min_, 0, 0),                        // open, not mitigated
+		statInc("G", bot.Sev3, feb(1, 12, 0), 0, 15*min_, 4*hour, 4*hour),               // Sunday: week of Jan 26
 		statInc("H", bot.Sev3, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), 0, 0, 0, 0), // open, unacknowledged
 		statInc("I", bot.Sev4, time.Date(2026, 1, 31, 13, 0, 0, 0, time.UTC), 0, hour, 24*hour, 24*hour),
 		drill,  // left out, counted as a drill
