@@ -24,7 +24,7 @@ import (
 // These tests keep deploy/README.md's configuration reference, the compose
 // file and the env example in step with the code that reads the settings.
 
-var envNamePattern = regexp.MustCompile(`^(SLACK|REDIS|PAGERDUTY|OPSBOT)_[A-Z0-9_]+$`)
+var envNamePattern = regexp.MustCompile(`^(SLACK|REDIS|PAGERDUTY|GITHUB|OPSBOT)_[A-Z0-9_]+$`)
 
 // codeEnvNames returns the environment variables opsbot reads: those
 // config.Load reads that look like ours (systemd's STATE_DIRECTORY is not

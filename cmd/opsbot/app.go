@@ -16,6 +16,7 @@ import (
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
+	"github.com/opsbot/opsbot/integrations/github"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	"github.com/opsbot/opsbot/integrations/pagerduty"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -135,9 +136,27 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		}
 	}
 
+	followups, err := oredis.NewFollowups(d.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("follow-up store: %w", err)
+	}
 	incCfg := incident.Config{
 		Chat: d.Chat, Store: store, Timeline: tl, Locker: locker, Deduper: deduper,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("incident"), Settings: incSettings,
+		Followups: followups, FollowupSettings: cfg.File.Followups, Registerer: d.Registry,
+	}
+	switch fs := cfg.File.Followups; {
+	case cfg.GitHubToken != "" && fs.GitHubRepo != "":
+		gh, err := github.New(github.Config{Token: cfg.GitHubToken.Reveal(), Repo: fs.GitHubRepo, APIURL: fs.GitHubAPIURL,
+			Labels: fs.GitHubLabels, HTTPClient: d.HTTPClient, Logger: d.Logger.Named("github")})
+		if err != nil {
+			return nil, fmt.Errorf("github: %w", err)
+		}
+		incCfg.Tracker = gh
+	case fs.GitHubRepo != "":
+		d.Logger.Warn("followups.github_repo is set but GITHUB_TOKEN is not: follow-ups stay in opsbot", zap.String("repo", fs.GitHubRepo))
+	case cfg.GitHubToken != "":
+		d.Logger.Warn("GITHUB_TOKEN is set but followups.github_repo is not: follow-ups stay in opsbot")
 	}
 	if a.oncall != nil {
 		incCfg.OnCall = a.oncall

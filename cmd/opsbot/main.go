@@ -1,7 +1,7 @@
 // Command opsbot is the ChatOps bot for incident response: run with Slack
 // tokens it connects in Socket Mode; run with none it starts console mode, an
 // interactive terminal session on an embedded store. Subcommands: run
-// (default), console, validate, export, doctor, version.
+// (default), console, validate, export, stats, doctor, version.
 package main
 
 import (
@@ -26,7 +26,7 @@ var (
 
 func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)) }
 
-const usage = `usage: opsbot [run|console|validate|export|doctor|version] [flags]
+const usage = `usage: opsbot [run|console|validate|export|stats|doctor|version] [flags]
 
   opsbot                      Socket Mode when SLACK_APP_TOKEN and SLACK_BOT_TOKEN are set, else console mode
   opsbot console              console mode: type slash commands as a Slack user would
@@ -34,6 +34,8 @@ const usage = `usage: opsbot [run|console|validate|export|doctor|version] [flags
                               check the config file and every runbook; exit 1 on error
   opsbot export INC-N [--format md|json]
                               print an incident's post-mortem from Redis
+  opsbot stats [--since 7d|30d|90d] [--format text|json|csv] [--chart FILE.png]
+                              incident statistics from Redis (drills left out)
   opsbot doctor               check Slack scopes, channels, Redis, PagerDuty and runbooks
   opsbot version              print version and commit
 
@@ -57,7 +59,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "run", "console", "validate", "export", "doctor":
+	case "run", "console", "validate", "export", "stats", "doctor":
 	default:
 		fmt.Fprintf(stderr, "opsbot: unknown command %q\n\n%s", sub, usage)
 		return 2
@@ -69,6 +71,15 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		exportArgs, args, err = parseExportArgs(args)
 		if err != nil {
 			fmt.Fprintf(stderr, "opsbot export: %v\n", err)
+			return 2
+		}
+	}
+	var statsArgs statsOptions
+	if sub == "stats" {
+		var err error
+		statsArgs, args, err = parseStatsArgs(args)
+		if err != nil {
+			fmt.Fprintf(stderr, "opsbot stats: %v\n", err)
 			return 2
 		}
 	}
@@ -95,6 +106,8 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return runValidate(cfg, stdout, stderr)
 	case "export":
 		return runExport(ctx, cfg, exportArgs, stdout, stderr)
+	case "stats":
+		return runStats(ctx, cfg, statsArgs, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, cfg, stdout)
 	case "console":

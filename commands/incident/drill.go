@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/yamlconf"
 )
 
 // Drills rehearse the response: the whole flow runs (channel, roles,
@@ -39,18 +40,16 @@ type DrillSettings struct {
 
 // UnmarshalYAML decodes `incidents.drills` strictly.
 func (d *DrillSettings) UnmarshalYAML(node *yaml.Node) error {
-	var raw struct {
-		ChannelPrefix string               `yaml:"channel_prefix"`
-		Broadcast     bool                 `yaml:"broadcast"`
-		Unknown       map[string]yaml.Node `yaml:",inline"`
-	}
-	if err := node.Decode(&raw); err != nil {
+	type plain DrillSettings
+	var raw plain
+	if err := yamlconf.Decode(node, "incidents.drills", &raw); err != nil {
 		return err
 	}
-	for k, v := range raw.Unknown {
-		return fmt.Errorf("line %d: incidents.drills.%s: unknown key", v.Line, k)
+	*d = DrillSettings(raw)
+	if _, err := d.withDefaults(""); err != nil {
+		return yamlconf.Errorf(yamlconf.Line(node, "channel_prefix"), "incidents.drills.channel_prefix", "%s",
+			strings.TrimPrefix(err.Error(), "drills.channel_prefix "))
 	}
-	*d = DrillSettings{ChannelPrefix: raw.ChannelPrefix, Broadcast: raw.Broadcast}
 	return nil
 }
 

@@ -3,10 +3,13 @@ package incident
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/opsbot/opsbot/bot/yamlconf"
 )
 
 // FollowupSettings are the knobs of the config file's `followups:` section.
@@ -53,49 +56,44 @@ type followupSettingsYAML struct {
 	RemindAt     yaml.Node            `yaml:"remind_at"`
 	RemindEvery  yaml.Node            `yaml:"remind_every"`
 	SyncInterval yaml.Node            `yaml:"sync_interval"`
-	Unknown      map[string]yaml.Node `yaml:",inline"`
 }
 
 // UnmarshalYAML decodes and validates the `followups:` section. Errors read
 // "line N: followups.key: what".
 func (s *FollowupSettings) UnmarshalYAML(node *yaml.Node) error {
 	var raw followupSettingsYAML
-	if err := node.Decode(&raw); err != nil {
+	if err := yamlconf.Decode(node, "followups", &raw); err != nil {
 		return err
-	}
-	for k, v := range raw.Unknown {
-		return fmt.Errorf("line %d: followups.%s: unknown key", v.Line, k)
 	}
 	out := FollowupSettings{GitHubRepo: strings.TrimSpace(raw.GitHubRepo), GitHubAPIURL: strings.TrimSpace(raw.GitHubAPIURL),
 		GitHubLabels: raw.GitHubLabels, set: map[string]bool{}}
 	if out.GitHubRepo != "" && !ghRepo.MatchString(out.GitHubRepo) {
-		return fmt.Errorf("line %d: followups.github_repo: %q is not owner/name, e.g. acme/ops", node.Line, out.GitHubRepo)
+		return yamlconf.Errorf(yamlconf.Line(node, "github_repo"), "followups.github_repo", "%q is not owner/name, e.g. acme/ops", out.GitHubRepo)
 	}
 	if u := out.GitHubAPIURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return fmt.Errorf("line %d: followups.github_api_url: %q is not an http(s) URL", node.Line, u)
+		return yamlconf.Errorf(yamlconf.Line(node, "github_api_url"), "followups.github_api_url", "%q is not an http(s) URL", u)
 	}
 	for _, l := range out.GitHubLabels {
 		if strings.TrimSpace(l) == "" || len(l) > 50 {
-			return fmt.Errorf("line %d: followups.github_labels: %q is not a label name (1 to 50 characters)", node.Line, l)
+			return yamlconf.Errorf(yamlconf.Line(node, "github_labels"), "followups.github_labels", "%q is not a label name (1 to 50 characters)", l)
 		}
 	}
 	if v := raw.RemindAt; v.Kind != 0 {
 		m := clockTime.FindStringSubmatch(strings.TrimSpace(v.Value))
 		if m == nil {
-			return fmt.Errorf("line %d: followups.remind_at: %q is not a time of day like 09:00", v.Line, v.Value)
+			return yamlconf.Errorf(v.Line, "followups.remind_at", "%q is not a time of day like 09:00", v.Value)
 		}
-		var h, min int
-		fmt.Sscanf(m[1]+" "+m[2], "%d %d", &h, &min)
-		out.RemindAt = time.Duration(h)*time.Hour + time.Duration(min)*time.Minute
+		h, _ := strconv.Atoi(m[1])
+		mm, _ := strconv.Atoi(m[2])
+		out.RemindAt = time.Duration(h)*time.Hour + time.Duration(mm)*time.Minute
 		out.set["remind_at"] = true
 	}
 	durations := []struct {
-		key      string
-		node     yaml.Node
-		dst      *time.Duration
-		min      time.Duration
-		zeroOK   bool
-		zeroMean string
+		key    string
+		node   yaml.Node
+		dst    *time.Duration
+		min    time.Duration
+		zeroOK bool
 	}{
 		{key: "remind_every", node: raw.RemindEvery, dst: &out.RemindEvery, min: time.Hour, zeroOK: true},
 		{key: "sync_interval", node: raw.SyncInterval, dst: &out.SyncInterval, min: time.Minute},
@@ -112,10 +110,10 @@ func (s *FollowupSettings) UnmarshalYAML(node *yaml.Node) error {
 		}
 		dur, err := parseDays(v)
 		if err != nil {
-			return fmt.Errorf("line %d: followups.%s: %q is not a duration like 24h or 7d", d.node.Line, d.key, v)
+			return yamlconf.Errorf(d.node.Line, "followups."+d.key, "%q is not a duration like 24h or 7d", v)
 		}
 		if dur < d.min {
-			return fmt.Errorf("line %d: followups.%s: %s is shorter than %s", d.node.Line, d.key, v, humanDuration(d.min))
+			return yamlconf.Errorf(d.node.Line, "followups."+d.key, "%s is shorter than %s", v, humanDuration(d.min))
 		}
 		*d.dst = dur
 		out.set[d.key] = true

@@ -79,6 +79,9 @@ type Config struct {
 	RedisURL        Secret // may carry a password
 	PagerDutyToken  Secret
 	PagerDutyAPIURL string
+	// GitHubToken lets follow-ups become GitHub issues in
+	// followups.github_repo.
+	GitHubToken Secret
 	// ConfigPath is the config file read; empty when there is none.
 	ConfigPath  string
 	RunbooksDir string
@@ -121,6 +124,7 @@ func (c *Config) envVars() []envVar {
 		{"REDIS_URL", (*string)(&c.RedisURL)},
 		{"PAGERDUTY_TOKEN", (*string)(&c.PagerDutyToken)},
 		{"PAGERDUTY_API_URL", &c.PagerDutyAPIURL},
+		{"GITHUB_TOKEN", (*string)(&c.GitHubToken)},
 		{"OPSBOT_CONFIG", &c.ConfigPath},
 		{"OPSBOT_RUNBOOKS", &c.RunbooksDir},
 		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},

@@ -30,6 +30,9 @@ type File struct {
 	PagerDuty PagerDuty         `yaml:"pagerduty"`
 	Runbooks  runbook.Settings  `yaml:"runbooks"`
 	Redis     Redis             `yaml:"redis"`
+	// Followups are the knobs of incident follow-ups and their GitHub
+	// issues.
+	Followups incident.FollowupSettings `yaml:"followups"`
 }
 
 var teamID = regexp.MustCompile(`^[TE][A-Z0-9]{2,20}$`)
