@@ -50,12 +50,12 @@ var (
 )
 
 type followupSettingsYAML struct {
-	GitHubRepo   string               `yaml:"github_repo"`
-	GitHubAPIURL string               `yaml:"github_api_url"`
-	GitHubLabels []string             `yaml:"github_labels"`
-	RemindAt     yaml.Node            `yaml:"remind_at"`
-	RemindEvery  yaml.Node            `yaml:"remind_every"`
-	SyncInterval yaml.Node            `yaml:"sync_interval"`
+	GitHubRepo   string    `yaml:"github_repo"`
+	GitHubAPIURL string    `yaml:"github_api_url"`
+	GitHubLabels []string  `yaml:"github_labels"`
+	RemindAt     yaml.Node `yaml:"remind_at"`
+	RemindEvery  yaml.Node `yaml:"remind_every"`
+	SyncInterval yaml.Node `yaml:"sync_interval"`
 }
 
 // UnmarshalYAML decodes and validates the `followups:` section. Errors read
