@@ -63,7 +63,7 @@ type WeekStats struct {
 	Resolve Spread `json:"time_to_resolve"`
 }
 
-// Stats is a report over [From, To).
+// Stats is a report over [From, To]: To is the moment it was made.
 type Stats struct {
 	From, To time.Time
 	Zone     *time.Location
@@ -74,7 +74,7 @@ type Stats struct {
 	Weeks      []WeekStats
 }
 
-// ComputeStats builds the report over [from, to) from incident records.
+// ComputeStats builds the report over [from, to] from incident records.
 // Records of failed declarations (no channel was ever created) and drills
 // are left out.
 func ComputeStats(incs []bot.Incident, from, to time.Time, zone *time.Location) Stats {
@@ -95,7 +95,7 @@ func ComputeStats(incs []bot.Incident, from, to time.Time, zone *time.Location) 
 	weekSamples := make([][]time.Duration, len(st.Weeks))
 	for i := range incs {
 		inc := &incs[i]
-		if inc.DeclaredAt.Before(from) || !inc.DeclaredAt.Before(to) || inc.Channel == "" {
+		if inc.DeclaredAt.Before(from) || inc.DeclaredAt.After(to) || inc.Channel == "" {
 			continue
 		}
 		if inc.Drill {

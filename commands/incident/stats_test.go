@@ -135,7 +135,7 @@ func statsFixture() []bot.Incident {
 		drill,  // left out, counted as a drill
 		failed, // left out
 		statInc("K", bot.Sev2, time.Date(2026, 1, 31, 11, 0, 0, 0, time.UTC), 0, min_, min_, min_), // before the window
-		statInc("M", bot.Sev1, statsTo, 0, min_, min_, min_),                                       // at the end: outside [from, to)
+		statInc("M", bot.Sev1, statsTo.Add(time.Second), 0, min_, min_, min_),                      // after the report's end
 	}
 }
 
