@@ -418,6 +418,13 @@ func (s *Server) createIssue(w http.ResponseWriter, r *http.Request, rp *repo, n
 			"message": fmt.Sprintf("title is too long (maximum is %d characters)", titleMax)})
 		return
 	}
+	for _, l := range in.Labels {
+		// GitHub creates missing labels, but not with a name it refuses.
+		if l == "" || len([]rune(l)) > 50 {
+			validationFailed(w, obj{"resource": "Label", "code": "invalid", "field": "name", "value": l})
+			return
+		}
+	}
 	for _, a := range in.Assignees {
 		// The fake knows no collaborators but the token's own user.
 		if a != "opsbot" {
