@@ -633,4 +633,3 @@ func TestLearningSettingsYAML(t *testing.T) {
 		}
 	}
 }
-
