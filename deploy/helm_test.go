@@ -196,7 +196,7 @@ func TestHelmChartRenders(t *testing.T) {
 	t.Run("tokens come from the secret", func(t *testing.T) {
 		secret := one(t, objs, "Secret")
 		env := envByName(ctr)
-		for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "REDIS_URL", "PAGERDUTY_TOKEN"} {
+		for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "REDIS_URL", "PAGERDUTY_TOKEN", "GITHUB_TOKEN"} {
 			ref := str(env[name], "valueFrom", "secretKeyRef", "name")
 			if ref != secret.name() {
 				t.Errorf("%s from secret %q, want %q", name, ref, secret.name())

@@ -95,6 +95,12 @@ as a crash loop.
       name: {{ include "opsbot.secretName" . }}
       key: PAGERDUTY_TOKEN
       optional: true
+- name: GITHUB_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: GITHUB_TOKEN
+      optional: true
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
