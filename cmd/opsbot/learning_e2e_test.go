@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/integrations/github/fakegh"
@@ -255,4 +259,53 @@ func TestE2EDrillPagesNobodyAndStaysOutOfStats(t *testing.T) {
 	}
 	w.slash(t, carol, w.General, "/incident", "stats 14d")
 	w.ephemeralContaining(t, w.General, carol, "`14d` is not a window I report on: use 7d, 30d or 90d.")
+}
+
+// `opsbot stats` prints the /incident stats report from Redis for scripts.
+func TestStatsSubcommand(t *testing.T) {
+	w := newWorld(t)
+	w.startBot(t, botOptions{})
+	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.slash(t, alice, w.General, "/incident", "declare sev2 disk full on db-3")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
+	w.slash(t, alice, w.General, "/incident", "declare --drill sev1 tabletop")
+	w.ephemeralContaining(t, w.General, alice, "Declared INC-2")
+	opts := w.Redis.(*goredis.Client).Options()
+	env := map[string]string{"REDIS_URL": fmt.Sprintf("redis://%s/%d", opts.Addr, opts.DB)}
+	chart := filepath.Join(t.TempDir(), "stats.png")
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		want     []string
+	}{
+		{"text", []string{"stats"}, env, 0, []string{"Incidents, last 30 days", "1 incident(s), 1 still open. 1 drill(s) left out.", "sev2         1"}},
+		{"json with a chart", []string{"stats", "--since", "7d", "--format", "json", "--chart", chart}, env, 0,
+			[]string{`"incidents": 1`, `"drills_left_out": 1`, `"severity": "sev2"`}},
+		{"csv", []string{"stats", "--since=90d", "--format=csv"}, env, 0, []string{"severity,count,open,detect_n", "sev2,1,1,0,,"}},
+		{"window not allowed", []string{"stats", "--since", "1y"}, env, 2, []string{"--since \"1y\": use 7d, 30d or 90d"}},
+		{"format not allowed", []string{"stats", "--format", "xml"}, env, 2, []string{"text, json or csv"}},
+		{"no redis", []string{"stats"}, map[string]string{}, 1, []string{"set REDIS_URL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(tt.args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &out, &errOut)
+			for _, want := range tt.want {
+				if code != tt.wantCode || !strings.Contains(out.String()+errOut.String(), want) {
+					t.Errorf("exit %d, output %q / %q; want exit %d containing %q", code, out.String(), errOut.String(), tt.wantCode, want)
+				}
+			}
+		})
+	}
+	raw, err := os.ReadFile(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(raw)); err != nil {
+		t.Errorf("--chart wrote no PNG: %v", err)
+	}
 }
