@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -129,7 +130,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		a.oncall, err = oncall.New(oncall.Config{
 			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: oredis.NewOnCall(d.Redis),
 			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs,
-			Locker: locker, Incidents: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
+			Locker: locker, Incidents: open, Followups: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("oncall: %w", err)
@@ -216,6 +217,11 @@ type lateIncidents struct{ s *incident.Service }
 
 func (l *lateIncidents) OpenIncidentSummaries(ctx context.Context) ([]bot.IncidentSummary, error) {
 	return l.s.OpenIncidentSummaries(ctx)
+}
+
+// FollowupsDue implements bot.DueFollowups for handoffs.
+func (l *lateIncidents) FollowupsDue(ctx context.Context, by time.Time) ([]bot.FollowupSummary, error) {
+	return l.s.FollowupsDue(ctx, by)
 }
 
 func noOnCall(context.Context, *bot.Request) (bot.Response, error) {

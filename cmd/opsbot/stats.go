@@ -100,7 +100,7 @@ func runStats(ctx context.Context, cfg config.Config, o statsOptions, stdout, st
 		out, err = st.CSV()
 	default:
 		m := st.Message(strings.ToLower(o.since))
-		out = []byte(fmt.Sprintf("%s\n%s\n\n%s\n\n%s\n", m.Title, strings.ReplaceAll(m.Text, "*", ""), m.Code, m.Context))
+		out = []byte(fmt.Sprintf("%s\n%s\n\n%s\n\n%s\n", m.Title, strings.ReplaceAll(bot.DateFallbacks(m.Text), "*", ""), m.Code, m.Context))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot stats: %v\n", err)

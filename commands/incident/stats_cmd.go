@@ -102,8 +102,7 @@ func windowWords(name string) string {
 func (st Stats) Message(window string) bot.Message {
 	all := st.All()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s to %s (%s): *%d incident(s)*", st.From.In(st.Zone).Format("2006-01-02 15:04"),
-		st.To.In(st.Zone).Format("2006-01-02 15:04"), st.Zone, st.Total)
+	fmt.Fprintf(&b, "%s to %s: *%d incident(s)*", bot.FormatTime(st.From, st.Zone), bot.FormatTime(st.To, st.Zone), st.Total)
 	if all.Open > 0 {
 		fmt.Fprintf(&b, ", %d still open", all.Open)
 	}

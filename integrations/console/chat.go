@@ -607,8 +607,6 @@ var (
 // humanize shows Slack's markup as a person would see it in Slack: <@U0BOB>
 // as @bob, <#C1> as #name, dates as their fallback text; w.mu is held.
 func (w *Workspace) humanize(s string) string {
-	// Dates first: their markup would otherwise read as a link.
-	s = bot.DateFallbacks(s)
 	s = userRef.ReplaceAllStringFunc(s, func(m string) string {
 		return "@" + w.userName(userRef.FindStringSubmatch(m)[1])
 	})
