@@ -62,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	const n = 30
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"-n", "30", "-warmup", "5", "-rate", "0", "-concurrency", "8", "-json", "-timeout", "2m"}, &stdout, &stderr)
+	code := run([]string{"-n", "30", "-warmup", "5", "-rate", "0", "-concurrency", "8", "-json", "-timeout", "5m"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit code = %d, want 0\nstderr:\n%s", code, stderr.String())
 	}

@@ -38,7 +38,7 @@ func TestConsoleScript(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"alice@#general> /incident help",
-		"`/incident declare [sev1..sev4] TITLE…`",
+		"`/incident declare [--drill] [sev1..sev4] TITLE…`",
 		"created channel #inc-1-checkout-errors",
 		"(you are now in #inc-1-checkout-errors)",
 		"@bob is now the commander of INC-1",
