@@ -184,7 +184,8 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		return nil, fmt.Errorf("runbook store: %w", err)
 	}
 	a.runbooks, err = runbook.New(runbook.Config{
-		Catalog: a.catalog, Chat: d.Chat, Approvals: rbStore, Audit: rbStore, Locks: rbStore,
+		// Runbooks run in a drill's channel say so like everything else there.
+		Catalog: a.catalog, Chat: a.incidents.MarkDrills(d.Chat), Approvals: rbStore, Audit: rbStore, Locks: rbStore,
 		Timeline: tl, Incidents: a.incidents, Admins: cfg.File.Admins, TeamID: d.TeamID,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("runbook"),
 		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: cfg.File.Runbooks.ApprovalTTL,

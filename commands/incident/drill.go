@@ -219,6 +219,14 @@ func (c drillChat) Upload(ctx context.Context, f bot.File) error {
 	return c.Chat.Upload(ctx, f)
 }
 
+// MarkDrills wraps chat so that what another family posts in a drill's
+// channel (runbook output, approvals) is marked as a drill too. The drill
+// channels are those this service has seen; another family finds out about
+// an incident channel through IncidentForChannel, which makes it seen.
+func (s *Service) MarkDrills(chat bot.Chat) bot.Chat {
+	return drillChat{Chat: chat, channels: s.drills}
+}
+
 // broadcasts says whether inc is announced in the broadcast channel.
 func (s *Service) broadcasts(inc *bot.Incident) bool {
 	return s.set.BroadcastChannel != "" && (!inc.Drill || s.set.Drills.Broadcast)

@@ -633,3 +633,29 @@ func TestLearningSettingsYAML(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkDrillsForOtherFamilies: what another family posts in a drill's
+// channel (runbook output) is marked; elsewhere nothing changes.
+func TestMarkDrillsForOtherFamilies(t *testing.T) {
+	h := newLearnHarness(t, false)
+	h.must("UALICE", "CGENERAL", "declare --drill sev2 game day")
+	h.must("UALICE", "CGENERAL", "declare sev2 real")
+	incs, _ := h.store.Open(h.ctx())
+	drill, real := incs[0], incs[1]
+	other := newFakeChat()
+	chat := h.svc.MarkDrills(other)
+	for _, ch := range []string{drill.Channel, real.Channel} {
+		if _, ok, err := h.svc.IncidentForChannel(h.ctx(), ch); !ok || err != nil {
+			t.Fatalf("IncidentForChannel(%s) = %v, %v", ch, ok, err)
+		}
+		if _, err := chat.Post(h.ctx(), bot.Message{Channel: ch, Text: "runbook restart started", Code: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := other.postsIn(drill.Channel)[0].Text; got != drillBanner+" — runbook restart started" {
+		t.Errorf("runbook message in the drill channel = %q", got)
+	}
+	if got := other.postsIn(real.Channel)[0].Text; got != "runbook restart started" {
+		t.Errorf("runbook message in a real incident's channel = %q", got)
+	}
+}
