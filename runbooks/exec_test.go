@@ -53,12 +53,12 @@ func TestExecEnvIsolation(t *testing.T) {
 		name, _, _ := strings.Cut(line, "=")
 		got = append(got, name)
 		for _, bad := range []string{"SLACK_", "PAGERDUTY_", "REDIS_", "OPSBOT_"} {
-			if strings.HasPrefix(name, bad) {
+			if strings.HasPrefix(name, bad) && name != RunMarkerVar {
 				t.Errorf("child saw %s", name)
 			}
 		}
 	}
-	if want := "PATH,KUBECONFIG"; strings.Join(got, ",") != want {
+	if want := "PATH," + RunMarkerVar + ",KUBECONFIG"; strings.Join(got, ",") != want {
 		t.Errorf("got variables %v, want exactly %s", got, want)
 	}
 	if !strings.Contains(res.Output, "PATH="+SafePath+"\n") {
@@ -82,8 +82,19 @@ func TestExecOutputCapAndRedaction(t *testing.T) {
 		wantTotal  int64
 	}{
 		{
-			name: "cap keeps the first bytes and marks the rest", script: `head -c 10000 /dev/zero | tr '\0' 'a'`, max: 1000,
-			wantHas: []string{strings.Repeat("a", 1000) + "\n[opsbot: output capped at 1000 bytes; 9000 more bytes dropped]"}, wantTotal: 10000,
+			name: "cap keeps the first whole lines and marks the rest", script: `yes aaaaaaaaa | head -c 10000`, max: 1005,
+			wantHas: []string{strings.Repeat("aaaaaaaaa\n", 100) + "\n[opsbot: output capped at 1000 bytes; 9000 more bytes dropped]"}, wantTotal: 10000,
+		},
+		{
+			// The cap cuts the secret; its first half must not show.
+			name: "cap never shows part of a secret", script: `echo line; printf 'xxxx hunter2hunter2'`, max: 14,
+			env:     map[string]string{"REDISCLI_AUTH": "hunter2hunter2"},
+			wantHas: []string{"line\n\n[opsbot: output capped at 5 bytes"}, wantHasNot: []string{"hunt"},
+		},
+		{
+			name: "a first line longer than the cap is kept to its last whole word", script: `printf 'word1 word2 hunter2hunter2'`, max: 20,
+			env:     map[string]string{"REDISCLI_AUTH": "hunter2hunter2"},
+			wantHas: []string{"word1 word2 \n[opsbot: output capped at 12 bytes"}, wantHasNot: []string{"hunt"},
 		},
 		{
 			name: "default patterns", script: `echo token=abc123; echo xoxb-1234567890-abcdef; echo AKIAABCDEFGHIJKLMNOP ok`,
@@ -193,48 +204,174 @@ func readPID(t *testing.T, file string) int {
 	return 0
 }
 
-func TestExecTimeoutKillsGrandchildren(t *testing.T) {
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "grandchild.pid")
-	ex, _ := NewExecutor(ExecConfig{})
-	// The grandchild ignores SIGTERM and the shell waits for it: only a
-	// SIGKILL to the whole group ends both.
-	script := `trap '' TERM; sh -c 'trap "" TERM; sleep 300' & echo $! > ` + pidfile + `; echo started; wait`
-	p, err := ex.Start(t.Context(), shRunbook(t, script, 300*time.Millisecond))
+// writeHostPID is shell that writes the process's PID, as the bot sees it,
+// to a file. $$ and $! are PIDs inside the run's namespace; /proc is the
+// bot's, so /proc/self/stat names the process by the bot's PID.
+func writeHostPID(file string) string {
+	return `read -r hostpid _ < /proc/self/stat; echo $hostpid > ` + file
+}
+
+// isolations are the modes every process test runs under: the namespace
+// (where this kernel allows it) and the process-group fallback, forced.
+func isolations(t *testing.T) []Isolation {
+	t.Helper()
+	modes := []Isolation{IsolationGroup}
+	ex, err := NewExecutor(ExecConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := readPID(t, pidfile)
-	if !alive(pid) {
-		t.Fatalf("grandchild %d not running before the timeout", pid)
+	if st := ex.Probe(t.Context(), "/bin/sh", "-c", ":"); st.Mode == IsolationNamespace {
+		modes = append(modes, IsolationNamespace)
+	} else {
+		t.Logf("PID namespaces unavailable here (%s): testing the process-group fallback only", st.Reason)
 	}
-	res := p.Wait()
-	if !res.TimedOut || res.ExitCode != -1 {
-		t.Errorf("got timedOut %v exit %d, want true and -1", res.TimedOut, res.ExitCode)
-	}
-	if !strings.Contains(res.Output, "started") {
-		t.Errorf("got output %q, want what was written before the timeout", res.Output)
-	}
-	if !waitGone(t, pid) {
-		t.Errorf("grandchild %d still alive after the timeout", pid)
+	return modes
+}
+
+func TestExecTimeoutKillsGrandchildren(t *testing.T) {
+	for _, iso := range isolations(t) {
+		t.Run(string(iso), func(t *testing.T) {
+			dir := t.TempDir()
+			pidfile := filepath.Join(dir, "grandchild.pid")
+			ex, _ := NewExecutor(ExecConfig{Isolation: iso})
+			// The grandchild ignores SIGTERM and the shell waits for it:
+			// only SIGKILL to the whole run ends both.
+			script := `trap '' TERM; sh -c 'trap "" TERM; ` + writeHostPID(pidfile) + `; exec sleep 300' & echo started; wait`
+			p, err := ex.Start(t.Context(), shRunbook(t, script, 500*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := readPID(t, pidfile)
+			res := p.Wait()
+			if !res.TimedOut || res.ExitCode != -1 || res.Isolation != iso {
+				t.Errorf("got timedOut %v exit %d isolation %s, want true, -1, %s", res.TimedOut, res.ExitCode, res.Isolation, iso)
+			}
+			if !strings.Contains(res.Output, "started") {
+				t.Errorf("got output %q, want what was written before the timeout", res.Output)
+			}
+			if !waitGone(t, pid) {
+				t.Errorf("grandchild %d still alive after the timeout", pid)
+			}
+		})
 	}
 }
 
 func TestExecLeaderExitKillsLeftovers(t *testing.T) {
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "bg.pid")
-	ex, _ := NewExecutor(ExecConfig{})
-	p, err := ex.Start(t.Context(), shRunbook(t, `sleep 300 & echo $! > `+pidfile+`; echo bye`, time.Minute))
+	for _, iso := range isolations(t) {
+		t.Run(string(iso), func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "bg.pid")
+			ex, _ := NewExecutor(ExecConfig{Isolation: iso})
+			p, err := ex.Start(t.Context(), shRunbook(t, `sh -c '`+writeHostPID(pidfile)+`; exec sleep 300' & while [ ! -s `+pidfile+` ]; do sleep 0.01; done; echo bye`, time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := readPID(t, pidfile)
+			res := p.Wait()
+			if res.ExitCode != 0 || res.TimedOut {
+				t.Errorf("got exit %d timedOut %v, want 0 false", res.ExitCode, res.TimedOut)
+			}
+			if !waitGone(t, pid) {
+				t.Errorf("background child %d outlived the run", pid)
+			}
+		})
+	}
+}
+
+// escapeScript starts a sleeper that leaves the run's process group and
+// session (setsid) from a double fork, so that its parent is gone too, and
+// says where it is. clearEnv makes it drop its environment as well.
+func escapeScript(pidfile string, clearEnv bool) string {
+	sleeper := `sh -c '` + writeHostPID(pidfile) + `; exec sleep 300'`
+	if clearEnv {
+		sleeper = `env -i /bin/sh -c '` + writeHostPID(pidfile) + `; exec sleep 300'`
+	}
+	return `(setsid ` + sleeper + ` > /dev/null 2>&1 < /dev/null &) ; ` +
+		`while [ ! -s ` + pidfile + ` ]; do sleep 0.01; done; echo escaped`
+}
+
+// TestExecSetsidEscapeIsKilled: a runbook that double-forks a sleeper into
+// a session of its own does not outlive its run, under either isolation,
+// whether the run ends by itself or is killed at its timeout.
+func TestExecSetsidEscapeIsKilled(t *testing.T) {
+	for _, iso := range isolations(t) {
+		for _, ending := range []string{"exit", "timeout"} {
+			t.Run(string(iso)+"/"+ending, func(t *testing.T) {
+				pidfile := filepath.Join(t.TempDir(), "escapee.pid")
+				script := escapeScript(pidfile, false)
+				timeout := time.Minute
+				if ending == "timeout" {
+					script += "; sleep 300"
+					timeout = time.Second
+				}
+				ex, _ := NewExecutor(ExecConfig{Isolation: iso})
+				p, err := ex.Start(t.Context(), shRunbook(t, script, timeout))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pid := readPID(t, pidfile)
+				res := p.Wait()
+				if res.Isolation != iso || res.TimedOut != (ending == "timeout") || !strings.Contains(res.Output, "escaped") {
+					t.Errorf("got isolation %s timedOut %v output %q, want %s, %v, escaped", res.Isolation, res.TimedOut, res.Output, iso, ending == "timeout")
+				}
+				if !waitGone(t, pid) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+					t.Fatalf("escaped sleeper %d outlived the run", pid)
+				}
+			})
+		}
+	}
+}
+
+// TestExecNamespaceKillsWhatClearedItsEnvironment: in a PID namespace even
+// an escapee that dropped its environment dies with the run. Under the
+// process-group fallback it survives: the documented limit of the fallback,
+// which this test pins so that the docs stay true.
+func TestExecNamespaceKillsWhatClearedItsEnvironment(t *testing.T) {
+	for _, iso := range isolations(t) {
+		t.Run(string(iso), func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "escapee.pid")
+			ex, _ := NewExecutor(ExecConfig{Isolation: iso})
+			p, err := ex.Start(t.Context(), shRunbook(t, escapeScript(pidfile, true), time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := readPID(t, pidfile)
+			p.Wait()
+			gone := waitGone(t, pid)
+			if !gone {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			switch {
+			case iso == IsolationNamespace && !gone:
+				t.Errorf("escapee %d survived its PID namespace", pid)
+			case iso == IsolationGroup && gone:
+				t.Errorf("escapee %d with a cleared environment was killed under the fallback: update the documented limit", pid)
+			}
+		})
+	}
+}
+
+func TestExecProbeAndIsolationStatus(t *testing.T) {
+	ex, err := NewExecutor(ExecConfig{Isolation: IsolationGroup})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := p.Wait()
-	pid := readPID(t, pidfile)
-	if res.ExitCode != 0 || res.TimedOut {
-		t.Errorf("got exit %d timedOut %v, want 0 false", res.ExitCode, res.TimedOut)
+	if st := ex.Probe(t.Context(), "/bin/sh", "-c", ":"); st.Mode != IsolationGroup || !strings.Contains(st.Reason, "configured") {
+		t.Errorf("got %+v, want the configured group mode", st)
 	}
-	if !waitGone(t, pid) {
-		t.Errorf("background child %d outlived the run", pid)
+	if _, err := NewExecutor(ExecConfig{Isolation: "chroot"}); err == nil {
+		t.Errorf("got an unknown isolation mode accepted")
+	}
+	auto, _ := NewExecutor(ExecConfig{})
+	if st := auto.Isolation(); st.Mode != IsolationAuto {
+		t.Errorf("got %+v before any run, want auto (not known yet)", st)
+	}
+	st := auto.Probe(t.Context(), "/bin/sh", "-c", ":")
+	if st.Mode != IsolationNamespace && st.Mode != IsolationGroup || st.Err != nil {
+		t.Fatalf("got %+v, want namespace or group", st)
+	}
+	if st.Mode == IsolationGroup && st.Reason == "" {
+		t.Errorf("got the fallback without a reason")
 	}
 }
 
