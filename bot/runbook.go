@@ -131,3 +131,21 @@ type RunLocks interface {
 	// is still ours; it is safe to call more than once.
 	AcquireRunLock(ctx context.Context, key string, h RunLockHolder, ttl time.Duration) (release func(), held RunLockHolder, ok bool, err error)
 }
+
+// RunSlot is one running runbook counted against its requester's limit.
+type RunSlot struct {
+	RunID   string    `json:"run_id"`
+	Runbook string    `json:"runbook"`
+	Since   time.Time `json:"since"`
+}
+
+// RunSlots counts each person's running runbooks across replicas, so that
+// nobody has more than a limit running at once.
+type RunSlots interface {
+	// AcquireRunSlot takes one of user's limit slots for at most ttl (the
+	// run's timeout and a margin, so that a replica that died mid-run does
+	// not hold it for ever), using now as the time. When all are taken, ok
+	// is false and running lists the runs holding them. release gives the
+	// slot back; it is safe to call more than once.
+	AcquireRunSlot(ctx context.Context, user string, limit int, slot RunSlot, now time.Time, ttl time.Duration) (release func(), running []RunSlot, ok bool, err error)
+}

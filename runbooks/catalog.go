@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -161,6 +162,13 @@ const (
 	TypeInt      ParamType = "int"
 	TypeDuration ParamType = "duration"
 	TypeBool     ParamType = "bool"
+	// TypePath is a file path: absolute (or relative to Base), cleaned,
+	// without "..", and matching one of the Allow globs.
+	TypePath ParamType = "path"
+	// TypeHost is a DNS name or an IP address (with a port when WithPort)
+	// that is not the bot's own host, a cloud metadata service, or (unless
+	// AllowPrivate) a private address, neither as written nor as resolved.
+	TypeHost ParamType = "host"
 )
 
 // Param is one typed parameter.
@@ -176,9 +184,22 @@ type Param struct {
 	Min, Max  *int64
 	// MinDur and MaxDur bound duration parameters.
 	MinDur, MaxDur *time.Duration
-	Default        string
-	HasDefault     bool
-	Required       bool
+	// DenyPattern refuses string values it matches (e.g. "^opsbot:", the
+	// bot's own keys), whatever Pattern allows.
+	DenyPattern string
+	denyRE      *regexp.Regexp
+	// Allow are the globs a path parameter must match (path.Match: * stays
+	// within one directory), and Base the directory relative paths are
+	// taken in (empty: only absolute paths).
+	Allow []string
+	Base  string
+	// AllowPrivate lets a host parameter reach private addresses (RFC 1918,
+	// unique local, shared); WithPort lets it carry a :port.
+	AllowPrivate bool
+	WithPort     bool
+	Default      string
+	HasDefault   bool
+	Required     bool
 }
 
 // Problem is one thing wrong with a runbook file.
@@ -239,6 +260,13 @@ type fileParam struct {
 	Max         *string  `yaml:"max"`
 	Default     *string  `yaml:"default"`
 	Required    bool     `yaml:"required"`
+	DenyPattern string   `yaml:"deny_pattern"`
+	Allow       []string `yaml:"allow"`
+	Base        string   `yaml:"base"`
+	// AllowPrivate and WithPort are pointers so that setting them on a
+	// parameter of another type is an error rather than ignored.
+	AllowPrivate *bool `yaml:"allow_private"`
+	WithPort     *bool `yaml:"with_port"`
 }
 
 type fileApproval struct {
@@ -465,7 +493,28 @@ func (v *validator) runbook(fr *fileRunbook) *Runbook {
 		rb.Lock = rb.Name
 	}
 	v.placeholders(rb.Lock, rb, "lock")
+	v.lockSeparators(rb.Lock)
 	return rb
+}
+
+// lockSeparators makes every two placeholders of a lock key be separated by
+// a punctuation character other than %, which renderLock escapes in values,
+// so that two different sets of values can never render the same key.
+func (v *validator) lockSeparators(lock string) {
+	locs := placeholderRE.FindAllStringIndex(lock, -1)
+	for i := 1; i < len(locs); i++ {
+		between := lock[locs[i-1][1]:locs[i][0]]
+		ok := false
+		for j := 0; j < len(between); j++ {
+			if c := between[j]; c < utf8.RuneSelf && !isAlnum(c) && c != '%' {
+				ok = true
+			}
+		}
+		if !ok {
+			v.problem(fmt.Sprintf("%s and %s must be separated by a character such as / or - (otherwise different values could make the same key)",
+				lock[locs[i-1][0]:locs[i-1][1]], lock[locs[i][0]:locs[i][1]]), "lock")
+		}
+	}
 }
 
 func hasForbiddenPrefix(name string) bool {
@@ -698,8 +747,40 @@ func (v *validator) param(name string, fp fileParam) *Param {
 			*b.dst = &d
 		}
 	case TypeBool:
+	case TypePath:
+		if len(fp.Allow) == 0 {
+			v.problem("a path parameter needs an allow list of files or globs such as /var/log/nginx/*.log", at("allow")...)
+		}
+		for _, g := range fp.Allow {
+			if err := checkPathGlob(g); err != nil {
+				v.problem(err.Error(), at("allow")...)
+			}
+		}
+		p.Allow = fp.Allow
+		if fp.Base != "" && (!filepath.IsAbs(fp.Base) || filepath.Clean(fp.Base) != fp.Base) {
+			v.problem(fmt.Sprintf("%q must be a clean absolute directory", fp.Base), at("base")...)
+		}
+		p.Base = fp.Base
+	case TypeHost:
+		p.AllowPrivate = fp.AllowPrivate != nil && *fp.AllowPrivate
+		p.WithPort = fp.WithPort != nil && *fp.WithPort
 	default:
-		v.problem(fmt.Sprintf("unknown type %q (want string, enum, int, duration or bool)", fp.Type), at("type")...)
+		v.problem(fmt.Sprintf("unknown type %q (want string, enum, int, duration, bool, path or host)", fp.Type), at("type")...)
+	}
+	if fp.DenyPattern != "" {
+		if p.Type != TypeString {
+			v.problem("deny_pattern is only for type string", at("deny_pattern")...)
+		} else if re, err := regexp.Compile(fp.DenyPattern); err != nil {
+			v.problem(fmt.Sprintf("invalid regular expression: %v", err), at("deny_pattern")...)
+		} else {
+			p.DenyPattern, p.denyRE = fp.DenyPattern, re
+		}
+	}
+	if p.Type != TypePath && (len(fp.Allow) > 0 || fp.Base != "") {
+		v.problem("allow and base are only for type path", at("allow")...)
+	}
+	if p.Type != TypeHost && (fp.AllowPrivate != nil || fp.WithPort != nil) {
+		v.problem("allow_private and with_port are only for type host", at("allow_private")...)
 	}
 	if p.Type != TypeEnum && len(fp.Enum) > 0 {
 		v.problem("enum is only for type enum", at("enum")...)

@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -78,10 +79,18 @@ func (p *Param) Check(val string) (string, error) {
 		if p.re == nil || !p.re.MatchString(val) {
 			return "", fmt.Errorf("must match %s", p.Pattern)
 		}
+		if p.denyRE != nil && p.denyRE.MatchString(val) {
+			return "", fmt.Errorf("must not match %s", p.DenyPattern)
+		}
 		return val, nil
 	case TypeInt:
 		if !isDecimal(val) {
 			return "", fmt.Errorf("must be a whole number")
+		}
+		if strings.HasPrefix(val, "-") && (p.Min == nil || *p.Min >= 0) {
+			// Whatever it parses to, "-5" would be an option to the
+			// runbook's program; only a min below zero asks for it.
+			return "", fmt.Errorf("must not start with - (negative numbers are not allowed)")
 		}
 		n, err := strconv.ParseInt(val, 10, 64)
 		if err != nil {
@@ -113,11 +122,16 @@ func (p *Param) Check(val string) (string, error) {
 		}
 		return d.String(), nil
 	case TypeBool:
-		switch val {
-		case "true", "false":
-			return val, nil
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return "", fmt.Errorf("must be true or false")
 		}
-		return "", fmt.Errorf("must be true or false")
+		return strconv.FormatBool(b), nil
+	case TypePath:
+		return p.checkPath(val)
+	case TypeHost:
+		canon, _, err := p.checkHost(val)
+		return canon, err
 	}
 	return "", fmt.Errorf("has an unknown type")
 }
@@ -226,10 +240,18 @@ type Invocation struct {
 	ApprovalRule string
 }
 
-// Prepare validates raw parameter values against the runbook and renders the
-// argv. Unknown parameters, missing required ones and invalid values are
-// refused with a *ParamError.
+// Prepare is PrepareContext with the system resolver and no deadline of
+// its own beyond the lookup timeout.
 func (rb *Runbook) Prepare(raw map[string]string) (*Invocation, error) {
+	return rb.PrepareContext(context.Background(), raw, nil)
+}
+
+// PrepareContext validates raw parameter values against the runbook and
+// renders the argv. Unknown parameters, missing required ones and invalid
+// values are refused with a *ParamError. Host parameters are also looked up
+// with r (nil: the system resolver), and refused when a name leads to an
+// address they may not reach.
+func (rb *Runbook) PrepareContext(ctx context.Context, raw map[string]string, r Resolver) (*Invocation, error) {
 	unknown := make([]string, 0)
 	for k := range raw {
 		if _, ok := rb.Params[k]; !ok {
@@ -257,11 +279,23 @@ func (rb *Runbook) Prepare(raw map[string]string) (*Invocation, error) {
 		}
 		vals[name] = canon
 	}
+	for _, name := range rb.ParamOrder {
+		p := rb.Params[name]
+		if p.Type != TypeHost {
+			continue
+		}
+		// Defaults too: what a name points to may have changed since load.
+		if _, host, _ := p.checkHost(vals[name]); host != "" {
+			if err := p.resolveHost(ctx, r, host); err != nil {
+				return nil, &ParamError{Param: name, Msg: err.Error()}
+			}
+		}
+	}
 	argv := make([]string, len(rb.Command))
 	for i, el := range rb.Command {
 		argv[i] = render(el, vals)
 	}
-	inv := &Invocation{Runbook: rb, Params: vals, Argv: argv, LockKey: render(rb.Lock, vals)}
+	inv := &Invocation{Runbook: rb, Params: vals, Argv: argv, LockKey: renderLock(rb.Lock, vals)}
 	inv.Hash = ArgvHash(rb.Name, argv)
 	inv.ApprovalRule = rb.approvalRule(vals)
 	return inv, nil
@@ -282,6 +316,39 @@ func render(tmpl string, vals map[string]string) string {
 		name := placeholderRE.FindStringSubmatch(m)[1]
 		return vals[name]
 	})
+}
+
+// renderLock renders a lock key so that different values never give the
+// same key: in each value, '%' and every punctuation character the
+// template's own text uses (such as the '-' of "{{a}}-{{b}}") is written
+// %XX. Since the validator makes every pair of placeholders be separated by
+// such a character, each value's end is where that character first
+// appears, and "x-y"+"z" cannot meet "x"+"y-z".
+func renderLock(tmpl string, vals map[string]string) string {
+	special := map[byte]bool{'%': true}
+	for _, part := range placeholderRE.Split(tmpl, -1) {
+		for i := 0; i < len(part); i++ {
+			if c := part[i]; c < utf8.RuneSelf && !isAlnum(c) {
+				special[c] = true
+			}
+		}
+	}
+	return placeholderRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+		v := vals[placeholderRE.FindStringSubmatch(m)[1]]
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if special[v[i]] {
+				fmt.Fprintf(&b, "%%%02X", v[i])
+			} else {
+				b.WriteByte(v[i])
+			}
+		}
+		return b.String()
+	})
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // ArgvHash is the hash approvals are bound to: the runbook name and every argv

@@ -1,7 +1,9 @@
 package runbooks
 
 import (
+	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,15 +15,22 @@ import (
 // takes nothing after it as an option.
 const fuzzRunbook = `name: probe
 description: echo the argv back
-command: ["/bin/echo", "args:", "{{target}}", "--ns={{ns}}", "{{count}}", "{{wait}}", "{{force}}"]
+command: ["/bin/echo", "args:", "{{target}}", "--ns={{ns}}", "{{count}}", "{{wait}}", "{{force}}", "{{file}}", "{{host}}"]
 params:
   target: {pattern: "^[A-Za-z0-9._/:@%+=,-]{1,300}$", max_length: 300, required: true}
   ns:     {enum: [staging, prod], default: staging}
   count:  {type: int, min: 0, max: 50, default: 1}
   wait:   {type: duration, max: 1h, default: 30s}
   force:  {type: bool, default: "false"}
+  file:   {type: path, base: /var/log, allow: [/var/log/syslog, "/var/log/*.log"], default: syslog}
+  host:   {type: host, with_port: true, default: api.example.com}
 timeout: 10s
+lock: "probe/{{target}}/{{ns}}/{{host}}"
 `
+
+// fuzzResolver resolves the one public name the fixture's host may be;
+// every other name fails to resolve, so fuzzing never asks real DNS.
+var fuzzResolver = fakeResolver{"api.example.com": {"93.184.216.34"}}
 
 func loadOne(t testing.TB, body string) *Runbook {
 	t.Helper()
@@ -37,7 +46,7 @@ func prepare(rb *Runbook, text string) (*Invocation, bool, error) {
 	if err != nil {
 		return nil, dry, err
 	}
-	inv, err := rb.Prepare(vals)
+	inv, err := rb.PrepareContext(context.Background(), vals, fuzzResolver)
 	return inv, dry, err
 }
 
@@ -50,8 +59,8 @@ func TestPrepare(t *testing.T) {
 		wantErr  string
 		wantDry  bool
 	}{
-		{"defaults", "target=checkout", []string{"/bin/echo", "args:", "checkout", "--ns=staging", "1", "30s", "false"}, "", false},
-		{"all set, canonical", "target=a/b ns=prod count=007 wait=90s force=true --dry-run", []string{"/bin/echo", "args:", "a/b", "--ns=prod", "7", "1m30s", "true"}, "", true},
+		{"defaults", "target=checkout", []string{"/bin/echo", "args:", "checkout", "--ns=staging", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
+		{"all set, canonical", "target=a/b ns=prod count=007 wait=90s force=true --dry-run", []string{"/bin/echo", "args:", "a/b", "--ns=prod", "7", "1m30s", "true", "/var/log/syslog", "api.example.com"}, "", true},
 		{"placeholder in value is not expanded", "target={{ns}}", nil, "target: must match", false},
 		{"required missing", "ns=prod", nil, "target: is required", false},
 		{"unknown parameter", "target=x shell=1", nil, "shell: is not a parameter of probe", false},
@@ -66,7 +75,10 @@ func TestPrepare(t *testing.T) {
 		{"enum look-alike (Cyrillic o)", "target=x ns=pr\u043ed", nil, "ns: must be one of staging, prod", false},
 		{"enum case", "target=x ns=Prod", nil, "ns: must be one of", false},
 		{"int out of range", "target=x count=51", nil, "count: must be at most 50", false},
-		{"int negative", "target=x count=-1", nil, "count: must be at least 0", false},
+		{"int negative", "target=x count=-1", nil, "count: must not start with -", false},
+		{"int minus zero", "target=x count=-0", nil, "count: must not start with -", false},
+		{"bool spelled TRUE", "target=x force=TRUE", []string{"/bin/echo", "args:", "x", "--ns=staging", "1", "30s", "true", "/var/log/syslog", "api.example.com"}, "", false},
+		{"bool spelled 0", "target=x force=0", []string{"/bin/echo", "args:", "x", "--ns=staging", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
 		{"int with sign", "target=x count=+5", nil, "count: must be a whole number", false},
 		{"int hex", "target=x count=0x10", nil, "count: must be a whole number", false},
 		{"duration too long", "target=x wait=2h", nil, "wait: must be at most 1h0m0s", false},
@@ -80,11 +92,11 @@ func TestPrepare(t *testing.T) {
 		{"smart quotes", "target=\u201cx\u201d", nil, "must match", false},
 		// Slack (should_escape) turns host names, URLs and e-mail addresses
 		// into links; the value is what the user typed.
-		{"host name linked by Slack", "target=<http://api.example.com|api.example.com>", []string{"/bin/echo", "args:", "api.example.com", "--ns=staging", "1", "30s", "false"}, "", false},
-		{"URL linked by Slack", "target=<https://example.com/healthz>", []string{"/bin/echo", "args:", "https://example.com/healthz", "--ns=staging", "1", "30s", "false"}, "", false},
-		{"e-mail linked by Slack", "target=<mailto:oncall@example.com|oncall@example.com>", []string{"/bin/echo", "args:", "oncall@example.com", "--ns=staging", "1", "30s", "false"}, "", false},
+		{"host name linked by Slack", "target=<http://api.example.com|api.example.com>", []string{"/bin/echo", "args:", "api.example.com", "--ns=staging", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
+		{"URL linked by Slack", "target=<https://example.com/healthz>", []string{"/bin/echo", "args:", "https://example.com/healthz", "--ns=staging", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
+		{"e-mail linked by Slack", "target=<mailto:oncall@example.com|oncall@example.com>", []string{"/bin/echo", "args:", "oncall@example.com", "--ns=staging", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
 		{"typed angle brackets stay literal", "target=&lt;http://evil|good&gt;", nil, "must match", false},
-		{"linked enum", "target=x ns=<http://prod|prod>", []string{"/bin/echo", "args:", "x", "--ns=prod", "1", "30s", "false"}, "", false},
+		{"linked enum", "target=x ns=<http://prod|prod>", []string{"/bin/echo", "args:", "x", "--ns=prod", "1", "30s", "false", "/var/log/syslog", "api.example.com"}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +176,7 @@ func FuzzPrepare(f *testing.F) {
 		f.Add(s)
 	}
 	rb := loadOne(f, fuzzRunbook)
-	placeholders := map[int]string{2: "target", 4: "count", 5: "wait", 6: "force"}
+	placeholders := map[int]string{2: "target", 4: "count", 5: "wait", 6: "force", 7: "file", 8: "host"}
 	f.Fuzz(func(t *testing.T, text string) {
 		inv, _, err := prepare(rb, text)
 		if err != nil {
@@ -184,6 +196,22 @@ func FuzzPrepare(f *testing.F) {
 		}
 		if inv.Argv[3] != "--ns="+inv.Params["ns"] {
 			t.Fatalf("argv[3] = %q, want --ns=%s", inv.Argv[3], inv.Params["ns"])
+		}
+		// The lock key names exactly the values it was built from.
+		parts := strings.Split(inv.LockKey, "/")
+		if len(parts) != 4 || parts[0] != "probe" {
+			t.Fatalf("lock %q does not split into probe/target/ns/host", inv.LockKey)
+		}
+		for i, name := range []string{"target", "ns", "host"} {
+			if got, err := url.PathUnescape(parts[i+1]); err != nil || got != inv.Params[name] {
+				t.Fatalf("lock %q part %d decodes to %q (%v), want %s %q", inv.LockKey, i+1, got, err, name, inv.Params[name])
+			}
+		}
+		if !strings.HasPrefix(inv.Params["file"], "/var/log/") || strings.Contains(inv.Params["file"], "..") {
+			t.Fatalf("accepted file %q outside /var/log", inv.Params["file"])
+		}
+		if c := inv.Params["count"]; strings.HasPrefix(c, "-") {
+			t.Fatalf("accepted count %q starting with -", c)
 		}
 		for _, v := range inv.Params {
 			for _, r := range v {

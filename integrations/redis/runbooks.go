@@ -26,6 +26,9 @@ const (
 	// runbookPendingKey is a sorted set of pending approval IDs scored by
 	// their expiry (Unix milliseconds), for the expiry sweeper.
 	runbookPendingKey = "opsbot:runbook:approvals:pending"
+	// runbookRunningPre + user ID is a sorted set of that person's running
+	// runs (JSON bot.RunSlot) scored by their expiry (Unix milliseconds).
+	runbookRunningPre = "opsbot:runbook:running:"
 )
 
 // runLockReleaseScript deletes a lock only if it still holds our token, so that a
@@ -36,6 +39,26 @@ if not v then return 0 end
 local ok, rec = pcall(cjson.decode, v)
 if ok and rec['token'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`)
+
+// runSlotScript takes a slot in one person's set of running runs if fewer
+// than the limit are running, dropping runs whose expiry has passed (their
+// replica died without releasing them). One key, so it is atomic across
+// replicas and Cluster-safe. The set itself lives as long as its longest
+// run (relative to the caller's clock, like the scores). KEYS[1]: the set;
+// ARGV: now (ms), limit, the slot (JSON), its expiry (ms). Returns {1} when
+// taken, {0, members…} when full.
+var runSlotScript = goredis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local running = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #running >= tonumber(ARGV[2]) then
+  table.insert(running, 1, 0)
+  return running
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], string.format('%d', tonumber(last[2]) - tonumber(ARGV[1])))
+return {1}
 `)
 
 // Runbooks stores runbook approvals (single-use keys with a TTL), the
@@ -49,6 +72,7 @@ var (
 	_ bot.ApprovalStore = (*Runbooks)(nil)
 	_ bot.AuditLog      = (*Runbooks)(nil)
 	_ bot.RunLocks      = (*Runbooks)(nil)
+	_ bot.RunSlots      = (*Runbooks)(nil)
 )
 
 // NewRunbooks returns the runbook store over rdb.
@@ -262,4 +286,40 @@ func (s *Runbooks) AcquireRunLock(ctx context.Context, key string, h bot.RunLock
 		return nil, held.RunLockHolder, false, nil
 	}
 	return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: contended, try again", key)
+}
+
+// AcquireRunSlot implements bot.RunSlots with one script over a sorted set
+// per person.
+func (s *Runbooks) AcquireRunSlot(ctx context.Context, user string, limit int, slot bot.RunSlot, now time.Time, ttl time.Duration) (func(), []bot.RunSlot, bool, error) {
+	if user == "" || limit <= 0 {
+		return nil, nil, false, fmt.Errorf("run slot for %q: need a user and a positive limit", user)
+	}
+	member, err := json.Marshal(slot)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("run slot for %s: encode: %w", user, err)
+	}
+	key := runbookRunningPre + user
+	res, err := runSlotScript.Run(ctx, s.rdb, []string{key},
+		now.UnixMilli(), limit, member, now.Add(ttl).UnixMilli()).Slice()
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("run slot for %s: %w", user, err)
+	}
+	if len(res) > 0 && res[0] == int64(1) {
+		release := func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.rdb.ZRem(rctx, key, string(member)).Err()
+		}
+		return sync.OnceFunc(release), nil, true, nil
+	}
+	var running []bot.RunSlot
+	for _, m := range res[1:] {
+		raw, _ := m.(string)
+		var r bot.RunSlot
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return nil, nil, false, fmt.Errorf("run slot for %s: decode: %w", user, err)
+		}
+		running = append(running, r)
+	}
+	return nil, running, false, nil
 }
