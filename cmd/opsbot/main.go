@@ -24,7 +24,15 @@ var (
 	commit  = "none"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	// First, before any secret is read and any runbook started: see
+	// hardenProcess for why.
+	if err := hardenProcess(); err != nil {
+		fmt.Fprintf(os.Stderr, "opsbot: cannot make the process non-dumpable, so runbooks could read its secrets: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
 
 const usage = `usage: opsbot [run|console|validate|export|stats|doctor|version] [flags]
 

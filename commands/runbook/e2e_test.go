@@ -74,7 +74,7 @@ func TestEndToEndThroughFakeSlack(t *testing.T) {
 	}
 	ticker := &fakeTicker{ch: make(chan time.Time)}
 	svc, err := New(Config{
-		Catalog: catalog, Chat: client, Approvals: store, Audit: store, Locks: store,
+		Catalog: catalog, Chat: client, Approvals: store, Audit: store, Locks: store, Slots: store,
 		TeamID: fakeslack.TeamID, Logger: zaptest.NewLogger(t), NewTicker: ticker.New, MessageBytes: 300,
 	})
 	if err != nil {

@@ -225,7 +225,7 @@ func newEnvOn(t *testing.T, rdb redis.Client, files map[string]string, mutate ..
 	var n uint32
 	var idMu sync.Mutex
 	e.cfg = Config{
-		Catalog: c, Chat: e.chat, Approvals: store, Audit: store, Locks: store, Timeline: e.tl,
+		Catalog: c, Chat: e.chat, Approvals: store, Audit: store, Locks: store, Slots: store, Timeline: e.tl,
 		Incidents: incidents{"C0INC": "INC-7"}, Admins: []string{"U0ADMIN"}, TeamID: "T1",
 		Clock: e.clock, Logger: zaptest.NewLogger(t), NewTicker: e.ticker.New,
 		IDs: bot.IDFunc(func() uuid.UUID {

@@ -222,7 +222,10 @@ func summaryText(rb *runbooks.Runbook, res runbooks.Result) string {
 	d := roundDuration(res.Duration)
 	switch {
 	case res.TimedOut:
-		return fmt.Sprintf(":alarm_clock: timed out after %s; the process group was killed", rb.Timeout)
+		if res.Isolation == runbooks.IsolationNamespace {
+			return fmt.Sprintf(":alarm_clock: timed out after %s; it and every process it started were killed", rb.Timeout)
+		}
+		return fmt.Sprintf(":alarm_clock: timed out after %s; its process group was killed", rb.Timeout)
 	case res.Killed:
 		return fmt.Sprintf(":octagonal_sign: killed after %s (opsbot shutting down)", d)
 	case res.ExitCode == 0:

@@ -104,7 +104,7 @@ func (s *Service) run(ctx context.Context, req *bot.Request) (bot.Response, erro
 	raw, dryRun, err := runbooks.ParseArgs(args[2:])
 	var inv *runbooks.Invocation
 	if err == nil {
-		inv, err = rb.Prepare(raw)
+		inv, err = rb.PrepareContext(ctx, raw, s.cfg.Resolver)
 	}
 	if err != nil {
 		var pe *runbooks.ParamError
@@ -335,7 +335,16 @@ func (s *Service) approve(ctx context.Context, req *bot.Request) (bot.Response, 
 	}
 	// Approve exactly what was requested: the stored request must still
 	// render to the same argv with today's catalogue.
-	inv, err := rb.Prepare(taken.Params)
+	inv, err := rb.PrepareContext(ctx, taken.Params, s.cfg.Resolver)
+	var pe *runbooks.ParamError
+	if errors.As(err, &pe) && rb.Params[pe.Param] != nil && rb.Params[pe.Param].Type == runbooks.TypeHost {
+		// Checked again now: a name may point somewhere else than when
+		// the run was requested.
+		r := rec
+		r.Event, r.Decision, r.Rule = bot.AuditRefused, "refused", "invalid parameters at approval: "+pe.Error()
+		_ = s.record(ctx, r)
+		return replaced("Not run: "+a.Runbook, "Approved, but refused now: "+bot.QuoteRaw(pe.Error())+".", a.Argv), nil
+	}
 	if err != nil || inv.Hash != taken.ArgvHash || taken.ArgvHash != a.ArgvHash {
 		r := rec
 		r.Event, r.Decision, r.Rule = bot.AuditRefused, "refused", "command changed since approval was requested"

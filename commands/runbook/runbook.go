@@ -35,6 +35,9 @@ const (
 	// late click is audited as expired with its details.
 	approvalGrace = time.Hour
 	ioTimeout     = 10 * time.Second
+	// DefaultMaxRunsPerPerson is how many runbooks one person may have
+	// running at once, across replicas.
+	DefaultMaxRunsPerPerson = 3
 )
 
 // Config configures the /runbook family.
@@ -44,6 +47,8 @@ type Config struct {
 	Approvals bot.ApprovalStore
 	Audit     bot.AuditLog
 	Locks     bot.RunLocks
+	// Slots counts each person's running runs across replicas.
+	Slots bot.RunSlots
 	// Timeline receives runbook events for runs in incident channels.
 	Timeline bot.Timeline
 	// Incidents tells incident channels apart; nil means none are.
@@ -76,6 +81,17 @@ type Config struct {
 	// SweepEvery is how often approvals that expired unanswered are
 	// audited and their messages marked (default 30s; negative: never).
 	SweepEvery time.Duration
+	// MaxRunsPerPerson is how many runbooks one person may have running at
+	// once, across replicas (default DefaultMaxRunsPerPerson).
+	MaxRunsPerPerson int
+	// Secrets are the bot's own credentials, redacted from every run's
+	// output in their common forms (see runbooks.ExecConfig.Secrets).
+	Secrets []string
+	// Isolation is how runs are held together (default auto: a PID
+	// namespace where the kernel allows it, else the process group).
+	Isolation runbooks.Isolation
+	// Resolver looks up host parameters (default the system resolver).
+	Resolver runbooks.Resolver
 }
 
 // Service implements /runbook.
@@ -92,6 +108,8 @@ type Service struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	closed    bool
+	// isolationLogged: the isolation runs get has been logged once.
+	isolationLogged sync.Once
 }
 
 // New validates cfg and returns the service.
@@ -101,8 +119,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("runbook: Catalog is required")
 	case cfg.Chat == nil:
 		return nil, errors.New("runbook: Chat is required")
-	case cfg.Approvals == nil || cfg.Audit == nil || cfg.Locks == nil:
-		return nil, errors.New("runbook: Approvals, Audit and Locks are required")
+	case cfg.Approvals == nil || cfg.Audit == nil || cfg.Locks == nil || cfg.Slots == nil:
+		return nil, errors.New("runbook: Approvals, Audit, Locks and Slots are required")
+	case cfg.MaxRunsPerPerson < 0:
+		return nil, errors.New("runbook: MaxRunsPerPerson must not be negative")
+	}
+	if cfg.MaxRunsPerPerson == 0 {
+		cfg.MaxRunsPerPerson = DefaultMaxRunsPerPerson
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = bot.SystemClock
@@ -128,7 +151,8 @@ func New(cfg Config) (*Service, error) {
 			return t.C, t.Stop
 		}
 	}
-	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{MaxOutput: cfg.MaxOutput, Redact: cfg.Redact, LookupEnv: cfg.LookupEnv})
+	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{MaxOutput: cfg.MaxOutput, Redact: cfg.Redact, LookupEnv: cfg.LookupEnv,
+		Secrets: cfg.Secrets, Isolation: cfg.Isolation})
 	if err != nil {
 		return nil, fmt.Errorf("runbook: %w", err)
 	}
@@ -202,6 +226,10 @@ func (s *Service) Register(r *bot.Router) {
 	r.Action(ActionApprove, s.approve)
 	r.Action(ActionDeny, s.deny)
 }
+
+// Isolation says how runs are held together on this host, as far as the
+// runs so far have shown.
+func (s *Service) Isolation() runbooks.IsolationStatus { return s.exec.Isolation() }
 
 // Wait stops taking new runs and waits for running ones to finish. When ctx
 // ends first, the remaining runs are killed (their process groups too) and

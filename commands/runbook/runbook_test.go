@@ -287,7 +287,7 @@ func TestTimeoutIsAuditedAndShutdownWaits(t *testing.T) {
 	}
 	_, updates, _ := e.chat.snapshot()
 	u := updates["1700000000.000002"]
-	if len(u) == 0 || !strings.Contains(u[len(u)-1].Text, "timed out after 200ms; the process group was killed") {
+	if len(u) == 0 || !strings.Contains(u[len(u)-1].Text, "timed out after 200ms; it and every process it started were killed") {
 		t.Errorf("got %+v, want the timeout summary", u)
 	}
 	if _, err := do(t, e.router, command("U0ALICE", "C0X", "run slow")); err == nil || !strings.Contains(userMsg(err), "shutting down") {

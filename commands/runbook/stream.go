@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,16 +50,31 @@ func (s *Service) start(ctx context.Context, rs runSpec) error {
 	}()
 
 	rb, inv := rs.inv.Runbook, rs.inv
-	holder := bot.RunLockHolder{User: rs.audit.User, Runbook: rb.Name, RunID: rs.audit.RunID, Since: s.cfg.Clock.Now().UTC()}
-	lctx, cancel := context.WithTimeout(ctx, ioTimeout)
-	release, held, ok, err := s.cfg.Locks.AcquireRunLock(lctx, inv.LockKey, holder, rb.Timeout+time.Minute)
-	cancel()
+	now := s.cfg.Clock.Now().UTC()
+	// The requester's limit first: a refused run must not hold the lock
+	// even briefly.
+	releaseSlot, err := s.takeSlot(ctx, rs, now)
 	if err != nil {
+		return err
+	}
+	holder := bot.RunLockHolder{User: rs.audit.User, Runbook: rb.Name, RunID: rs.audit.RunID, Since: now}
+	lctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	releaseLock, held, ok, err := s.cfg.Locks.AcquireRunLock(lctx, inv.LockKey, holder, rb.Timeout+time.Minute)
+	cancel()
+	release := func() {
+		if releaseLock != nil {
+			releaseLock()
+		}
+		releaseSlot()
+	}
+	if err != nil {
+		releaseSlot()
 		bot.Logger(ctx).Error("run lock unavailable; runbook not started", zap.String("runbook", rb.Name),
 			zap.String("lock", inv.LockKey), zap.Error(err))
 		return errStorage(rb.Name)
 	}
 	if !ok {
+		releaseSlot()
 		rec := rs.audit
 		rec.Event, rec.Decision = bot.AuditRefused, "refused"
 		rec.Rule = fmt.Sprintf("lock %s held by %s (run %s)", inv.LockKey, held.User, held.RunID)
@@ -83,9 +99,21 @@ func (s *Service) start(ctx context.Context, rs runSpec) error {
 		if errors.Is(err, runbooks.ErrMissingCommand) {
 			return bot.Userf("`%s` cannot run here: %s.", rb.Name, rb.Missing)
 		}
+		if errors.Is(err, runbooks.ErrNoNamespaces) {
+			return bot.Userf("`%s` was not run: runbooks must run in their own PID namespace here (runbooks.isolation: namespace), and this host refuses one. `opsbot doctor` says why.", rb.Name)
+		}
 		return err
 	}
 	started = true
+	s.isolationLogged.Do(func() {
+		st := s.exec.Isolation()
+		if st.Mode == runbooks.IsolationGroup {
+			s.log.Warn("runbook runs are held together by their process group only: a runbook that calls setsid and clears its environment can outlive its run",
+				zap.String("reason", st.Reason))
+		} else {
+			s.log.Info("runbook runs each get their own PID namespace", zap.String("isolation", st.Detail))
+		}
+	})
 	go func() {
 		defer s.wg.Done()
 		defer release()
@@ -98,6 +126,33 @@ func (s *Service) start(ctx context.Context, rs runSpec) error {
 		s.stream(runCtx, rs, proc)
 	}()
 	return nil
+}
+
+// takeSlot counts the run against its requester's limit of concurrent
+// runs, across replicas. It fails closed: without the count nothing runs.
+func (s *Service) takeSlot(ctx context.Context, rs runSpec, now time.Time) (release func(), err error) {
+	rb := rs.inv.Runbook
+	slot := bot.RunSlot{RunID: rs.audit.RunID, Runbook: rb.Name, Since: now}
+	sctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	release, running, ok, err := s.cfg.Slots.AcquireRunSlot(sctx, rs.audit.User, s.cfg.MaxRunsPerPerson, slot, now, rb.Timeout+time.Minute)
+	cancel()
+	if err != nil {
+		bot.Logger(ctx).Error("run count unavailable; runbook not started", zap.String("runbook", rb.Name), zap.Error(err))
+		return nil, errStorage(rb.Name)
+	}
+	if ok {
+		return release, nil
+	}
+	rec := rs.audit
+	rec.Event, rec.Decision = bot.AuditRefused, "refused"
+	rec.Rule = fmt.Sprintf("limit of %d concurrent runs per person reached", s.cfg.MaxRunsPerPerson)
+	_ = s.record(ctx, rec)
+	list := make([]string, 0, len(running))
+	for _, r := range running {
+		list = append(list, fmt.Sprintf("`%s` (started %s ago)", r.Runbook, now.Sub(r.Since).Round(time.Second)))
+	}
+	return nil, bot.Userf("%s already has %d runbooks running, the most one person may run at once: %s. `%s` was not run; try again when one has finished.",
+		bot.MentionUser(rs.audit.User), len(running), strings.Join(list, ", "), rb.Name)
 }
 
 // stream posts the run's messages: a header (unless replying under the
