@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -74,6 +75,8 @@ func runDoctor(ctx context.Context, cfg config.Config, out io.Writer) int {
 	d.checkOnCall(ctx, cfg, refs)
 	d.checkOnCallPeople(ctx, cfg, refs)
 	d.reportRunbooks(catalog)
+	d.checkRunbookIsolation(ctx)
+	d.checkRunbookTargets(cfg, catalog)
 
 	fmt.Fprintf(out, "doctor: %d pass, %d warn, %d fail\n", d.counts[levelPass], d.counts[levelWarn], d.counts[levelFail])
 	if d.counts[levelFail] > 0 {
@@ -638,4 +641,130 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkRunbookIsolation reports how runbook processes are kept apart from
+// opsbot: whether a run gets its own PID namespace (so that setsid cannot
+// outlive it) and whether a runbook process can read opsbot's environment
+// and memory, tried for real where a cat program exists.
+func (d *doctor) checkRunbookIsolation(ctx context.Context) {
+	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{})
+	if err != nil {
+		d.fail("runbook isolation: %v", err)
+		return
+	}
+	probe, args := firstExisting("/usr/bin/true", "/bin/true"), []string(nil)
+	if probe == "" {
+		// Distroless images have no true: opsbot itself is a program that
+		// starts and ends at once.
+		if self, err := os.Executable(); err == nil {
+			probe, args = self, []string{"version"}
+		}
+	}
+	st := ex.Probe(ctx, probe, args...)
+	switch {
+	case st.Err != nil:
+		d.fail("runbook isolation: %v", st.Err)
+	case st.Mode == runbooks.IsolationNamespace:
+		d.pass("runbook isolation: each run in its own PID namespace (%s); killing a run kills every process it started", st.Detail)
+	case st.Mode == runbooks.IsolationGroup:
+		d.warn("runbook isolation: process group only (%s): a runbook that calls setsid and clears its environment can outlive its run; allow user namespaces (e.g. a seccomp profile that permits clone with CLONE_NEWUSER) to close this", st.Reason)
+	default:
+		d.warn("runbook isolation: could not be determined (%s)", st.Reason)
+	}
+
+	// main makes opsbot non-dumpable first thing; doing it again is a
+	// no-op there and makes this check mean the same in every caller.
+	if err := hardenProcess(); err != nil {
+		d.fail("runbook processes: opsbot cannot make itself non-dumpable (%v): runbooks can read its environment and memory", err)
+		return
+	}
+	if dumpable, err := processDumpable(); err != nil || dumpable {
+		d.fail("runbook processes: opsbot is still dumpable (%v): runbooks can read its environment and memory", err)
+		return
+	}
+	cat := firstExisting("/usr/bin/cat", "/bin/cat")
+	if cat == "" {
+		if os.Geteuid() == 0 && st.Mode != runbooks.IsolationNamespace {
+			d.fail("runbook processes: opsbot runs as root without namespaces, so its runbooks run as root and can read its environment; run it as an unprivileged user")
+			return
+		}
+		d.pass("runbook processes: opsbot is not dumpable, so runbooks cannot read its environment or memory (not tried: no cat here)")
+		return
+	}
+	rb := &runbooks.Runbook{Name: "doctor-read-opsbot", Path: cat, Timeout: 10 * time.Second, Lock: "doctor",
+		Command: []string{cat, fmt.Sprintf("/proc/%d/environ", os.Getpid())}}
+	p, err := ex.Start(ctx, &runbooks.Invocation{Runbook: rb, Argv: rb.Command})
+	if err != nil {
+		d.warn("runbook processes: could not try to read opsbot's environment: %v", err)
+		return
+	}
+	res := p.Wait()
+	switch {
+	case res.ExitCode == 0:
+		d.fail("runbook processes: a runbook process read opsbot's environment (%s isolation, uid %d): run opsbot as an unprivileged user or allow user namespaces", res.Isolation, os.Geteuid())
+	case strings.Contains(res.Output, "Permission denied"):
+		d.pass("runbook processes: a runbook process cannot read opsbot's environment or memory (tried with %s)", cat)
+	default:
+		d.warn("runbook processes: trying to read opsbot's environment failed for another reason: %s", strings.TrimSpace(res.Output))
+	}
+}
+
+func firstExisting(paths ...string) string {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// checkRunbookTargets warns about runbooks whose parameters can name
+// opsbot's own Redis (an enum value or default equal to its host): such a
+// runbook could delete the bot's incidents, locks or audit trail.
+func (d *doctor) checkRunbookTargets(cfg Config, r *runbookResult) {
+	if r == nil || r.catalog == nil {
+		return
+	}
+	own := map[string]bool{}
+	rc := redisConfig(cfg)
+	addHost := func(hostport string) {
+		h := hostport
+		if host, _, err := net.SplitHostPort(hostport); err == nil {
+			h = host
+		}
+		h = strings.ToLower(strings.Trim(h, "[]"))
+		if h == "" {
+			return
+		}
+		own[h] = true
+		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+			for _, alias := range []string{"localhost", "127.0.0.1", "::1"} {
+				own[alias] = true
+			}
+		}
+	}
+	if rc.URL != "" {
+		if u, err := url.Parse(rc.URL); err == nil {
+			addHost(u.Host)
+		}
+	}
+	for _, a := range rc.Addrs {
+		addHost(a)
+	}
+	if len(own) == 0 {
+		return
+	}
+	for _, rb := range r.catalog.All() {
+		for _, name := range rb.ParamOrder {
+			p := rb.Params[name]
+			values := append([]string{p.Default}, p.Enum...)
+			for _, v := range values {
+				if own[strings.ToLower(v)] {
+					d.warn("runbook %s: parameter %s can be %s, opsbot's own Redis: a runbook could change the bot's incidents, locks or audit trail (%s)", rb.Name, name, v, rb.File)
+					break
+				}
+			}
+		}
+	}
 }

@@ -238,7 +238,18 @@ func TestDoctor(t *testing.T) {
 				`pagerduty service PSVC001 (pagerduty.services.checkout): "Checkout"`,
 				"runbook disk-usage: ",
 				"oncall: 1 of 1 people on call in the next 14 days map to Slack users",
+				"runbook isolation: each run in its own PID namespace",
+				"runbook processes: a runbook process cannot read opsbot's environment or memory",
 			},
+		},
+		{
+			name: "runbook can name the bot's own Redis",
+			breakIt: func(s *doctorSetup) {
+				s.runbooks["flush.yaml"] = "name: flush\ndescription: flush a cache\n" +
+					"command: [\"/bin/echo\", \"{{host}}\"]\nparams: {host: {enum: [cache.internal, localhost], default: cache.internal}}\n"
+			},
+			wantCode: 0, wantLevel: levelWarn,
+			want: []string{"runbook flush: parameter host can be localhost, opsbot's own Redis"},
 		},
 		{
 			name: "on-call person without a Slack account",
