@@ -254,7 +254,7 @@ func BenchmarkPrepare(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := rb.Prepare(vals); err != nil {
+		if _, err := rb.PrepareContext(context.Background(), vals, fuzzResolver); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -186,10 +186,13 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	a.runbooks, err = runbook.New(runbook.Config{
 		// Runbooks run in a drill's channel say so like everything else there.
 		Catalog: a.catalog, Chat: a.incidents.MarkDrills(d.Chat), Approvals: rbStore, Audit: rbStore, Locks: rbStore, Slots: rbStore,
-		Secrets:  secretValues(cfg),
 		Timeline: tl, Incidents: a.incidents, Admins: cfg.File.Admins, TeamID: d.TeamID,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("runbook"),
 		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: cfg.File.Runbooks.ApprovalTTL,
+		MaxRunsPerPerson: cfg.File.Runbooks.MaxRunsPerPerson, Isolation: cfg.File.Runbooks.Isolation,
+		// Every credential of the configuration; a secret the bot gets
+		// elsewhere (a key it loads from Redis at start) is appended here.
+		Secrets: secretValues(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runbook: %w", err)

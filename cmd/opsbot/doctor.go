@@ -75,7 +75,7 @@ func runDoctor(ctx context.Context, cfg config.Config, out io.Writer) int {
 	d.checkOnCall(ctx, cfg, refs)
 	d.checkOnCallPeople(ctx, cfg, refs)
 	d.reportRunbooks(catalog)
-	d.checkRunbookIsolation(ctx)
+	d.checkRunbookIsolation(ctx, cfg.File.Runbooks.Isolation)
 	d.checkRunbookTargets(cfg, catalog)
 
 	fmt.Fprintf(out, "doctor: %d pass, %d warn, %d fail\n", d.counts[levelPass], d.counts[levelWarn], d.counts[levelFail])
@@ -647,8 +647,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // opsbot: whether a run gets its own PID namespace (so that setsid cannot
 // outlive it) and whether a runbook process can read opsbot's environment
 // and memory, tried for real where a cat program exists.
-func (d *doctor) checkRunbookIsolation(ctx context.Context) {
-	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{})
+func (d *doctor) checkRunbookIsolation(ctx context.Context, iso runbooks.Isolation) {
+	ex, err := runbooks.NewExecutor(runbooks.ExecConfig{Isolation: iso})
 	if err != nil {
 		d.fail("runbook isolation: %v", err)
 		return
@@ -722,7 +722,7 @@ func firstExisting(paths ...string) string {
 // checkRunbookTargets warns about runbooks whose parameters can name
 // opsbot's own Redis (an enum value or default equal to its host): such a
 // runbook could delete the bot's incidents, locks or audit trail.
-func (d *doctor) checkRunbookTargets(cfg Config, r *runbookResult) {
+func (d *doctor) checkRunbookTargets(cfg config.Config, r *runbookResult) {
 	if r == nil || r.catalog == nil {
 		return
 	}

@@ -50,6 +50,8 @@ type doctorSetup struct {
 	services                                map[string]string
 	spoolDir                                string
 	runbooks                                map[string]string
+	// runbookIsolation is runbooks.isolation in the config ("": unset).
+	runbookIsolation string
 }
 
 // slackProxy sits in front of the fake Slack and adds the X-OAuth-Scopes
@@ -164,6 +166,9 @@ pagerduty:
   spool_dir: %s
 `, yamlList(s.admins), s.teamID, s.broadcast, yamlList(s.responderUsers), yamlList(s.responderGroups),
 		s.scheduleID, s.handoff, s.handoffGroup, services.String(), s.spoolDir)
+	if s.runbookIsolation != "" {
+		cfgYAML += "runbooks: {isolation: " + s.runbookIsolation + "}\n"
+	}
 	cfgPath := filepath.Join(dir, "opsbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -241,6 +246,20 @@ func TestDoctor(t *testing.T) {
 				"runbook isolation: each run in its own PID namespace",
 				"runbook processes: a runbook process cannot read opsbot's environment or memory",
 			},
+		},
+		{
+			name:    "runbooks held by their process group only",
+			breakIt: func(s *doctorSetup) { s.runbookIsolation = "group" },
+			// As root, the fallback lets runbooks read opsbot (next case).
+			wantCode: rootCode(1, 0), wantLevel: levelWarn,
+			want: []string{"runbook isolation: process group only (configured (runbooks.isolation: group)): a runbook that calls setsid and clears its environment can outlive its run"},
+		},
+		{
+			name:     "root without namespaces: runbooks can read opsbot",
+			breakIt:  func(s *doctorSetup) { s.runbookIsolation = "group" },
+			wantCode: rootCode(1, 0), wantLevel: rootLevel(levelFail, levelPass),
+			want: []string{rootLevel("runbook processes: a runbook process read opsbot's environment (group isolation, uid 0)",
+				"runbook processes: a runbook process cannot read opsbot's environment or memory")},
 		},
 		{
 			name: "runbook can name the bot's own Redis",
@@ -469,4 +488,20 @@ func TestDoctorSubcommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rootCode and rootLevel pick what doctor reports depending on whether the
+// tests (and so the doctor, and its runbooks) run as root.
+func rootCode(asRoot, otherwise int) int {
+	if os.Geteuid() == 0 {
+		return asRoot
+	}
+	return otherwise
+}
+
+func rootLevel(asRoot, otherwise string) string {
+	if os.Geteuid() == 0 {
+		return asRoot
+	}
+	return otherwise
 }

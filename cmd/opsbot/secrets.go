@@ -3,15 +3,18 @@ package main
 import (
 	"reflect"
 	"sort"
+
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 )
 
 // secretValues lists every credential in the configuration: the value of
 // every field of type Secret, however deep. They are redacted from runbook
 // output as the bot's own secrets (a runbook should never see them, but if
 // one finds them it must not be able to show them). This is the one place
-// that knows them: a new credential only needs to be a Secret field of the
-// configuration to be covered.
-func secretValues(cfg Config) []string {
+// that knows them: a new credential only needs to be a config.Secret (or a
+// type with the same Reveal method) somewhere in the configuration,
+// environment or file, to be covered.
+func secretValues(cfg config.Config) []string {
 	seen := map[string]bool{}
 	collectSecrets(reflect.ValueOf(cfg), seen)
 	out := make([]string, 0, len(seen))
@@ -22,9 +25,17 @@ func secretValues(cfg Config) []string {
 	return out
 }
 
-var secretType = reflect.TypeOf(Secret(""))
+// revealer is a credential type: config.Secret, or a family's own type
+// that hides its value the same way.
+type revealer interface{ Reveal() string }
 
 func collectSecrets(v reflect.Value, seen map[string]bool) {
+	if r, ok := asRevealer(v); ok {
+		if s := r.Reveal(); s != "" {
+			seen[s] = true
+		}
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
@@ -32,7 +43,9 @@ func collectSecrets(v reflect.Value, seen map[string]bool) {
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			collectSecrets(v.Field(i), seen)
+			if v.Type().Field(i).IsExported() {
+				collectSecrets(v.Field(i), seen)
+			}
 		}
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
@@ -46,9 +59,13 @@ func collectSecrets(v reflect.Value, seen map[string]bool) {
 		for iter.Next() {
 			collectSecrets(iter.Value(), seen)
 		}
-	case reflect.String:
-		if v.Type() == secretType && v.Len() > 0 {
-			seen[v.String()] = true
-		}
 	}
+}
+
+func asRevealer(v reflect.Value) (revealer, bool) {
+	if !v.IsValid() || !v.CanInterface() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+		return nil, false
+	}
+	r, ok := v.Interface().(revealer)
+	return r, ok
 }

@@ -92,11 +92,20 @@ func TestBinaryRunbooksCannotReachTheBot(t *testing.T) {
 		t.Skip("needs root to run the bot as root and as another user")
 	}
 	bin := buildBinary(t)
-	for _, who := range []struct {
-		name     string
-		uid, gid uint32
-	}{{"root", 0, 0}, {"unprivileged", 65534, 65534}} {
-		t.Run(who.name, func(t *testing.T) { runTrustBinary(t, bin, who.uid, who.gid) })
+	for _, tt := range []struct {
+		name      string
+		uid, gid  uint32
+		isolation string
+	}{
+		{"root", 0, 0, ""},
+		{"unprivileged", 65534, 65534, ""},
+		// The fallback, forced: only the bot being non-dumpable keeps a
+		// runbook of its own user out, and the run marker finds the
+		// setsid'd sleeper. (As root the fallback cannot keep runbooks
+		// out; doctor fails on it, see runbooks.TestExecChildCannotReadTheBot.)
+		{"unprivileged, process group", 65534, 65534, "group"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { runTrustBinary(t, bin, tt.uid, tt.gid, tt.isolation) })
 	}
 }
 
@@ -115,7 +124,7 @@ func worldDir(t *testing.T) string {
 	return dir
 }
 
-func runTrustBinary(t *testing.T, bin string, uid, gid uint32) {
+func runTrustBinary(t *testing.T, bin string, uid, gid uint32, isolation string) {
 	rs := redistest.NewServer(t)
 	password := fmt.Sprintf("Redis-Pw-%d", time.Now().UnixNano())
 	if err := rs.Client().ConfigSet(context.Background(), "requirepass", password).Err(); err != nil {
@@ -143,8 +152,26 @@ func runTrustBinary(t *testing.T, bin string, uid, gid uint32) {
 	sleepArg := fmt.Sprintf("3000.%06d", time.Now().Nanosecond()/1000)
 	rbDir := trustRunbooks(t, dir, found, filepath.Join(dir, "started"), sleepArg)
 	cfgFile := filepath.Join(dir, "opsbot.yaml")
-	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("admins: [%s]\nredis: {spool_dir: %s}\n", alice, filepath.Join(dir, "spool"))), 0o644); err != nil {
+	cfgYAML := fmt.Sprintf("admins: [%s]\nredis: {spool_dir: %s}\n", alice, filepath.Join(dir, "spool"))
+	if isolation != "" {
+		cfgYAML += "runbooks: {isolation: " + isolation + "}\n"
+	}
+	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Where runbooks share the bot's user namespace, they can read an
+	// ordinary process of their user: this one, with a canary in its
+	// environment, shows that the refusal below is the bot's doing.
+	canary := fmt.Sprintf("OPSBOT_TEST_CANARY=canary-%d", time.Now().UnixNano())
+	var control *exec.Cmd
+	if isolation == "group" {
+		control = exec.Command("sleep", "120")
+		control.Env = []string{canary}
+		control.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, NoSetGroups: true}}
+		if err := control.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = control.Process.Kill(); _ = control.Wait() })
 	}
 
 	httpAddr := freeAddr(t)
@@ -232,6 +259,12 @@ func runTrustBinary(t *testing.T, bin string, uid, gid uint32) {
 	}
 	if out := runbook("run peek pid="+botPID, "peeked "+botPID); strings.Count(out, "Permission denied") != 2 || strings.Contains(out, "SLACK_") {
 		t.Errorf("reading the bot's environ and mem: got %q, want both refused", out)
+	}
+	if control != nil {
+		pid := strconv.Itoa(control.Process.Pid)
+		if out := runbook("run peek pid="+pid, "peeked "+pid); !strings.Contains(out, canary) {
+			t.Errorf("reading an ordinary process of the same user: got %q, want its environment (%s)", out, canary)
+		}
 	}
 	if out := runbook("run found", "the password alone"); strings.Count(out, "[REDACTED]") < 4 {
 		t.Errorf("credentials found in a file: got %q, want each redacted", out)

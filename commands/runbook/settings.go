@@ -7,6 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsbot/opsbot/bot/yamlconf"
+	"github.com/opsbot/opsbot/runbooks"
 )
 
 // Settings are the knobs of the config file's `runbooks:` section; zero
@@ -22,6 +23,14 @@ type Settings struct {
 	MaxOutput int `yaml:"max_output"`
 	// ApprovalTTL is how long an approval request stays valid (default 15m).
 	ApprovalTTL time.Duration `yaml:"approval_ttl"`
+	// MaxRunsPerPerson is how many runbooks one person may have running at
+	// once, across replicas (default DefaultMaxRunsPerPerson).
+	MaxRunsPerPerson int `yaml:"max_runs_per_person"`
+	// Isolation is how each run's processes are held together: auto (the
+	// default: a PID and user namespace where the kernel allows, else the
+	// process group), namespace (required; runs are refused without) or
+	// group (the process group only).
+	Isolation runbooks.Isolation `yaml:"isolation"`
 }
 
 // UnmarshalYAML decodes the `runbooks:` section strictly and checks what
@@ -43,6 +52,14 @@ func (s *Settings) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if s.ApprovalTTL < 0 {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "approval_ttl"), "runbooks.approval_ttl", "%s is negative", s.ApprovalTTL))
+	}
+	if s.MaxRunsPerPerson < 0 {
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "max_runs_per_person"), "runbooks.max_runs_per_person", "%d is negative", s.MaxRunsPerPerson))
+	}
+	if iso, err := runbooks.ParseIsolation(string(s.Isolation)); err != nil {
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "isolation"), "runbooks.isolation", "%v", err))
+	} else {
+		s.Isolation = iso
 	}
 	return ps.Err()
 }
