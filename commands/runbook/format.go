@@ -145,7 +145,26 @@ func paramShape(p *runbooks.Param) string {
 	case runbooks.TypeEnum:
 		return "one of " + strings.Join(p.Enum, ", ")
 	case runbooks.TypeString:
-		return fmt.Sprintf("text matching `%s`, at most %d", p.Pattern, p.MaxLength)
+		s := fmt.Sprintf("text matching `%s`, at most %d", p.Pattern, p.MaxLength)
+		if p.DenyPattern != "" {
+			s += fmt.Sprintf(", not matching `%s`", p.DenyPattern)
+		}
+		return s
+	case runbooks.TypePath:
+		s := "file: " + strings.Join(p.Allow, ", ")
+		if p.Base != "" {
+			s += " (relative to " + p.Base + ")"
+		}
+		return s
+	case runbooks.TypeHost:
+		s := "host name or address"
+		if p.WithPort {
+			s += ", optionally :port"
+		}
+		if p.AllowPrivate {
+			return s + "; not this host or a metadata service"
+		}
+		return s + "; not this host, a metadata service or a private address"
 	case runbooks.TypeInt:
 		s := "integer"
 		if p.Min != nil {

@@ -236,7 +236,12 @@ func TestRunStreamsOutputAndAudits(t *testing.T) {
 		fin.User != "U0ALICE" || fin.Channel != "C0INC" || fin.Runbook != "stream" || len(fin.Argv) != 3 || fin.Incident != "INC-7" {
 		t.Errorf("got finished record %+v, want user, channel, argv, exit code, duration, digest", fin)
 	}
-	evs, _ := e.tl.Events(t.Context(), "INC-7")
+	// The timeline event is appended after the audit record it mirrors.
+	var evs []bot.TimelineEvent
+	waitFor(t, "the finished run in the timeline", func() bool {
+		evs, _ = e.tl.Events(t.Context(), "INC-7")
+		return len(evs) >= 2
+	})
 	if len(evs) != 2 || evs[1].Details["exit_code"] != "0" || !strings.Contains(evs[1].Text, "runbook stream: finished (exit code 0") {
 		t.Errorf("got timeline %+v, want started and finished", evs)
 	}
