@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func trustRunbooks(t *testing.T, dir, found, started, sleep string) string {
 description: read another process's environment and memory
 command: ["/bin/sh", "-c", "cat /proc/$1/environ; echo; head -c 64 /proc/$1/mem | od -c | head -1; echo peeked $1", "peek", "{{pid}}"]
 params: {pid: {type: int, min: 1, required: true}}
+lock: "peek/{{pid}}"
 timeout: 30s
 `,
 		"found.yaml": `name: found
@@ -52,6 +54,24 @@ timeout: 30s
 		}
 	}
 	return rbDir
+}
+
+// syncBuffer is a bytes.Buffer the test may read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // sleepers lists the PIDs of live (not zombie) processes whose command line
@@ -181,7 +201,7 @@ func runTrustBinary(t *testing.T, bin string, uid, gid uint32, isolation string)
 	bot.Env = append(os.Environ(),
 		"SLACK_APP_TOKEN="+fs.AppToken(), "SLACK_BOT_TOKEN="+fs.BotToken(), "SLACK_API_URL="+fs.APIURL(),
 		"REDIS_URL="+redisURL, "OPSBOT_HTTP_ADDR="+httpAddr, "OPSBOT_CONFIG="+cfgFile, "OPSBOT_RUNBOOKS="+rbDir)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	bot.Stderr = &logs
 	if err := bot.Start(); err != nil {
 		t.Fatal(err)
