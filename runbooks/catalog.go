@@ -2,8 +2,9 @@
 // whitelisted commands (one strictly decoded YAML file per runbook), validates
 // and substitutes typed parameters into an argv that is run without a shell,
 // decides who may run and who must approve a run, and executes it in its own
-// process group with a timeout, a clean environment, capped and redacted
-// output.
+// PID and user namespace (or, where the kernel refuses, its own process
+// group) with a timeout, a clean environment, and capped output from which
+// the bot's own credentials and common credential forms are redacted.
 //
 // It knows nothing about Slack: the /runbook command family in
 // commands/runbook drives it.
