@@ -27,9 +27,9 @@ type Settings struct {
 	// once, across replicas (default DefaultMaxRunsPerPerson).
 	MaxRunsPerPerson int `yaml:"max_runs_per_person"`
 	// Isolation is how each run's processes are held together: auto (the
-	// default: a PID and user namespace where the kernel allows, else the
-	// process group), namespace (required; runs are refused without) or
-	// group (the process group only).
+	// default, also when empty: a PID and user namespace where the kernel
+	// allows, else the process group), namespace (required; runs are
+	// refused without) or group (the process group only).
 	Isolation runbooks.Isolation `yaml:"isolation"`
 }
 
@@ -56,10 +56,8 @@ func (s *Settings) UnmarshalYAML(n *yaml.Node) error {
 	if s.MaxRunsPerPerson < 0 {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "max_runs_per_person"), "runbooks.max_runs_per_person", "%d is negative", s.MaxRunsPerPerson))
 	}
-	if iso, err := runbooks.ParseIsolation(string(s.Isolation)); err != nil {
+	if _, err := runbooks.ParseIsolation(string(s.Isolation)); err != nil {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "isolation"), "runbooks.isolation", "%v", err))
-	} else {
-		s.Isolation = iso
 	}
 	return ps.Err()
 }

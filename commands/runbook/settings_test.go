@@ -52,7 +52,7 @@ func TestSettingsDefaults(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("dir: rb\n"), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Isolation != runbooks.IsolationAuto || s.MaxRunsPerPerson != 0 {
-		t.Errorf("got isolation %q, limit %d; want auto and 0 (the default of 3 applies in New)", s.Isolation, s.MaxRunsPerPerson)
+	if s.Isolation != "" || s.MaxRunsPerPerson != 0 {
+		t.Errorf("got isolation %q, limit %d; want zero values (auto and 3 apply in New)", s.Isolation, s.MaxRunsPerPerson)
 	}
 }
