@@ -112,8 +112,17 @@ func (e *Engine) Submit(ctx context.Context, req *Request) error {
 	if e.closed {
 		return ErrClosed
 	}
+	q := queued{ctx: context.WithoutCancel(ctx), req: req}
+	// A free slot first: the front end has already acknowledged req, and a
+	// select over a free slot and an ended ctx (SIGTERM just after the ack)
+	// picks at random, which would drop an acknowledged request.
 	select {
-	case e.queue <- queued{ctx: context.WithoutCancel(ctx), req: req}:
+	case e.queue <- q:
+		return nil
+	default:
+	}
+	select {
+	case e.queue <- q:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,6 +211,38 @@ func TestEnginePoolIsBoundedAndDrainsOnClose(t *testing.T) {
 	}
 	if err := e.Submit(context.Background(), cmd("E9", "T9", "say x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Submit after Close: got %v, want ErrClosed", err)
+	}
+}
+
+// An acknowledged request must be queued whenever there is room, even when
+// shutdown has already begun: Slack will not deliver it again.
+func TestEngineSubmitQueuesAcknowledgedRequestDuringShutdown(t *testing.T) {
+	var ran atomic.Int32
+	r := NewRouter()
+	r.Family(&Family{Name: "/w", Commands: []Command{{Name: "work", Handler: func(context.Context, *Request) (Response, error) {
+		ran.Add(1)
+		return Response{}, nil
+	}}}})
+	const n = 64
+	e, err := NewEngine(EngineConfig{Router: r, Responder: &recorder{}, Logger: zaptest.NewLogger(t), Workers: 2, Queue: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	// A random choice between the free slot and the ended context would
+	// drop about half of these.
+	for i := 0; i < n; i++ {
+		req := &Request{Kind: KindCommand, EnvelopeID: fmt.Sprintf("E%d", i), Command: "/w", Text: "work"}
+		if err := e.Submit(ended, req); err != nil {
+			t.Fatalf("Submit %d with room in the queue and shutdown begun: %v", i, err)
+		}
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ran.Load(); got != n {
+		t.Errorf("%d requests ran, want %d", got, n)
 	}
 }
 
