@@ -45,6 +45,11 @@ type EngineConfig struct {
 	// DedupeTTL is how long a key is remembered (default 24 hours; Slack
 	// retries for far less).
 	DedupeTTL time.Duration
+	// TeamID is the workspace the bot serves. Requests from any other
+	// (another workspace's user in a shared channel, a crafted envelope)
+	// are refused before they reach a family: commands, clicks and forms
+	// get a short refusal, events are dropped. Empty checks nothing.
+	TeamID string
 }
 
 // Engine runs requests: once each, in a bounded pool, with a timeout and
@@ -161,6 +166,10 @@ func (e *Engine) Handle(ctx context.Context, req *Request) {
 	start := time.Now()
 	log := e.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("kind", string(req.Kind)),
 		zap.String("user", req.UserID), zap.String("channel", req.ChannelID))
+	if e.cfg.TeamID != "" && req.TeamID != e.cfg.TeamID {
+		e.refuseForeign(ctx, req, log, start)
+		return
+	}
 	handler, route := e.cfg.Router.Route(req)
 	log = log.With(zap.String("route", route))
 
@@ -191,6 +200,23 @@ func (e *Engine) Handle(ctx context.Context, req *Request) {
 		cancel()
 	}
 	e.observe(route, outcome, start)
+}
+
+// errForeignTeam is the refusal for requests from another workspace.
+var errForeignTeam = Userf("This bot serves another Slack workspace, so it does not act on requests from yours. Nothing was done.")
+
+// refuseForeign answers a request from another workspace without routing
+// it: one rule for every family, before any handler can act.
+func (e *Engine) refuseForeign(ctx context.Context, req *Request, log *zap.Logger, start time.Time) {
+	log.Warn("request from another workspace refused", zap.String("team", req.TeamID))
+	if req.Kind != KindEvent {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := e.cfg.Responder.Respond(rctx, req, Reply(UserMessage(errForeignTeam, ""))); err != nil {
+			log.Warn("refusal not delivered", zap.Error(err))
+		}
+		cancel()
+	}
+	e.observe("foreign_team", "user_error", start)
 }
 
 func (e *Engine) run(ctx context.Context, h Handler, req *Request) (resp Response, outcome string, err error) {

@@ -297,3 +297,51 @@ func TestRouter(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineRefusesOtherWorkspaces sends every kind of request from another
+// team_id: no handler runs, people get a refusal, events are dropped quietly.
+func TestEngineRefusesOtherWorkspaces(t *testing.T) {
+	var ran atomic.Int32
+	count := func(context.Context, *Request) (Response, error) { ran.Add(1); return Reply("done"), nil }
+	r := NewRouter()
+	r.Family(&Family{Name: "/x", Default: count, Fallback: count, Commands: []Command{{Name: "do", Handler: count}}})
+	r.Action("x.click", count)
+	r.View("x.form", ViewRoute{Handler: count})
+	r.Event(EventReactionAdded, count)
+	rec, obs := &recorder{}, &outcomes{}
+	e, err := NewEngine(EngineConfig{Router: r, Responder: rec, Logger: zaptest.NewLogger(t), Observer: obs, TeamID: "T0HOME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	ctx := context.Background()
+	foreign := []*Request{
+		{Kind: KindCommand, Command: "/x", Text: "do", TeamID: "T0EVIL", EnvelopeID: "E1"},
+		{Kind: KindCommand, Command: "/x", Text: "", TeamID: "", EnvelopeID: "E2"},
+		{Kind: KindAction, Action: &Action{ID: "x.click"}, TeamID: "T0EVIL", EnvelopeID: "E3"},
+		{Kind: KindView, View: &ViewSubmission{CallbackID: "x.form"}, TeamID: "T0EVIL", EnvelopeID: "E4"},
+		{Kind: KindEvent, Event: &Event{Type: EventReactionAdded}, TeamID: "T0EVIL", EnvelopeID: "E5"},
+	}
+	for _, req := range foreign {
+		e.Handle(ctx, req)
+	}
+	if n := ran.Load(); n != 0 {
+		t.Errorf("%d handlers ran for requests from another workspace, want 0", n)
+	}
+	texts := rec.texts()
+	if len(texts) != 4 {
+		t.Fatalf("got %d replies, want 4 (none for the event): %q", len(texts), texts)
+	}
+	for _, txt := range texts {
+		if !strings.Contains(txt, "another Slack workspace") {
+			t.Errorf("reply %q does not say why", txt)
+		}
+	}
+	e.Handle(ctx, &Request{Kind: KindCommand, Command: "/x", Text: "do", TeamID: "T0HOME", EnvelopeID: "E6"})
+	if n := ran.Load(); n != 1 {
+		t.Errorf("the home workspace's command ran %d times, want 1", n)
+	}
+	if got := strings.Join(obs.got, " "); strings.Count(got, "foreign_team=user_error") != 5 {
+		t.Errorf("observer got %q, want 5 foreign_team outcomes", got)
+	}
+}

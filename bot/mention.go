@@ -56,26 +56,6 @@ func MentionUser(id string) string { return "<@" + id + ">" }
 // MentionChannel formats a channel ID so chat links it.
 func MentionChannel(id string) string { return "<#" + id + ">" }
 
-// specialMention matches Slack's broadcast mentions (<!here>, <!channel>,
-// <!everyone>) and user group mentions (<!subteam^S123|@sre>).
-var specialMention = regexp.MustCompile(`<!(here|channel|everyone)(\|[^>]*)?>|<!subteam\^[A-Z0-9]+\|(@?[^>]*)>|<!subteam\^[A-Z0-9]+>`)
-
-// DefuseBroadcasts turns broadcast and user group mentions in user text into
-// plain words, so that text the bot repeats on its own (a title in a topic,
-// an announcement, a handoff message) cannot page a whole channel or group.
-func DefuseBroadcasts(s string) string {
-	return specialMention.ReplaceAllStringFunc(s, func(m string) string {
-		sub := specialMention.FindStringSubmatch(m)
-		switch {
-		case sub[1] != "":
-			return "@" + sub[1]
-		case sub[3] != "":
-			return "@" + strings.TrimPrefix(sub[3], "@")
-		}
-		return "@group"
-	})
-}
-
 // EscapeText escapes &, < and > as Slack does for text typed in a message, so
 // that raw text from a modal is stored in the same form as slash command
 // text and can never be read as markup (mentions, links) when posted.
@@ -83,20 +63,7 @@ func EscapeText(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// UnescapeText reverses Slack's escaping and shows mentions and links by
-// their labels, for text leaving Slack (PagerDuty, exports).
-func UnescapeText(s string) string {
-	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
-		inner := m[1 : len(m)-1]
-		if _, label, ok := strings.Cut(inner, "|"); ok && label != "" {
-			return label
-		}
-		if strings.HasPrefix(inner, "!") && !strings.HasPrefix(inner, "!subteam^") {
-			return "@" + inner[1:]
-		}
-		return inner
-	})
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
-}
-
-var slackMarkup = regexp.MustCompile(`<[^<>]*>`)
+// UnescapeText turns Slack-escaped text into plain text for places outside
+// Slack (PagerDuty, exports, terminals): mentions and links follow Quote's
+// rule (a masked link shows its target too), then the entities are decoded.
+func UnescapeText(s string) string { return UnescapeEntities(Quote(s)) }

@@ -52,8 +52,11 @@ func RenderMessage(m bot.Message) (string, []slack.Block) {
 			Text: plain(truncate(t, maxHeaderText))})
 	}
 	if m.Code != "" {
+		// Code is raw text (argv, process output): quoted here, in the one
+		// place every code block is written, so a "<!channel>" in a
+		// runbook's output is shown, not sent.
 		tail = append(tail, &slack.SectionBlock{Type: slack.MBTSection, BlockID: "code",
-			Text: mrkdwn(codeBlock(m.Code, maxSectionText))})
+			Text: mrkdwn(codeBlock(bot.QuoteRaw(m.Code), maxSectionText))})
 	}
 	if len(m.Buttons) > 0 {
 		els := []slack.BlockElement{}
@@ -117,7 +120,7 @@ func fallback(m bot.Message) string {
 		}
 	}
 	if len(parts) == 0 && m.Code != "" {
-		parts = append(parts, m.Code)
+		parts = append(parts, bot.QuoteRaw(m.Code))
 	}
 	if len(parts) == 0 && m.Context != "" {
 		parts = append(parts, m.Context)

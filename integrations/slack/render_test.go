@@ -178,6 +178,18 @@ func TestRenderMessage(t *testing.T) {
 			},
 		},
 		{
+			name:      "code is raw text: markup in it is shown, not sent",
+			msg:       bot.Message{Code: `["probe", "--msg=<!channel> <@U0BOB> <https://evil.example|ok> & done"]`},
+			wantTypes: []string{"section"},
+			wantText:  `["probe", "--msg=&lt;!channel&gt; &lt;@U0BOB&gt; &lt;https://evil.example|ok&gt; &amp; done"]`,
+			check: func(t *testing.T, b []map[string]any) {
+				got := textOf(b[0])
+				if strings.ContainsAny(strings.Trim(got, "`\n"), "<>") || !strings.Contains(got, "&lt;!channel&gt;") {
+					t.Errorf("code = %q, want every bracket escaped", got)
+				}
+			},
+		},
+		{
 			name:      "at most 25 buttons",
 			msg:       bot.Message{Text: "t", Buttons: manyButtons},
 			wantTypes: []string{"section", "actions"},
