@@ -27,9 +27,14 @@ func (s *Service) onAssignButton(ctx context.Context, req *bot.Request) (bot.Res
 	if !inc.Open() {
 		return bot.Reply(inc.Key + " is resolved; roles can no longer change."), nil
 	}
-	roles := append([]string{string(bot.RoleCommander)}, s.set.RoleNames()...)
+	roles := s.set.RoleNames() // commander first
+	md, err := s.formFor(ctx, ViewAssign, &inc, req.UserID)
+	if err != nil {
+		bot.Logger(ctx).Error("assign form not sealed", zap.Error(err))
+		return bot.Response{}, errStoreDown
+	}
 	m := bot.Modal{
-		CallbackID: ViewAssign, Title: "Assign a role in " + inc.Key, Submit: "Assign", PrivateMetadata: inc.Key,
+		CallbackID: ViewAssign, Title: "Assign a role in " + inc.Key, Submit: "Assign", PrivateMetadata: md,
 		Inputs: []bot.Input{
 			{ID: inputRole, Label: "Role", Kind: bot.InputSelect, Options: roles, Initial: string(bot.RoleCommander)},
 			{ID: inputPerson, Label: "Person", Kind: bot.InputUser, Placeholder: "Who takes it"},
@@ -56,7 +61,7 @@ func (s *Service) onAssignView(ctx context.Context, req *bot.Request) (bot.Respo
 	if errs := s.validateAssignView(req.View); errs != nil {
 		return bot.Response{}, bot.Userf("Nothing was changed: %s", firstError(errs))
 	}
-	inc, err := s.getIncident(ctx, req.View.PrivateMetadata)
+	inc, err := s.formIncident(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}

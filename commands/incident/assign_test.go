@@ -16,8 +16,12 @@ func TestAssignButton(t *testing.T) {
 		Action: &bot.Action{ID: ActionAssign, Value: inc.Key, Message: inc.SummaryRef}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewAssign || h.chat.modals[0].PrivateMetadata != inc.Key {
+	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewAssign || !strings.HasPrefix(h.chat.modals[0].PrivateMetadata, inc.Key+"|") {
 		t.Fatalf("modals = %+v, want the assign form for %s", h.chat.modals, inc.Key)
+	}
+	md := h.chat.modals[0].PrivateMetadata
+	if got := h.chat.modals[0].Inputs[0].Options; strings.Join(got, ",") != "commander,comms,ops,scribe" {
+		t.Errorf("role options = %v, want each role once", got)
 	}
 	var picker bot.Input
 	for _, in := range h.chat.modals[0].Inputs {
@@ -40,7 +44,7 @@ func TestAssignButton(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			v := &bot.ViewSubmission{CallbackID: ViewAssign, PrivateMetadata: inc.Key, Values: tt.values}
+			v := &bot.ViewSubmission{CallbackID: ViewAssign, PrivateMetadata: md, Values: tt.values}
 			if errs := h.router.ValidateView(v); errs[tt.field] == "" {
 				t.Errorf("ValidateView = %v, want an error for %s", errs, tt.field)
 			}
@@ -59,7 +63,7 @@ func TestAssignButton(t *testing.T) {
 		{inputRole: "commander", inputPerson: "UBOB"},
 	} {
 		if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UALICE", DedupeKey: "assign-" + sub[inputRole],
-			View: &bot.ViewSubmission{CallbackID: ViewAssign, PrivateMetadata: inc.Key, Values: sub}}); err != nil {
+			View: &bot.ViewSubmission{CallbackID: ViewAssign, PrivateMetadata: md, Values: sub}}); err != nil {
 			t.Fatalf("submission %d: %v", i, err)
 		}
 	}

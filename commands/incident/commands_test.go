@@ -231,11 +231,11 @@ func TestSummaryButtons(t *testing.T) {
 	if _, err := click(ActionUpdateStatus); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewStatusUpdate || h.chat.modals[0].PrivateMetadata != inc.Key {
+	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewStatusUpdate || !strings.HasPrefix(h.chat.modals[0].PrivateMetadata, inc.Key+"|") {
 		t.Fatalf("modals = %+v, want the status form for %s", h.chat.modals, inc.Key)
 	}
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UBOB", View: &bot.ViewSubmission{CallbackID: ViewStatusUpdate,
-		PrivateMetadata: inc.Key, Values: map[string]string{inputStatus: "identified", inputUpdate: "Found the bad consumer."}}}); err != nil {
+		PrivateMetadata: h.chat.modals[0].PrivateMetadata, Values: map[string]string{inputStatus: "identified", inputUpdate: "Found the bad consumer."}}}); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(inc.Key)
@@ -249,7 +249,7 @@ func TestSummaryButtons(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UBOB", View: &bot.ViewSubmission{CallbackID: ViewResolve,
-		PrivateMetadata: inc.Key, Values: map[string]string{inputSummary: "consumer restarted"}}}); err != nil {
+		PrivateMetadata: h.chat.modals[len(h.chat.modals)-1].PrivateMetadata, Values: map[string]string{inputSummary: "consumer restarted"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.get(inc.Key); got.Status != bot.StatusResolved || got.Resolution != "consumer restarted" {

@@ -59,6 +59,9 @@ func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request) (bot.Respons
 	if err := checkTitle(title); err != nil {
 		return bot.Response{}, bot.Userf("%s\n%s", err.Error(), s.usage("declare"))
 	}
+	if err := s.allowDeclare(ctx, req.UserID); err != nil {
+		return bot.Response{}, err
+	}
 	inc, created, err := s.declare(ctx, declaration{Title: title, Severity: sev, By: req.UserID,
 		DedupeKey: dedupeKey(req), ReplyChannel: req.ChannelID, Drill: drill})
 	if err != nil {
@@ -84,13 +87,19 @@ func looksLikeSeverity(w string) bool { return sevLike.MatchString(w) }
 
 var sevLike = regexp.MustCompile(`(?i)^sev-?[0-9]+$`)
 
-// checkTitle returns a user error for an empty or over-long title.
+// checkTitle returns a user error for an empty or over-long title, and for
+// one that is not a single line of text: a title goes into topics, file
+// names and headings, where a line break or an escape sequence would forge
+// structure.
 func checkTitle(title string) error {
 	switch n := utf8.RuneCountInString(strings.TrimSpace(title)); {
 	case n == 0:
 		return bot.Userf("Please give the incident a title.")
 	case n > TitleMax:
 		return bot.Userf("That title is %d characters; keep it to %d.", n, TitleMax)
+	}
+	if strings.ContainsAny(title, "\r\n") || bot.HasControl(title) {
+		return bot.Userf("A title is one line of text, without line breaks or control characters.")
 	}
 	return nil
 }
@@ -120,9 +129,9 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		d.DedupeKey = "declare:" + s.ids.New().String()
 	}
 	inc, created, err := s.store.Create(ctx, d.DedupeKey, bot.Incident{
-		// Titles are repeated by the bot in topics, announcements, handoffs
-		// and reminders: a broadcast mention in one must not page anyone.
-		Title: bot.DefuseBroadcasts(strings.TrimSpace(d.Title)), Description: bot.DefuseBroadcasts(strings.TrimSpace(d.Description)),
+		// Stored as written (Slack-escaped); every message that repeats it
+		// quotes it (quote.go). A title is one line whatever the caller.
+		Title: bot.OneLine(d.Title), Description: bot.CleanText(strings.TrimSpace(d.Description)),
 		Severity: d.Severity, Status: bot.StatusInvestigating, Commander: d.By, DeclaredBy: d.By,
 		DeclaredAt: now, LastUpdateAt: now, Roles: map[bot.Role]string{}, Drill: d.Drill,
 	})

@@ -221,7 +221,7 @@ func TestModalDeclare(t *testing.T) {
 		})
 	}
 
-	sub := &bot.Request{Kind: bot.KindView, UserID: "UBOB", DedupeKey: "view-1", View: &bot.ViewSubmission{
+	sub := &bot.Request{Kind: bot.KindView, UserID: "UALICE", DedupeKey: "view-1", View: &bot.ViewSubmission{
 		CallbackID: ViewDeclare, PrivateMetadata: m.PrivateMetadata,
 		Values: map[string]string{inputTitle: "Search is slow", inputSeverity: "sev1", inputDescription: "p99 at 4s <!here> & <@UEVE>"}}}
 	if errs := h.router.ValidateView(sub.View); errs != nil {
@@ -235,13 +235,13 @@ func TestModalDeclare(t *testing.T) {
 	inc := h.get("INC-1")
 	// Modal text arrives raw: it is stored escaped, so markup typed into the
 	// form stays text when the bot posts it.
-	if inc.Title != "Search is slow" || inc.Severity != bot.Sev1 || inc.Description != "p99 at 4s &lt;!here&gt; &amp; &lt;@UEVE&gt;" || inc.Commander != "UBOB" {
-		t.Errorf("incident = %+v, want the modal's title, sev1, description and UBOB as commander", inc)
+	if inc.Title != "Search is slow" || inc.Severity != bot.Sev1 || inc.Description != "p99 at 4s &lt;!here&gt; &amp; &lt;@UEVE&gt;" || inc.Commander != "UALICE" {
+		t.Errorf("incident = %+v, want the modal's title, sev1, description and UALICE as commander", inc)
 	}
 	if n := len(h.chat.callsMatching("CreateChannel")); n != 1 {
 		t.Errorf("CreateChannel called %d times for one submission redelivered, want 1", n)
 	}
-	if got := h.chat.callsMatching("PostEphemeral CGENERAL UBOB"); len(got) != 2 {
+	if got := h.chat.callsMatching("PostEphemeral CGENERAL UALICE"); len(got) != 2 {
 		t.Errorf("confirmations = %v, want one per delivery in the channel the modal came from", got)
 	}
 }

@@ -269,10 +269,10 @@ func (s *Service) pageInDrill(ctx context.Context, req *bot.Request, inc bot.Inc
 		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", args[0], s.servicesHint())
 	}
 	message := strings.TrimSpace(strings.TrimPrefix(restText(req), args[0]))
-	if err := checkTextOptional(message); err != nil {
+	if err := s.checkTextOptional(message); err != nil {
 		return bot.Response{}, err
 	}
-	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: message,
+	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: bot.CleanText(message),
 		Details: map[string]string{"service": service, "simulated": "true"}}
 	if err := s.record(ctx, &inc, ev); err != nil {
 		return bot.Response{}, err

@@ -68,7 +68,8 @@ type Entry struct {
 	Line string
 	// Later says what happened to a captured message afterwards.
 	Later string
-	// Link is the message's permalink, for captured messages.
+	// Link is a Markdown link to the message, for captured messages whose
+	// permalink is an http(s) URL.
 	Link string
 	// Text is the whole list item: when, line, later and link.
 	Text string
@@ -79,7 +80,7 @@ func (d *Document) buildEntries() {
 	d.Entries = make([]Entry, len(d.Events))
 	var b strings.Builder
 	for i, ev := range d.Events {
-		e := Entry{Event: ev, When: d.Time(ev.Time), Line: d.Line(ev), Later: d.Superseded(ev), Link: ev.Details["permalink"]}
+		e := Entry{Event: ev, When: d.Time(ev.Time), Line: d.Line(ev), Later: d.Superseded(ev), Link: mdLink("message", ev.Details["permalink"])}
 		b.Reset()
 		b.WriteString("**")
 		b.WriteString(e.When)
@@ -91,9 +92,9 @@ func (d *Document) buildEntries() {
 			b.WriteString(")_")
 		}
 		if e.Link != "" {
-			b.WriteString(" ([message](")
+			b.WriteString(" (")
 			b.WriteString(e.Link)
-			b.WriteString("))")
+			b.WriteString(")")
 		}
 		e.Text = b.String()
 		d.Entries[i] = e
@@ -184,6 +185,7 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("export %s: read timeline: %w", k, err)
 	}
+	inc, events = cleanRecord(inc, events)
 	doc := s.buildDocument(inc, events)
 	if s.followups != nil {
 		fs, err := s.followups.ForIncident(ctx, k)
@@ -281,7 +283,8 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 			if !isRunOutcome(d) {
 				break
 			}
-			o := outcome(ev, func(id string) string { return id })
+			o := outcome(ev, renderer{who: func(id string) string { return id }, text: bot.UnescapeText, raw: identity,
+				link: func(string, string) string { return "" }})
 			if d["event"] != "" {
 				o = runbookOutcome(d)
 			}
@@ -384,7 +387,9 @@ func (s *Service) resolveNames(ctx context.Context, ids []string) map[string]str
 				s.log.Debug("name not resolved for export", zap.String("user", id), zap.Error(err))
 				return
 			}
-			n := firstNonEmpty(u.RealName, u.Name)
+			// Display names are whatever people chose: one line, no
+			// control characters, escaped wherever they are shown.
+			n := bot.OneLine(firstNonEmpty(u.RealName, u.Name))
 			if n == "" {
 				return
 			}
@@ -436,8 +441,42 @@ func templateFuncs() template.FuncMap {
 		"upper":   strings.ToUpper,
 		"title":   titleCase,
 		"oneline": oneLine,
-		"md":      mdEscape,
+		// md shows a raw value (a name, a runbook, a service) as text;
+		// mdtext and mdblock show text people wrote in Slack as one line
+		// or as paragraphs; link makes a Markdown link of an http(s) URL
+		// and nothing of anything else. Every value a template shows
+		// goes through one of them.
+		"md":      func(v any) string { return mdInline(fmt.Sprint(v)) },
+		"mdtext":  func(v any) string { return mdText(fmt.Sprint(v)) },
+		"mdblock": func(v any) string { return mdTextBlock(fmt.Sprint(v)) },
+		"link":    mdLink,
 	}
+}
+
+func identity(s string) string { return s }
+
+// cleanRecord drops control characters from everything an export shows, in
+// both formats: text people wrote, details other families recorded, and
+// anything stored before intake refused such characters.
+func cleanRecord(inc bot.Incident, events []bot.TimelineEvent) (bot.Incident, []bot.TimelineEvent) {
+	inc.Title = bot.OneLine(inc.Title)
+	inc.Description = bot.CleanText(inc.Description)
+	inc.Resolution = bot.CleanText(inc.Resolution)
+	inc.LastUpdate = bot.CleanText(inc.LastUpdate)
+	inc.ChannelName = bot.OneLine(inc.ChannelName)
+	out := make([]bot.TimelineEvent, len(events))
+	for i, ev := range events {
+		ev.Text = bot.CleanText(ev.Text)
+		if len(ev.Details) > 0 {
+			d := make(map[string]string, len(ev.Details))
+			for k, v := range ev.Details {
+				d[bot.OneLine(k)] = bot.CleanText(v)
+			}
+			ev.Details = d
+		}
+		out[i] = ev
+	}
+	return inc, out
 }
 
 // Time formats t with full date in the export's zone.
@@ -448,8 +487,12 @@ func (d *Document) Time(t time.Time) string {
 	return t.In(d.tz).Format("2006-01-02 15:04:05 MST")
 }
 
-// Who renders a user ID as "Name (U123)" for the Markdown export.
-func (d *Document) Who(id string) string {
+// Who renders a user ID as "@Name" (or the ID when the name is unknown),
+// Markdown-escaped, for the template.
+func (d *Document) Who(id string) string { return mdInline(d.who(id)) }
+
+// who is Who before escaping.
+func (d *Document) who(id string) string {
 	if id == "" {
 		return "—"
 	}
@@ -462,15 +505,28 @@ func (d *Document) Who(id string) string {
 	return id
 }
 
-// Line describes one event in a sentence, mentions resolved to names.
-func (d *Document) Line(ev bot.TimelineEvent) string {
-	line := describe(ev, d.Who, false)
-	if strings.Contains(line, "<@") {
-		line = mentionRe.ReplaceAllStringFunc(line, func(m string) string {
-			return d.Who(mentionRe.FindStringSubmatch(m)[1])
-		})
+// plain renders events for the export: people by name, text people wrote
+// as plain text (mentions by name, masked links with their target), raw
+// values as they are; the line is escaped for Markdown afterwards.
+func (d *Document) plain() renderer {
+	return renderer{
+		who: d.who,
+		text: func(s string) string {
+			if strings.Contains(s, "<@") {
+				s = mentionRe.ReplaceAllStringFunc(s, func(m string) string {
+					return bot.EscapeText(d.who(mentionRe.FindStringSubmatch(m)[1]))
+				})
+			}
+			return bot.UnescapeText(s)
+		},
+		raw:  identity,
+		link: func(string, string) string { return "" },
 	}
-	return mdEscape(line)
+}
+
+// Line describes one event in a sentence, people by name, Markdown-escaped.
+func (d *Document) Line(ev bot.TimelineEvent) string {
+	return mdInline(describe(ev, d.plain(), false))
 }
 
 // Superseded says what later happened to a pinned message: edited, deleted
@@ -490,11 +546,11 @@ func (d *Document) RunOutcome(r RunbookRun) string {
 	if r.Details["event"] != "" {
 		o := runbookOutcome(r.Details)
 		if a := r.Details["approver"]; a != "" && r.Details["event"] != string(bot.AuditApprovalDenied) {
-			o += ", approved by " + d.Who(a)
+			o += ", approved by " + d.who(a)
 		}
-		return mdEscape(o)
+		return mdInline(o)
 	}
-	return mdEscape(outcome(bot.TimelineEvent{Details: r.Details}, d.Who))
+	return mdInline(outcome(bot.TimelineEvent{Details: r.Details}, d.plain()))
 }
 
 // Duration is the time from a to b, or "—" when either is missing.
@@ -511,17 +567,6 @@ func (d *Document) Seconds(v *int64) string {
 		return "—"
 	}
 	return humanDuration(time.Duration(*v) * time.Second)
-}
-
-var mdEscaper = strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;")
-
-// mdEscape keeps people's text from turning into Markdown structure (a | in
-// a table, a stray * or _) or HTML.
-func mdEscape(s string) string {
-	if !strings.ContainsAny(s, "|*_`<>") {
-		return s
-	}
-	return mdEscaper.Replace(s)
 }
 
 func (d *Document) indexLater() {
@@ -572,7 +617,7 @@ func (s *Service) cmdExport(ctx context.Context, req *bot.Request) (bot.Response
 	}
 	name := fmt.Sprintf("%s-postmortem.%s", strings.ToLower(inc.Key), format)
 	if err := s.chat.Upload(ctx, bot.File{Channel: inc.Channel, Name: name,
-		Title:   fmt.Sprintf("%s post-mortem: %s", inc.Key, inc.Title),
+		Title:   fmt.Sprintf("%s post-mortem: %s", inc.Key, quote(&inc).Title),
 		Content: doc, Comment: fmt.Sprintf("%s exported the %s post-mortem.", bot.MentionUser(req.UserID), inc.Key)}); err != nil {
 		return bot.Response{}, fmt.Errorf("upload %s: %w", name, err)
 	}
@@ -580,10 +625,10 @@ func (s *Service) cmdExport(ctx context.Context, req *bot.Request) (bot.Response
 }
 
 // ActionItem renders a follow-up as a row of the action-items table: the
-// text as plain words (mentions by name, nothing that pings or renders as
-// HTML), its owner, due date, state and ticket.
+// text as plain words (mentions by name, masked links with their target),
+// its owner, due date, state and ticket, each escaped for Markdown.
 func (d *Document) ActionItem(f bot.Followup) string {
-	text := mdEscape(oneLine(bot.UnescapeEntities(bot.Quote(f.Text))))
+	text := mdText(f.Text)
 	if f.Drill {
 		text = "(drill) " + text
 	}
@@ -593,7 +638,7 @@ func (d *Document) ActionItem(f bot.Followup) string {
 	}
 	due := "—"
 	if f.Due != "" {
-		due = f.Due
+		due = mdInline(f.Due)
 	}
 	state := "open"
 	if !f.Open() {
@@ -601,12 +646,12 @@ func (d *Document) ActionItem(f bot.Followup) string {
 		if f.DoneBy == actorGitHub {
 			state += " (closed on GitHub)"
 		} else if f.DoneBy != "" {
-			state += " by " + d.Who(f.DoneBy)
+			state += " by " + d.who(f.DoneBy)
 		}
 	}
 	ticket := "—"
-	if f.Tracker.URL != "" {
-		ticket = fmt.Sprintf("[#%d](%s)", f.Tracker.Number, f.Tracker.URL)
+	if l := mdLink(fmt.Sprintf("#%d", f.Tracker.Number), f.Tracker.URL); l != "" {
+		ticket = l
 	}
-	return fmt.Sprintf("| %d | %s | %s | %s | %s | %s |", f.Number, text, mdEscape(owner), due, mdEscape(state), ticket)
+	return fmt.Sprintf("| %d | %s | %s | %s | %s | %s |", f.Number, text, owner, due, mdInline(state), ticket)
 }

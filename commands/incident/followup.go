@@ -266,30 +266,31 @@ func followupEvent(f *bot.Followup, what, actor string, at time.Time) bot.Timeli
 }
 
 // followupLine describes a follow-up event for the timeline and export.
-func followupLine(actor string, ev bot.TimelineEvent, who func(string) string) string {
+func followupLine(actor string, ev bot.TimelineEvent, r renderer) string {
 	d := ev.Details
+	who, raw := r.who, func(k string) string { return r.raw(d[k]) }
 	switch d["event"] {
 	case "added":
-		s := fmt.Sprintf("%s added follow-up #%s: %s", actor, d["number"], ev.Text)
+		s := fmt.Sprintf("%s added follow-up #%s: %s", actor, raw("number"), r.text(ev.Text))
 		if o := d["owner"]; o != "" {
 			s += " (owner " + who(o)
 			if d["due"] != "" {
-				s += ", due " + d["due"]
+				s += ", due " + raw("due")
 			}
 			s += ")"
 		} else if d["due"] != "" {
-			s += " (due " + d["due"] + ")"
+			s += " (due " + raw("due") + ")"
 		}
 		return s
 	case "done":
 		if ev.Actor == actorGitHub {
-			return fmt.Sprintf("follow-up #%s was closed on GitHub", d["number"])
+			return fmt.Sprintf("follow-up #%s was closed on GitHub", raw("number"))
 		}
-		return fmt.Sprintf("%s marked follow-up #%s done", actor, d["number"])
+		return fmt.Sprintf("%s marked follow-up #%s done", actor, raw("number"))
 	case "linked":
-		return fmt.Sprintf("follow-up #%s is tracked in %s", d["number"], d["url"])
+		return fmt.Sprintf("follow-up #%s is tracked in %s", raw("number"), raw("url"))
 	}
-	return fmt.Sprintf("%s: follow-up #%s %s", actor, d["number"], d["event"])
+	return fmt.Sprintf("%s: follow-up #%s %s", actor, raw("number"), raw("event"))
 }
 
 // actorGitHub is the actor of follow-up changes made on GitHub.

@@ -47,7 +47,7 @@ func (s *Service) cmdList(ctx context.Context, req *bot.Request) (bot.Response, 
 			mark = drillBanner + " "
 		}
 		fmt.Fprintf(&b, "%s%s *%s* %s — %s, %s, commander %s, open %s — %s\n", mark, sevEmoji(inc.Severity), inc.Key,
-			inc.Title, inc.Severity, inc.Status, bot.MentionUser(inc.Commander),
+			quote(&inc).Title, inc.Severity, inc.Status, bot.MentionUser(inc.Commander),
 			humanDuration(now.Sub(inc.DeclaredAt)), bot.MentionChannel(inc.Channel))
 	}
 	what := "open incident(s)"

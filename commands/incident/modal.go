@@ -34,11 +34,17 @@ func (s *Service) openDeclareModal(ctx context.Context, req *bot.Request) (bot.R
 	for i, v := range bot.Severities {
 		sevs[i] = string(v)
 	}
+	// Where the declarer was, for the confirmation, and who they are.
+	md, err := s.sealer.Seal(ctx, ViewDeclare, req.ChannelID, req.UserID)
+	if err != nil {
+		bot.Logger(ctx).Error("declare form not sealed", zap.Error(err))
+		return bot.Response{}, errStoreDown
+	}
 	m := bot.Modal{
 		CallbackID:      ViewDeclare,
 		Title:           "Declare an incident",
 		Submit:          "Declare",
-		PrivateMetadata: req.ChannelID,
+		PrivateMetadata: md,
 		Inputs: []bot.Input{
 			{ID: inputTitle, Label: "Title", Kind: bot.InputText, Placeholder: "Checkout errors in eu-west-1", MaxLength: TitleMax},
 			{ID: inputSeverity, Label: "Severity", Kind: bot.InputSelect, Options: sevs, Initial: string(bot.Sev3)},
@@ -60,8 +66,10 @@ func (s *Service) validateDeclareView(v *bot.ViewSubmission) map[string]string {
 	if _, ok := bot.ParseSeverity(v.Values[inputSeverity]); !ok {
 		errs[inputSeverity] = "Pick sev1, sev2, sev3 or sev4."
 	}
-	if utf8.RuneCountInString(v.Values[inputDescription]) > DescriptionMax {
+	if d := v.Values[inputDescription]; utf8.RuneCountInString(d) > DescriptionMax {
 		errs[inputDescription] = fmt.Sprintf("Keep it to %d characters.", DescriptionMax)
+	} else if err := s.checkTextContent(d, "description"); err != nil {
+		errs[inputDescription] = err.Error()
 	}
 	if len(errs) == 0 {
 		return nil
@@ -74,11 +82,19 @@ func (s *Service) onDeclareView(ctx context.Context, req *bot.Request) (bot.Resp
 	if errs := s.validateDeclareView(v); errs != nil {
 		return bot.Response{}, bot.Userf("The incident was not declared: %s", firstError(errs))
 	}
+	f, err := s.openForm(ctx, req, 2)
+	if err != nil {
+		return bot.Response{}, err
+	}
+	from := f[0]
+	if err := s.allowDeclare(ctx, req.UserID); err != nil {
+		return bot.Response{}, err
+	}
 	sev, _ := bot.ParseSeverity(v.Values[inputSeverity])
 	// Modal inputs arrive as typed, unlike slash command text: escape them so
 	// they are stored, and posted, as Slack-escaped text like everything else.
 	inc, created, err := s.declare(ctx, declaration{Title: bot.EscapeText(v.Values[inputTitle]), Description: bot.EscapeText(v.Values[inputDescription]),
-		Severity: sev, By: req.UserID, DedupeKey: dedupeKey(req), ReplyChannel: v.PrivateMetadata,
+		Severity: sev, By: req.UserID, DedupeKey: dedupeKey(req), ReplyChannel: from,
 		Drill: v.Values[inputDrill] == "true"})
 	if err != nil {
 		return bot.Response{}, err
@@ -86,8 +102,8 @@ func (s *Service) onDeclareView(ctx context.Context, req *bot.Request) (bot.Resp
 	// A modal has no channel to answer in: tell the declarer where they
 	// were, or in a direct message.
 	reply := declaredReply(inc, created).Message
-	if v.PrivateMetadata != "" && v.PrivateMetadata != inc.Channel {
-		reply.Channel = v.PrivateMetadata
+	if from != "" && from != inc.Channel {
+		reply.Channel = from
 		if err := s.chat.PostEphemeral(ctx, req.UserID, reply); err == nil {
 			return bot.Response{}, nil
 		}
@@ -111,8 +127,13 @@ func (s *Service) onUpdateStatusButton(ctx context.Context, req *bot.Request) (b
 			sts = append(sts, string(st))
 		}
 	}
+	md, err := s.formFor(ctx, ViewStatusUpdate, &inc, req.UserID)
+	if err != nil {
+		bot.Logger(ctx).Error("status form not sealed", zap.Error(err))
+		return bot.Response{}, errStoreDown
+	}
 	m := bot.Modal{
-		CallbackID: ViewStatusUpdate, Title: "Update " + inc.Key, Submit: "Post update", PrivateMetadata: inc.Key,
+		CallbackID: ViewStatusUpdate, Title: "Update " + inc.Key, Submit: "Post update", PrivateMetadata: md,
 		Inputs: []bot.Input{
 			{ID: inputStatus, Label: "Status", Kind: bot.InputSelect, Options: sts, Initial: string(inc.Status)},
 			{ID: inputUpdate, Label: "Update", Kind: bot.InputMultiline, Placeholder: "What changed, what's next, when the next update is due",
@@ -125,21 +146,24 @@ func (s *Service) onUpdateStatusButton(ctx context.Context, req *bot.Request) (b
 	return bot.Response{}, nil
 }
 
-func validateStatusView(v *bot.ViewSubmission) map[string]string {
+func (s *Service) validateStatusView(v *bot.ViewSubmission) map[string]string {
 	if st, ok := bot.ParseStatus(v.Values[inputStatus]); !ok || st == bot.StatusResolved {
 		return map[string]string{inputStatus: "Pick investigating, identified or monitoring (resolve with the Resolve button)."}
 	}
 	if utf8.RuneCountInString(v.Values[inputUpdate]) > UpdateMax {
 		return map[string]string{inputUpdate: fmt.Sprintf("Keep it to %d characters.", UpdateMax)}
 	}
+	if err := s.checkTextContent(v.Values[inputUpdate], "update"); err != nil {
+		return map[string]string{inputUpdate: err.Error()}
+	}
 	return nil
 }
 
 func (s *Service) onStatusView(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	if errs := validateStatusView(req.View); errs != nil {
+	if errs := s.validateStatusView(req.View); errs != nil {
 		return bot.Response{}, bot.Userf("Nothing was changed: %s", firstError(errs))
 	}
-	inc, err := s.getIncident(ctx, req.View.PrivateMetadata)
+	inc, err := s.formIncident(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -149,7 +173,7 @@ func (s *Service) onStatusView(ctx context.Context, req *bot.Request) (bot.Respo
 			return bot.Response{}, err
 		}
 	}
-	if text := bot.EscapeText(strings.TrimSpace(req.View.Values[inputUpdate])); text != "" {
+	if text := bot.CleanText(bot.EscapeText(strings.TrimSpace(req.View.Values[inputUpdate]))); text != "" {
 		if err := s.postUpdate(ctx, inc, req.UserID, text); err != nil {
 			return bot.Response{}, err
 		}
@@ -166,8 +190,13 @@ func (s *Service) onResolveButton(ctx context.Context, req *bot.Request) (bot.Re
 	if !inc.Open() {
 		return bot.Reply(inc.Key + " is already resolved."), nil
 	}
+	md, err := s.formFor(ctx, ViewResolve, &inc, req.UserID)
+	if err != nil {
+		bot.Logger(ctx).Error("resolve form not sealed", zap.Error(err))
+		return bot.Response{}, errStoreDown
+	}
 	m := bot.Modal{
-		CallbackID: ViewResolve, Title: "Resolve " + inc.Key, Submit: "Resolve", PrivateMetadata: inc.Key,
+		CallbackID: ViewResolve, Title: "Resolve " + inc.Key, Submit: "Resolve", PrivateMetadata: md,
 		Inputs: []bot.Input{{ID: inputSummary, Label: "Resolution summary", Kind: bot.InputMultiline,
 			Placeholder: "What fixed it", Optional: true, MaxLength: UpdateMax}},
 	}
@@ -177,28 +206,25 @@ func (s *Service) onResolveButton(ctx context.Context, req *bot.Request) (bot.Re
 	return bot.Response{}, nil
 }
 
+// onResolveView resolves from the form, posting in the incident channel
+// exactly what /incident resolve posts there.
 func (s *Service) onResolveView(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	inc, err := s.getIncident(ctx, req.View.PrivateMetadata)
+	inc, err := s.formIncident(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	_, err = s.resolve(ctx, inc, req.UserID, bot.EscapeText(strings.TrimSpace(req.View.Values[inputSummary])))
-	return bot.Response{}, err
-}
-
-// incidentForAction finds the incident a summary button belongs to.
-func (s *Service) incidentForAction(ctx context.Context, req *bot.Request) (bot.Incident, error) {
-	if req.Action == nil {
-		return bot.Incident{}, bot.Userf("That button is no longer supported.")
+	summary := bot.EscapeText(strings.TrimSpace(req.View.Values[inputSummary]))
+	if err := s.checkSummary(summary); err != nil {
+		return bot.Response{}, err
 	}
-	return s.getIncident(ctx, req.Action.Value)
+	return s.resolve(ctx, inc, req.UserID, summary)
 }
 
 // getIncident loads an incident by key, with a user-facing miss.
 func (s *Service) getIncident(ctx context.Context, key string) (bot.Incident, error) {
 	k, err := bot.ParseIncidentKey(key)
 	if err != nil {
-		return bot.Incident{}, bot.Userf("I don't know the incident %q.", key)
+		return bot.Incident{}, bot.Userf("I don't know that incident.")
 	}
 	inc, err := s.store.Get(ctx, k)
 	if err != nil {

@@ -31,7 +31,7 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, 
 	if len(args) > 1 {
 		message = strings.TrimSpace(strings.TrimPrefix(restText(req), args[0]))
 	}
-	if err := checkTextOptional(message); err != nil {
+	if err := s.checkTextOptional(message); err != nil {
 		return bot.Response{}, err
 	}
 	inc, err := s.current(ctx, req)
@@ -47,7 +47,7 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, 
 	}
 	details := fmt.Sprintf("%s (%s) in Slack channel #%s, paged by %s.", bot.UnescapeText(inc.Title), inc.Severity, inc.ChannelName, req.UserName)
 	if message != "" {
-		details = message + "\n\n" + details
+		details = bot.UnescapeText(bot.CleanText(message)) + "\n\n" + details
 	}
 	res, err := s.pager.Page(ctx, bot.PageRequest{Service: service, Title: fmt.Sprintf("%s: %s", inc.Key, bot.UnescapeText(inc.Title)),
 		Details: details, RequesterEmail: email, IncidentKey: inc.Key})
@@ -66,18 +66,19 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, 
 	case err != nil:
 		return bot.Response{}, fmt.Errorf("page %s for %s: %w", service, inc.Key, err)
 	}
-	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: message,
+	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: bot.CleanText(message),
 		Details: map[string]string{"service": service, "page_id": res.ID, "url": res.URL,
 			"assignees": strings.Join(res.Assignees, ", ")}}
 	if err := s.record(ctx, &inc, ev); err != nil {
 		return bot.Response{}, err
 	}
-	text := fmt.Sprintf(":rotating_light: %s paged the on-call of *%s*", bot.MentionUser(req.UserID), service)
+	text := fmt.Sprintf(":rotating_light: %s paged the on-call of *%s*", bot.MentionUser(req.UserID), bot.QuoteRaw(service))
 	if len(res.Assignees) > 0 {
-		text += " (" + strings.Join(res.Assignees, ", ") + ")"
+		// Names come from PagerDuty: raw text, quoted like any other.
+		text += " (" + bot.QuoteRaw(bot.OneLine(strings.Join(res.Assignees, ", "))) + ")"
 	}
-	if res.URL != "" {
-		text += fmt.Sprintf(" — <%s|PagerDuty incident>", res.URL)
+	if l := slackLink(res.URL, "PagerDuty incident"); l != "" {
+		text += " — " + l
 	}
 	return bot.Say(text + "."), nil
 }
@@ -89,9 +90,9 @@ func (s *Service) servicesHint() string {
 	return " Services: " + strings.Join(s.set.PageServices, ", ") + "."
 }
 
-func checkTextOptional(text string) error {
+func (s *Service) checkTextOptional(text string) error {
 	if text == "" {
 		return nil
 	}
-	return checkText(text, "message", "")
+	return s.checkText(text, "message", "")
 }

@@ -64,6 +64,16 @@ func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Re
 	if when.IsZero() {
 		when = bot.ParseTS(ev.Item.TS)
 	}
+	if err := s.allowTimeline(ctx, &inc, "pinned message"); err != nil {
+		// Tell the person who pinned, and nobody else, why nothing happened.
+		if req.UserID != "" {
+			if perr := s.chat.PostEphemeral(ctx, req.UserID, bot.Message{Channel: ev.Item.Channel,
+				Text: bot.UserMessage(err, "")}); perr != nil {
+				log.Debug("pin refusal not shown", zap.Error(perr))
+			}
+		}
+		return bot.Response{}, nil
+	}
 	author := firstNonEmpty(msg.User, ev.ItemUser)
 	details := map[string]string{"pinned_by": req.UserID, "channel": ev.Item.Channel, "ts": ev.Item.TS,
 		"message_time": when.UTC().Format(time.RFC3339)}
@@ -74,7 +84,7 @@ func (s *Service) onReactionAdded(ctx context.Context, req *bot.Request) (bot.Re
 		details["thread_ts"] = msg.ThreadTS
 	}
 	if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLPinned, Actor: author, Time: when.UTC(),
-		Text: msg.Text, Details: details, DedupeKey: dedupe}); err != nil {
+		Text: s.capText(bot.CleanText(msg.Text)), Details: details, DedupeKey: dedupe}); err != nil {
 		return bot.Response{}, err
 	}
 	s.markPinned(ctx, inc.Key, ev.Item.TS, log)
@@ -140,11 +150,18 @@ func (s *Service) supersede(ctx context.Context, req *bot.Request, t bot.Timelin
 	if err != nil || !ok || !inc.HasPinned(ev.Item.TS) {
 		return bot.Response{}, err
 	}
+	if t == bot.TLMessageEdited {
+		// An edit carries text again, so it counts against the cap like
+		// the capture did.
+		if err := s.allowTimeline(ctx, &inc, "edit of a pinned message"); err != nil {
+			return bot.Response{}, nil
+		}
+	}
 	when := ev.Time
 	if when.IsZero() {
 		when = s.clock.Now()
 	}
-	te := bot.TimelineEvent{Type: t, Actor: firstNonEmpty(actor, req.UserID), Time: when.UTC(), Text: text,
+	te := bot.TimelineEvent{Type: t, Actor: firstNonEmpty(actor, req.UserID), Time: when.UTC(), Text: s.capText(bot.CleanText(text)),
 		Details: map[string]string{"channel": ev.Item.Channel, "ts": ev.Item.TS,
 			"message_time": bot.ParseTS(ev.Item.TS).UTC().Format(time.RFC3339)}}
 	if ev.ID != "" {

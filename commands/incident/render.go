@@ -20,22 +20,23 @@ const topicMax = 250
 func (s *Service) topic(inc *bot.Incident) string {
 	t := fmt.Sprintf("%s | %s | commander %s | %s", strings.ToUpper(string(inc.Severity)), inc.Status,
 		bot.MentionUser(inc.Commander), inc.Key)
-	return truncate(t+": "+inc.Title, topicMax)
+	return truncate(bot.OneLine(t+": "+quote(inc).Title), topicMax)
 }
 
 // purpose is the channel purpose: the incident in one sentence.
 func (s *Service) purpose(inc *bot.Incident) string {
 	p := fmt.Sprintf("Severity %s, status %s, commander %s. %s: %s", inc.Severity, inc.Status,
-		bot.MentionUser(inc.Commander), inc.Key, inc.Title)
-	return truncate(p, topicMax)
+		bot.MentionUser(inc.Commander), inc.Key, quote(inc).Title)
+	return truncate(bot.OneLine(p), topicMax)
 }
 
 // summaryMessage is the pinned message at the top of the incident channel.
 func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
+	q := quote(inc)
 	m := bot.Message{
 		Channel: inc.Channel,
-		Title:   fmt.Sprintf("%s %s: %s", sevEmoji(inc.Severity), inc.Key, inc.Title),
-		Text:    s.withLatestUpdate(inc.Description, inc),
+		Title:   fmt.Sprintf("%s %s: %s", sevEmoji(inc.Severity), inc.Key, q.Title),
+		Text:    s.withLatestUpdate(q.Description, inc),
 		Fields:  s.stateFields(inc),
 	}
 	if inc.Open() {
@@ -47,11 +48,11 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 		}
 		m.Context = "React with :pushpin: to add a message to the timeline. `/incident help` lists the commands."
 	} else {
-		m.Title = fmt.Sprintf(":white_check_mark: %s (resolved): %s", inc.Key, inc.Title)
+		m.Title = fmt.Sprintf(":white_check_mark: %s (resolved): %s", inc.Key, q.Title)
 		m.Context = fmt.Sprintf("Resolved after %s. `/incident export` writes the post-mortem.",
 			humanDuration(inc.ResolvedAt.Sub(inc.DeclaredAt)))
-		if inc.Resolution != "" {
-			m.Text = strings.TrimSpace(m.Text + "\n*Resolution:* " + inc.Resolution)
+		if q.Resolution != "" {
+			m.Text = strings.TrimSpace(m.Text + "\n*Resolution:* " + q.Resolution)
 		}
 	}
 	return m
@@ -65,28 +66,30 @@ func (s *Service) announcement(inc *bot.Incident) bot.Message {
 		{Label: "Commander", Value: bot.MentionUser(inc.Commander)},
 		{Label: "Channel", Value: bot.MentionChannel(inc.Channel)},
 	}
-	title := fmt.Sprintf("%s %s declared: %s", sevEmoji(inc.Severity), inc.Key, inc.Title)
+	q := quote(inc)
+	title := fmt.Sprintf("%s %s declared: %s", sevEmoji(inc.Severity), inc.Key, q.Title)
 	if !inc.Open() {
-		title = fmt.Sprintf(":white_check_mark: %s resolved: %s", inc.Key, inc.Title)
+		title = fmt.Sprintf(":white_check_mark: %s resolved: %s", inc.Key, q.Title)
 		fields = append(fields, bot.Field{Label: "Duration", Value: humanDuration(inc.ResolvedAt.Sub(inc.DeclaredAt))})
 	}
 	return bot.Message{
 		Channel: s.set.BroadcastChannel,
 		Title:   title,
-		Text:    s.withLatestUpdate(inc.Description, inc),
+		Text:    s.withLatestUpdate(q.Description, inc),
 		Fields:  fields,
 		Context: fmt.Sprintf("Declared %s by %s. Join %s to help.", s.fmtTime(inc.DeclaredAt),
 			bot.MentionUser(inc.DeclaredBy), bot.MentionChannel(inc.Channel)),
 	}
 }
 
-// withLatestUpdate appends the latest status update to text, so that the
-// summary and the announcement answer "what's going on" at a glance.
+// withLatestUpdate appends the latest status update to text (already
+// quoted), so that the summary and the announcement answer "what's going
+// on" at a glance.
 func (s *Service) withLatestUpdate(text string, inc *bot.Incident) string {
 	if inc.LastUpdate == "" {
 		return text
 	}
-	u := fmt.Sprintf("*Latest update* (%s, %s): %s", s.fmtTime(inc.LastUpdateAt), bot.MentionUser(inc.LastUpdateBy), inc.LastUpdate)
+	u := fmt.Sprintf("*Latest update* (%s, %s): %s", s.fmtTime(inc.LastUpdateAt), bot.MentionUser(inc.LastUpdateBy), quote(inc).LastUpdate)
 	if text == "" {
 		return u
 	}

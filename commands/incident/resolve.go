@@ -14,8 +14,8 @@ import (
 
 func (s *Service) cmdResolve(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	summary := restText(req)
-	if n := utf8.RuneCountInString(summary); n > UpdateMax {
-		return bot.Response{}, bot.Userf("That summary is %d characters; keep it to %d.", n, UpdateMax)
+	if err := s.checkSummary(summary); err != nil {
+		return bot.Response{}, err
 	}
 	inc, err := s.current(ctx, req)
 	if err != nil {
@@ -24,10 +24,24 @@ func (s *Service) cmdResolve(ctx context.Context, req *bot.Request) (bot.Respons
 	return s.resolve(ctx, inc, req.UserID, summary)
 }
 
+// checkSummary refuses a resolution summary that is too long or carries
+// control characters; an empty one is fine.
+func (s *Service) checkSummary(summary string) error {
+	if n := utf8.RuneCountInString(summary); n > UpdateMax {
+		return bot.Userf("That summary is %d characters; keep it to %d.", n, UpdateMax)
+	}
+	if summary == "" {
+		return nil
+	}
+	return s.checkTextContent(summary, "summary")
+}
+
 // resolve closes the incident: stored, recorded, the duration and a summary
 // of the timeline posted in the channel, and the archive scheduled when the
-// config asks for it.
+// config asks for it. The response is the channel message; the command and
+// the form both post exactly it.
 func (s *Service) resolve(ctx context.Context, inc bot.Incident, actor, summary string) (bot.Response, error) {
+	summary = bot.CleanText(summary)
 	now := s.clock.Now().UTC()
 	var from bot.Status
 	updated, err := s.mutate(ctx, inc.Key, func(i *bot.Incident) error {
@@ -56,7 +70,7 @@ func (s *Service) resolve(ctx context.Context, inc bot.Incident, actor, summary 
 	var b strings.Builder
 	fmt.Fprintf(&b, ":white_check_mark: %s resolved by %s after *%s*.", updated.Key, bot.MentionUser(actor), humanDuration(took))
 	if summary != "" {
-		fmt.Fprintf(&b, "\n*Resolution:* %s", summary)
+		fmt.Fprintf(&b, "\n*Resolution:* %s", bot.Quote(summary))
 	}
 	events, err := s.timeline.Events(ctx, updated.Key)
 	if err != nil {
@@ -68,7 +82,9 @@ func (s *Service) resolve(ctx context.Context, inc bot.Incident, actor, summary 
 	if !updated.ArchiveAt.IsZero() {
 		fmt.Fprintf(&b, " This channel will be archived at %s.", s.fmtTime(updated.ArchiveAt))
 	}
-	return bot.Say(b.String()), nil
+	resp := bot.Say(b.String())
+	resp.Message.Channel = updated.Channel
+	return resp, nil
 }
 
 // timelineDigest counts events by kind: "14 events: 2 severity changes, …".

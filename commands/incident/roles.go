@@ -84,10 +84,8 @@ func (s *Service) assign(ctx context.Context, inc bot.Incident, role bot.Role, u
 	if !inc.Open() {
 		return bot.Response{}, bot.Userf("%s is resolved; roles can no longer change.", inc.Key)
 	}
-	if u, err := s.chat.User(ctx, user); err == nil && u.IsBot {
-		return bot.Response{}, bot.Userf("%s is a bot; roles need a person.", bot.MentionUser(user))
-	} else if errors.Is(err, bot.ErrNotFound) {
-		return bot.Response{}, bot.Userf("I can't find that person in this workspace.")
+	if err := s.checkAssignee(ctx, user); err != nil {
+		return bot.Response{}, err
 	}
 	var previous string
 	updated, err := s.mutate(ctx, inc.Key, func(i *bot.Incident) error {
@@ -144,7 +142,7 @@ func (s *Service) assign(ctx context.Context, inc bot.Incident, role bot.Role, u
 			}
 			_, err := s.chat.Post(ctx, bot.Message{Channel: user,
 				Title: fmt.Sprintf("You are the %s of %s", role, updated.Key),
-				Text:  fmt.Sprintf("%s in %s (%s).\n\n%s", how, bot.MentionChannel(updated.Channel), updated.Title, instructions)})
+				Text:  fmt.Sprintf("%s in %s (%s).\n\n%s", how, bot.MentionChannel(updated.Channel), quote(&updated).Title, instructions)})
 			if err != nil {
 				log.Warn("role instructions not sent", zap.String("user", user), zap.Error(err))
 			}

@@ -10,7 +10,8 @@ import (
 // Runbook steps recorded by the runbook family read as what happened, not
 // as "ran" for a refusal.
 func TestRunbookTimelineLines(t *testing.T) {
-	who := func(id string) string { return "@" + id }
+	r := renderer{who: func(id string) string { return "@" + id }, text: identity, raw: identity,
+		link: func(string, string) string { return "" }}
 	tests := []struct {
 		name    string
 		details map[string]string
@@ -42,7 +43,7 @@ func TestRunbookTimelineLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := bot.TimelineEvent{Type: bot.TLRunbook, Actor: "U1", Details: tt.details}
-			if got := runbookLine("@U1", ev, who); !strings.Contains(got, tt.want) {
+			if got := runbookLine("@U1", ev, r); !strings.Contains(got, tt.want) {
 				t.Errorf("got %q, want it to contain %q", got, tt.want)
 			}
 			if got := isRunOutcome(tt.details); got != tt.outcome {

@@ -37,7 +37,16 @@ type Config struct {
 	// severity listed in Settings.OnCallFor.
 	OnCall bot.OnCallResolver
 	// Pager, when set, backs /incident page.
-	Pager    bot.Pager
+	Pager bot.Pager
+	// TeamID is the workspace served; requests and people of any other are
+	// refused. Empty checks nothing (console mode, tests).
+	TeamID string
+	// Limiter counts declarations and timeline events across replicas
+	// (Settings.Limits). Nil enforces only the per-text byte cap.
+	Limiter bot.Limiter
+	// Secrets keys the seal on forms' metadata, shared by the replicas.
+	// Nil keys it per process, which suits a single replica.
+	Secrets  bot.SecretStore
 	Settings Settings
 	// Followups stores follow-ups; nil turns the follow-up commands off.
 	Followups bot.FollowupStore
@@ -63,6 +72,10 @@ type Service struct {
 	log      *zap.Logger
 	oncall   bot.OnCallResolver
 	pager    bot.Pager
+	team     string
+	limiter  bot.Limiter
+	sealer   *bot.Sealer
+	members  *members
 	set      Settings
 	mdTmpl   *template.Template
 	family   *bot.Family
@@ -108,6 +121,7 @@ func New(cfg Config) (*Service, error) {
 		chat: cfg.Chat, store: cfg.Store, timeline: cfg.Timeline, locker: cfg.Locker,
 		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
 		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
+		team: cfg.TeamID, limiter: cfg.Limiter, sealer: bot.NewSealer(cfg.Secrets), members: newMembers(),
 	}
 	if err := s.configureLearning(cfg); err != nil {
 		return nil, err
@@ -151,15 +165,17 @@ const (
 // events the service listens to.
 func (s *Service) Register(r *bot.Router) {
 	r.Family(s.family)
-	r.Action(ActionTakeCommand, drillAware(s.onTakeCommand))
-	r.Action(ActionAssign, drillAware(s.onAssignButton))
-	r.Action(ActionUpdateStatus, drillAware(s.onUpdateStatusButton))
-	r.Action(ActionResolve, drillAware(s.onResolveButton))
-	r.Action(ActionFollowupDone, drillAware(s.onFollowupDone))
-	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: drillAware(s.onDeclareView)})
-	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: drillAware(s.onStatusView)})
-	r.View(ViewResolve, bot.ViewRoute{Handler: drillAware(s.onResolveView)})
-	r.View(ViewAssign, bot.ViewRoute{Validate: s.validateAssignView, Handler: drillAware(s.onAssignView)})
+	// Buttons and forms need what the matching commands need; each also
+	// checks that it acts on the incident it was shown for (interact.go).
+	r.Action(ActionTakeCommand, drillAware(s.guard(accessChange, s.onTakeCommand)))
+	r.Action(ActionAssign, drillAware(s.guard(accessChange, s.onAssignButton)))
+	r.Action(ActionUpdateStatus, drillAware(s.guard(accessChange, s.onUpdateStatusButton)))
+	r.Action(ActionResolve, drillAware(s.guard(accessChange, s.onResolveButton, permResolve)))
+	r.Action(ActionFollowupDone, drillAware(s.guard(accessChange, s.onFollowupDone)))
+	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: drillAware(s.guard(accessChange, s.onDeclareView))})
+	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: s.validateStatusView, Handler: drillAware(s.guard(accessChange, s.onStatusView))})
+	r.View(ViewResolve, bot.ViewRoute{Handler: drillAware(s.guard(accessChange, s.onResolveView, permResolve))})
+	r.View(ViewAssign, bot.ViewRoute{Validate: s.validateAssignView, Handler: drillAware(s.guard(accessChange, s.onAssignView))})
 	r.Event(bot.EventReactionAdded, s.onReactionAdded)
 	r.Event(bot.EventReactionRemoved, s.onReactionRemoved)
 	r.Event(bot.EventMessageChanged, s.onMessageChanged)
@@ -172,31 +188,45 @@ func (s *Service) buildFamily() *bot.Family {
 	return &bot.Family{
 		Name:        "/incident",
 		Description: "declare and run incidents",
-		Default:     s.openDeclareModal,
+		Default:     s.guard(accessChange, s.openDeclareModal),
 		Commands: []bot.Command{
 			{Name: "declare", Aliases: []string{"new", "start"}, Usage: "declare [--drill] [sev1..sev4] TITLE…",
 				Description: "declare an incident (default sev3) with its own channel; --drill rehearses one",
-				Examples:    []string{"/incident declare sev2 checkout errors", "/incident declare --drill sev1 region failover"}, Handler: s.cmdDeclare},
+				Examples:    []string{"/incident declare sev2 checkout errors", "/incident declare --drill sev1 region failover"}, Handler: s.cmdDeclare,
+				Middleware: []bot.Middleware{s.need(accessChange)}},
 			{Name: "commander", Aliases: []string{"ic", "lead"}, Usage: "commander @user",
-				Description: "assign the incident commander", Handler: s.cmdCommander},
+				Description: "assign the incident commander", Handler: s.cmdCommander,
+				Middleware: []bot.Middleware{s.need(accessChange)}},
 			{Name: "role", Usage: "role " + joinOr(roles) + " @user",
-				Description: "assign a role", Handler: s.cmdRole},
+				Description: "assign a role", Handler: s.cmdRole,
+				Middleware: []bot.Middleware{s.need(accessChange)}},
 			{Name: "sev", Aliases: []string{"severity"}, Usage: "sev sev1..sev4",
-				Description: "change the severity", Handler: s.cmdSeverity},
+				Description: "change the severity", Handler: s.cmdSeverity,
+				Middleware: []bot.Middleware{s.need(accessChange, permSeverity)}},
+			// Resolving through `status resolved` checks permResolve in
+			// the handler, where the status is known.
 			{Name: "status", Usage: "status investigating|identified|monitoring|resolved",
-				Description: "change the status", Handler: s.cmdStatus},
+				Description: "change the status", Handler: s.cmdStatus,
+				Middleware: []bot.Middleware{s.need(accessChange)}},
 			{Name: "update", Usage: "update TEXT…",
-				Description: "post a status update here and in the broadcast channel", Handler: s.cmdUpdate},
-			{Name: "note", Usage: "note TEXT…", Description: "add a note to the timeline", Handler: s.cmdNote},
-			{Name: "resolve", Usage: "resolve [SUMMARY…]", Description: "resolve the incident", Handler: s.cmdResolve},
-			{Name: "timeline", Usage: "timeline", Description: "show the timeline (only to you)", Handler: s.cmdTimeline},
+				Description: "post a status update here and in the broadcast channel", Handler: s.cmdUpdate,
+				Middleware: []bot.Middleware{s.need(accessChange)}},
+			{Name: "note", Usage: "note TEXT…", Description: "add a note to the timeline", Handler: s.cmdNote,
+				Middleware: []bot.Middleware{s.need(accessNote)}},
+			{Name: "resolve", Usage: "resolve [SUMMARY…]", Description: "resolve the incident", Handler: s.cmdResolve,
+				Middleware: []bot.Middleware{s.need(accessChange, permResolve)}},
+			{Name: "timeline", Usage: "timeline", Description: "show the timeline (only to you)", Handler: s.cmdTimeline,
+				Middleware: []bot.Middleware{s.need(accessRead)}},
 			{Name: "export", Usage: "export [md|json]", Description: "upload the post-mortem document here",
-				Handler: s.cmdExport},
+				Handler: s.cmdExport, Middleware: []bot.Middleware{s.need(accessRead)}},
 			{Name: "list", Aliases: []string{"ls"}, Usage: "list [--all|drills]",
-				Description: "open incidents with severity, status, commander and age (drills with --all or drills)", Handler: s.cmdList},
+				Description: "open incidents with severity, status, commander and age (drills with --all or drills)", Handler: s.cmdList,
+				Middleware: []bot.Middleware{s.need(accessRead)}},
 			{Name: "page", Usage: "page SERVICE [MESSAGE…]",
-				Description: "page a service's on-call through PagerDuty", Handler: s.cmdPage},
-			s.followupCommand(), s.followupsCommand(), s.statsCommand(),
+				Description: "page a service's on-call through PagerDuty", Handler: s.cmdPage,
+				Middleware: []bot.Middleware{s.need(accessChange, permPage)}},
+			s.withAccess(s.followupCommand(), accessChange), s.withAccess(s.followupsCommand(), accessRead),
+			s.withAccess(s.statsCommand(), accessRead),
 		},
 	}
 }

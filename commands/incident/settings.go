@@ -53,6 +53,10 @@ type Settings struct {
 	CommanderInstructions string `yaml:"commander_instructions"`
 	// Drills say how drills run (`incidents.drills`).
 	Drills DrillSettings `yaml:"drills"`
+	// Permissions narrow who may page, resolve and change severity.
+	Permissions Permissions `yaml:"permissions"`
+	// Limits bound declarations per person and timeline size per incident.
+	Limits Limits `yaml:"limits"`
 }
 
 // Responders are people invited to every incident.
@@ -162,6 +166,7 @@ func (s Settings) withDefaults() (_ Settings, err error) {
 	if s.Drills, err = s.Drills.withDefaults(s.ChannelPrefix); err != nil {
 		return s, err
 	}
+	s.Limits = s.Limits.withDefaults()
 	return s, nil
 }
 
@@ -188,6 +193,8 @@ type settingsYAML struct {
 	ExportTemplate        string               `yaml:"export_template"`
 	CommanderInstructions string               `yaml:"commander_instructions"`
 	Drills                DrillSettings        `yaml:"drills"`
+	Permissions           Permissions          `yaml:"permissions"`
+	Limits                Limits               `yaml:"limits"`
 }
 
 // UnmarshalYAML decodes the `incidents:` section strictly: durations as Go
@@ -210,6 +217,8 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 		ExportTemplate:        raw.ExportTemplate,
 		CommanderInstructions: raw.CommanderInstructions,
 		Drills:                raw.Drills,
+		Permissions:           raw.Permissions,
+		Limits:                raw.Limits,
 	}
 	var ps yamlconf.Problems
 	onCallFor := yamlconf.Lookup(node, "oncall_for")

@@ -87,6 +87,9 @@ func (s *Service) cmdStatus(ctx context.Context, req *bot.Request) (bot.Response
 		return bot.Response{}, err
 	}
 	if st == bot.StatusResolved {
+		if err := s.authorize(ctx, req, accessChange, permResolve); err != nil {
+			return bot.Response{}, err
+		}
 		return s.resolve(ctx, inc, req.UserID, "")
 	}
 	if _, err := s.setStatus(ctx, inc, st, req.UserID); err != nil {

@@ -40,7 +40,7 @@ func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Respon
 		// A long note or a pinned log paste would push the newest events
 		// past what Slack shows in one message; the export has it whole.
 		ev.Text = truncate(ev.Text, timelineTextMax)
-		fmt.Fprintf(&b, "`%s` %s\n", ev.Time.In(s.set.Timezone).Format("Jan 02 15:04:05"), describe(ev, bot.MentionUser, true))
+		fmt.Fprintf(&b, "`%s` %s\n", ev.Time.In(s.set.Timezone).Format("Jan 02 15:04:05"), describe(ev, slackRenderer, true))
 	}
 	if len(events) == 0 {
 		b.WriteString("No events yet.")
@@ -52,24 +52,29 @@ func (s *Service) cmdTimeline(ctx context.Context, req *bot.Request) (bot.Respon
 	}}, nil
 }
 
-// describe turns an event into one line. who renders a user ID; links says
-// whether to include permalinks (the Markdown export lists them apart).
-func describe(ev bot.TimelineEvent, who func(string) string, links bool) string {
+// describe turns an event into one line. r renders people, the text people
+// wrote and raw values for where the line goes (a Slack message or the
+// export); links says whether to include permalinks (the Markdown export
+// lists them apart).
+func describe(ev bot.TimelineEvent, r renderer, links bool) string {
 	d := ev.Details
+	who := r.who
+	raw := func(k string) string { return r.raw(d[k]) }
 	actor := who(ev.Actor)
 	if ev.Actor == actorBot || ev.Actor == "" {
 		actor = "opsbot"
 	}
+	text := r.text(ev.Text)
 	var s string
 	switch ev.Type {
 	case bot.TLDeclared:
-		s = fmt.Sprintf("%s declared the incident (%s): %s", actor, d["severity"], ev.Text)
+		s = fmt.Sprintf("%s declared the incident (%s): %s", actor, raw("severity"), text)
 	case bot.TLSeverityChanged:
-		s = fmt.Sprintf("%s changed severity %s → %s", actor, d["from"], d["to"])
+		s = fmt.Sprintf("%s changed severity %s → %s", actor, raw("from"), raw("to"))
 	case bot.TLStatusChanged:
-		s = fmt.Sprintf("%s changed status %s → %s", actor, d["from"], d["to"])
+		s = fmt.Sprintf("%s changed status %s → %s", actor, raw("from"), raw("to"))
 	case bot.TLRoleAssigned:
-		s = fmt.Sprintf("%s became %s", who(d["user"]), d["role"])
+		s = fmt.Sprintf("%s became %s", who(d["user"]), raw("role"))
 		if p := d["previous"]; p != "" {
 			s += fmt.Sprintf(", taking over from %s", who(p))
 		}
@@ -77,52 +82,54 @@ func describe(ev bot.TimelineEvent, who func(string) string, links bool) string 
 			s += fmt.Sprintf(" (assigned by %s)", actor)
 		}
 	case bot.TLUpdate:
-		s = fmt.Sprintf("%s posted an update: %s", actor, ev.Text)
+		s = fmt.Sprintf("%s posted an update: %s", actor, text)
 	case bot.TLNote:
-		s = fmt.Sprintf("%s noted: %s", actor, ev.Text)
+		s = fmt.Sprintf("%s noted: %s", actor, text)
 	case bot.TLPinned:
-		s = fmt.Sprintf("%s said: %s", actor, ev.Text)
+		s = fmt.Sprintf("%s said: %s", actor, text)
 		if p := d["pinned_by"]; p != "" {
 			s += fmt.Sprintf(" (pinned by %s)", who(p))
 		}
 	case bot.TLUnpinned:
 		s = fmt.Sprintf("%s unpinned a message", actor)
 	case bot.TLMessageEdited:
-		s = fmt.Sprintf("%s edited a pinned message: %s", actor, ev.Text)
+		s = fmt.Sprintf("%s edited a pinned message: %s", actor, text)
 	case bot.TLMessageDeleted:
 		s = fmt.Sprintf("%s deleted a pinned message", actor)
 	case bot.TLRunbook:
-		s = runbookLine(actor, ev, who)
+		s = runbookLine(actor, ev, r)
 	case bot.TLPage:
-		s = fmt.Sprintf("%s paged %s", actor, d["service"])
+		s = fmt.Sprintf("%s paged %s", actor, raw("service"))
 		if d["simulated"] == "true" {
-			s = fmt.Sprintf("%s asked to page %s (drill: simulated, nobody was paged)", actor, d["service"])
+			s = fmt.Sprintf("%s asked to page %s (drill: simulated, nobody was paged)", actor, raw("service"))
 		}
 		if ev.Text != "" {
-			s += ": " + ev.Text
+			s += ": " + text
 		}
 	case bot.TLReminder:
 		s = fmt.Sprintf("opsbot reminded %s to post an update", who(d["commander"]))
 	case bot.TLResolved:
 		s = fmt.Sprintf("%s resolved the incident", actor)
 		if ev.Text != "" {
-			s += ": " + ev.Text
+			s += ": " + text
 		}
 	case bot.TLArchived:
 		s = "the channel was archived"
 	case bot.TLFollowup:
-		s = followupLine(actor, ev, who)
+		s = followupLine(actor, ev, r)
 	case bot.TLMilestone:
-		s = fmt.Sprintf("milestone: %s (by %s)", d["milestone"], actor)
+		s = fmt.Sprintf("milestone: %s (by %s)", raw("milestone"), actor)
 	default:
-		s = fmt.Sprintf("%s: %s %s", actor, ev.Type, ev.Text)
+		s = fmt.Sprintf("%s: %s %s", actor, r.raw(string(ev.Type)), text)
 	}
 	if links {
-		if p := d["permalink"]; p != "" {
-			s += " <" + p + "|link>"
+		if l := r.link(d["permalink"], "link"); l != "" {
+			s += " " + l
 		}
-		if u := d["url"]; u != "" && ev.Type == bot.TLPage {
-			s += " <" + u + "|page>"
+		if ev.Type == bot.TLPage {
+			if l := r.link(d["url"], "page"); l != "" {
+				s += " " + l
+			}
 		}
 	}
 	return oneLine(s)
@@ -130,26 +137,28 @@ func describe(ev bot.TimelineEvent, who func(string) string, links bool) string 
 
 // outcome summarises a runbook event's result from the details the runbook
 // family records.
-func outcome(ev bot.TimelineEvent, who func(string) string) string {
+func outcome(ev bot.TimelineEvent, r renderer) string {
 	d := ev.Details
 	parts := []string{}
 	if o := firstNonEmpty(d["outcome"], d["result"], d["status"]); o != "" {
-		parts = append(parts, o)
+		parts = append(parts, r.raw(o))
 	}
 	if c, ok := d["exit_code"]; ok {
-		parts = append(parts, "exit "+c)
+		parts = append(parts, "exit "+r.raw(c))
 	}
 	if a := d["approved_by"]; a != "" {
-		parts = append(parts, "approved by "+who(a))
+		parts = append(parts, "approved by "+r.who(a))
 	}
 	return strings.Join(parts, ", ")
 }
 
 // runbookLine describes one step of a runbook attempt, as the runbook
 // family records it (details "event", "rule", "approver", "exit_code").
-func runbookLine(actor string, ev bot.TimelineEvent, who func(string) string) string {
+func runbookLine(actor string, ev bot.TimelineEvent, r renderer) string {
 	d := ev.Details
-	name := "`" + firstNonEmpty(d["runbook"], d["name"], ev.Text) + "`"
+	who := r.who
+	name := "`" + r.raw(firstNonEmpty(d["runbook"], d["name"], ev.Text)) + "`"
+	rule := r.raw(d["rule"])
 	switch bot.AuditEvent(d["event"]) {
 	case bot.AuditRefused:
 		if clicker, what, reason, ok := refusedClick(d); ok {
@@ -157,13 +166,13 @@ func runbookLine(actor string, ev bot.TimelineEvent, who func(string) string) st
 			if clicker == ev.Actor {
 				whose = "their own"
 			}
-			return fmt.Sprintf("%s could not %s %s request to run runbook %s (%s)", who(clicker), what, whose, name, reason)
+			return fmt.Sprintf("%s could not %s %s request to run runbook %s (%s)", who(clicker), what, whose, name, r.raw(reason))
 		}
-		return fmt.Sprintf("%s was refused runbook %s%s", actor, name, suffix(" (", d["rule"], ")"))
+		return fmt.Sprintf("%s was refused runbook %s%s", actor, name, suffix(" (", rule, ")"))
 	case bot.AuditDryRun:
 		return fmt.Sprintf("%s previewed runbook %s (dry run)", actor, name)
 	case bot.AuditApprovalRequested:
-		return fmt.Sprintf("%s asked to run runbook %s; approval needed%s", actor, name, suffix(" (", d["rule"], ")"))
+		return fmt.Sprintf("%s asked to run runbook %s; approval needed%s", actor, name, suffix(" (", rule, ")"))
 	case bot.AuditApprovalGranted:
 		return fmt.Sprintf("%s approved runbook %s", actor, name)
 	case bot.AuditApprovalDenied:
@@ -171,12 +180,12 @@ func runbookLine(actor string, ev bot.TimelineEvent, who func(string) string) st
 	case bot.AuditApprovalExpired:
 		return fmt.Sprintf("the approval request for runbook %s by %s expired", name, actor)
 	case bot.AuditStarted:
-		return fmt.Sprintf("%s started runbook %s%s", actor, name, suffix(": ", d["argv"], ""))
+		return fmt.Sprintf("%s started runbook %s%s", actor, name, suffix(": ", r.raw(d["argv"]), ""))
 	case bot.AuditFinished, bot.AuditFailed, bot.AuditTimedOut, bot.AuditKilled:
-		return fmt.Sprintf("runbook %s run by %s %s", name, actor, runbookOutcome(d))
+		return fmt.Sprintf("runbook %s run by %s %s", name, actor, r.raw(runbookOutcome(d)))
 	}
 	s := fmt.Sprintf("%s ran runbook %s", actor, name)
-	if o := outcome(ev, who); o != "" {
+	if o := outcome(ev, r); o != "" {
 		s += ": " + o
 	}
 	return s
@@ -256,5 +265,8 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// oneLine keeps multi-line texts on the event's line.
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " ⏎ ") }
+// oneLine keeps multi-line texts on the event's line; any other control
+// character is dropped.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(bot.CleanText(s)), "\n", " ⏎ ")
+}

@@ -21,26 +21,29 @@ func restText(req *bot.Request) string {
 	return ""
 }
 
-func checkText(text, what, usage string) error {
+// checkText refuses an empty or over-long text, and one with control
+// characters (which would reach terminals and exports), with a message
+// saying which.
+func (s *Service) checkText(text, what, usage string) error {
 	switch n := utf8.RuneCountInString(text); {
 	case n == 0:
 		return bot.Userf("Please write the %s. %s", what, usage)
 	case n > UpdateMax:
 		return bot.Userf("That %s is %d characters; keep it to %d.", what, n, UpdateMax)
 	}
-	return nil
+	return s.checkTextContent(text, what)
 }
 
 func (s *Service) cmdUpdate(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	text := restText(req)
-	if err := checkText(text, "update", s.usage("update")); err != nil {
+	if err := s.checkText(text, "update", s.usage("update")); err != nil {
 		return bot.Response{}, err
 	}
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	if err := s.postUpdate(ctx, inc, req.UserID, text); err != nil {
+	if err := s.postUpdate(ctx, inc, req.UserID, bot.CleanText(text)); err != nil {
 		return bot.Response{}, err
 	}
 	return bot.Response{}, nil
@@ -51,10 +54,13 @@ func (s *Service) cmdUpdate(ctx context.Context, req *bot.Request) (bot.Response
 // restarts the reminder clock. It keeps working while
 // the incident store is down: only the reminder clock is not reset.
 func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text string) error {
+	if err := s.allowTimeline(ctx, &inc, "update"); err != nil {
+		return err
+	}
 	now := s.clock.Now().UTC()
 	msg := bot.Message{
-		Title: fmt.Sprintf("Update on %s: %s", inc.Key, inc.Title),
-		Text:  text,
+		Title: fmt.Sprintf("Update on %s: %s", inc.Key, quote(&inc).Title),
+		Text:  bot.Quote(text),
 		Fields: []bot.Field{
 			{Label: "Severity", Value: string(inc.Severity)},
 			{Label: "Status", Value: string(inc.Status)},
@@ -92,7 +98,7 @@ func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text 
 		fns = append(fns, func(ctx context.Context) error {
 			m := msg
 			m.Channel = s.set.BroadcastChannel
-			m.Text = text + "\nFollow along in " + bot.MentionChannel(inc.Channel) + "."
+			m.Text = bot.Quote(text) + "\nFollow along in " + bot.MentionChannel(inc.Channel) + "."
 			if _, err := s.chat.Post(ctx, m); err != nil {
 				log.Warn("update not broadcast", zap.Error(err))
 			}
@@ -104,14 +110,17 @@ func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text 
 
 func (s *Service) cmdNote(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	text := restText(req)
-	if err := checkText(text, "note", s.usage("note")); err != nil {
+	if err := s.checkText(text, "note", s.usage("note")); err != nil {
 		return bot.Response{}, err
 	}
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLNote, Actor: req.UserID, Text: text}); err != nil {
+	if err := s.allowTimeline(ctx, &inc, "note"); err != nil {
+		return bot.Response{}, err
+	}
+	if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLNote, Actor: req.UserID, Text: bot.CleanText(text)}); err != nil {
 		return bot.Response{}, err
 	}
 	return bot.Reply(fmt.Sprintf(":memo: Added to the %s timeline.", inc.Key)), nil

@@ -29,7 +29,7 @@ func (s *Service) onMemberJoined(ctx context.Context, req *bot.Request) (bot.Res
 	msg := s.summaryMessage(&inc)
 	msg.Channel = inc.Channel
 	msg.Buttons = nil
-	msg.Title = fmt.Sprintf("Welcome to %s: %s", inc.Key, inc.Title)
+	msg.Title = fmt.Sprintf("Welcome to %s: %s", inc.Key, quote(&inc).Title)
 	msg.Context = "Catch up with `/incident timeline`; ask the commander before acting. `/incident help` lists the commands."
 	if err := s.chat.PostEphemeral(ctx, req.UserID, msg); err != nil {
 		// A missed welcome is not worth a retry storm; the summary is pinned.
