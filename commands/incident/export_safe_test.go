@@ -70,7 +70,7 @@ func (m *memRecord) ByChannel(context.Context, string) (bot.Incident, error) {
 func (m *memRecord) Update(context.Context, string, func(*bot.Incident) error) (bot.Incident, error) {
 	return bot.Incident{}, fmt.Errorf("read-only")
 }
-func (m *memRecord) Open(context.Context) ([]bot.Incident, error)   { return nil, nil }
+func (m *memRecord) Open(context.Context) ([]bot.Incident, error)    { return nil, nil }
 func (m *memRecord) Append(context.Context, bot.TimelineEvent) error { return fmt.Errorf("read-only") }
 func (m *memRecord) Events(context.Context, string) ([]bot.TimelineEvent, error) {
 	return m.events, nil
