@@ -145,6 +145,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		Chat: d.Chat, Store: store, Timeline: tl, Locker: locker, Deduper: deduper,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("incident"), Settings: incSettings,
 		Followups: followups, FollowupSettings: cfg.File.Followups, Registerer: d.Registry,
+		TeamID: d.TeamID, Limiter: oredis.NewLimiter(d.Redis, d.Clock), Secrets: oredis.NewSecrets(d.Redis),
 	}
 	switch fs := cfg.File.Followups; {
 	case cfg.GitHubToken != "" && fs.GitHubRepo != "":
@@ -209,7 +210,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 
 	a.engine, err = bot.NewEngine(bot.EngineConfig{
 		Router: a.router, Responder: d.Chat, Deduper: deduper, Logger: d.Logger.Named("engine"),
-		Observer: newHandlerMetrics(d.Registry), Workers: d.Workers,
+		Observer: newHandlerMetrics(d.Registry), Workers: d.Workers, TeamID: d.TeamID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
