@@ -32,7 +32,7 @@ type OpenIncidents interface {
 // IncidentSummary is the short form of an open incident.
 type IncidentSummary struct {
 	Key       string // "INC-42"
-	Title     string
+	Title     string // Slack-escaped (quote it with Quote before repeating it)
 	Severity  string // "sev2"
 	Status    string
 	Commander string // Slack user ID

@@ -242,10 +242,11 @@ func (s *Service) who(ctx context.Context, p bot.Person) string {
 	if id, ok := s.slackID(ctx, p); ok {
 		return bot.MentionUser(id)
 	}
+	// Names and addresses come from the on-call provider: raw text.
 	if p.Email != "" {
-		return fmt.Sprintf("%s (%s, not found in Slack)", p.Name, p.Email)
+		return fmt.Sprintf("%s (%s, not found in Slack)", bot.QuoteRaw(p.Name), bot.QuoteRaw(p.Email))
 	}
-	return p.Name + " (not found in Slack)"
+	return bot.QuoteRaw(p.Name) + " (not found in Slack)"
 }
 
 // at writes a time for a message everyone in a channel reads: Slack shows

@@ -392,7 +392,8 @@ func (s *Service) openIncidents(ctx context.Context) string {
 	var b strings.Builder
 	b.WriteString("*Open incidents*")
 	for _, inc := range list {
-		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, bot.Quote(inc.Title), inc.Severity, inc.Status)
+		// Titles are what people typed: quoted, so a handoff never pings.
+		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, bot.Quote(bot.OneLine(inc.Title)), inc.Severity, inc.Status)
 		if inc.Channel != "" {
 			b.WriteString(" in " + bot.MentionChannel(inc.Channel))
 		}

@@ -55,6 +55,8 @@ type SlashCommand struct {
 	UserName    string
 	ChannelID   string
 	ChannelName string
+	// TeamID is the workspace the command comes from; empty means TeamID.
+	TeamID string
 }
 
 // SendSlashCommand delivers a slash_commands envelope, as Slack does when a
@@ -70,8 +72,11 @@ func (s *Server) SendSlashCommand(cmd SlashCommand) (Sent, error) {
 	trigger := s.issueTriggerLocked()
 	respURL := s.issueResponseURLLocked(responseTarget{channel: cmd.ChannelID, user: cmd.UserID})
 	s.mu.Unlock()
+	if cmd.TeamID == "" {
+		cmd.TeamID = TeamID
+	}
 	payload := obj{
-		"token": verificationToken, "team_id": TeamID, "team_domain": TeamDomain,
+		"token": verificationToken, "team_id": cmd.TeamID, "team_domain": TeamDomain,
 		"channel_id": cmd.ChannelID, "channel_name": cmd.ChannelName,
 		"user_id": cmd.UserID, "user_name": cmd.UserName,
 		"command": cmd.Command, "text": cmd.Text, "api_app_id": AppID,
@@ -91,6 +96,8 @@ type BlockAction struct {
 	// BlockID defaults to the block holding the action in the message.
 	BlockID string
 	Value   string
+	// TeamID is the clicker's workspace; empty means TeamID.
+	TeamID string
 }
 
 // SendBlockAction delivers an interactive block_actions envelope.
@@ -114,13 +121,16 @@ func (s *Server) SendBlockAction(a BlockAction) (Sent, error) {
 	if a.BlockID == "" {
 		a.BlockID = "actions"
 	}
-	user := obj{"id": a.UserID, "username": s.userNameLocked(a.UserID), "name": s.userNameLocked(a.UserID), "team_id": TeamID}
+	if a.TeamID == "" {
+		a.TeamID = TeamID
+	}
+	user := obj{"id": a.UserID, "username": s.userNameLocked(a.UserID), "name": s.userNameLocked(a.UserID), "team_id": a.TeamID}
 	channel := obj{"id": a.ChannelID, "name": s.channelNameLocked(a.ChannelID)}
 	s.mu.Unlock()
 	now := fmt.Sprintf("%d.%06d", time.Now().Unix(), time.Now().Nanosecond()/1000)
 	payload := obj{
 		"type": "block_actions", "token": verificationToken, "api_app_id": AppID,
-		"team": obj{"id": TeamID, "domain": TeamDomain}, "user": user, "channel": channel,
+		"team": obj{"id": a.TeamID, "domain": TeamDomain}, "user": user, "channel": channel,
 		"container":  obj{"type": "message", "message_ts": a.MessageTS, "channel_id": a.ChannelID, "is_ephemeral": false},
 		"trigger_id": trigger, "response_url": respURL, "message": message,
 		"state":                 obj{"values": obj{}},
@@ -170,6 +180,11 @@ type ViewSubmission struct {
 	// checkboxes selected_options for "true"); others are sent as text inputs whose
 	// block ID is their action ID.
 	Values map[string]string
+	// PrivateMetadata, when set, replaces the opened view's, as a crafted
+	// payload would.
+	PrivateMetadata string
+	// TeamID is the submitter's workspace; empty means TeamID.
+	TeamID string
 }
 
 // SendViewSubmission delivers an interactive view_submission envelope.
@@ -183,7 +198,10 @@ func (s *Server) SendViewSubmission(v ViewSubmission) (Sent, error) {
 		}
 	}
 	trigger := s.issueTriggerLocked()
-	user := obj{"id": v.UserID, "username": s.userNameLocked(v.UserID), "name": s.userNameLocked(v.UserID), "team_id": TeamID}
+	if v.TeamID == "" {
+		v.TeamID = TeamID
+	}
+	user := obj{"id": v.UserID, "username": s.userNameLocked(v.UserID), "name": s.userNameLocked(v.UserID), "team_id": v.TeamID}
 	s.mu.Unlock()
 
 	view := obj{}
@@ -194,7 +212,10 @@ func (s *Server) SendViewSubmission(v ViewSubmission) (Sent, error) {
 		view = obj{"id": "V0FAKEVIEW", "type": "modal", "callback_id": v.CallbackID, "blocks": []obj{},
 			"title": obj{"type": "plain_text", "text": "Form"}}
 	}
-	view["team_id"], view["hash"], view["app_id"] = TeamID, fmt.Sprintf("%d.hash", time.Now().UnixNano()), AppID
+	view["team_id"], view["hash"], view["app_id"] = v.TeamID, fmt.Sprintf("%d.hash", time.Now().UnixNano()), AppID
+	if v.PrivateMetadata != "" {
+		view["private_metadata"] = v.PrivateMetadata
+	}
 	values := obj{}
 	used := map[string]bool{}
 	if blocks, ok := view["blocks"].([]any); ok {
@@ -245,7 +266,7 @@ func (s *Server) SendViewSubmission(v ViewSubmission) (Sent, error) {
 	view["state"] = obj{"values": values}
 	payload := obj{
 		"type": "view_submission", "token": verificationToken, "api_app_id": AppID,
-		"team": obj{"id": TeamID, "domain": TeamDomain}, "user": user, "trigger_id": trigger,
+		"team": obj{"id": v.TeamID, "domain": TeamDomain}, "user": user, "trigger_id": trigger,
 		"view": view, "response_urls": []any{}, "is_enterprise_install": false, "enterprise": nil,
 	}
 	return s.sendPayload("interactive", payload, true, trigger, "", "")
