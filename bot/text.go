@@ -3,6 +3,7 @@ package bot
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Text people type reaches places that interpret control characters: a
@@ -12,14 +13,14 @@ import (
 // applied where text comes in and again where it leaves.
 
 // CleanText normalises line endings to \n (CRLF and a lone CR alike) and
-// drops every other control character (C0 except tab, DEL, C1) and the
-// invisible bidirectional controls that can make text read differently from
-// what it is. Tabs and newlines stay.
+// drops every other control character (C0 except tab, DEL, C1), bytes that
+// are not UTF-8, and the invisible bidirectional controls that can make text
+// read differently from what it is. Tabs and newlines stay.
 func CleanText(s string) string {
 	if !needsCleaning(s) {
 		return s
 	}
-	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\r\n", "\n")
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
@@ -54,6 +55,9 @@ func HasControl(s string) bool {
 }
 
 func needsCleaning(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
 	for _, r := range s {
 		if r == '\r' || isHiddenControl(r) {
 			return true
@@ -64,7 +68,7 @@ func needsCleaning(s string) bool {
 
 // isHiddenControl is a control character other than tab and newline, or a
 // bidirectional formatting character (U+202A–U+202E, U+2066–U+2069,
-// U+200E/U+200F, U+061C), or the replacement of an invalid byte.
+// U+200E/U+200F, U+061C).
 func isHiddenControl(r rune) bool {
 	switch {
 	case r == '\n' || r == '\t':
@@ -72,8 +76,6 @@ func isHiddenControl(r rune) bool {
 	case unicode.IsControl(r): // C0, DEL, C1; CR is handled by the callers
 		return r != '\r'
 	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
-		return true
-	case r == unicode.ReplacementChar:
 		return true
 	}
 	return false

@@ -21,6 +21,7 @@ func TestCleanText(t *testing.T) {
 		{name: "bidi override", in: "abc\u202edcba", clean: "abcdcba", oneLine: "abcdcba", control: true},
 		{name: "invalid utf-8", in: "a\xffb", clean: "ab", oneLine: "ab", control: true},
 		{name: "trimmed one line", in: "  t  \n", clean: "  t  \n", oneLine: "t"},
+		{name: "a typed replacement character stays", in: "a\ufffdb", clean: "a\ufffdb", oneLine: "a\ufffdb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
