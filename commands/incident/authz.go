@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
@@ -155,50 +154,40 @@ func lineOf(seq *yaml.Node, i int) int {
 }
 
 // members caches users.info answers and user group members for
-// memberCacheTTL (one bounded TTL cache type for both).
+// memberCacheTTL, on the injected clock (bot.TTLCache, the one cache type).
 type members struct {
-	users  *expirable.LRU[string, bot.User]
-	groups *expirable.LRU[string, []string]
+	users  *bot.TTLCache[bot.User]
+	groups *bot.TTLCache[[]string]
 }
 
-func newMembers() *members {
-	return &members{
-		users:  expirable.NewLRU[string, bot.User](10_000, nil, memberCacheTTL),
-		groups: expirable.NewLRU[string, []string](1_000, nil, memberCacheTTL),
-	}
+func newMembers(clock bot.Clock) *members {
+	return &members{users: bot.NewTTLCache[bot.User](10_000, clock), groups: bot.NewTTLCache[[]string](1_000, clock)}
 }
 
-// user looks a person up through the directory, cached briefly. Failures
-// are not cached.
+// user looks a person up through the directory, cached briefly; concurrent
+// misses share one look-up. Failures are not cached.
 func (s *Service) user(ctx context.Context, id string) (bot.User, error) {
-	if u, ok := s.members.users.Get(id); ok {
-		return u, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	u, err := s.chat.User(ctx, id)
-	if err != nil {
-		return bot.User{}, err
-	}
-	if u.ID != id {
-		return bot.User{}, fmt.Errorf("user %s: directory answered for %q", id, u.ID)
-	}
-	s.members.users.Add(id, u)
-	return u, nil
+	return s.members.users.GetOrLoad(ctx, id, func(ctx context.Context) (bot.User, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		u, err := s.chat.User(ctx, id)
+		if err != nil {
+			return bot.User{}, 0, err
+		}
+		if u.ID != id {
+			return bot.User{}, 0, fmt.Errorf("user %s: directory answered for %q", id, u.ID)
+		}
+		return u, memberCacheTTL, nil
+	})
 }
 
 func (s *Service) groupMembers(ctx context.Context, group string) ([]string, error) {
-	if m, ok := s.members.groups.Get(group); ok {
-		return m, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	m, err := s.chat.UsergroupMembers(ctx, group)
-	if err != nil {
-		return nil, err
-	}
-	s.members.groups.Add(group, m)
-	return m, nil
+	return s.members.groups.GetOrLoad(ctx, group, func(ctx context.Context) ([]string, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m, err := s.chat.UsergroupMembers(ctx, group)
+		return m, memberCacheTTL, err
+	})
 }
 
 // Refusals.

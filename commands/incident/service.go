@@ -121,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 		chat: cfg.Chat, store: cfg.Store, timeline: cfg.Timeline, locker: cfg.Locker,
 		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
 		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
-		team: cfg.TeamID, limiter: cfg.Limiter, sealer: bot.NewSealer(cfg.Secrets), members: newMembers(),
+		team: cfg.TeamID, limiter: cfg.Limiter, sealer: bot.NewSealer(cfg.Secrets),
 	}
 	if err := s.configureLearning(cfg); err != nil {
 		return nil, err
@@ -135,6 +135,7 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
+	s.members = newMembers(s.clock)
 	s.family = s.buildFamily()
 	for i := range s.family.Commands {
 		s.family.Commands[i].Handler = drillAware(s.family.Commands[i].Handler)

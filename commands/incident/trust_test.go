@@ -182,6 +182,16 @@ func TestOtherAccountsRefused(t *testing.T) {
 	if got := len(h.chat.callsMatching("User UALICE")) - n; got != 0 {
 		t.Errorf("users.info for UALICE asked %d more times within the cache's lifetime, want 0", got)
 	}
+	// Deactivating someone takes effect once the cached answer expires.
+	u := h.chat.users["UALICE"]
+	u.Deleted = true
+	h.chat.mu.Lock()
+	h.chat.users["UALICE"] = u
+	h.chat.mu.Unlock()
+	h.clock.Advance(memberCacheTTL)
+	if _, err := h.as("UALICE", inc.Channel, "status monitoring"); err == nil || !strings.Contains(err.Error(), "Only active people") {
+		t.Errorf("deactivated account after the cache expired: got %v, want a refusal", err)
+	}
 }
 
 // TestPermissionsNarrowPageResolveSeverity: with incidents.permissions set,
