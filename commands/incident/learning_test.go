@@ -223,7 +223,7 @@ func TestFollowupLifecycleWithReminders(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| 1 | tell @here and @sre about the fix (https://x.example) | @Bob Brown | 2026-11-24 | done 2026-12-01 by @Bob Brown | — |",
+		"| 1 | tell @here and @sre about the fix (https\\://x.example) | @Bob Brown | 2026-11-24 | done 2026-12-01 by @Bob Brown | — |",
 		"| 2 | write the post-mortem | — | — | open | — |",
 	} {
 		if !strings.Contains(string(doc), want) {
@@ -481,9 +481,14 @@ func TestDrills(t *testing.T) {
 		t.Errorf("misplaced --drill: %v", err)
 	}
 
-	// By modal, ticking the checkbox.
+	// By modal, ticking the checkbox (the form is opened first: its
+	// metadata is sealed for the person who opened it).
+	if _, err := h.run(&bot.Request{Kind: bot.KindCommand, Command: "/incident", UserID: "UALICE", ChannelID: "CGENERAL", TriggerID: "to"}); err != nil {
+		t.Fatal(err)
+	}
+	md := h.chat.modals[len(h.chat.modals)-1].PrivateMetadata
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UALICE", TriggerID: "tm", DedupeKey: "tm",
-		View: &bot.ViewSubmission{CallbackID: ViewDeclare, Values: map[string]string{"title": "tabletop", "severity": "sev2", "drill": "true"}}}); err != nil {
+		View: &bot.ViewSubmission{CallbackID: ViewDeclare, PrivateMetadata: md, Values: map[string]string{"title": "tabletop", "severity": "sev2", "drill": "true"}}}); err != nil {
 		t.Fatal(err)
 	}
 	h.must("UBOB", "CGENERAL", "declare sev3 real one")
