@@ -84,7 +84,7 @@ func TestE2EFollowupToGitHubAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := "| 1 | add retries to @channel the checkout client | @Bob Example | 2026-03-03 | open | [#1](" + fg.URL()
+	row := "| 1 | add retries to @channel the checkout client | @Bob Example | 2026-03-03 | open | [\\#1](" + fg.URL()
 	if !strings.Contains(string(doc), strings.TrimSuffix(row, "/")) {
 		t.Errorf("export lacks the action item %q:\n%s", row, doc)
 	}
