@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,11 +62,14 @@ func (s *Service) start(ctx context.Context, rs runSpec) error {
 	lctx, cancel := context.WithTimeout(ctx, ioTimeout)
 	releaseLock, held, ok, err := s.cfg.Locks.AcquireRunLock(lctx, inv.LockKey, holder, rb.Timeout+time.Minute)
 	cancel()
+	var once sync.Once
 	release := func() {
-		if releaseLock != nil {
-			releaseLock()
-		}
-		releaseSlot()
+		once.Do(func() {
+			if releaseLock != nil {
+				releaseLock()
+			}
+			releaseSlot()
+		})
 	}
 	if err != nil {
 		releaseSlot()
@@ -123,7 +127,7 @@ func (s *Service) start(ctx context.Context, rs runSpec) error {
 				proc.Wait()
 			}
 		}()
-		s.stream(runCtx, rs, proc)
+		s.stream(runCtx, rs, proc, release)
 	}()
 	return nil
 }
@@ -159,7 +163,7 @@ func (s *Service) takeSlot(ctx context.Context, rs runSpec, now time.Time) (rele
 // approval), one output message in the thread updated at most every
 // UpdateEvery with the output's tail, then the final summary, a file when
 // the output did not fit, and the final audit record.
-func (s *Service) stream(ctx context.Context, rs runSpec, proc *runbooks.Process) {
+func (s *Service) stream(ctx context.Context, rs runSpec, proc *runbooks.Process, release func()) {
 	log := bot.Logger(ctx)
 	rb := rs.inv.Runbook
 	bg := context.WithoutCancel(ctx)
@@ -217,6 +221,9 @@ loop:
 		}
 	}
 	res := proc.Wait()
+	// The process is gone: free the requester's slot and the lock before
+	// saying so, so that whoever reads "finished" may start the next run.
+	release()
 	summary := summaryText(rb, res)
 	update(outRef, outMsg(summary, res.Output))
 	if headerRef.TS != "" {
