@@ -57,6 +57,8 @@ type User struct {
 	// single-channel guest.
 	IsRestricted      bool
 	IsUltraRestricted bool
+	// Deleted is a deactivated account.
+	Deleted bool
 	// TZ is the user's IANA time zone as chat knows it ("Europe/Berlin");
 	// empty when unknown. Times the user types are read in it.
 	TZ string

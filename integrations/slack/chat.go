@@ -195,7 +195,7 @@ func (c *Client) UserByEmail(ctx context.Context, email string) (bot.User, error
 func toUser(u *slack.User) bot.User {
 	email := u.Profile.Email
 	return bot.User{ID: u.ID, TeamID: u.TeamID, Name: u.Name, RealName: u.RealName, Email: email,
-		IsBot: u.IsBot, IsRestricted: u.IsRestricted, IsUltraRestricted: u.IsUltraRestricted, TZ: u.TZ}
+		IsBot: u.IsBot, IsRestricted: u.IsRestricted, IsUltraRestricted: u.IsUltraRestricted, Deleted: u.Deleted, TZ: u.TZ}
 }
 
 // UsergroupMembers returns the members of a user group.
