@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -22,9 +21,10 @@ type Command struct {
 	// Usage shows the arguments, e.g. "declare [sev1..sev4] TITLE…".
 	Usage       string
 	Description string
-	Examples    []string
-	Middleware  []Middleware
-	Handler     Handler
+	// Examples are whole command lines, shown by `/family help NAME`.
+	Examples   []string
+	Middleware []Middleware
+	Handler    Handler
 }
 
 // Family is a slash command and its subcommands, e.g. /incident.
@@ -96,16 +96,6 @@ func (r *Router) View(callbackID string, v ViewRoute) {
 // Event registers a handler for an event type; several may listen.
 func (r *Router) Event(t EventType, h Handler) { r.events[t] = append(r.events[t], h) }
 
-// Families lists the registered families by name.
-func (r *Router) Families() []*Family {
-	out := make([]*Family, 0, len(r.families))
-	for _, f := range r.families {
-		out = append(out, f)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
 // ValidateView runs the synchronous validation of a modal submission, if any.
 func (r *Router) ValidateView(v *ViewSubmission) map[string]string {
 	if route, ok := r.views[v.CallbackID]; ok && route.Validate != nil {
@@ -158,22 +148,34 @@ func (r *Router) routeCommand(req *Request) (Handler, string) {
 	}
 	word := strings.ToLower(args[0])
 	if word == "help" || word == "-h" || word == "--help" {
+		if len(args) > 1 {
+			if c := f.command(strings.ToLower(args[1])); c != nil {
+				return replyHandler(f.CommandHelp(c)), f.Name + " help"
+			}
+		}
 		return replyHandler(f.Help()), f.Name + " help"
 	}
-	for i := range f.Commands {
-		c := &f.Commands[i]
-		if c.matches(word) {
-			h := c.Handler
-			for j := len(c.Middleware) - 1; j >= 0; j-- {
-				h = c.Middleware[j](h)
-			}
-			return h, f.Name + " " + c.Name
+	if c := f.command(word); c != nil {
+		h := c.Handler
+		for j := len(c.Middleware) - 1; j >= 0; j-- {
+			h = c.Middleware[j](h)
 		}
+		return h, f.Name + " " + c.Name
 	}
 	if f.Fallback != nil {
 		return f.Fallback, f.Name
 	}
 	return replyHandler(fmt.Sprintf("I do not know `%s %s`.\n%s", f.Name, args[0], f.Help())), f.Name + " unknown"
+}
+
+// command returns the subcommand named word (or one of its aliases), or nil.
+func (f *Family) command(word string) *Command {
+	for i := range f.Commands {
+		if f.Commands[i].matches(word) {
+			return &f.Commands[i]
+		}
+	}
+	return nil
 }
 
 func (c *Command) matches(word string) bool {
@@ -197,7 +199,24 @@ func (f *Family) Help() string {
 	for _, c := range f.Commands {
 		fmt.Fprintf(&b, "• `%s %s` — %s\n", f.Name, c.Usage, c.Description)
 	}
-	fmt.Fprintf(&b, "• `%s help` — this message", f.Name)
+	fmt.Fprintf(&b, "• `%s help [COMMAND]` — this message, or one command in detail with examples", f.Name)
+	return b.String()
+}
+
+// CommandHelp describes one subcommand: usage, description, aliases and
+// examples.
+func (f *Family) CommandHelp(c *Command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s %s` — %s", f.Name, c.Usage, c.Description)
+	if len(c.Aliases) > 0 {
+		fmt.Fprintf(&b, "\nAlso: `%s`", strings.Join(c.Aliases, "`, `"))
+	}
+	if len(c.Examples) > 0 {
+		b.WriteString("\nExamples:")
+		for _, e := range c.Examples {
+			fmt.Fprintf(&b, "\n• `%s`", e)
+		}
+	}
 	return b.String()
 }
 

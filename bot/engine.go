@@ -105,8 +105,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
-// Router returns the engine's router (for modal validation before the ack).
-func (e *Engine) Router() *Router { return e.cfg.Router }
+// ValidateView runs the router's synchronous validation of a modal
+// submission, for front ends to call before the ack.
+func (e *Engine) ValidateView(v *ViewSubmission) map[string]string {
+	return e.cfg.Router.ValidateView(v)
+}
 
 // Submit queues an acknowledged request. It blocks while the queue is full,
 // until ctx ends. The request's own context is detached from ctx's

@@ -251,6 +251,7 @@ func TestRouter(t *testing.T) {
 	r := NewRouter()
 	fam := echoFamily(&calls)
 	fam.Commands[0].Aliases = []string{"s"}
+	fam.Commands[0].Examples = []string{"/echo say hello"}
 	fam.Commands[0].Middleware = []Middleware{func(next Handler) Handler {
 		return func(ctx context.Context, req *Request) (Response, error) {
 			if req.UserID != "U1" {
@@ -272,6 +273,10 @@ func TestRouter(t *testing.T) {
 		{"alias and case", cmd("", "", "S hi"), "/echo say", "hi", ""},
 		{"help", cmd("", "", "help"), "/echo help", "`/echo say TEXT…`", ""},
 		{"empty shows help", cmd("", "", ""), "/echo help", "/echo help", ""},
+		{"help for a command shows its examples", cmd("", "", "help say"), "/echo help",
+			"`/echo say TEXT…` — say it\nAlso: `s`\nExamples:\n• `/echo say hello`", ""},
+		{"help for an alias", cmd("", "", "help S"), "/echo help", "Examples:\n• `/echo say hello`", ""},
+		{"help for an unknown command shows the family", cmd("", "", "help shout"), "/echo help", "`/echo say TEXT…`", ""},
 		{"unknown subcommand", cmd("", "", "shout hi"), "/echo unknown", "I do not know `/echo shout`", ""},
 		{"middleware refuses", &Request{Kind: KindCommand, Command: "/echo", Text: "say hi", UserID: "U2"}, "/echo say", "", "admins only"},
 		{"unknown command", &Request{Kind: KindCommand, Command: "/nope"}, "command:unknown", "I do not know the command /nope", ""},

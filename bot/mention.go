@@ -10,10 +10,8 @@ import (
 // groups as <!subteam^S123|@name>. Only the ID is trusted; the label after |
 // is whatever the client typed.
 var (
-	userMention      = regexp.MustCompile(`^<@([UW][A-Z0-9]{2,20})(\|[^>]*)?>$`)
-	channelMention   = regexp.MustCompile(`^<#([CG][A-Z0-9]{2,20})(\|[^>]*)?>$`)
-	usergroupMention = regexp.MustCompile(`^<!subteam\^(S[A-Z0-9]{2,20})(\|[^>]*)?>$`)
-	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+	userMention   = regexp.MustCompile(`^<@([UW][A-Z0-9]{2,20})(\|[^>]*)?>$`)
+	userIDPattern = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 )
 
 // ParseUser returns the user ID in a Slack user mention. A bare @name gets a
@@ -29,22 +27,6 @@ func ParseUser(s string) (string, error) {
 		return "", Userf("That is not a person: mention one user, e.g. @alice.")
 	}
 	return "", Userf("I need a mention of a person, e.g. @alice.")
-}
-
-// ParseChannel returns the channel ID in a Slack channel mention.
-func ParseChannel(s string) (string, error) {
-	if m := channelMention.FindStringSubmatch(s); m != nil {
-		return m[1], nil
-	}
-	return "", Userf("I need a channel link, e.g. #ops.")
-}
-
-// ParseUsergroup returns the user group ID in a Slack user group mention.
-func ParseUsergroup(s string) (string, error) {
-	if m := usergroupMention.FindStringSubmatch(s); m != nil {
-		return m[1], nil
-	}
-	return "", Userf("I need a user group mention, e.g. @sre.")
 }
 
 // IsUserID reports whether s has the shape of a Slack user ID.

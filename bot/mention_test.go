@@ -42,18 +42,6 @@ func TestParseUser(t *testing.T) {
 	}
 }
 
-func TestParseChannelAndUsergroup(t *testing.T) {
-	if id, err := ParseChannel("<#C0123|ops>"); err != nil || id != "C0123" {
-		t.Errorf("ParseChannel: got %q, %v", id, err)
-	}
-	if _, err := ParseChannel("#ops"); err == nil {
-		t.Errorf("ParseChannel(#ops): want an error")
-	}
-	if id, err := ParseUsergroup("<!subteam^S0SRE|@sre>"); err != nil || id != "S0SRE" {
-		t.Errorf("ParseUsergroup: got %q, %v", id, err)
-	}
-}
-
 // FuzzParseUser: whatever arrives, the result is either an error meant for
 // the user or a well-formed user ID; never a panic, never anything else.
 // Seeds are in testdata/fuzz/FuzzParseUser.

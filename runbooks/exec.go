@@ -155,7 +155,7 @@ func (e *Executor) Isolation() IsolationStatus {
 	defer e.mu.Unlock()
 	switch {
 	case len(e.plans) == 0:
-		return IsolationStatus{Mode: IsolationNamespace, Err: fmt.Errorf("%w: they exist only on Linux", ErrNoNamespaces)}
+		return IsolationStatus{Mode: IsolationNamespace, Err: noPlans()}
 	case e.cfg.Isolation == IsolationGroup:
 		return IsolationStatus{Mode: IsolationGroup, Detail: e.plans[0].detail, Reason: "configured (runbooks.isolation: group)"}
 	case e.cfg.Isolation == IsolationNamespace && e.refusal != nil && !e.known:
@@ -333,7 +333,7 @@ func (e *Executor) startFirst(newCmd func(plan) *exec.Cmd) (*exec.Cmd, Isolation
 	first := e.next
 	e.mu.Unlock()
 	if first >= len(e.plans) {
-		return nil, "", fmt.Errorf("%w: they exist only on Linux", ErrNoNamespaces)
+		return nil, "", noPlans()
 	}
 	var firstErr, lastErr error
 	for i := first; i < len(e.plans); i++ {

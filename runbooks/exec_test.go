@@ -1,3 +1,5 @@
+//go:build unix
+
 package runbooks
 
 import (
@@ -413,5 +415,27 @@ func TestSnapshotHoldsBackPartialLine(t *testing.T) {
 	}
 	if res := p.Wait(); res.Output != "line1\n"+Redacted+"\n" {
 		t.Errorf("got %q, want the secret redacted once complete", res.Output)
+	}
+}
+
+// TestRedactBotSecretsThroughExecutor: the bot's own secrets given to the
+// executor are removed from a run's output although the runbook was never
+// given them (it found them somewhere), in their common forms.
+func TestRedactBotSecretsThroughExecutor(t *testing.T) {
+	secrets := []string{"xoxb-1-2-botTOKENvalue", "redis://:p%40ss-w0rd@redis:6379/0", "pd-token-0123456789"}
+	ex, err := NewExecutor(ExecConfig{Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `echo "bot=xoxb-1-2-botTOKENvalue"; echo "url=redis://:p%40ss-w0rd@redis:6379/0"; ` +
+		`echo "pw=p@ss-w0rd raw=p%40ss-w0rd"; echo '{"pd":"pd-token-0123456789"}'`
+	p, err := ex.Start(t.Context(), shRunbook(t, script, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.Wait()
+	want := "bot=" + Redacted + "\nurl=" + Redacted + "\npw=" + Redacted + " raw=" + Redacted + "\n{\"pd\":\"" + Redacted + "\"}\n"
+	if res.Output != want {
+		t.Errorf("got %q, want %q", res.Output, want)
 	}
 }

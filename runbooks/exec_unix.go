@@ -2,7 +2,10 @@
 
 package runbooks
 
-import "syscall"
+import (
+	"fmt"
+	"syscall"
+)
 
 // killRun sends SIGKILL to the run's process group (negative PID: the whole
 // group, grandchildren included) and to its first process. In a PID
@@ -15,3 +18,7 @@ func killRun(pid int) error {
 	}
 	return err
 }
+
+// noPlans is why no run can start when there is no way to start one: only
+// IsolationNamespace off Linux.
+func noPlans() error { return fmt.Errorf("%w: they exist only on Linux", ErrNoNamespaces) }

@@ -279,3 +279,13 @@ func TestSectionThroughYAMLUnmarshal(t *testing.T) {
 		t.Errorf("got %#v, want a Problem at line 1 for section.checked.channel", err)
 	}
 }
+
+// Unexported fields and fields tagged "-" are not keys of the file.
+func TestDecodeSkipsHiddenFields(t *testing.T) {
+	var s section
+	err := yamlconf.Decode(parse(t, "hidden: x\nskipped: y\n"), "section", &s)
+	want := "line 1: section: unknown key \"hidden\"\nline 2: section: unknown key \"skipped\""
+	if err == nil || err.Error() != want || s.hidden != "" || s.Skipped != "" {
+		t.Errorf("got %v (hidden %q, skipped %q), want %q and nothing set", err, s.hidden, s.Skipped, want)
+	}
+}

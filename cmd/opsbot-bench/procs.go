@@ -167,8 +167,8 @@ func pingRedis(ctx context.Context, addr string) error {
 	return c.Ping(ctx).Err()
 }
 
-// botConfig is the bot's config file: an admin, a broadcast channel and the
-// spool kept inside the temp dir.
+// writeBotConfig writes the bot's config file: an admin, a broadcast channel
+// and the spool kept inside the temp dir.
 func writeBotConfig(dir, admin, broadcast string) (string, error) {
 	path := filepath.Join(dir, "opsbot.yaml")
 	conf := fmt.Sprintf("admins: [%s]\nincidents:\n  broadcast_channel: %s\nredis:\n  spool_dir: %s\n",

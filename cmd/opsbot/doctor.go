@@ -14,17 +14,17 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/PagerDuty/go-pagerduty"
-	"github.com/slack-go/slack"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
+	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	opspd "github.com/opsbot/opsbot/integrations/pagerduty"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/slack"
 	"github.com/opsbot/opsbot/runbooks"
 )
 
@@ -44,9 +44,11 @@ type doctor struct {
 	out    io.Writer
 	counts map[string]int
 	http   *http.Client
-	// slack is the Web API client once auth.test passed; later checks that
+	// slack is the Slack client once auth.test passed; later checks that
 	// need Slack skip when it is nil.
 	slack *slack.Client
+	// pager is the PagerDuty client once its token was accepted.
+	pager *opspd.Client
 }
 
 func (d *doctor) report(level, format string, args ...any) {
@@ -214,25 +216,28 @@ func (d *doctor) checkSlack(ctx context.Context, cfg config.Config, refs *slackR
 		d.fail("slack: SLACK_APP_TOKEN and SLACK_BOT_TOKEN must both be set: doctor checks the real workspace")
 		return
 	}
-	api := slack.New(cfg.SlackBotToken.Reveal(), slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(d.http))
+	sc, err := slack.New(slack.Config{AppToken: cfg.SlackAppToken.Reveal(), BotToken: cfg.SlackBotToken.Reveal(),
+		APIURL: cfg.SlackAPIURL, HTTPClient: d.http})
+	if err != nil {
+		d.fail("slack: %v", err)
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-	auth, err := api.AuthTestContext(cctx)
+	id, err := sc.Identity(cctx)
 	cancel()
 	if err != nil {
 		d.fail("slack auth.test: %s", slackErrorHint(err))
 		return
 	}
-	d.pass("slack auth.test: bot @%s (%s) in team %s (%s)", auth.User, auth.UserID, auth.Team, auth.TeamID)
-	d.slack = api
-	if cfg.File.TeamID != "" && cfg.File.TeamID != auth.TeamID {
-		d.fail("config team_id %s: the bot token belongs to team %s; runbooks would refuse everyone", cfg.File.TeamID, auth.TeamID)
+	d.pass("slack auth.test: bot @%s (%s) in team %s (%s)", id.UserName, id.UserID, id.TeamName, id.TeamID)
+	d.slack = sc
+	if cfg.File.TeamID != "" && cfg.File.TeamID != id.TeamID {
+		d.fail("config team_id %s: the bot token belongs to team %s; runbooks would refuse everyone", cfg.File.TeamID, id.TeamID)
 	}
-	d.checkScopes(auth.Header.Get("X-OAuth-Scopes"))
+	d.checkScopes(id.Scopes)
 
-	appAPI := slack.New("", slack.OptionAppLevelToken(cfg.SlackAppToken.Reveal()),
-		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(d.http))
 	cctx, cancel = context.WithTimeout(ctx, doctorTimeout)
-	_, _, err = appAPI.StartSocketModeContext(cctx)
+	err = sc.CheckAppToken(cctx)
 	cancel()
 	if err != nil {
 		d.fail("slack app token: apps.connections.open: %s", slackErrorHint(err))
@@ -240,23 +245,21 @@ func (d *doctor) checkSlack(ctx context.Context, cfg config.Config, refs *slackR
 		d.pass("slack app token: Socket Mode connections can be opened")
 	}
 
-	d.checkChannels(ctx, api, refs)
-	d.checkUsergroups(ctx, api, refs)
-	d.checkUsers(ctx, api, refs)
+	d.checkChannels(ctx, refs)
+	d.checkUsergroups(ctx, refs)
+	d.checkUsers(ctx, refs)
 }
 
-// checkScopes compares the scopes Slack reports as granted (the
-// X-OAuth-Scopes header) with the manifest this binary ships.
-func (d *doctor) checkScopes(header string) {
-	if strings.TrimSpace(header) == "" {
+// checkScopes compares the scopes Slack reports as granted (nil when it
+// reported none) with the manifest this binary ships.
+func (d *doctor) checkScopes(scopes []string) {
+	if scopes == nil {
 		d.warn("slack scopes: Slack did not report the granted scopes (no X-OAuth-Scopes header); compare OAuth & Permissions with deploy/slack-app-manifest.yaml by hand")
 		return
 	}
 	granted := map[string]bool{}
-	for _, s := range strings.Split(header, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			granted[s] = true
-		}
+	for _, s := range scopes {
+		granted[s] = true
 	}
 	want := deploy.BotScopes()
 	missing := 0
@@ -281,7 +284,7 @@ func (d *doctor) checkScopes(header string) {
 	}
 }
 
-func (d *doctor) checkChannels(ctx context.Context, api *slack.Client, refs *slackRefs) {
+func (d *doctor) checkChannels(ctx context.Context, refs *slackRefs) {
 	ids := map[string]bool{}
 	for id := range refs.postChannels {
 		ids[id] = true
@@ -292,14 +295,14 @@ func (d *doctor) checkChannels(ctx context.Context, api *slack.Client, refs *sla
 	for _, id := range sortedKeys(ids) {
 		where := strings.Join(append(slices.Clone(refs.postChannels[id]), refs.otherChannels[id]...), ", ")
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		ch, err := api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: id})
+		ch, err := d.slack.Channel(cctx, id)
 		cancel()
 		switch {
 		case err != nil:
 			d.fail("slack channel %s (%s): %s", id, where, slackErrorHint(err))
-		case ch.IsArchived:
+		case ch.Archived:
 			d.fail("slack channel %s #%s (%s): archived; unarchive it or configure another channel", id, ch.Name, where)
-		case len(refs.postChannels[id]) > 0 && !ch.IsMember:
+		case len(refs.postChannels[id]) > 0 && !ch.Member:
 			d.fail("slack channel %s #%s (%s): the bot is not a member and cannot post there; type /invite @opsbot in #%s", id, ch.Name, where, ch.Name)
 		default:
 			d.pass("slack channel %s #%s (%s)", id, ch.Name, where)
@@ -307,18 +310,18 @@ func (d *doctor) checkChannels(ctx context.Context, api *slack.Client, refs *sla
 	}
 }
 
-func (d *doctor) checkUsergroups(ctx context.Context, api *slack.Client, refs *slackRefs) {
+func (d *doctor) checkUsergroups(ctx context.Context, refs *slackRefs) {
 	if len(refs.usergroups) == 0 {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-	groups, err := api.GetUserGroupsContext(cctx, slack.GetUserGroupsOptionIncludeDisabled(true))
+	groups, err := d.slack.Usergroups(cctx)
 	cancel()
 	if err != nil {
 		d.fail("slack usergroups.list: %s", slackErrorHint(err))
 		return
 	}
-	byID := map[string]slack.UserGroup{}
+	byID := map[string]slack.Usergroup{}
 	for _, g := range groups {
 		byID[g.ID] = g
 	}
@@ -328,7 +331,7 @@ func (d *doctor) checkUsergroups(ctx context.Context, api *slack.Client, refs *s
 		switch {
 		case !ok:
 			d.fail("slack user group %s (%s): not found in this workspace", id, where)
-		case g.DateDelete != 0:
+		case g.Disabled:
 			d.fail("slack user group %s @%s (%s): disabled; enable it or configure another group", id, g.Handle, where)
 		default:
 			d.pass("slack user group %s @%s (%s)", id, g.Handle, where)
@@ -336,11 +339,11 @@ func (d *doctor) checkUsergroups(ctx context.Context, api *slack.Client, refs *s
 	}
 }
 
-func (d *doctor) checkUsers(ctx context.Context, api *slack.Client, refs *slackRefs) {
+func (d *doctor) checkUsers(ctx context.Context, refs *slackRefs) {
 	for _, id := range sortedKeys(refs.users) {
 		where := strings.Join(refs.users[id], ", ")
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		u, err := api.GetUserInfoContext(cctx, id)
+		u, err := d.slack.User(cctx, id)
 		cancel()
 		switch {
 		case err != nil:
@@ -355,8 +358,8 @@ func (d *doctor) checkUsers(ctx context.Context, api *slack.Client, refs *slackR
 
 // slackErrorHint turns a Slack error into a line an operator can act on.
 func slackErrorHint(err error) string {
-	var se slack.SlackErrorResponse
-	if !errors.As(err, &se) {
+	code := slack.ErrorCode(err)
+	if code == "" {
 		return err.Error()
 	}
 	hints := map[string]string{
@@ -369,10 +372,10 @@ func slackErrorHint(err error) string {
 		"channel_not_found":      "channel_not_found: no such channel, or a private channel the bot is not in",
 		"user_not_found":         "user_not_found: no such user in this workspace",
 	}
-	if h, ok := hints[se.Err]; ok {
+	if h, ok := hints[code]; ok {
 		return h
 	}
-	return se.Err
+	return code
 }
 
 func (d *doctor) checkRedis(ctx context.Context, cfg config.Config) {
@@ -474,27 +477,31 @@ func (d *doctor) checkOnCall(ctx context.Context, cfg config.Config, refs *slack
 		}
 		return
 	}
-	pd := pagerduty.NewClient(cfg.PagerDutyToken.Reveal(), pagerduty.WithAPIEndpoint(cfg.PagerDutyAPIURL))
-	pd.HTTPClient = d.http
-
+	pd, err := opspd.New(opspd.Config{Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL,
+		HTTPClient: d.http, Timeout: doctorTimeout, MaxAttempts: 1})
+	if err != nil {
+		d.fail("pagerduty: %v", err)
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-	_, err := pd.ListSchedulesWithContext(cctx, pagerduty.ListSchedulesOptions{Limit: 1})
+	schedules, err := pd.Schedules(cctx)
 	cancel()
 	if err != nil {
 		d.fail("pagerduty token: %s", pagerDutyErrorHint(err))
 		return
 	}
 	d.pass("pagerduty token: accepted by %s", cfg.PagerDutyAPIURL)
-
+	d.pager = pd
+	scheduleNames := map[string]string{}
+	for _, s := range schedules {
+		scheduleNames[s.ID] = s.Name
+	}
 	for _, s := range refs.schedules {
-		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		sched, err := pd.GetScheduleWithContext(cctx, s.ID, pagerduty.GetScheduleOptions{})
-		cancel()
-		if err != nil {
-			d.fail("pagerduty schedule %s (%s): %s", s.ID, scheduleLabel(s), pagerDutyErrorHint(err))
-			continue
+		if name, ok := scheduleNames[s.ID]; ok {
+			d.pass("pagerduty schedule %s (%s): %q", s.ID, scheduleLabel(s), name)
+		} else {
+			d.fail("pagerduty schedule %s (%s): not found", s.ID, scheduleLabel(s))
 		}
-		d.pass("pagerduty schedule %s (%s): %q", s.ID, scheduleLabel(s), sched.Name)
 	}
 
 	if len(services) > 0 {
@@ -502,7 +509,7 @@ func (d *doctor) checkOnCall(ctx context.Context, cfg config.Config, refs *slack
 			d.fail("pagerduty.from_email is not set: PagerDuty requires it to create incidents for /incident page")
 		}
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		list, err := pd.ListServicesPaginated(cctx, pagerduty.ListServiceOptions{})
+		list, err := pd.Services(cctx)
 		cancel()
 		if err != nil {
 			d.fail("pagerduty services: %s", pagerDutyErrorHint(err))
@@ -527,9 +534,10 @@ func (d *doctor) checkOnCall(ctx context.Context, cfg config.Config, refs *slack
 const onCallHorizon = 14 * 24 * time.Hour
 
 // checkOnCallPeople maps everyone on call in the next two weeks to a Slack
-// user by e-mail, as the bot does. An unmapped person is shown by name in
-// /oncall, cannot be mentioned in a handoff or put in a user group, and is
-// not invited to incidents: worth fixing before their shift.
+// user the way the bot does, through the on-call service, whose Unmapped
+// then lists who has none. An unmapped person is shown by name in /oncall,
+// cannot be mentioned in a handoff or put in a user group, and is not
+// invited to incidents: worth fixing before their shift.
 func (d *doctor) checkOnCallPeople(ctx context.Context, cfg config.Config, refs *slackRefs) {
 	if d.slack == nil || len(refs.schedules) == 0 {
 		return
@@ -537,12 +545,10 @@ func (d *doctor) checkOnCallPeople(ctx context.Context, cfg config.Config, refs 
 	var provider bot.OnCallProvider
 	switch {
 	case cfg.PagerDutyToken != "":
-		pd, err := opspd.New(opspd.Config{Token: cfg.PagerDutyToken.Reveal(), APIURL: cfg.PagerDutyAPIURL,
-			HTTPClient: d.http, MaxAttempts: 1})
-		if err != nil {
+		if d.pager == nil {
 			return // reported by checkOnCall
 		}
-		provider = pd
+		provider = d.pager
 	case refs.oncallFile != "":
 		fp, err := oncallfile.Load(refs.oncallFile)
 		if err != nil {
@@ -552,52 +558,76 @@ func (d *doctor) checkOnCallPeople(ctx context.Context, cfg config.Config, refs 
 	default:
 		return
 	}
-	now := time.Now().UTC()
-	people := map[string]bot.Person{}
-	where := map[string][]string{}
-	for _, s := range refs.schedules {
-		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		shifts, err := provider.Shifts(cctx, s.ID, now, now.Add(onCallHorizon))
-		cancel()
-		if err != nil {
-			d.warn("oncall %s: cannot read the next shifts: %v", scheduleLabel(s), err)
-			continue
+	// The service needs a store to be built; mapping people uses none, so
+	// a throwaway one keeps the real on-call state untouched.
+	store, stop, err := oredis.Embedded()
+	if err != nil {
+		d.warn("oncall: cannot check the people on call: %v", err)
+		return
+	}
+	defer stop()
+	lookups := &lookupRecorder{Client: d.slack, failed: map[string]error{}}
+	svc, err := oncall.New(oncall.Config{Provider: provider, Chat: lookups, Cache: oredis.NewOnCall(store),
+		Settings: cfg.File.OnCall, ProviderTimeout: doctorTimeout})
+	if err != nil {
+		d.fail("oncall: %v", err)
+		return
+	}
+	people, err := svc.MapAhead(ctx, onCallHorizon)
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			d.warn("oncall: cannot read the next shifts: %v", e)
 		}
-		for _, sh := range shifts {
-			key := strings.ToLower(sh.Person.Email)
-			if key == "" {
-				key = sh.Person.Name
-			}
-			if _, seen := people[key]; !seen {
-				people[key] = sh.Person
-			}
-			if !slices.Contains(where[key], s.Name) {
-				where[key] = append(where[key], s.Name)
-			}
-		}
+	} else if err != nil {
+		d.warn("oncall: cannot read the next shifts: %v", err)
+	}
+	unmapped := map[bot.Person]bool{}
+	for _, p := range svc.Unmapped() {
+		unmapped[p] = true
 	}
 	mapped := 0
-	for _, key := range sortedKeys(people) {
-		p := people[key]
-		if p.Email == "" {
-			d.warn("oncall %s (%s): has no e-mail address, so no Slack user can be found", p.Name, strings.Join(where[key], ", "))
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-		_, err := d.slack.GetUserByEmailContext(cctx, p.Email)
-		cancel()
-		switch {
-		case err == nil:
-			mapped++
-		case strings.Contains(err.Error(), "users_not_found"):
-			d.warn("oncall %s <%s> (%s): no Slack user has this e-mail; /oncall shows the name only, handoffs cannot mention them, user groups and incidents leave them out", p.Name, p.Email, strings.Join(where[key], ", "))
+	for _, sp := range people {
+		p, where := sp.Person, strings.Join(sp.Schedules, ", ")
+		switch failed := lookups.failure(p.Email); {
+		case failed != nil:
+			d.fail("oncall %s <%s>: users.lookupByEmail: %s", p.Name, p.Email, slackErrorHint(failed))
+		case unmapped[p] && p.Email == "":
+			d.warn("oncall %s (%s): has no e-mail address, so no Slack user can be found", p.Name, where)
+		case unmapped[p]:
+			d.warn("oncall %s <%s> (%s): no Slack user has this e-mail; /oncall shows the name only, handoffs cannot mention them, user groups and incidents leave them out", p.Name, p.Email, where)
 		default:
-			d.fail("oncall %s <%s>: users.lookupByEmail: %s", p.Name, p.Email, slackErrorHint(err))
+			mapped++
 		}
 	}
 	if mapped > 0 {
 		d.pass("oncall: %d of %d people on call in the next 14 days map to Slack users", mapped, len(people))
 	}
+}
+
+// lookupRecorder is the Slack client the doctor's on-call service maps
+// people through. The service logs a look-up that failed for another reason
+// than "no such user" and moves on, since a Slack hiccup is no verdict on
+// the person; the doctor notes it, to report it.
+type lookupRecorder struct {
+	*slack.Client
+	mu     sync.Mutex
+	failed map[string]error
+}
+
+func (r *lookupRecorder) UserByEmail(ctx context.Context, email string) (bot.User, error) {
+	u, err := r.Client.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, bot.ErrNotFound) {
+		r.mu.Lock()
+		r.failed[strings.ToLower(strings.TrimSpace(email))] = err
+		r.mu.Unlock()
+	}
+	return u, err
+}
+
+func (r *lookupRecorder) failure(email string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed[strings.ToLower(strings.TrimSpace(email))]
 }
 
 func (d *doctor) checkOnCallFile(refs *slackRefs) {
@@ -618,18 +648,21 @@ func (d *doctor) checkOnCallFile(refs *slackRefs) {
 	}
 }
 
+// pagerDutyErrorHint turns a PagerDuty error into a line an operator can
+// act on.
 func pagerDutyErrorHint(err error) string {
-	var ae pagerduty.APIError
-	if errors.As(err, &ae) {
+	var pe *opspd.Error
+	if errors.As(err, &pe) {
 		switch {
-		case ae.StatusCode == http.StatusUnauthorized:
+		case pe.Status == http.StatusUnauthorized:
 			return "401 unauthorized: the token is wrong or was revoked; create a REST API token in PagerDuty"
-		case ae.StatusCode == http.StatusForbidden:
+		case pe.Status == http.StatusForbidden:
 			return "403 forbidden: the token may not read this; use a token with read access to schedules and services"
-		case ae.NotFound():
+		case errors.Is(err, bot.ErrNotFound):
 			return "not found"
+		case pe.Status != 0:
+			return fmt.Sprintf("HTTP %d: %s", pe.Status, pe.Detail)
 		}
-		return fmt.Sprintf("HTTP %d", ae.StatusCode)
 	}
 	return err.Error()
 }

@@ -284,6 +284,14 @@ func TestDoctor(t *testing.T) {
 			want: []string{"oncall Zed Contractor <zed@contractor.example> (payments): no Slack user has this e-mail"},
 		},
 		{
+			// The on-call service only logs a failed look-up; the doctor
+			// reports it.
+			name:     "on-call e-mail look-up refused",
+			breakIt:  func(s *doctorSetup) { s.slack.FailNext("users.lookupByEmail", "missing_scope") },
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"oncall Alice <alice@example.com>: users.lookupByEmail: missing_scope: the app lacks a scope"},
+		},
+		{
 			name:     "no slack tokens",
 			breakIt:  func(s *doctorSetup) { delete(s.env, "SLACK_APP_TOKEN"); delete(s.env, "SLACK_BOT_TOKEN") },
 			wantCode: 1, wantLevel: levelFail,

@@ -139,14 +139,14 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	team := cfg.File.TeamID
 	if team == "" {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		auth, err := sc.API().AuthTestContext(actx)
+		id, err := sc.Identity(actx)
 		cancel()
 		if err != nil {
 			log.Error("slack auth.test failed: check SLACK_BOT_TOKEN and SLACK_API_URL", zap.Error(err))
 			return 1
 		}
-		team = auth.TeamID
-		log.Info("connected to workspace", zap.String("team", auth.Team), zap.String("team_id", team), zap.String("bot_user", auth.UserID))
+		team = id.TeamID
+		log.Info("connected to workspace", zap.String("team", id.TeamName), zap.String("team_id", team), zap.String("bot_user", id.UserID))
 	}
 	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: rdb, Logger: log, Registry: reg, SpoolDir: spoolDir(cfg), TeamID: team})
 	if err != nil {

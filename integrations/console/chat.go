@@ -48,13 +48,12 @@ type channel struct {
 }
 
 type stored struct {
-	ref      bot.MessageRef
-	user     string
-	text     string
-	thread   string
-	time     time.Time
-	bot      bool
-	ephemera bool
+	ref    bot.MessageRef
+	user   string
+	text   string
+	thread string
+	time   time.Time
+	bot    bool
 }
 
 type group struct {

@@ -187,8 +187,10 @@ func (r *REPL) console(ctx context.Context, line string, out io.Writer) (quit bo
 }
 
 func (r *REPL) validate(v *bot.ViewSubmission) map[string]string {
-	if e, ok := r.Handler.(interface{ Router() *bot.Router }); ok {
-		return e.Router().ValidateView(v)
+	if e, ok := r.Handler.(interface {
+		ValidateView(*bot.ViewSubmission) map[string]string
+	}); ok {
+		return e.ValidateView(v)
 	}
 	return nil
 }

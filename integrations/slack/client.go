@@ -118,10 +118,6 @@ func New(cfg Config) (*Client, error) {
 // Connected reports whether the Socket Mode connection is up, for /readyz.
 func (c *Client) Connected() bool { return c.connected.Load() }
 
-// API returns the underlying slack-go client for the rare call the Client
-// does not wrap. Calls made through it bypass rate-limit handling and metrics.
-func (c *Client) API() *slack.Client { return c.api }
-
 // call runs one Web API call: bounded by a deadline, retried after 429s up to
 // maxAttempts, counted, and with any error wrapped as "slack METHOD: …" with
 // secrets removed.

@@ -17,6 +17,18 @@ import (
 // ackTimeout bounds queueing one ack.
 const ackTimeout = 2 * time.Second
 
+// Dispatcher is what Listen hands envelopes to; *bot.Engine is one.
+type Dispatcher interface {
+	// Submit queues an acknowledged request, blocking while the queue is
+	// full, until ctx ends.
+	Submit(ctx context.Context, req *bot.Request) error
+	// ValidateView checks a modal submission before the ack, which carries
+	// its field errors; it must be fast and do no I/O.
+	ValidateView(v *bot.ViewSubmission) map[string]string
+}
+
+var _ Dispatcher = (*bot.Engine)(nil)
+
 // Listen connects to Slack in Socket Mode and feeds every envelope to engine
 // until ctx ends (then it returns nil) or the connection fails for good (bad
 // token: it returns the error). slack-go reconnects by itself after dropped
@@ -26,7 +38,7 @@ const ackTimeout = 2 * time.Second
 // and only then submitted: Slack wants the ack within 3 seconds whatever the
 // work takes. A modal submission's synchronous validation also runs before
 // the ack, because field errors travel in the ack.
-func (c *Client) Listen(ctx context.Context, engine *bot.Engine) error {
+func (c *Client) Listen(ctx context.Context, engine Dispatcher) error {
 	smc := socketmode.New(c.api, socketmode.OptionLog(zap.NewStdLog(c.log)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -50,7 +62,7 @@ func (c *Client) Listen(ctx context.Context, engine *bot.Engine) error {
 	}
 }
 
-func (c *Client) dispatch(ctx context.Context, smc *socketmode.Client, engine *bot.Engine, evt socketmode.Event) {
+func (c *Client) dispatch(ctx context.Context, smc *socketmode.Client, engine Dispatcher, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		c.connected.Store(false)
@@ -88,7 +100,7 @@ func (c *Client) dispatch(ctx context.Context, smc *socketmode.Client, engine *b
 }
 
 // envelope acks one envelope and submits the request it carries.
-func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine *bot.Engine, evt socketmode.Event) {
+func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine Dispatcher, evt socketmode.Event) {
 	received := time.Now()
 	if evt.Request == nil {
 		return
@@ -133,7 +145,7 @@ func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine *b
 // convert turns an envelope into a request. A nil request means there is
 // nothing to run (an event the bot ignores, a rejected modal); ack is the ack
 // payload, if any.
-func (c *Client) convert(evt socketmode.Event, engine *bot.Engine) (req *bot.Request, ack any, err error) {
+func (c *Client) convert(evt socketmode.Event, engine Dispatcher) (req *bot.Request, ack any, err error) {
 	switch data := evt.Data.(type) {
 	case slack.SlashCommand:
 		return &bot.Request{
@@ -151,7 +163,7 @@ func (c *Client) convert(evt socketmode.Event, engine *bot.Engine) (req *bot.Req
 	return nil, nil, fmt.Errorf("unexpected %T payload", evt.Data)
 }
 
-func (c *Client) convertInteraction(cb slack.InteractionCallback, engine *bot.Engine) (*bot.Request, any, error) {
+func (c *Client) convertInteraction(cb slack.InteractionCallback, engine Dispatcher) (*bot.Request, any, error) {
 	req := &bot.Request{TriggerID: cb.TriggerID, DedupeKey: cb.TriggerID, TeamID: cb.Team.ID,
 		UserID: cb.User.ID, UserName: cb.User.Name, ChannelID: cb.Channel.ID, ChannelName: cb.Channel.Name,
 		ResponseURL: cb.ResponseURL}
@@ -192,7 +204,7 @@ func (c *Client) convertInteraction(cb slack.InteractionCallback, engine *bot.En
 	case slack.InteractionTypeViewSubmission:
 		vs := &bot.ViewSubmission{CallbackID: cb.View.CallbackID, PrivateMetadata: cb.View.PrivateMetadata,
 			Values: ViewValues(cb.View.State)}
-		if errs := engine.Router().ValidateView(vs); len(errs) > 0 {
+		if errs := engine.ValidateView(vs); len(errs) > 0 {
 			return nil, slack.NewErrorsViewSubmissionResponse(errs), nil
 		}
 		req.Kind = bot.KindView

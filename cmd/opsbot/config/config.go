@@ -99,15 +99,6 @@ type Config struct {
 // Console reports whether opsbot runs in console mode: no Slack tokens.
 func (c Config) Console() bool { return c.SlackAppToken == "" && c.SlackBotToken == "" }
 
-// FileName names the config file in messages: its path, or "config" when
-// there is none.
-func (c Config) FileName() string {
-	if c.ConfigPath == "" {
-		return "config"
-	}
-	return c.ConfigPath
-}
-
 // envVar is one environment variable Load reads and the field it fills.
 type envVar struct {
 	name string

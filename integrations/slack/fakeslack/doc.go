@@ -32,9 +32,9 @@
 //	ack, _ := fs.WaitAck(ctx, sent.EnvelopeID)
 //	_ = fs.WaitUntil(ctx, func() bool { return len(fs.Ephemerals(general, "U0ALICE")) > 0 })
 //
-// Outside tests (console mode, benchmarks) use Start and Close.
+// Outside tests (the load tool, cmd/opsbot-bench) use Start and Close.
 //
 // The fake is deliberately strict where Slack is: unknown channels answer
-// channel_not_found (unless WithAutoChannels), invalid channel names answer
-// invalid_name_*, a trigger_id opens one modal and only if the fake issued it.
+// channel_not_found, invalid channel names answer invalid_name_*, a
+// trigger_id opens one modal and only if the fake issued it.
 package fakeslack

@@ -33,7 +33,6 @@ type Server struct {
 	srv          *httptest.Server
 	appToken     string
 	botToken     string
-	autoChannels bool
 	pingInterval time.Duration
 
 	mu      sync.Mutex
@@ -80,11 +79,6 @@ type Option func(*Server)
 func WithTokens(appToken, botToken string) Option {
 	return func(s *Server) { s.appToken, s.botToken = appToken, botToken }
 }
-
-// WithAutoChannels makes channel IDs the fake has never seen spring into
-// existence (named after the ID) when a method uses them, instead of answering
-// channel_not_found. Console mode uses it so configured channels just work.
-func WithAutoChannels() Option { return func(s *Server) { s.autoChannels = true } }
 
 // WithPingInterval sets how often the fake sends websocket pings (default
 // 5s; slack-go's socketmode client reconnects after 30s without one).

@@ -45,9 +45,6 @@ func (s *Server) channelLocked(id string) (*channelState, string) {
 		s.dms[u.ID] = c.ID
 		return c, ""
 	}
-	if s.autoChannels && (strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G")) {
-		return s.newChannelLocked(strings.ToLower(id), id), ""
-	}
 	return nil, "channel_not_found"
 }
 
