@@ -173,16 +173,34 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 	if err != nil {
 		return nil, bot.Userf("%q is not an incident key like INC-42.", key)
 	}
-	inc, err := s.store.Get(ctx, k)
+	doc, err := s.Document(ctx, k)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, bot.Userf("There is no incident %s.", k)
 		}
-		return nil, fmt.Errorf("export %s: %w", k, err)
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if format == FormatMarkdown {
+		doc.buildEntries()
+	}
+	return s.render(doc, format)
+}
+
+// Document reads incident key and its timeline and builds the post-mortem
+// record, people named: what the exports and the web pages are made of, so
+// that they cannot disagree. An unknown key is bot.ErrIncidentNotFound.
+func (s *Service) Document(ctx context.Context, key string) (*Document, error) {
+	k, err := bot.ParseIncidentKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", bot.ErrIncidentNotFound, err)
+	}
+	inc, err := s.store.Get(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", k, err)
 	}
 	events, err := s.timeline.Events(ctx, k)
 	if err != nil {
-		return nil, fmt.Errorf("export %s: read timeline: %w", k, err)
+		return nil, fmt.Errorf("read %s timeline: %w", k, err)
 	}
 	doc := s.buildDocument(inc, events)
 	if s.followups != nil {
@@ -194,10 +212,7 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 	}
 	doc.names = s.resolveNames(ctx, doc.userIDs())
 	doc.Participants = doc.participants()
-	if format == FormatMarkdown {
-		doc.buildEntries()
-	}
-	return s.render(&doc, format)
+	return &doc, nil
 }
 
 func (s *Service) render(doc *Document, format string) ([]byte, error) {
@@ -486,16 +501,7 @@ func (d *Document) Superseded(ev bot.TimelineEvent) string {
 }
 
 // RunOutcome describes a runbook run's result, people by name.
-func (d *Document) RunOutcome(r RunbookRun) string {
-	if r.Details["event"] != "" {
-		o := runbookOutcome(r.Details)
-		if a := r.Details["approver"]; a != "" && r.Details["event"] != string(bot.AuditApprovalDenied) {
-			o += ", approved by " + d.Who(a)
-		}
-		return mdEscape(o)
-	}
-	return mdEscape(outcome(bot.TimelineEvent{Details: r.Details}, d.Who))
-}
+func (d *Document) RunOutcome(r RunbookRun) string { return mdEscape(d.Outcome(r)) }
 
 // Duration is the time from a to b, or "—" when either is missing.
 func (d *Document) Duration(a, b time.Time) string {

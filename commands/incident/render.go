@@ -45,6 +45,9 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 			{ID: ActionUpdateStatus, Text: "Update status", Value: inc.Key, Style: bot.ButtonPrimary},
 			{ID: ActionResolve, Text: "Resolve", Value: inc.Key, Style: bot.ButtonDanger},
 		}
+		if s.links != nil {
+			m.Buttons = append(m.Buttons, bot.Button{ID: ActionWebLink, Text: "Web page", Value: inc.Key})
+		}
 		m.Context = "React with :pushpin: to add a message to the timeline. `/incident help` lists the commands."
 	} else {
 		m.Title = fmt.Sprintf(":white_check_mark: %s (resolved): %s", inc.Key, inc.Title)
@@ -52,6 +55,9 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 			humanDuration(inc.ResolvedAt.Sub(inc.DeclaredAt)))
 		if inc.Resolution != "" {
 			m.Text = strings.TrimSpace(m.Text + "\n*Resolution:* " + inc.Resolution)
+		}
+		if s.links != nil {
+			m.Buttons = []bot.Button{{ID: ActionWebLink, Text: "Web page", Value: inc.Key}}
 		}
 	}
 	return m

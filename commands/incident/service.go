@@ -37,7 +37,10 @@ type Config struct {
 	// severity listed in Settings.OnCallFor.
 	OnCall bot.OnCallResolver
 	// Pager, when set, backs /incident page.
-	Pager    bot.Pager
+	Pager bot.Pager
+	// Links, when set, backs /incident link and the summary's "Web page"
+	// button.
+	Links    Linker
 	Settings Settings
 	// Followups stores follow-ups; nil turns the follow-up commands off.
 	Followups bot.FollowupStore
@@ -63,6 +66,7 @@ type Service struct {
 	log      *zap.Logger
 	oncall   bot.OnCallResolver
 	pager    bot.Pager
+	links    Linker
 	set      Settings
 	mdTmpl   *template.Template
 	family   *bot.Family
@@ -107,7 +111,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		chat: cfg.Chat, store: cfg.Store, timeline: cfg.Timeline, locker: cfg.Locker,
 		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
-		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
+		oncall: cfg.OnCall, pager: cfg.Pager, links: cfg.Links, set: set, mdTmpl: tmpl,
 	}
 	if err := s.configureLearning(cfg); err != nil {
 		return nil, err
@@ -156,6 +160,7 @@ func (s *Service) Register(r *bot.Router) {
 	r.Action(ActionUpdateStatus, drillAware(s.onUpdateStatusButton))
 	r.Action(ActionResolve, drillAware(s.onResolveButton))
 	r.Action(ActionFollowupDone, drillAware(s.onFollowupDone))
+	r.Action(ActionWebLink, drillAware(s.onWebLinkButton))
 	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: drillAware(s.onDeclareView)})
 	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: validateStatusView, Handler: drillAware(s.onStatusView)})
 	r.View(ViewResolve, bot.ViewRoute{Handler: drillAware(s.onResolveView)})
@@ -197,6 +202,8 @@ func (s *Service) buildFamily() *bot.Family {
 			{Name: "page", Usage: "page SERVICE [MESSAGE…]",
 				Description: "page a service's on-call through PagerDuty", Handler: s.cmdPage},
 			s.followupCommand(), s.followupsCommand(), s.statsCommand(),
+			{Name: "link", Usage: "link", Description: "a signed link to this incident's web page (only to you)",
+				Handler: s.cmdLink},
 		},
 	}
 }

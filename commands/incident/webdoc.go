@@ -1,0 +1,60 @@
+package incident
+
+import (
+	"strings"
+	"time"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// The web pages (package commands/incident/web) are rendered from the same
+// Document as the Markdown export. These accessors give them what the
+// Markdown template gets, without the Markdown escaping.
+
+// Location is the zone the document's times are shown in (the configured
+// incidents.timezone).
+func (d *Document) Location() *time.Location {
+	if d.tz == nil {
+		return time.UTC
+	}
+	return d.tz
+}
+
+// Name is how a person is shown: their name, "opsbot" for the bot, their ID
+// when the name is unknown, "—" for nobody.
+func (d *Document) Name(id string) string {
+	switch id {
+	case "":
+		return "—"
+	case actorBot:
+		return "opsbot"
+	}
+	return d.name(id)
+}
+
+// Sentence describes ev in one line, as the Markdown timeline does, but as
+// Slack-escaped text: people are "@Name" (escaped), and what people wrote is
+// as Slack delivered it (entities, and links as <url|label>). Front ends
+// must parse or escape it; nothing in it is markup to trust.
+func (d *Document) Sentence(ev bot.TimelineEvent) string {
+	who := func(id string) string { return bot.EscapeText(d.Who(id)) }
+	line := describe(ev, who, false)
+	if strings.Contains(line, "<@") {
+		line = mentionRe.ReplaceAllStringFunc(line, func(m string) string {
+			return who(mentionRe.FindStringSubmatch(m)[1])
+		})
+	}
+	return line
+}
+
+// Outcome describes a runbook run's result in plain text, people by name.
+func (d *Document) Outcome(r RunbookRun) string {
+	if r.Details["event"] != "" {
+		o := runbookOutcome(r.Details)
+		if a := r.Details["approver"]; a != "" && r.Details["event"] != string(bot.AuditApprovalDenied) {
+			o += ", approved by " + d.Who(a)
+		}
+		return o
+	}
+	return outcome(bot.TimelineEvent{Details: r.Details}, d.Who)
+}
