@@ -46,9 +46,17 @@ var (
 	// ErrBadSignature: no accepted key signed this scope, subject and expiry.
 	ErrBadSignature = errors.New("link signature does not match")
 	// ErrExpired: the link was authentic but its time is up (or it was made
-	// to last longer than links may now last).
-	ErrExpired = errors.New("link has expired")
+	// to last longer than links may now last). It has an Expired() method,
+	// so callers that do not import this package can tell.
+	ErrExpired error = expiredError{}
 )
+
+type expiredError struct{}
+
+func (expiredError) Error() string { return "link has expired" }
+
+// Expired reports true: the link was authentic but is out of time.
+func (expiredError) Expired() bool { return true }
 
 // Key is secret key material. It prints as [redacted], so a Config logged
 // by mistake shows no key.

@@ -63,8 +63,16 @@ func TestSignedLinkVerifiesUntilItExpires(t *testing.T) {
 		t.Fatalf("a second before expiry: %v", err)
 	}
 	c.now = exp
-	if err := s.Verify("incident", "INC-7", q); !errors.Is(err, ErrExpired) {
+	err = s.Verify("incident", "INC-7", q)
+	if !errors.Is(err, ErrExpired) {
 		t.Fatalf("at expiry: got %v, want ErrExpired", err)
+	}
+	var ex interface{ Expired() bool }
+	if !errors.As(err, &ex) || !ex.Expired() {
+		t.Fatalf("expiry error %v has no Expired() true for callers that do not import weblink", err)
+	}
+	if errors.As(ErrBadSignature, &ex) {
+		t.Fatal("a forged link must not look expired")
 	}
 }
 

@@ -1,0 +1,312 @@
+package web
+
+import (
+	"strings"
+	"time"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/commands/incident"
+)
+
+// The view model: everything a page shows, computed once in Go from the
+// incident's Document (the data the Markdown export is made of), so the
+// templates only place and escape it.
+
+// stamp is one moment as the pages show it.
+type stamp struct {
+	// ISO is the instant in UTC (RFC 3339), for <time datetime>, which
+	// browsers, extensions and screen readers can present in the reader's
+	// own zone.
+	ISO string
+	// Full is the date and time in the document's zone, exactly as the
+	// Markdown export writes it.
+	Full string
+	// Clock is the time of day in the document's zone; UTC the same in UTC
+	// when that zone is not UTC.
+	Clock string
+	UTC   string
+	Zero  bool
+}
+
+// period is a stretch of the severity or status history, or a role tenure.
+type period struct {
+	Name     string
+	Class    string
+	Who      string
+	From, To stamp
+	Ongoing  bool
+	Duration string
+}
+
+// milestone is one of the incident's landmarks and how long it took to
+// reach it from the declaration.
+type milestone struct {
+	Label string
+	When  stamp
+	Took  string
+}
+
+// row is one timeline event.
+type row struct {
+	Kind  string // a short label of the event type
+	Class string // CSS class of the event type
+	When  stamp
+	Text  []seg
+	Later string
+	Links []seg
+}
+
+// day is the timeline events of one calendar day in the document's zone.
+type day struct {
+	Label string
+	ISO   string
+	Rows  []row
+}
+
+type historyTable struct {
+	Label   string
+	Periods []period
+}
+
+type runRow struct {
+	When    stamp
+	Name    string
+	By      string
+	Outcome string
+}
+
+type pageRow struct {
+	When     stamp
+	By       string
+	Service  string
+	Text     []seg
+	Assignee string
+	Link     seg
+}
+
+// view is what both pages are rendered from.
+type view struct {
+	PageTitle  string
+	Postmortem bool
+
+	Key      string
+	Title    []seg
+	RawTitle string
+	Severity string
+	SevClass string
+	Highest  string
+	Status   string
+	StClass  string
+	Open     bool
+	Channel  string
+
+	Commander   string
+	DeclaredBy  string
+	Description []seg
+	Resolution  []seg
+
+	Zone      string
+	ZoneIsUTC bool
+	Generated stamp
+
+	Milestones []milestone
+	Duration   string
+	Updates    int
+	Pins       int
+
+	SeverityTable historyTable
+	StatusTable   historyTable
+	// TimeTo names what each milestone after the declaration measures.
+	TimeTo       []string
+	Roles        []period
+	Days         []day
+	EventCount   int
+	Runbooks     []runRow
+	Pages        []pageRow
+	Participants []string
+
+	Strip strip
+
+	// IncidentHref and PostmortemHref link the two pages with the same
+	// signature: relative URLs, so a proxy may serve the pages under a
+	// prefix.
+	IncidentHref   string
+	PostmortemHref string
+}
+
+// buildView derives the view from a Document.
+func buildView(d *incident.Document) *view {
+	inc := d.Incident
+	loc := d.Location()
+	v := &view{
+		Key: inc.Key, Title: segments(inc.Title), RawTitle: plain(inc.Title),
+		Severity: string(inc.Severity), SevClass: sevClass(inc.Severity), Highest: string(d.Metrics.HighestSeverity),
+		Status: string(inc.Status), StClass: statusClass(string(inc.Status)), Open: inc.Open(),
+		Commander: d.Name(inc.Commander), DeclaredBy: d.Name(inc.DeclaredBy),
+		Description: segments(inc.Description), Resolution: segments(inc.Resolution),
+		Zone: d.Timezone, ZoneIsUTC: loc == time.UTC || d.Timezone == "UTC",
+		Updates: d.Metrics.UpdatesPosted, Pins: d.Metrics.PinnedMessages,
+		EventCount:    len(d.Events),
+		SeverityTable: historyTable{Label: "Severity"},
+		StatusTable:   historyTable{Label: "Status"},
+		TimeTo:        []string{"", "commander", "mitigate", "resolve"},
+	}
+	if inc.Description == "" {
+		v.Description = nil
+	}
+	if inc.Resolution == "" {
+		v.Resolution = nil
+	}
+	if inc.ChannelName != "" {
+		v.Channel = "#" + inc.ChannelName
+	}
+	mk := func(t time.Time) stamp { return newStamp(d, t, v.ZoneIsUTC) }
+	v.Generated = mk(d.GeneratedAt)
+
+	m := d.Metrics
+	v.Milestones = []milestone{
+		{Label: "Declared", When: mk(m.DeclaredAt), Took: "—"},
+		{Label: "First commander", When: mk(m.FirstCommanderAt), Took: d.Seconds(m.TimeToCommanderSec)},
+		{Label: "Mitigated (monitoring)", When: mk(m.MitigatedAt), Took: d.Seconds(m.TimeToMitigateSec)},
+		{Label: "Resolved", When: mk(m.ResolvedAt), Took: d.Seconds(m.TimeToResolveSec)},
+	}
+	v.Duration = d.Seconds(m.TimeToResolveSec)
+	if inc.Open() {
+		v.Duration = d.Duration(m.DeclaredAt, d.GeneratedAt) + " so far"
+	}
+
+	for _, p := range d.SeverityHistory {
+		v.SeverityTable.Periods = append(v.SeverityTable.Periods, period{Name: string(p.Severity), Class: sevClass(p.Severity),
+			Who: d.Name(p.By), From: mk(p.From), To: mk(p.To), Ongoing: p.To.IsZero(), Duration: d.Duration(p.From, p.To)})
+	}
+	for _, p := range d.StatusHistory {
+		v.StatusTable.Periods = append(v.StatusTable.Periods, period{Name: string(p.Status), Class: statusClass(string(p.Status)),
+			Who: d.Name(p.By), From: mk(p.From), To: mk(p.To), Ongoing: p.To.IsZero() && p.Status != bot.StatusResolved,
+			Duration: d.Duration(p.From, p.To)})
+	}
+	for _, r := range d.Roles {
+		v.Roles = append(v.Roles, period{Name: string(r.Role), Who: d.Name(r.User), From: mk(r.From), To: mk(r.To),
+			Ongoing: r.To.IsZero(), Duration: d.Duration(r.From, r.To)})
+	}
+
+	var cur *day
+	for _, ev := range d.Events {
+		local := ev.Time.In(loc)
+		if label := local.Format("Monday 2 January 2006"); cur == nil || cur.Label != label {
+			v.Days = append(v.Days, day{Label: label, ISO: local.Format("2006-01-02")})
+			cur = &v.Days[len(v.Days)-1]
+		}
+		r := row{Kind: kindLabel(ev.Type), Class: typeClass(ev.Type), When: mk(ev.Time),
+			Text: segments(d.Sentence(ev)), Later: d.Superseded(ev)}
+		if l, ok := linkSeg(ev.Details["permalink"], "message"); ok {
+			r.Links = append(r.Links, l)
+		}
+		if l, ok := linkSeg(ev.Details["url"], "page"); ok && ev.Type == bot.TLPage {
+			r.Links = append(r.Links, l)
+		}
+		cur.Rows = append(cur.Rows, r)
+	}
+
+	for _, r := range d.Runbooks {
+		v.Runbooks = append(v.Runbooks, runRow{When: mk(r.Time), Name: r.Name, By: d.Name(r.Actor), Outcome: d.Outcome(r)})
+	}
+	for _, p := range d.Pages {
+		pr := pageRow{When: mk(p.Time), By: d.Name(p.Actor), Service: p.Details["service"], Assignee: p.Details["assignees"]}
+		if p.Text != "" {
+			pr.Text = segments(p.Text)
+		}
+		pr.Link, _ = linkSeg(p.Details["url"], "PagerDuty")
+		v.Pages = append(v.Pages, pr)
+	}
+	for _, p := range d.Participants {
+		v.Participants = append(v.Participants, p.Name)
+	}
+	v.Strip = buildStrip(d, v.ZoneIsUTC)
+	return v
+}
+
+func newStamp(d *incident.Document, t time.Time, zoneIsUTC bool) stamp {
+	if t.IsZero() {
+		return stamp{Full: "—", Clock: "—", Zero: true}
+	}
+	s := stamp{ISO: t.UTC().Format(time.RFC3339), Full: d.Time(t), Clock: t.In(d.Location()).Format("15:04:05")}
+	if !zoneIsUTC {
+		s.UTC = t.UTC().Format("15:04:05") + " UTC"
+	}
+	return s
+}
+
+// linkSeg is a link to a web address, or false when s is not one.
+func linkSeg(s, label string) (seg, bool) {
+	href, ok := webURL(s)
+	if !ok {
+		return seg{}, false
+	}
+	return seg{Text: label, Href: href}, true
+}
+
+// plain is Slack-escaped text as a reader sees it, for <title>.
+func plain(s string) string {
+	var b strings.Builder
+	for _, sg := range segments(s) {
+		b.WriteString(sg.Text)
+	}
+	return b.String()
+}
+
+func sevClass(s bot.Severity) string {
+	if s.Valid() {
+		return string(s)
+	}
+	return "sevx"
+}
+
+func statusClass(s string) string {
+	if _, ok := bot.ParseStatus(s); ok && s == strings.ToLower(s) {
+		return s
+	}
+	return "stx"
+}
+
+// typeClass is a CSS class for an event type: known types by name, any
+// other (a type added later, by another family) as "other" unless it is
+// a plain word.
+func typeClass(t bot.TimelineEventType) string {
+	s := string(t)
+	if s == "" || len(s) > 40 {
+		return "t-other"
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_') {
+			return "t-other"
+		}
+	}
+	return "t-" + s
+}
+
+// kindLabel names an event type in a word or two.
+func kindLabel(t bot.TimelineEventType) string {
+	switch t {
+	case bot.TLDeclared:
+		return "declared"
+	case bot.TLSeverityChanged:
+		return "severity"
+	case bot.TLStatusChanged:
+		return "status"
+	case bot.TLRoleAssigned:
+		return "role"
+	case bot.TLPinned:
+		return "message"
+	case bot.TLUnpinned:
+		return "unpinned"
+	case bot.TLMessageEdited:
+		return "edited"
+	case bot.TLMessageDeleted:
+		return "deleted"
+	}
+	s := []rune(strings.ReplaceAll(string(t), "_", " "))
+	if len(s) > 24 {
+		s = s[:24]
+	}
+	return string(s)
+}
