@@ -288,4 +288,3 @@ func checkRefused(t *testing.T, ctx context.Context, url, want string) {
 		t.Errorf("refusal page = %v, want %q and nothing of the incident", got, want)
 	}
 }
-
