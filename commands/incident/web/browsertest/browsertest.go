@@ -46,33 +46,35 @@ func Find() string {
 // (OPSBOT_REQUIRE_BROWSER=1).
 func Required() bool { return os.Getenv("OPSBOT_REQUIRE_BROWSER") == "1" }
 
+// browser is one running Chromium.
+type browser struct {
+	dir    string
+	ctx    context.Context
+	cancel func()
+}
+
 var shared struct {
 	sync.Mutex
-	started       bool
-	err           error
-	path          string
-	dir           string
-	browser       context.Context
-	cancelBrowser context.CancelFunc
-	cancelAlloc   context.CancelFunc
+	started bool
+	err     error
+	b       *browser
 }
 
 // startTimeout bounds the browser's start; generous, as the machine may be
 // busy.
 const startTimeout = 60 * time.Second
 
-func start() error {
-	shared.path = Find()
-	if shared.path == "" {
-		return fmt.Errorf("no Chromium found (set OPSBOT_CHROMIUM, or install chromium)")
+func start() (*browser, error) {
+	path := Find()
+	if path == "" {
+		return nil, fmt.Errorf("no Chromium found (set OPSBOT_CHROMIUM, or install chromium)")
 	}
 	dir, err := os.MkdirTemp("", "opsbot-chromium-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	shared.dir = dir
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(shared.path),
+		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
@@ -84,44 +86,71 @@ func start() error {
 		chromedp.WindowSize(1280, 900),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	shared.browser, shared.cancelBrowser, shared.cancelAlloc = browser, cancelBrowser, cancelAlloc
-	// The first Run starts the browser. Its context must not carry the
+	ctx, cancelBrowser := chromedp.NewContext(alloc)
+	b := &browser{dir: dir, ctx: ctx, cancel: func() {
+		cancelBrowser()
+		cancelAlloc()
+		os.RemoveAll(dir)
+	}}
+	// The first action starts the browser. Its context must not carry a
 	// deadline (that would end the browser with it), so the deadline is
 	// kept by hand.
 	done := make(chan error, 1)
-	go func() { done <- chromedp.Do(browser) }()
+	go func() { done <- chromedp.Do(ctx) }()
 	select {
 	case err = <-done:
 	case <-time.After(startTimeout):
 		err = fmt.Errorf("did not start within %s", startTimeout)
 	}
 	if err != nil {
-		stopLocked()
-		return fmt.Errorf("start %s: %w", shared.path, err)
+		b.cancel()
+		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	return nil
+	return b, nil
 }
 
-// Tab returns the context of a new tab in the shared browser, closed when the
-// test ends. With no browser the test is skipped, or failed under
-// OPSBOT_REQUIRE_BROWSER=1.
+// unavailable skips the test, or fails it under OPSBOT_REQUIRE_BROWSER=1.
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("browser required (OPSBOT_REQUIRE_BROWSER=1): %v", err)
+	}
+	t.Skipf("skipping browser test: %v; set OPSBOT_CHROMIUM or install chromium (CI sets OPSBOT_REQUIRE_BROWSER=1 to fail instead)", err)
+}
+
+// Tab returns the context of a new tab in the test binary's shared browser,
+// closed when the test ends; the package's TestMain must call Stop. With no
+// browser the test is skipped, or failed under OPSBOT_REQUIRE_BROWSER=1.
 func Tab(t testing.TB) context.Context {
 	t.Helper()
 	shared.Lock()
 	if !shared.started {
 		shared.started = true
-		shared.err = start()
+		shared.b, shared.err = start()
 	}
-	err, browser := shared.err, shared.browser
+	b, err := shared.b, shared.err
 	shared.Unlock()
 	if err != nil {
-		if Required() {
-			t.Fatalf("browser required (OPSBOT_REQUIRE_BROWSER=1): %v", err)
-		}
-		t.Skipf("skipping browser test: %v; set OPSBOT_CHROMIUM or install chromium (CI sets OPSBOT_REQUIRE_BROWSER=1 to fail instead)", err)
+		unavailable(t, err)
 	}
-	tab, closeTab := chromedp.NewContext(browser)
+	return tab(t, b)
+}
+
+// Own starts a browser for this test alone, stopped when it ends: for a
+// package with one browser test, which then needs no TestMain.
+func Own(t testing.TB) context.Context {
+	t.Helper()
+	b, err := start()
+	if err != nil {
+		unavailable(t, err)
+	}
+	t.Cleanup(b.cancel)
+	return tab(t, b)
+}
+
+func tab(t testing.TB, b *browser) context.Context {
+	t.Helper()
+	tab, closeTab := chromedp.NewContext(b.ctx)
 	t.Cleanup(closeTab)
 	// The first action opens the tab, and must not carry a deadline (that
 	// would close the tab with it); everything after does, so that a page
@@ -135,31 +164,15 @@ func Tab(t testing.TB) context.Context {
 }
 
 // TabTimeout bounds everything a test does in one tab.
-var TabTimeout = 30 * time.Second
-
-// Path is the browser in use, once a Tab has started it.
-func Path() string {
-	shared.Lock()
-	defer shared.Unlock()
-	return shared.path
-}
+var TabTimeout = 2 * time.Minute
 
 // Stop ends the shared browser and removes its profile. Call it from
 // TestMain after m.Run.
 func Stop() {
 	shared.Lock()
 	defer shared.Unlock()
-	stopLocked()
-}
-
-func stopLocked() {
-	if shared.cancelBrowser != nil {
-		shared.cancelBrowser()
-		shared.cancelAlloc()
-		shared.cancelBrowser, shared.cancelAlloc = nil, nil
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-		shared.dir = ""
+	if shared.b != nil {
+		shared.b.cancel()
+		shared.b = nil
 	}
 }
