@@ -80,8 +80,14 @@ func DefuseBroadcasts(s string) string {
 // that raw text from a modal is stored in the same form as slash command
 // text and can never be read as markup (mentions, links) when posted.
 func EscapeText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
+	return slackEscaper.Replace(s)
 }
+
+// slackEscaper is built once: a Replacer compiles its table on first use.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // UnescapeText reverses Slack's escaping and shows mentions and links by
 // their labels, for text leaving Slack (PagerDuty, exports).

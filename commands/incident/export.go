@@ -349,8 +349,10 @@ func (d *Document) userIDs() []string {
 		add(ev.Details["user"])
 		add(ev.Details["pinned_by"])
 		add(ev.Details["approver"])
-		for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
-			add(m[1])
+		if strings.Contains(ev.Text, "<@") {
+			for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
+				add(m[1])
+			}
 		}
 	}
 	return out

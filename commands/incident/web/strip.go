@@ -169,7 +169,8 @@ func buildStrip(d *incident.Document, zoneIsUTC bool) strip {
 	}
 	for _, ev := range d.Events {
 		px := x(ev.Time)
-		label := when(ev.Time) + " " + plain(d.Sentence(ev))
+		// Only marked events need their sentence (as the mark's title).
+		label := func() string { return when(ev.Time) + " " + plain(d.Sentence(ev)) }
 		switch {
 		case ev.Type == bot.TLRoleAssigned:
 			roles++
@@ -248,13 +249,14 @@ type markSet struct {
 
 func newMarkSet() *markSet { return &markSet{at: map[string]int{}} }
 
-func (m *markSet) add(class string, x float64, d, title string) {
+func (m *markSet) add(class string, x float64, d string, label func() string) {
 	k := class + "/" + strconv.Itoa(int(x/markBucket))
 	if i, ok := m.at[k]; ok {
 		m.extra[i]++
 		m.list[i].Title = fmt.Sprintf("%s (and %d more)", m.base[i], m.extra[i])
 		return
 	}
+	title := label()
 	if r := []rune(title); len(r) > 200 {
 		title = string(r[:199]) + "…"
 	}

@@ -196,7 +196,7 @@ func buildView(d *incident.Document) *view {
 			v.Days = append(v.Days, day{Label: label, ISO: local.Format("2006-01-02")})
 			cur = &v.Days[len(v.Days)-1]
 		}
-		r := row{Kind: kindLabel(ev.Type), Class: typeClass(ev.Type), When: mk(ev.Time),
+		r := row{Kind: kindLabel(ev.Type), Class: typeClass(ev.Type), When: rowStamp(loc, ev.Time, v.ZoneIsUTC),
 			Text: segments(d.Sentence(ev)), Later: d.Superseded(ev)}
 		if l, ok := linkSeg(ev.Details["permalink"], "message"); ok {
 			r.Links = append(r.Links, l)
@@ -229,9 +229,18 @@ func newStamp(d *incident.Document, t time.Time, zoneIsUTC bool) stamp {
 	if t.IsZero() {
 		return stamp{Full: "—", Clock: "—", Zero: true}
 	}
-	s := stamp{ISO: t.UTC().Format(time.RFC3339), Full: d.Time(t), Clock: t.In(d.Location()).Format("15:04:05")}
+	s := rowStamp(d.Location(), t, zoneIsUTC)
+	s.Full = d.Time(t)
+	return s
+}
+
+// rowStamp is a timeline row's time: the full date is in the day's heading.
+// The UTC column is labelled by the stylesheet, not on every row.
+func rowStamp(loc *time.Location, t time.Time, zoneIsUTC bool) stamp {
+	u := t.UTC()
+	s := stamp{ISO: u.Format(time.RFC3339), Clock: t.In(loc).Format("15:04:05")}
 	if !zoneIsUTC {
-		s.UTC = t.UTC().Format("15:04:05") + " UTC"
+		s.UTC = u.Format("15:04:05")
 	}
 	return s
 }

@@ -95,7 +95,8 @@ var pagesHTML string
 // <style> element, and the CSP names it by hash.
 var (
 	pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
-		"css": func() template.CSS { return template.CSS(styleSheet) },
+		"css":  func() template.CSS { return template.CSS(styleSheet) },
+		"rows": rows,
 	}).Parse(pagesHTML))
 	styleHash = func() string {
 		sum := sha256.Sum256([]byte(styleSheet))
