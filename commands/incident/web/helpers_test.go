@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
@@ -62,11 +63,16 @@ var testKey = weblink.Key(strings.Repeat("k", 32))
 
 func newEnv(t testing.TB, zone string) *env {
 	t.Helper()
+	return newEnvOn(t, zone, redistest.New(t))
+}
+
+// newEnvOn is newEnv on a given Redis (a server a test may stop).
+func newEnvOn(t testing.TB, zone string, rdb goredis.UniversalClient) *env {
+	t.Helper()
 	loc, err := time.LoadLocation(zone)
 	if err != nil {
 		t.Fatalf("zone %s: %v", zone, err)
 	}
-	rdb := redistest.New(t)
 	e := &env{t: t, clock: &testClock{now: t0}}
 	e.ws = console.NewWorkspace(io.Discard, e.clock, "T0TEST")
 	for _, u := range []bot.User{

@@ -168,7 +168,8 @@ func buildStrip(d *incident.Document, zoneIsUTC bool) strip {
 		alertTop = addRow("Alerts")
 	}
 	for _, ev := range d.Events {
-		px := x(ev.Time)
+		// Marks stay inside the plot, clear of the row labels.
+		px := min(max(x(ev.Time), stripLeft+5), stripRight-5)
 		// Only marked events need their sentence (as the mark's title).
 		label := func() string { return when(ev.Time) + " " + plain(d.Sentence(ev)) }
 		switch {

@@ -97,6 +97,12 @@ var (
 	pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 		"css":  func() template.CSS { return template.CSS(styleSheet) },
 		"rows": rows,
+		"plural": func(n int, what string) string {
+			if n == 1 {
+				return "1 " + what
+			}
+			return strconv.Itoa(n) + " " + what + "s"
+		},
 	}).Parse(pagesHTML))
 	styleHash = func() string {
 		sum := sha256.Sum256([]byte(styleSheet))
@@ -204,6 +210,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The URL is a credential and the page private: no shared cache keeps
 	// it, and no browser cache outlives the tab.
 	h.Set("Cache-Control", "private, no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		s.refuse(w, r, "other", http.StatusMethodNotAllowed, "Method not allowed", "These pages can only be read.")
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
