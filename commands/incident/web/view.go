@@ -189,12 +189,17 @@ func buildView(d *incident.Document) *view {
 			Ongoing: r.To.IsZero(), Duration: d.Duration(r.From, r.To)})
 	}
 
+	// One array holds every row; each day is a slice of it.
+	all := make([]row, 0, len(d.Events))
 	var cur *day
+	curDate := -1
 	for _, ev := range d.Events {
 		local := ev.Time.In(loc)
-		if label := local.Format("Monday 2 January 2006"); cur == nil || cur.Label != label {
-			v.Days = append(v.Days, day{Label: label, ISO: local.Format("2006-01-02")})
-			cur = &v.Days[len(v.Days)-1]
+		y, m, dd := local.Date()
+		if date := y*10000 + int(m)*100 + dd; cur == nil || date != curDate {
+			v.Days = append(v.Days, day{Label: local.Format("Monday 2 January 2006"), ISO: local.Format("2006-01-02")})
+			cur, curDate = &v.Days[len(v.Days)-1], date
+			cur.Rows = all[len(all):len(all)]
 		}
 		r := row{Kind: kindLabel(ev.Type), Class: typeClass(ev.Type), When: rowStamp(loc, ev.Time, v.ZoneIsUTC),
 			Text: segments(d.Sentence(ev)), Later: d.Superseded(ev)}
@@ -204,7 +209,8 @@ func buildView(d *incident.Document) *view {
 		if l, ok := linkSeg(ev.Details["url"], "page"); ok && ev.Type == bot.TLPage {
 			r.Links = append(r.Links, l)
 		}
-		cur.Rows = append(cur.Rows, r)
+		all = append(all, r)
+		cur.Rows = cur.Rows[:len(cur.Rows)+1]
 	}
 
 	for _, r := range d.Runbooks {

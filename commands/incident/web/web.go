@@ -266,7 +266,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, page string) {
 		v.Postmortem = true
 		v.PageTitle = doc.Incident.Key + " post-mortem: " + v.RawTitle
 	}
-	body, err := render(page, v)
+	body, err := render(page, v, 320*len(doc.Events))
 	if err != nil {
 		s.log.Error("web page not rendered", zap.String("incident", key), zap.String("page", page), zap.Error(err))
 		s.refuse(w, r, page, http.StatusInternalServerError, "Something went wrong", "The page could not be rendered; it has been logged.")
@@ -278,9 +278,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, page string) {
 
 // render executes one page into memory, so that a failure midway never
 // sends half a page.
-func render(name string, data any) ([]byte, error) {
+func render(name string, data any, sizeHint int) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(64 << 10)
+	// A long timeline is most of the page; growing the buffer by doubling
+	// would copy it several times.
+	buf.Grow(64<<10 + sizeHint)
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		return nil, err
 	}
@@ -293,7 +295,7 @@ type refused struct {
 }
 
 func (s *Server) refuse(w http.ResponseWriter, _ *http.Request, page string, code int, heading, msg string) {
-	body, err := render("refused", refused{PageTitle: heading + " — opsbot", Heading: heading, Message: msg})
+	body, err := render("refused", refused{PageTitle: heading + " — opsbot", Heading: heading, Message: msg}, 0)
 	if err != nil {
 		body = []byte(heading)
 	}
