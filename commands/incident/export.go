@@ -603,15 +603,7 @@ func (d *Document) ActionItem(f bot.Followup) string {
 	if f.Due != "" {
 		due = f.Due
 	}
-	state := "open"
-	if !f.Open() {
-		state = "done " + f.DoneAt.In(d.tz).Format("2006-01-02")
-		if f.DoneBy == actorGitHub {
-			state += " (closed on GitHub)"
-		} else if f.DoneBy != "" {
-			state += " by " + d.Who(f.DoneBy)
-		}
-	}
+	state := d.FollowupState(f)
 	ticket := "—"
 	if f.Tracker.URL != "" {
 		ticket = fmt.Sprintf("[#%d](%s)", f.Tracker.Number, f.Tracker.URL)

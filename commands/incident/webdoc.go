@@ -58,3 +58,18 @@ func (d *Document) Outcome(r RunbookRun) string {
 	}
 	return outcome(bot.TimelineEvent{Details: r.Details}, d.Who)
 }
+
+// FollowupState says where a follow-up stands, in plain text: "open", or
+// "done 2026-03-02 by @Name" (or "(closed on GitHub)").
+func (d *Document) FollowupState(f bot.Followup) string {
+	if f.Open() {
+		return "open"
+	}
+	state := "done " + f.DoneAt.In(d.Location()).Format("2006-01-02")
+	if f.DoneBy == actorGitHub {
+		state += " (closed on GitHub)"
+	} else if f.DoneBy != "" {
+		state += " by " + d.Who(f.DoneBy)
+	}
+	return state
+}

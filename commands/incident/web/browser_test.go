@@ -113,19 +113,20 @@ func TestBrowserIncidentPage(t *testing.T) {
 			t.Errorf("page text lacks %q, shown as typed", want)
 		}
 	}
+	// The note's link, and the follow-up's in the timeline and in its table.
 	links := eval[[]string](t, ctx, `[...document.querySelectorAll('main a')].map(a => a.href)`)
-	if diff := cmp.Diff([]string{"https://grafana.example/d/1?a=1&b=2"}, links); diff != "" {
+	if diff := cmp.Diff([]string{"https://grafana.example/d/1?a=1&b=2", "https://wiki.example/runbook", "https://wiki.example/runbook"}, links); diff != "" {
 		t.Errorf("links in the page (-want +got):\n%s", diff)
 	}
 
 	// The timeline, in order, with its times and types.
 	kinds := eval[[]string](t, ctx, `[...document.querySelectorAll('ol.tl li .k')].map(e => e.textContent)`)
-	wantKinds := []string{"declared", "role", "role", "role", "severity", "note", "message", "note", "update", "runbook", "status", "resolved"}
+	wantKinds := []string{"declared", "role", "role", "milestone", "role", "severity", "note", "message", "note", "update", "runbook", "status", "resolved", "follow-up"}
 	if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 		t.Errorf("timeline entries (-want +got):\n%s", diff)
 	}
 	times := eval[[]string](t, ctx, `[...document.querySelectorAll('ol.tl li > time')].map(e => e.textContent + ' ' + e.getAttribute('datetime'))`)
-	if len(times) != len(wantKinds) || times[0] != "10:58:00 2026-03-02T09:58:00Z" || times[len(times)-1] != "11:35:00 2026-03-02T10:35:00Z" {
+	if len(times) != len(wantKinds) || times[0] != "10:58:00 2026-03-02T09:58:00Z" || times[len(times)-2] != "11:35:00 2026-03-02T10:35:00Z" {
 		t.Errorf("timeline times = %v, want Berlin times with UTC datetimes, 10:58:00 to 11:35:00", times)
 	}
 
@@ -142,13 +143,20 @@ func TestBrowserIncidentPage(t *testing.T) {
 	milestones := eval[[][]string](t, ctx, `[...document.querySelectorAll('#h-overview ~ table tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))`)
 	wantMilestones := [][]string{
 		{"Declared", "2026-03-02 10:58:00 CET", "—"},
-		{"First commander", "2026-03-02 10:58:00 CET", "0s"},
-		{"Mitigated (monitoring)", "2026-03-02 11:15:00 CET", "17m"},
-		{"Resolved", "2026-03-02 11:35:00 CET", "37m"},
+		{"Acknowledged", "2026-03-02 11:00:00 CET", "acknowledge: 2m"},
+		{"First commander", "2026-03-02 10:58:00 CET", "commander: 0s"},
+		{"Mitigated (monitoring)", "2026-03-02 11:15:00 CET", "mitigate: 17m"},
+		{"Resolved", "2026-03-02 11:35:00 CET", "resolve: 37m"},
 		{"Duration", "37m"},
 	}
 	if diff := cmp.Diff(wantMilestones, milestones); diff != "" {
 		t.Errorf("milestones (-want +got):\n%s", diff)
+	}
+
+	followups := eval[[][]string](t, ctx, `[...document.querySelectorAll('#h-followups ~ table tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))`)
+	wantFollowups := [][]string{{"1", `add a <canary> & "alert" the runbook`, `<b onmouseover="document.title='pwned'">Mallory</b> & "co"`, "2026-03-20", "open", "—"}}
+	if diff := cmp.Diff(wantFollowups, followups); diff != "" {
+		t.Errorf("follow-ups (-want +got):\n%s", diff)
 	}
 
 	// The strip is drawn, labelled for screen readers, and styled: the

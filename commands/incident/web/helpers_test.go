@@ -51,6 +51,7 @@ type env struct {
 	clock  *testClock
 	ws     *console.Workspace
 	svc    *incident.Service
+	store  bot.IncidentStore
 	router *bot.Router
 	tl     *oredis.Timeline
 	signer *weblink.Signer
@@ -88,6 +89,7 @@ func newEnvOn(t testing.TB, zone string, rdb goredis.UniversalClient) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.store = store
 	e.tl, err = oredis.NewTimeline(oredis.TimelineConfig{Client: rdb, SpoolDir: t.TempDir(), Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +101,12 @@ func newEnvOn(t testing.TB, zone string, rdb goredis.UniversalClient) *env {
 	}
 	// The family and the web view need each other (links, documents).
 	late := &lateLinker{}
+	followups, err := oredis.NewFollowups(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = incident.New(incident.Config{Chat: e.ws, Store: store, Timeline: e.tl, Clock: e.clock,
-		Logger: zaptest.NewLogger(t), Links: late, Settings: incident.Settings{Timezone: loc}})
+		Logger: zaptest.NewLogger(t), Links: late, Settings: incident.Settings{Timezone: loc}, Followups: followups})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +244,6 @@ func (e *env) walk() string {
 	e.cmd("U0BOB", ch, "status monitoring")
 	e.clock.Advance(20 * time.Minute)
 	e.cmd("U0BOB", ch, "resolve "+bot.EscapeText("rolled back release 42 <script>"))
+	e.cmd("U0BOB", ch, "followup "+bot.EscapeText(`add a <canary> & "alert"`)+" <https://wiki.example/runbook|the runbook> <@U0MAL|mallory> due 2026-03-20")
 	return key
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,12 +39,27 @@ type period struct {
 	Duration string
 }
 
-// milestone is one of the incident's landmarks and how long it took to
-// reach it from the declaration.
+// milestone is one of the incident's landmarks and how long it took, as
+// the export says it ("time to mitigate": from the declaration; "time to
+// detect": from the first alert to the declaration).
 type milestone struct {
 	Label string
 	When  stamp
-	Took  string
+	// TimeTo names the measure ("mitigate"); empty for the declaration.
+	TimeTo string
+	Took   string
+}
+
+// followupRow is one follow-up: an action item of the post-mortem.
+type followupRow struct {
+	Number int
+	Text   []seg
+	Drill  bool
+	Owner  string
+	Due    string
+	State  string
+	Open   bool
+	Ticket seg
 }
 
 // row is one timeline event.
@@ -110,6 +126,8 @@ type view struct {
 	Generated stamp
 
 	Milestones []milestone
+	Drill      bool
+	Followups  []followupRow
 	Duration   string
 	Updates    int
 	Pins       int
@@ -149,7 +167,6 @@ func buildView(d *incident.Document) *view {
 		EventCount:    len(d.Events),
 		SeverityTable: historyTable{Label: "Severity"},
 		StatusTable:   historyTable{Label: "Status"},
-		TimeTo:        []string{"", "commander", "mitigate", "resolve"},
 	}
 	if inc.Description == "" {
 		v.Description = nil
@@ -164,11 +181,30 @@ func buildView(d *incident.Document) *view {
 	v.Generated = mk(d.GeneratedAt)
 
 	m := d.Metrics
-	v.Milestones = []milestone{
-		{Label: "Declared", When: mk(m.DeclaredAt), Took: "—"},
-		{Label: "First commander", When: mk(m.FirstCommanderAt), Took: d.Seconds(m.TimeToCommanderSec)},
-		{Label: "Mitigated (monitoring)", When: mk(m.MitigatedAt), Took: d.Seconds(m.TimeToMitigateSec)},
-		{Label: "Resolved", When: mk(m.ResolvedAt), Took: d.Seconds(m.TimeToResolveSec)},
+	v.Drill = inc.Drill
+	if !m.DetectedAt.IsZero() {
+		v.Milestones = append(v.Milestones, milestone{Label: "Detected", When: mk(m.DetectedAt), TimeTo: "detect", Took: d.Seconds(m.TimeToDetectSec)})
+	}
+	v.Milestones = append(v.Milestones,
+		milestone{Label: "Declared", When: mk(m.DeclaredAt)},
+		milestone{Label: "Acknowledged", When: mk(m.AcknowledgedAt), TimeTo: "acknowledge", Took: d.Seconds(m.TimeToAckSec)},
+		milestone{Label: "First commander", When: mk(m.FirstCommanderAt), TimeTo: "commander", Took: d.Seconds(m.TimeToCommanderSec)},
+		milestone{Label: "Mitigated (monitoring)", When: mk(m.MitigatedAt), TimeTo: "mitigate", Took: d.Seconds(m.TimeToMitigateSec)},
+		milestone{Label: "Resolved", When: mk(m.ResolvedAt), TimeTo: "resolve", Took: d.Seconds(m.TimeToResolveSec)},
+	)
+	for _, f := range d.Followups {
+		r := followupRow{Number: f.Number, Text: segments(f.Text), Drill: f.Drill, Owner: "—", Due: "—",
+			State: d.FollowupState(f), Open: f.Open()}
+		if f.Owner != "" {
+			r.Owner = d.Name(f.Owner)
+		}
+		if f.Due != "" {
+			r.Due = f.Due
+		}
+		if l, ok := linkSeg(f.Tracker.URL, "#"+strconv.Itoa(f.Tracker.Number)); ok {
+			r.Ticket = l
+		}
+		v.Followups = append(v.Followups, r)
 	}
 	v.Duration = d.Seconds(m.TimeToResolveSec)
 	if inc.Open() {
@@ -318,6 +354,8 @@ func kindLabel(t bot.TimelineEventType) string {
 		return "edited"
 	case bot.TLMessageDeleted:
 		return "deleted"
+	case bot.TLFollowup:
+		return "follow-up"
 	}
 	s := []rune(strings.ReplaceAll(string(t), "_", " "))
 	if len(s) > 24 {

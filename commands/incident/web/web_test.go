@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/weblink"
 )
@@ -269,5 +270,34 @@ func TestPostmortemPageAgreesWithTheExport(t *testing.T) {
 		if !strings.Contains(string(md), "## "+s) || !strings.Contains(text, s) {
 			t.Errorf("section %q not in both", s)
 		}
+	}
+}
+
+// TestDrillsAndDetectionShow: a drill is marked as one, and an incident
+// detected before it was declared shows when, as the export does.
+func TestDrillsAndDetectionShow(t *testing.T) {
+	e := newEnv(t, "UTC")
+	e.cmd("U0ALICE", "C0GENERAL", "declare --drill sev1 region failover")
+	_, body := get(t, e.link("INC-1"))
+	if !strings.Contains(body, `<span class="badge drill"`) {
+		t.Errorf("drill page has no drill badge:\n%s", body)
+	}
+	// Until the alerts family declares incidents from alert groups, the
+	// detection time is set on the record as it will.
+	e.cmd("U0ALICE", "C0GENERAL", "declare sev2 HighLatency &lt;checkout&gt;")
+	if _, err := e.store.Update(e.ctx(), "INC-2", func(inc *bot.Incident) error {
+		inc.DetectedAt = t0.Add(-4 * time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, strings.Replace(e.link("INC-2"), "/INC-2?", "/INC-2/postmortem?", 1))
+	for _, want := range []string{"<h1>HighLatency &lt;checkout&gt;</h1>", "Detected", "2026-03-02 09:54:00 UTC</time> (time to detect: 4m)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("post-mortem lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "badge drill") {
+		t.Error("a real incident is marked as a drill")
 	}
 }
