@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -228,5 +229,62 @@ func TestE2EWebPageButton(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>disk full</h1>") ||
 		resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "private, no-store" {
 		t.Errorf("GET %s: %d %v\n%s", link, resp.StatusCode, resp.Header, body)
+	}
+}
+
+// syncBuffer is an output that a test reads while the console writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestConsoleWebLink: console mode serves the pages on localhost, and
+// /incident link prints a link that opens the incident while it runs.
+func TestConsoleWebLink(t *testing.T) {
+	t.Chdir("../..")
+	in, feed := io.Pipe()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"console"}, func(string) string { return "" }, in, &out, &errOut) }()
+	fmt.Fprintln(feed, "/incident declare sev2 checkout errors")
+	fmt.Fprintln(feed, "/incident note rolled back the &lt;deploy&gt;")
+	fmt.Fprintln(feed, "/incident link")
+	var link string
+	deadline := time.Now().Add(20 * time.Second)
+	for link == "" && time.Now().Before(deadline) {
+		link = linkRe.FindString(out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(link, "http://127.0.0.1:") {
+		feed.Close()
+		t.Fatalf("no localhost link in the console output:\n%s\n%s", out.String(), errOut.String())
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "rolled back the &lt;deploy&gt;") {
+		t.Errorf("GET %s: %d\n%s", link, resp.StatusCode, body)
+	}
+	feed.Close()
+	if code := <-done; code != 0 {
+		t.Errorf("console exit %d\n%s", code, errOut.String())
+	}
+	if _, err := http.Get(link); err == nil {
+		t.Error("the pages are still served after the console ended")
 	}
 }
