@@ -124,8 +124,9 @@ func TestBinaryWebView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(kinds, ",") != "declared,role,note" {
-		t.Errorf("timeline %v, want declared, role, note", kinds)
+	// The commander's note is also the incident's acknowledgement.
+	if strings.Join(kinds, ",") != "declared,role,note,milestone" {
+		t.Errorf("timeline %v, want declared, role, note, milestone", kinds)
 	}
 	inert, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.scripts.length + document.images.length`))
 	if err != nil || inert != 0 {

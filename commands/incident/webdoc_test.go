@@ -22,8 +22,10 @@ func TestDocumentForTheWebIsTheExportsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Incident.Key != "INC-1" || len(doc.Events) != 4 || len(doc.Roles) != 2 {
-		t.Fatalf("document = %s with %d events and %d tenures, want INC-1 with 4 and 2", doc.Incident.Key, len(doc.Events), len(doc.Roles))
+	// declared, the declarer's and the new commander's roles, the
+	// acknowledgement (the change of commander) and the note.
+	if doc.Incident.Key != "INC-1" || len(doc.Events) != 5 || len(doc.Roles) != 2 {
+		t.Fatalf("document = %s with %d events and %d tenures, want INC-1 with 5 and 2", doc.Incident.Key, len(doc.Events), len(doc.Roles))
 	}
 	if doc.Location() != h.svc.Settings().Timezone {
 		t.Errorf("location = %v, want the configured zone %v", doc.Location(), h.svc.Settings().Timezone)
