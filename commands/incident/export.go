@@ -210,8 +210,9 @@ func (s *Service) Document(ctx context.Context, key string) (*Document, error) {
 		}
 		doc.Followups = fs
 	}
-	doc.names = s.resolveNames(ctx, doc.userIDs())
-	doc.Participants = doc.participants()
+	ids := doc.userIDs()
+	doc.names = s.resolveNames(ctx, ids)
+	doc.Participants = doc.participants(ids)
 	return &doc, nil
 }
 
@@ -349,17 +350,12 @@ func (d *Document) userIDs() []string {
 		add(ev.Details["user"])
 		add(ev.Details["pinned_by"])
 		add(ev.Details["approver"])
-		if strings.Contains(ev.Text, "<@") {
-			for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
-				add(m[1])
-			}
-		}
+		eachMention(ev.Text, add)
 	}
 	return out
 }
 
-func (d *Document) participants() []Person {
-	ids := d.userIDs()
+func (d *Document) participants(ids []string) []Person {
 	out := make([]Person, 0, len(ids))
 	for _, id := range ids {
 		out = append(out, Person{ID: id, Name: d.name(id)})
@@ -482,12 +478,7 @@ func (d *Document) Who(id string) string {
 // Line describes one event in a sentence, mentions resolved to names.
 func (d *Document) Line(ev bot.TimelineEvent) string {
 	line := describe(ev, d.Who, false)
-	if strings.Contains(line, "<@") {
-		line = mentionRe.ReplaceAllStringFunc(line, func(m string) string {
-			return d.Who(mentionRe.FindStringSubmatch(m)[1])
-		})
-	}
-	return mdEscape(line)
+	return mdEscape(replaceMentions(line, d.Who))
 }
 
 // Superseded says what later happened to a pinned message: edited, deleted

@@ -1,7 +1,6 @@
 package incident
 
 import (
-	"strings"
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
@@ -38,13 +37,7 @@ func (d *Document) Name(id string) string {
 // must parse or escape it; nothing in it is markup to trust.
 func (d *Document) Sentence(ev bot.TimelineEvent) string {
 	who := func(id string) string { return bot.EscapeText(d.Who(id)) }
-	line := describe(ev, who, false)
-	if strings.Contains(line, "<@") {
-		line = mentionRe.ReplaceAllStringFunc(line, func(m string) string {
-			return who(mentionRe.FindStringSubmatch(m)[1])
-		})
-	}
-	return line
+	return replaceMentions(describe(ev, who, false), who)
 }
 
 // Outcome describes a runbook run's result in plain text, people by name.
