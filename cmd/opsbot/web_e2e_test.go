@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -231,24 +230,6 @@ func TestE2EWebPageButton(t *testing.T) {
 		resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "private, no-store" {
 		t.Errorf("GET %s: %d %v\n%s", link, resp.StatusCode, resp.Header, body)
 	}
-}
-
-// syncBuffer is an output that a test reads while the console writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestConsoleWebLink: console mode serves the pages on localhost, and
