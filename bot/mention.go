@@ -42,10 +42,16 @@ func MentionChannel(id string) string { return "<#" + id + ">" }
 // that raw text from a modal is stored in the same form as slash command
 // text and can never be read as markup (mentions, links) when posted.
 func EscapeText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
+	return slackEscaper.Replace(s)
 }
 
 // UnescapeText turns Slack-escaped text into plain text for places outside
 // Slack (PagerDuty, exports, terminals): mentions and links follow Quote's
 // rule (a masked link shows its target too), then the entities are decoded.
 func UnescapeText(s string) string { return UnescapeEntities(Quote(s)) }
+
+// slackEscaper is built once: a Replacer compiles its table on first use.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")

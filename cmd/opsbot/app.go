@@ -15,6 +15,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/commands/incident"
+	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
 	"github.com/opsbot/opsbot/integrations/github"
@@ -62,6 +63,8 @@ type app struct {
 	oncall    *oncall.Service
 	catalog   *runbooks.Catalog
 	pager     *pagerduty.Client
+	// web serves the incident pages; nil when the web view is off.
+	web *web.Server
 }
 
 // buildApp wires every family onto one router and engine. cfg is valid
@@ -166,11 +169,22 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	if a.pager != nil {
 		incCfg.Pager = a.pager
 	}
+	// The web view reads incidents and the family hands out its links.
+	links := &lateLinks{}
+	if cfg.WebView() {
+		incCfg.Links = links
+	}
 	a.incidents, err = incident.New(incCfg)
 	if err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
 	open.s = a.incidents
+	if cfg.WebView() {
+		if a.web, err = buildWeb(cfg, d, a.incidents); err != nil {
+			return nil, err
+		}
+		links.s = a.web
+	}
 
 	if cfg.RunbooksDir == "" {
 		a.catalog, err = runbooks.NewCatalog()

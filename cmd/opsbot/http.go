@@ -57,8 +57,11 @@ func newRegistry() *prometheus.Registry {
 // serveHTTP serves /healthz (the process runs), /readyz (every readiness
 // check passes: Socket Mode connected, Redis reachable) and /metrics until
 // ctx ends.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, log *zap.Logger) (net.Addr, <-chan error, error) {
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, log *zap.Logger, routes ...route) (net.Addr, <-chan error, error) {
 	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.pattern, r.handler)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -82,7 +85,20 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return ln.Addr(), serve(ctx, ln, mux, "http", log), nil
+}
+
+// route is a handler mounted on the HTTP listener besides health and
+// metrics (the web view's pages, when they have no listener of their own).
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// serve serves h on ln until ctx ends, then shuts down gracefully; the
+// channel reports a server that stopped by itself.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, name string, log *zap.Logger) <-chan error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(ln)
@@ -96,9 +112,9 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("http shutdown", zap.Error(err))
+			log.Warn(name+" shutdown", zap.Error(err))
 		}
 	}()
-	log.Info("http listening", zap.String("addr", ln.Addr().String()))
-	return ln.Addr(), done, nil
+	log.Info(name+" listening", zap.String("addr", ln.Addr().String()))
+	return done
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
+	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/integrations/console"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -159,6 +161,28 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
+	// The pages get their own listener when OPSBOT_WEB_ADDR is set (so they
+	// can be exposed without /metrics), else they share the HTTP one. Their
+	// own listener stops taking requests first at shutdown.
+	webCtx, stopWeb := context.WithCancel(bg)
+	defer stopWeb()
+	var pages []route
+	webErr := make(<-chan error)
+	if a.web != nil {
+		switch {
+		case cfg.WebAddr != "":
+			ln, err := net.Listen("tcp", cfg.WebAddr)
+			if err != nil {
+				log.Error("web view", zap.Error(err))
+				return 1
+			}
+			webErr = serve(webCtx, ln, a.web, "web view", log)
+		case cfg.HTTPAddr != "":
+			pages = []route{{web.PathPrefix, a.web}}
+		default:
+			log.Warn("the web view has no listener: set OPSBOT_WEB_ADDR or OPSBOT_HTTP_ADDR; links given out will not open")
+		}
+	}
 	httpErr := make(<-chan error)
 	if cfg.HTTPAddr != "" {
 		_, httpErr, err = serveHTTP(bg, cfg.HTTPAddr, reg, []readiness{
@@ -169,7 +193,7 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 				return nil
 			}},
 			{"redis", func(ctx context.Context) error { return oredis.Ping(ctx, rdb) }},
-		}, log)
+		}, log, pages...)
 		if err != nil {
 			log.Error("http", zap.Error(err))
 			return 1
@@ -189,9 +213,13 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	case err := <-httpErr:
 		log.Error("http server stopped", zap.Error(err))
 		code = 1
+	case err := <-webErr:
+		log.Error("web view server stopped", zap.Error(err))
+		code = 1
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new envelopes; finishing the ones in flight")
+	stopWeb()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := a.shutdown(sctx); err != nil {
@@ -274,6 +302,15 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	}
 	defer cleanup()
 
+	// The web view is served on localhost, and /incident link prints links
+	// to it.
+	webLn, err := consoleWeb(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "opsbot: %v\n", err)
+		return 1
+	}
+	defer webLn.Close()
+
 	clock := bot.SystemClock
 	ws := newConsoleWorkspace(stdout, clock)
 	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4})
@@ -286,6 +323,9 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	wait := a.start(bg)
+	webCtx, stopWeb := context.WithCancel(bg)
+	defer stopWeb()
+	serve(webCtx, webLn, a.web, "web view", log)
 
 	interactive := false
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -294,10 +334,12 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if interactive {
 		fmt.Fprintln(stdout, "opsbot console: you are @alice in #general. Type /incident help, or :help for the console's own commands.")
 		fmt.Fprintln(stdout, "Nothing here is persisted; set SLACK_APP_TOKEN and SLACK_BOT_TOKEN to run in Slack.")
+		fmt.Fprintf(stdout, "Incident pages are served on %s: /incident link in an incident's channel prints a signed link.\n", cfg.PublicURL)
 	}
 	repl := &console.REPL{Workspace: ws, Handler: a.engine, Clock: clock, User: "U0ALICE", Channel: "C0GENERAL", Team: consoleTeam, Prompt: interactive}
 	runErr := repl.Run(ctx, stdin, stdout)
 
+	stopWeb()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := a.shutdown(sctx); err != nil {

@@ -174,16 +174,34 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 	if err != nil {
 		return nil, bot.Userf("%q is not an incident key like INC-42.", key)
 	}
-	inc, err := s.store.Get(ctx, k)
+	doc, err := s.Document(ctx, k)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, bot.Userf("There is no incident %s.", k)
 		}
-		return nil, fmt.Errorf("export %s: %w", k, err)
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if format == FormatMarkdown {
+		doc.buildEntries()
+	}
+	return s.render(doc, format)
+}
+
+// Document reads incident key and its timeline and builds the post-mortem
+// record, people named: what the exports and the web pages are made of, so
+// that they cannot disagree. An unknown key is bot.ErrIncidentNotFound.
+func (s *Service) Document(ctx context.Context, key string) (*Document, error) {
+	k, err := bot.ParseIncidentKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", bot.ErrIncidentNotFound, err)
+	}
+	inc, err := s.store.Get(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", k, err)
 	}
 	events, err := s.timeline.Events(ctx, k)
 	if err != nil {
-		return nil, fmt.Errorf("export %s: read timeline: %w", k, err)
+		return nil, fmt.Errorf("read %s timeline: %w", k, err)
 	}
 	inc, events = cleanRecord(inc, events)
 	doc := s.buildDocument(inc, events)
@@ -194,12 +212,10 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 		}
 		doc.Followups = fs
 	}
-	doc.names = s.resolveNames(ctx, doc.userIDs())
-	doc.Participants = doc.participants()
-	if format == FormatMarkdown {
-		doc.buildEntries()
-	}
-	return s.render(&doc, format)
+	ids := doc.userIDs()
+	doc.names = s.resolveNames(ctx, ids)
+	doc.Participants = doc.participants(ids)
+	return &doc, nil
 }
 
 func (s *Service) render(doc *Document, format string) ([]byte, error) {
@@ -337,15 +353,12 @@ func (d *Document) userIDs() []string {
 		add(ev.Details["user"])
 		add(ev.Details["pinned_by"])
 		add(ev.Details["approver"])
-		for _, m := range mentionRe.FindAllStringSubmatch(ev.Text, -1) {
-			add(m[1])
-		}
+		eachMention(ev.Text, add)
 	}
 	return out
 }
 
-func (d *Document) participants() []Person {
-	ids := d.userIDs()
+func (d *Document) participants(ids []string) []Person {
 	out := make([]Person, 0, len(ids))
 	for _, id := range ids {
 		out = append(out, Person{ID: id, Name: d.name(id)})
@@ -512,12 +525,7 @@ func (d *Document) plain() renderer {
 	return renderer{
 		who: d.who,
 		text: func(s string) string {
-			if strings.Contains(s, "<@") {
-				s = mentionRe.ReplaceAllStringFunc(s, func(m string) string {
-					return bot.EscapeText(d.who(mentionRe.FindStringSubmatch(m)[1]))
-				})
-			}
-			return bot.UnescapeText(s)
+			return bot.UnescapeText(replaceMentions(s, func(id string) string { return bot.EscapeText(d.who(id)) }))
 		},
 		raw:  identity,
 		link: func(string, string) string { return "" },
@@ -542,16 +550,7 @@ func (d *Document) Superseded(ev bot.TimelineEvent) string {
 }
 
 // RunOutcome describes a runbook run's result, people by name.
-func (d *Document) RunOutcome(r RunbookRun) string {
-	if r.Details["event"] != "" {
-		o := runbookOutcome(r.Details)
-		if a := r.Details["approver"]; a != "" && r.Details["event"] != string(bot.AuditApprovalDenied) {
-			o += ", approved by " + d.who(a)
-		}
-		return mdInline(o)
-	}
-	return mdInline(outcome(bot.TimelineEvent{Details: r.Details}, d.plain()))
-}
+func (d *Document) RunOutcome(r RunbookRun) string { return mdInline(d.Outcome(r)) }
 
 // Duration is the time from a to b, or "—" when either is missing.
 func (d *Document) Duration(a, b time.Time) string {
@@ -640,15 +639,7 @@ func (d *Document) ActionItem(f bot.Followup) string {
 	if f.Due != "" {
 		due = mdInline(f.Due)
 	}
-	state := "open"
-	if !f.Open() {
-		state = "done " + f.DoneAt.In(d.tz).Format("2006-01-02")
-		if f.DoneBy == actorGitHub {
-			state += " (closed on GitHub)"
-		} else if f.DoneBy != "" {
-			state += " by " + d.who(f.DoneBy)
-		}
-	}
+	state := d.FollowupState(f)
 	ticket := "—"
 	if l := mdLink(fmt.Sprintf("#%d", f.Tracker.Number), f.Tracker.URL); l != "" {
 		ticket = l

@@ -46,6 +46,9 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 			{ID: ActionUpdateStatus, Text: "Update status", Value: inc.Key, Style: bot.ButtonPrimary},
 			{ID: ActionResolve, Text: "Resolve", Value: inc.Key, Style: bot.ButtonDanger},
 		}
+		if s.links != nil {
+			m.Buttons = append(m.Buttons, bot.Button{ID: ActionWebLink, Text: "Web page", Value: inc.Key})
+		}
 		m.Context = "React with :pushpin: to add a message to the timeline. `/incident help` lists the commands."
 	} else {
 		m.Title = fmt.Sprintf(":white_check_mark: %s (resolved): %s", inc.Key, q.Title)
@@ -53,6 +56,9 @@ func (s *Service) summaryMessage(inc *bot.Incident) bot.Message {
 			humanDuration(inc.ResolvedAt.Sub(inc.DeclaredAt)))
 		if q.Resolution != "" {
 			m.Text = strings.TrimSpace(m.Text + "\n*Resolution:* " + q.Resolution)
+		}
+		if s.links != nil {
+			m.Buttons = []bot.Button{{ID: ActionWebLink, Text: "Web page", Value: inc.Key}}
 		}
 	}
 	return m

@@ -46,7 +46,10 @@ type Config struct {
 	Limiter bot.Limiter
 	// Secrets keys the seal on forms' metadata, shared by the replicas.
 	// Nil keys it per process, which suits a single replica.
-	Secrets  bot.SecretStore
+	Secrets bot.SecretStore
+	// Links, when set, backs /incident link and the summary's "Web page"
+	// button.
+	Links    Linker
 	Settings Settings
 	// Followups stores follow-ups; nil turns the follow-up commands off.
 	Followups bot.FollowupStore
@@ -76,6 +79,7 @@ type Service struct {
 	limiter  bot.Limiter
 	sealer   *bot.Sealer
 	members  *members
+	links    Linker
 	set      Settings
 	mdTmpl   *template.Template
 	family   *bot.Family
@@ -120,7 +124,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		chat: cfg.Chat, store: cfg.Store, timeline: cfg.Timeline, locker: cfg.Locker,
 		deduper: cfg.Deduper, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger,
-		oncall: cfg.OnCall, pager: cfg.Pager, set: set, mdTmpl: tmpl,
+		oncall: cfg.OnCall, pager: cfg.Pager, links: cfg.Links, set: set, mdTmpl: tmpl,
 		team: cfg.TeamID, limiter: cfg.Limiter, sealer: bot.NewSealer(cfg.Secrets),
 	}
 	if err := s.configureLearning(cfg); err != nil {
@@ -173,6 +177,7 @@ func (s *Service) Register(r *bot.Router) {
 	r.Action(ActionUpdateStatus, drillAware(s.guard(accessChange, s.onUpdateStatusButton)))
 	r.Action(ActionResolve, drillAware(s.guard(accessChange, s.onResolveButton, permResolve)))
 	r.Action(ActionFollowupDone, drillAware(s.guard(accessChange, s.onFollowupDone)))
+	r.Action(ActionWebLink, drillAware(s.guard(accessRead, s.onWebLinkButton)))
 	r.View(ViewDeclare, bot.ViewRoute{Validate: s.validateDeclareView, Handler: drillAware(s.guard(accessChange, s.onDeclareView))})
 	r.View(ViewStatusUpdate, bot.ViewRoute{Validate: s.validateStatusView, Handler: drillAware(s.guard(accessChange, s.onStatusView))})
 	r.View(ViewResolve, bot.ViewRoute{Handler: drillAware(s.guard(accessChange, s.onResolveView, permResolve))})
@@ -228,6 +233,8 @@ func (s *Service) buildFamily() *bot.Family {
 				Middleware: []bot.Middleware{s.need(accessChange, permPage)}},
 			s.withAccess(s.followupCommand(), accessChange), s.withAccess(s.followupsCommand(), accessRead),
 			s.withAccess(s.statsCommand(), accessRead),
+			{Name: "link", Usage: "link", Description: "a signed link to this incident's web page (only to you)",
+				Handler: s.cmdLink, Middleware: []bot.Middleware{s.need(accessRead)}},
 		},
 	}
 }

@@ -46,6 +46,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/opsbot/opsbot/commands/incident/web"
+	"github.com/opsbot/opsbot/integrations/weblink"
 )
 
 // Secret holds a credential. It formats as "[redacted]" everywhere (fmt, zap,
@@ -92,6 +95,14 @@ type Config struct {
 	LogLevelSet bool
 	// StateDir is systemd's STATE_DIRECTORY, the default home of the spool.
 	StateDir string
+	// PublicURL is the base of links to the web view (web.public_url);
+	// WebAddr its own listener (web.addr), empty for the HTTP listener.
+	PublicURL string
+	WebAddr   string
+	// LinkKey signs links to the web view; LinkKeyPrevious, after a
+	// rotation, is still accepted until web.previous_key_until.
+	LinkKey         Secret
+	LinkKeyPrevious Secret
 	// File is the decoded config file (zero when there is none).
 	File File
 }
@@ -121,6 +132,10 @@ func (c *Config) envVars() []envVar {
 		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},
 		{"OPSBOT_LOG_LEVEL", &c.LogLevel},
 		{"STATE_DIRECTORY", &c.StateDir},
+		{"OPSBOT_PUBLIC_URL", &c.PublicURL},
+		{"OPSBOT_WEB_ADDR", &c.WebAddr},
+		{"OPSBOT_LINK_KEY", (*string)(&c.LinkKey)},
+		{"OPSBOT_LINK_KEY_PREVIOUS", (*string)(&c.LinkKeyPrevious)},
 	}
 }
 
@@ -199,6 +214,12 @@ func Load(args []string, getenv func(string) string, readFile func(string) ([]by
 	if c.HTTPAddr == "" && !c.Console() {
 		c.HTTPAddr = ":8080"
 	}
+	if c.PublicURL == "" {
+		c.PublicURL = c.File.Web.PublicURL
+	}
+	if c.WebAddr == "" {
+		c.WebAddr = c.File.Web.Addr
+	}
 	problems = append(problems, c.check()...)
 	if len(problems) > 0 {
 		return c, fs.Args(), problems
@@ -248,6 +269,49 @@ func (c Config) check() Problems {
 	case "debug", "info", "warn", "error":
 	default:
 		add("OPSBOT_LOG_LEVEL must be debug, info, warn or error")
+	}
+	problems = append(problems, c.checkWeb()...)
+	return problems
+}
+
+// WebView reports whether the web view is on: a public URL and a key to
+// sign links with. Console mode serves it on localhost regardless.
+func (c Config) WebView() bool { return c.PublicURL != "" && c.LinkKey != "" }
+
+// checkWeb checks the web view's variables: both or neither of the URL and
+// the key, a key long enough to sign with, and addresses that parse. Keys
+// are never quoted.
+func (c Config) checkWeb() Problems {
+	var problems Problems
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if c.PublicURL != "" {
+		if _, err := web.ParsePublicURL(c.PublicURL); err != nil {
+			add("OPSBOT_PUBLIC_URL (or web.public_url): %v", err)
+		}
+	}
+	switch {
+	case c.PublicURL != "" && c.LinkKey == "":
+		add("OPSBOT_LINK_KEY is not set (a public URL is): links to the web view must be signed; generate a key with `openssl rand -base64 48`")
+	case c.LinkKey != "" && c.PublicURL == "" && !c.Console():
+		add("OPSBOT_PUBLIC_URL (or web.public_url) is not set (OPSBOT_LINK_KEY is): links need the address readers open")
+	}
+	if n := len(c.LinkKey); n > 0 && n < weblink.MinKeyLen {
+		add("OPSBOT_LINK_KEY must be at least %d bytes (it is %d); generate one with `openssl rand -base64 48`", weblink.MinKeyLen, n)
+	}
+	if n := len(c.LinkKeyPrevious); n > 0 {
+		switch {
+		case c.LinkKey == "":
+			add("OPSBOT_LINK_KEY_PREVIOUS is set without OPSBOT_LINK_KEY")
+		case n < weblink.MinKeyLen:
+			add("OPSBOT_LINK_KEY_PREVIOUS must be at least %d bytes (it is %d)", weblink.MinKeyLen, n)
+		case c.LinkKeyPrevious == c.LinkKey:
+			add("OPSBOT_LINK_KEY_PREVIOUS is the same as OPSBOT_LINK_KEY")
+		}
+	}
+	if c.WebAddr != "" {
+		if err := web.CheckAddr(c.WebAddr); err != nil {
+			add("OPSBOT_WEB_ADDR (or web.addr) is not an address like :8081: %v", err)
+		}
 	}
 	return problems
 }

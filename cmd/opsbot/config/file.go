@@ -12,6 +12,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/bot/yamlconf"
 	"github.com/opsbot/opsbot/commands/incident"
+	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
 )
@@ -33,6 +34,8 @@ type File struct {
 	// Followups are the knobs of incident follow-ups and their GitHub
 	// issues.
 	Followups incident.FollowupSettings `yaml:"followups"`
+	// Web is the read-only web view of incidents and its signed links.
+	Web web.Settings `yaml:"web"`
 }
 
 var teamID = regexp.MustCompile(`^[TE][A-Z0-9]{2,20}$`)

@@ -72,6 +72,12 @@ as a crash loop.
 {{- fail "replicaCount > 1 needs redis.url (or existingSecret with REDIS_URL): replicas coordinate through Redis" }}
 {{- end }}
 {{- end }}
+{{- if and .Values.web.publicURL (not .Values.existingSecret) (lt (len .Values.web.linkKey) 32) }}
+{{- fail "web.publicURL needs web.linkKey (at least 32 bytes; `openssl rand -base64 48`), or existingSecret with OPSBOT_LINK_KEY" }}
+{{- end }}
+{{- if and .Values.web.publicURL (eq (int .Values.web.port) (int .Values.service.port)) }}
+{{- fail "web.port must differ from service.port: the pages have their own listener, apart from /metrics" }}
+{{- end }}
 {{- if and .Values.runbooks .Values.existingRunbooksConfigMap }}
 {{- fail "set runbooks or existingRunbooksConfigMap, not both" }}
 {{- end }}
@@ -123,6 +129,23 @@ as a crash loop.
   value: {{ printf ":%d" (int .Values.service.port) | quote }}
 - name: OPSBOT_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- if .Values.web.publicURL }}
+- name: OPSBOT_PUBLIC_URL
+  value: {{ .Values.web.publicURL | quote }}
+- name: OPSBOT_WEB_ADDR
+  value: {{ printf ":%d" (int .Values.web.port) | quote }}
+- name: OPSBOT_LINK_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: OPSBOT_LINK_KEY
+- name: OPSBOT_LINK_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: OPSBOT_LINK_KEY_PREVIOUS
+      optional: true
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
