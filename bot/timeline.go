@@ -34,6 +34,12 @@ const (
 	// TLMilestone marks a milestone that no other event records by itself
 	// (Details "milestone": "acknowledged").
 	TLMilestone TimelineEventType = "milestone"
+	// TLAlertFiring and TLAlertResolved record an alert of a linked alert
+	// group at its own startsAt and endsAt. Details: "group", "fingerprint",
+	// "alertname", "labels", "summary", "source" (the generator URL); Text
+	// is the alert's summary or name, raw text.
+	TLAlertFiring   TimelineEventType = "alert_firing"
+	TLAlertResolved TimelineEventType = "alert_resolved"
 )
 
 // TimelineEvent is one entry in an incident's timeline.
