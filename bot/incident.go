@@ -137,10 +137,6 @@ type Incident struct {
 	// Pinned holds the ts of messages captured into the timeline with
 	// :pushpin:, so edits and deletions of exactly those are recorded.
 	Pinned []string `json:"pinned,omitempty"`
-	// DetectedAt is when the problem was first detected: the first alert's
-	// startsAt for an incident declared from an alert group (UTC); zero
-	// when unknown. Time to detect runs from it to DeclaredAt.
-	DetectedAt time.Time `json:"detected_at,omitzero"`
 	// AlertGroups are the IDs of the alert groups linked to the incident.
 	AlertGroups []string `json:"alert_groups,omitempty"`
 }

@@ -36,8 +36,9 @@ const (
 	TLMilestone TimelineEventType = "milestone"
 	// TLAlertFiring and TLAlertResolved record an alert of a linked alert
 	// group at its own startsAt and endsAt. Details: "group", "fingerprint",
-	// "alertname", "labels", "summary", "source" (the generator URL); Text
-	// is the alert's summary or name, raw text.
+	// "alertname", "labels" (name=value, …), "source" (the generator URL);
+	// Text is the alert's summary, else its name. Text, alertname and labels
+	// are Slack-escaped (QuoteRaw) like every timeline text.
 	TLAlertFiring   TimelineEventType = "alert_firing"
 	TLAlertResolved TimelineEventType = "alert_resolved"
 )
