@@ -186,6 +186,17 @@ func (s *AlertGroupState) Silenced(now time.Time) bool {
 // ErrAlertGroupNotFound is returned by AlertStore for unknown groups.
 var ErrAlertGroupNotFound = errors.New("alert group not found")
 
+// Error classes adapters of external services (Alertmanager) wrap, so that
+// a family can phrase a failure for people without knowing the adapter.
+var (
+	// ErrRequestRefused: the service refused the request as invalid; trying
+	// again will not help.
+	ErrRequestRefused = errors.New("request refused")
+	// ErrServiceUnavailable: no answer, or a server error; trying again
+	// later may.
+	ErrServiceUnavailable = errors.New("service unavailable")
+)
+
 // AlertStore keeps alert groups shared by replicas.
 type AlertStore interface {
 	// Record merges notification n into group id: each alert by

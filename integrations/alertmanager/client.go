@@ -17,14 +17,24 @@ import (
 )
 
 // Error classes of Client errors, for errors.Is. An unknown silence is
-// bot.ErrNotFound.
+// bot.ErrNotFound. They wrap bot.ErrRequestRefused and
+// bot.ErrServiceUnavailable, which is what the alerts family checks.
 var (
-	// ErrInvalid: Alertmanager refused the request (HTTP 400), e.g. a
+	// ErrInvalid: Alertmanager refused the request (HTTP 4xx), e.g. a
 	// silence whose matchers match every alert.
-	ErrInvalid = errors.New("alertmanager refused the request")
+	ErrInvalid error = &class{msg: "alertmanager refused the request", base: bot.ErrRequestRefused}
 	// ErrUnavailable: no answer, a 5xx, or an answer that is not API v2.
-	ErrUnavailable = errors.New("alertmanager unavailable")
+	ErrUnavailable error = &class{msg: "alertmanager unavailable", base: bot.ErrServiceUnavailable}
 )
+
+// class is an error class that also matches a bot error class.
+type class struct {
+	msg  string
+	base error
+}
+
+func (c *class) Error() string { return c.msg }
+func (c *class) Unwrap() error { return c.base }
 
 // Error is a failed API call.
 type Error struct {
@@ -48,6 +58,10 @@ func (e *Error) Error() string {
 
 // Unwrap returns the class.
 func (e *Error) Unwrap() error { return e.Class }
+
+// Reason is Alertmanager's own explanation, for people (e.g. why a silence
+// was refused).
+func (e *Error) Reason() string { return e.Detail }
 
 // Config configures a Client.
 type Config struct {
