@@ -125,7 +125,10 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		}
 		res, err := s.pager.Page(ctx, bot.PageRequest{Service: svc, Title: title, Details: details,
 			IncidentKey: "alertgroup-" + g.ID + "-" + strconv.Itoa(g.Episode)})
-		if err != nil {
+		// PagerDuty refuses a second incident with the same key: an earlier
+		// attempt (here, or on a replica that died before recording it)
+		// paged already.
+		if err != nil && !strings.Contains(err.Error(), "already has an open incident") {
 			log.Error("escalation page failed; retried when its lease ends", zap.Error(err))
 			return
 		}

@@ -261,8 +261,8 @@ type routeYAML struct {
 	MatchRE  map[string]string    `yaml:"match_re"`
 	Channel  string               `yaml:"channel"`
 	Mention  string               `yaml:"mention"`
-	Declare  *yaml.Node           `yaml:"declare"`
-	Escalate *yaml.Node           `yaml:"escalate"`
+	Declare  yaml.Node            `yaml:"declare"` // a *yaml.Node stays empty next to an inline map
+	Escalate yaml.Node            `yaml:"escalate"`
 	Unknown  map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -340,7 +340,7 @@ func decodeRoute(n *yaml.Node, i int) (Route, error) {
 			r.MatchRE[k] = re
 		}
 	}
-	if raw.Declare != nil {
+	if raw.Declare.Kind != 0 {
 		var d declareYAML
 		if err := raw.Declare.Decode(&d); err != nil {
 			return Route{}, fmt.Errorf("%s: %w", at("declare"), yamlReason(err))
@@ -358,7 +358,7 @@ func decodeRoute(n *yaml.Node, i int) (Route, error) {
 		}
 		r.Declare = rule
 	}
-	if raw.Escalate != nil {
+	if raw.Escalate.Kind != 0 {
 		var e escalateYAML
 		if err := raw.Escalate.Decode(&e); err != nil {
 			return Route{}, fmt.Errorf("%s: %w", at("escalate"), yamlReason(err))
