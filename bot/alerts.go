@@ -154,6 +154,9 @@ type AlertGroupState struct {
 	Previous MessageRef `json:"previous,omitzero"`
 	// RenderedVersion is the group version the message shows.
 	RenderedVersion int64 `json:"rendered_version,omitempty"`
+	// ShownResolved says the message has shown the episode resolved, so a
+	// new episode leaves it as it is.
+	ShownResolved bool `json:"shown_resolved,omitempty"`
 	// AckedBy is the Slack user who acknowledged; AckedAt when.
 	AckedBy string    `json:"acked_by,omitempty"`
 	AckedAt time.Time `json:"acked_at,omitzero"`

@@ -76,6 +76,9 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 		st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
 			if x.Episode != g.Episode {
 				prev := x.Message
+				if x.ShownResolved {
+					prev = bot.MessageRef{}
+				}
 				*x = bot.AlertGroupState{Episode: g.Episode, Previous: prev}
 			}
 			return nil
@@ -134,6 +137,18 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 	}
 	if st.Previous.TS != "" {
 		s.finishPrevious(rctx, id, &g, log)
+	}
+	if g.Firing == 0 && !st.ShownResolved {
+		if st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
+			if x.Episode == g.Episode {
+				x.ShownResolved = true
+			}
+			return nil
+		}); err == nil {
+			g.State = st
+		} else {
+			log.Warn("resolved message not recorded", zap.Error(err))
+		}
 	}
 	s.clearFailures(id)
 	next := now.Add(s.set.EditInterval)
