@@ -201,7 +201,7 @@ func TestMessageQuotesAlertText(t *testing.T) {
 	r.notify(evil)
 	flush(r)
 	m := w.only(w.alerts)
-	raw := string(m.Blocks) + m.Text
+	raw := m.Rendered()
 	for _, bad := range []string{"<!channel>", "<!here>", "<@U0ALICE>", "<!subteam^S0SRE", "<https://evil.example.com|", "<#C0GENERAL>", "javascript:"} {
 		if strings.Contains(raw, bad) {
 			t.Errorf("the message contains live markup %q", bad)
@@ -249,7 +249,7 @@ func TestMentionOnFirstFiring(t *testing.T) {
 	r.notify(n)
 	flush(r)
 	m := w.only(w.payments)
-	if !strings.Contains(m.Text+string(m.Blocks), "<!subteam^S0ONCALLPAY>") {
+	if !strings.Contains(m.Rendered(), "<!subteam^S0ONCALLPAY>") {
 		t.Errorf("no mention of the route's user group:\n%s", m.Rendered())
 	}
 	if len(w.messages(w.alerts)) != 0 {
