@@ -333,19 +333,29 @@ func (s *Service) escalationLoop(ctx context.Context) {
 // caller's goroutine. Console mode uses it so that a scripted session shows
 // the alert message right after the notification.
 func (s *Service) Flush(ctx context.Context) {
+	s.renderDue(ctx)
+	s.escalateDue(ctx)
+	s.renderDue(ctx) // what the escalations changed
+}
+
+func (s *Service) renderDue(ctx context.Context) {
 	for i := 0; i < 100; i++ {
 		ids, err := s.store.Due(ctx, s.clock.Now(), 100)
 		if err != nil || len(ids) == 0 {
-			break
+			return
 		}
+		rendered := false
 		for _, id := range ids {
 			if s.claimLocal(id) {
 				s.render(ctx, id)
 				s.releaseLocal(id)
+				rendered = true
 			}
 		}
+		if !rendered {
+			return
+		}
 	}
-	s.escalateDue(ctx)
 }
 
 // FiringAlertGroups implements bot.AlertGroups.
