@@ -49,6 +49,17 @@ func (s *Service) click(ctx context.Context, req *bot.Request) (clicked, error) 
 		log.Error("alert group not read for a click", zap.Error(err))
 		return clicked{}, bot.Userf("I can't reach the alert store right now, so nothing was done. Please try again in a minute.")
 	}
+	// A click right after the post may come before the post is recorded.
+	for attempt := 0; attempt < 20 && episode == g.Episode && g.State.Message.TS == "" && err == nil; attempt++ {
+		if bot.Sleep(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+		g, err = s.store.Group(ctx, id)
+	}
+	if err != nil {
+		log.Error("alert group not read for a click", zap.Error(err))
+		return clicked{}, bot.Userf("I can't reach the alert store right now, so nothing was done. Please try again in a minute.")
+	}
 	st := g.State
 	if episode != g.Episode || st.Episode != g.Episode {
 		if st.Previous == req.Action.Message || episode < g.Episode {
