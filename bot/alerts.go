@@ -113,6 +113,8 @@ type AlertGroup struct {
 	// Version changes whenever the alerts or the state change; a message
 	// rendered from version v is current while Version is v.
 	Version int64 `json:"version"`
+	// Shown is the version the group's message was last rendered from.
+	Shown int64 `json:"shown,omitempty"`
 	// Pending is when opsbot received the oldest change its message does
 	// not show yet; zero when it shows everything.
 	Pending   time.Time       `json:"pending,omitzero"`
@@ -152,8 +154,6 @@ type AlertGroupState struct {
 	// Previous is the message of the previous episode while it still
 	// needs its final edit.
 	Previous MessageRef `json:"previous,omitzero"`
-	// RenderedVersion is the group version the message shows.
-	RenderedVersion int64 `json:"rendered_version,omitempty"`
 	// ShownResolved says the message has shown the episode resolved, so a
 	// new episode leaves it as it is.
 	ShownResolved bool `json:"shown_resolved,omitempty"`
@@ -216,8 +216,8 @@ type AlertStore interface {
 	// first.
 	Due(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// Rendered records that the group's message shows version and that the
-	// next edit may not come before next. Changes recorded since make the
-	// group due again at next.
+	// next edit may not come before next (zero keeps the recorded next
+	// edit). Changes recorded since make the group due again then.
 	Rendered(ctx context.Context, id string, version int64, next time.Time) error
 	// Reschedule makes the group due at at (after a failed render).
 	Reschedule(ctx context.Context, id string, at time.Time) error

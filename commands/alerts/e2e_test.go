@@ -74,11 +74,8 @@ func TestE2EAlertmanagerHAPair(t *testing.T) {
 	post(db1)
 	w.waitFor("the DiskFull message", func() bool { return len(w.messages(w.alerts)) == 1 })
 	msg := w.only(w.alerts)
-	id := ""
-	for gid := range r1.delivered {
-		id = gid
-	}
-	w.waitFor("deliveries to both replicas", func() bool { return r1.deliveries(id) >= 1 && r2.deliveries(id) >= 1 })
+	id := r1.onlyGroup()
+	w.poll("deliveries to both replicas", func() bool { return r1.deliveries(id) >= 1 && r2.deliveries(id) >= 1 })
 
 	// Acknowledge it right away: it will not escalate.
 	if _, err := r2.click("U0BOB", ref(msg), ActionAck, buttonValue(id, 1)); err != nil {
@@ -96,7 +93,7 @@ func TestE2EAlertmanagerHAPair(t *testing.T) {
 	// A second group, not acknowledged: it pages once.
 	api := amAlertFor("APIErrors", "api-1", "db", start)
 	post(api)
-	w.waitFor("the APIErrors page", func() bool { return len(w.pd.Incidents()) >= 1 })
+	w.poll("the APIErrors page", func() bool { return len(w.pd.Incidents()) >= 1 })
 
 	// db-1 resolves, then everything.
 	db1.EndsAt = time.Now().UTC()
@@ -155,10 +152,7 @@ func TestE2ESilenceStopsNotifications(t *testing.T) {
 	}
 	w.waitFor("the message", func() bool { return len(w.messages(w.alerts)) == 1 })
 	msg := w.only(w.alerts)
-	var id string
-	for gid := range r.delivered {
-		id = gid
-	}
+	id := r.onlyGroup()
 	resp, err := r.click("U0ALICE", ref(msg), ActionSilence1h, buttonValue(id, 1))
 	if err != nil || !strings.Contains(resp.Message.Text, "Silenced") {
 		t.Fatalf("silence: %+v, %v", resp, err)

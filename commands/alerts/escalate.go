@@ -38,7 +38,9 @@ func (s *Service) escalateDue(ctx context.Context) {
 		s.log.Warn("refresh timers not claimed", zap.Error(err))
 	}
 	for _, id := range ids {
-		if err := s.store.Reschedule(ctx, id, now); err == nil {
+		// A new version, so that the render shows what time changed.
+		_, err := s.store.UpdateState(ctx, id, true, func(*bot.AlertGroupState) error { return nil })
+		if err == nil || errors.Is(err, bot.ErrAlertGroupNotFound) {
 			_ = s.store.CancelTimer(ctx, refreshKind, id)
 		}
 		s.kick()

@@ -221,6 +221,20 @@ func (r *replica) deliveries(id string) int {
 	return r.delivered[id]
 }
 
+// onlyGroup is the one group this replica accepted notifications for.
+func (r *replica) onlyGroup() string {
+	r.w.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.delivered) != 1 {
+		r.w.t.Fatalf("notifications for %d groups, want 1", len(r.delivered))
+	}
+	for id := range r.delivered {
+		return id
+	}
+	return ""
+}
+
 // run starts the publisher until the test ends.
 func (r *replica) run() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -395,6 +409,20 @@ func (w *world) waitFor(what string, cond func() bool) {
 	defer cancel()
 	if err := w.fs.WaitUntil(ctx, cond); err != nil {
 		w.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// poll waits until cond holds, for conditions outside the fake Slack (which
+// WaitUntil re-checks only when Slack's state changes). The limit is a hang
+// guard, not a speed requirement.
+func (w *world) poll(what string, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("waiting for %s: still not true after 30s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -90,6 +90,11 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 		}
 		g.State = st
 	}
+	if st.Message.TS != "" && g.Shown == g.Version && st.Previous.TS == "" {
+		// Another replica rendered this version after we listed the group
+		// as due: nothing to show.
+		return g, false, s.store.Rendered(ctx, id, g.Version, time.Time{})
+	}
 	route := s.set.route(&g)
 	rctx, cancel := context.WithTimeout(ctx, renderTimeout)
 	defer cancel()
@@ -105,7 +110,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 		s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
 		s.remember(id, messageHash(msg))
 		st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			x.Episode, x.Channel, x.Message, x.PostedAt, x.RenderedVersion = g.Episode, ref.Channel, ref, now, g.Version
+			x.Episode, x.Channel, x.Message, x.PostedAt = g.Episode, ref.Channel, ref, now
 			return nil
 		})
 		if err != nil {

@@ -123,7 +123,7 @@ func TestConcurrentReplicasPostOnce(t *testing.T) {
 	// Both replicas are idle once nothing is due; a second message would
 	// have been posted by then.
 	for _, r := range []*replica{r1, r2} {
-		w.waitFor("nothing due", func() bool {
+		w.poll("nothing due", func() bool {
 			ids, err := r.store.Due(context.Background(), time.Now().Add(time.Hour), 10)
 			return err == nil && len(ids) == 0
 		})

@@ -145,13 +145,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 0
 end
-redis.call('HSET', KEYS[1], 'next', ARGV[3])
+if ARGV[3] ~= '0' then redis.call('HSET', KEYS[1], 'next', ARGV[3]) end
+redis.call('HSET', KEYS[1], 'shown', ARGV[2])
 if tonumber(redis.call('HGET', KEYS[1], 'version') or '0') == tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[1], 'pending')
   return 1
 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'next') or ARGV[3], ARGV[1])
 return 0`)
 
 // claimTimersScript hands out due timers, pushing each to the end of its
@@ -571,7 +572,7 @@ func (a *Alerts) Group(ctx context.Context, id string) (bot.AlertGroup, error) {
 	g := bot.AlertGroup{ID: id, Source: meta.Source, Receiver: meta.Receiver, GroupKey: meta.GroupKey,
 		GroupLabels: meta.GroupLabels, CommonLabels: meta.CommonLabels, CommonAnnotations: meta.CommonAnnotations,
 		ExternalURL: meta.ExternalURL, OrgID: meta.OrgID, Title: meta.Title, TruncatedAlerts: meta.TruncatedAlerts,
-		Firing: atoi(h["firing"]), Episode: atoi(h["episode"]), Version: int64(atoi(h["version"])),
+		Firing: atoi(h["firing"]), Episode: atoi(h["episode"]), Version: int64(atoi(h["version"])), Shown: int64(atoi(h["shown"])),
 		EpisodeStart: fromMillis(h["episode_start"]), Pending: fromMillis(h["pending"]), UpdatedAt: fromMillis(h["updated"])}
 	for fp, v := range ha.Val() {
 		if len(v) < orderLen {

@@ -212,8 +212,15 @@ func TestAlertsRenderedWhileChanging(t *testing.T) {
 	if got := due(t, a, next); len(got) != 1 {
 		t.Errorf("the change made during the render is not due at the next edit: %v", got)
 	}
-	if g := mustGroup(t, a, "g3"); !g.Pending.Equal(at0) {
-		t.Errorf("pending %v, want the first unrendered receipt %v", g.Pending, at0)
+	if g := mustGroup(t, a, "g3"); !g.Pending.Equal(at0) || g.Shown != 1 || g.Version != 2 {
+		t.Errorf("pending %v shown %d version %d, want the first unrendered receipt %v, shown 1 of 2", g.Pending, g.Shown, g.Version, at0)
+	}
+	// A zero next keeps the recorded next edit.
+	if err := a.Rendered(testCtx(t), "g3", 1, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := due(t, a, next.Add(-time.Millisecond)); len(got) != 0 {
+		t.Errorf("a render without a next edit made the group due early: %v", got)
 	}
 	if err := a.Rendered(testCtx(t), "g3", 2, next.Add(time.Second)); err != nil {
 		t.Fatal(err)
