@@ -10,6 +10,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsbot/opsbot/bot/yamlconf"
+
 	"github.com/opsbot/opsbot/bot"
 )
 
@@ -22,23 +24,23 @@ const DefaultEditInterval = 10 * time.Second
 type Settings struct {
 	// AlertmanagerURL is Alertmanager's base URL, for silences from Slack
 	// (API v2); empty means no Silence buttons and no /alerts silence.
-	AlertmanagerURL string
+	AlertmanagerURL string `yaml:"alertmanager_url"`
 	// DefaultChannel is where groups no route matches are posted.
-	DefaultChannel string
+	DefaultChannel string `yaml:"default_channel"`
 	// EditInterval is the shortest time between two edits of a group's
 	// message (default DefaultEditInterval).
-	EditInterval time.Duration
+	EditInterval time.Duration `yaml:"edit_interval"`
 	// Routes are tried in order; the first that matches a group decides
 	// its channel, mention, auto-declare and escalation.
-	Routes []Route
+	Routes []Route `yaml:"routes"`
 
 	// Filled by the composition root from other sections:
 	// Timezone is the zone of fallback times (incidents.timezone).
-	Timezone *time.Location
+	Timezone *time.Location `yaml:"-"`
 	// PageServices are pagerduty.services names; RoutingKeys the services
 	// with a pagerduty.routing_keys entry (names only: keys are secrets).
-	PageServices []string
-	RoutingKeys  []string
+	PageServices []string `yaml:"-"`
+	RoutingKeys  []string `yaml:"-"`
 }
 
 // Route is one entry of alerts.routes.
@@ -46,35 +48,70 @@ type Route struct {
 	// Match are label equality conditions; MatchRE label regular
 	// expressions, anchored at both ends as in Alertmanager. A route with
 	// neither matches every group.
-	Match   map[string]string
-	MatchRE map[string]*regexp.Regexp
+	Match   map[string]string  `yaml:"match"`
+	MatchRE map[string]Pattern `yaml:"match_re"`
 	// Channel is a channel ID; empty means DefaultChannel.
-	Channel string
+	Channel string `yaml:"channel"`
 	// Mention is a user group ID (S…) or a user ID (U…, W…) pinged when a
 	// group starts firing.
-	Mention string
+	Mention string `yaml:"mention"`
 	// Declare, when set, declares an incident for a group once one of its
 	// firing alerts has every label in When.
-	Declare *DeclareRule
+	Declare *DeclareRule `yaml:"declare"`
 	// Escalate, when set, pages a service when a firing group is not
 	// acknowledged within After.
-	Escalate *EscalateRule
+	Escalate *EscalateRule `yaml:"escalate"`
 	// Line is the route's line in the config file, for messages.
-	Line int
+	Line int `yaml:"-"`
 }
 
 // DeclareRule is a route's auto-declare rule.
 type DeclareRule struct {
-	When     map[string]string
-	Severity bot.Severity
+	// When are the labels a firing alert must have, e.g. {severity: critical}.
+	When map[string]string `yaml:"when"`
+	// Severity of the declared incident (default sev3).
+	Severity bot.Severity `yaml:"severity"`
 }
 
 // EscalateRule is a route's escalation rule.
 type EscalateRule struct {
-	After time.Duration
+	// After is how long a firing group may go unacknowledged.
+	After time.Duration `yaml:"after"`
 	// Service is a name from pagerduty.services or pagerduty.routing_keys.
-	Service string
+	Service string `yaml:"service"`
 }
+
+// Pattern is a label regular expression, anchored at both ends as
+// Alertmanager's match_re is.
+type Pattern struct {
+	re  *regexp.Regexp
+	src string
+}
+
+// NewPattern compiles src anchored at both ends.
+func NewPattern(src string) (Pattern, error) {
+	re, err := regexp.Compile("^(?:" + src + ")$")
+	if err != nil {
+		return Pattern{}, fmt.Errorf("%q is not a regular expression", src)
+	}
+	return Pattern{re: re, src: src}, nil
+}
+
+// UnmarshalText compiles the pattern.
+func (p *Pattern) UnmarshalText(b []byte) error {
+	np, err := NewPattern(string(b))
+	if err != nil {
+		return err
+	}
+	*p = np
+	return nil
+}
+
+// MatchString reports whether the whole of s matches.
+func (p Pattern) MatchString(s string) bool { return p.re != nil && p.re.MatchString(s) }
+
+// String is the pattern as written.
+func (p Pattern) String() string { return p.src }
 
 var (
 	channelID    = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
@@ -247,163 +284,62 @@ func redactURL(s string) string {
 	return "(unparseable URL)"
 }
 
-// settingsYAML mirrors Settings with YAML types.
-type settingsYAML struct {
-	AlertmanagerURL string               `yaml:"alertmanager_url"`
-	DefaultChannel  string               `yaml:"default_channel"`
-	EditInterval    string               `yaml:"edit_interval"`
-	Routes          []yaml.Node          `yaml:"routes"`
-	Unknown         map[string]yaml.Node `yaml:",inline"`
-}
-
-type routeYAML struct {
-	Match    map[string]string    `yaml:"match"`
-	MatchRE  map[string]string    `yaml:"match_re"`
-	Channel  string               `yaml:"channel"`
-	Mention  string               `yaml:"mention"`
-	Declare  yaml.Node            `yaml:"declare"` // a *yaml.Node stays empty next to an inline map
-	Escalate yaml.Node            `yaml:"escalate"`
-	Unknown  map[string]yaml.Node `yaml:",inline"`
-}
-
-type declareYAML struct {
-	When     map[string]string    `yaml:"when"`
-	Severity string               `yaml:"severity"`
-	Unknown  map[string]yaml.Node `yaml:",inline"`
-}
-
-type escalateYAML struct {
-	After   string               `yaml:"after"`
-	Service string               `yaml:"service"`
-	Unknown map[string]yaml.Node `yaml:",inline"`
-}
-
-// UnmarshalYAML decodes the `alerts:` section strictly (an unknown key is
-// an error), compiles match_re anchored at both ends, and validates what
-// can be checked within the section. Errors read `line N: alerts.KEY: what`.
-// The escalation services are checked against the pagerduty section by
-// Validate once the composition root has filled PageServices and
-// RoutingKeys.
-func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
-	var raw settingsYAML
-	if err := node.Decode(&raw); err != nil {
-		return fmt.Errorf("line %d: alerts: %w", node.Line, yamlReason(err))
-	}
-	if err := unknownKey(raw.Unknown, "alerts"); err != nil {
+// UnmarshalYAML decodes the `alerts:` section strictly and checks what can
+// be checked within it, each problem with its line. The escalation services
+// are checked against the pagerduty section by Validate, once the
+// composition root has filled PageServices and RoutingKeys.
+func (s *Settings) UnmarshalYAML(n *yaml.Node) error {
+	keep := Settings{Timezone: s.Timezone, PageServices: s.PageServices, RoutingKeys: s.RoutingKeys}
+	*s = keep
+	if err := yamlconf.Decode(n, "alerts", s); err != nil {
 		return err
 	}
-	out := Settings{AlertmanagerURL: strings.TrimSpace(raw.AlertmanagerURL), DefaultChannel: raw.DefaultChannel,
-		Timezone: s.Timezone, PageServices: s.PageServices, RoutingKeys: s.RoutingKeys}
-	if raw.EditInterval != "" {
-		d, err := time.ParseDuration(raw.EditInterval)
-		if err != nil || d < time.Second {
-			return fmt.Errorf("line %d: alerts.edit_interval: %q is not a duration of at least 1s", lineOf(node, "edit_interval"), raw.EditInterval)
-		}
-		out.EditInterval = d
+	var ps yamlconf.Problems
+	switch {
+	case s.DefaultChannel == "":
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "default_channel"), "alerts.default_channel",
+			"required (a channel ID like C0123ABCD for groups no route matches)"))
+	case !channelID.MatchString(s.DefaultChannel):
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "default_channel"), "alerts.default_channel",
+			"%q is not a channel ID like C0123ABCD (names are not identities)", s.DefaultChannel))
 	}
-	for i, rn := range raw.Routes {
-		r, err := decodeRoute(&rn, i)
-		if err != nil {
-			return err
+	if s.AlertmanagerURL != "" {
+		if u, err := url.Parse(s.AlertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "alertmanager_url"), "alerts.alertmanager_url",
+				"%q is not an http(s) URL like http://alertmanager:9093", redactURL(s.AlertmanagerURL)))
 		}
-		out.Routes = append(out.Routes, r)
 	}
-	// Escalation services are checked against the pagerduty section by
-	// Validate, once the composition root has filled them in.
-	if err := out.validate(false); err != nil {
-		if strings.HasPrefix(err.Error(), "line ") {
-			return err
-		}
-		return fmt.Errorf("line %d: %w", lineOf(node, strings.TrimPrefix(strings.SplitN(err.Error(), ":", 2)[0], "alerts.")), err)
+	if s.EditInterval != 0 && s.EditInterval < time.Second {
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "edit_interval"), "alerts.edit_interval",
+			"%s is too short; at least 1s (Slack rate-limits edits)", s.EditInterval))
 	}
-	*s = out
-	return nil
+	return ps.Err()
 }
 
-func decodeRoute(n *yaml.Node, i int) (Route, error) {
-	at := func(key string) string { return fmt.Sprintf("line %d: alerts.routes[%d].%s", lineOf(n, key), i, key) }
-	var raw routeYAML
-	if err := n.Decode(&raw); err != nil {
-		return Route{}, fmt.Errorf("line %d: alerts.routes[%d]: %w", n.Line, i, yamlReason(err))
+// UnmarshalYAML decodes one route and checks it, with its line.
+func (r *Route) UnmarshalYAML(n *yaml.Node) error {
+	*r = Route{}
+	if err := yamlconf.Decode(n, "alerts.routes", r); err != nil {
+		return err
 	}
-	if err := unknownKey(raw.Unknown, fmt.Sprintf("alerts.routes[%d]", i)); err != nil {
-		return Route{}, err
-	}
-	r := Route{Match: raw.Match, Channel: raw.Channel, Mention: raw.Mention, Line: n.Line}
-	if len(raw.MatchRE) > 0 {
-		r.MatchRE = map[string]*regexp.Regexp{}
-		for _, k := range sortedKeys(raw.MatchRE) {
-			re, err := regexp.Compile("^(?:" + raw.MatchRE[k] + ")$")
-			if err != nil {
-				return Route{}, fmt.Errorf("%s: %s: %q is not a regular expression", at("match_re"), k, raw.MatchRE[k])
-			}
-			r.MatchRE[k] = re
+	r.Line = n.Line
+	if r.Declare != nil && r.Declare.Severity != "" {
+		sev, ok := bot.ParseSeverity(string(r.Declare.Severity))
+		if !ok {
+			return yamlconf.Errorf(yamlconf.Line(yamlconf.Lookup(n, "declare"), "severity"), "alerts.routes.declare.severity",
+				"%q is not sev1..sev4", r.Declare.Severity)
 		}
-	}
-	if raw.Declare.Kind != 0 {
-		var d declareYAML
-		if err := raw.Declare.Decode(&d); err != nil {
-			return Route{}, fmt.Errorf("%s: %w", at("declare"), yamlReason(err))
-		}
-		if err := unknownKey(d.Unknown, fmt.Sprintf("alerts.routes[%d].declare", i)); err != nil {
-			return Route{}, err
-		}
-		rule := &DeclareRule{When: d.When}
-		if d.Severity != "" {
-			sev, ok := bot.ParseSeverity(d.Severity)
-			if !ok {
-				return Route{}, fmt.Errorf("%s: severity %q is not sev1..sev4", at("declare"), d.Severity)
-			}
-			rule.Severity = sev
-		}
-		r.Declare = rule
-	}
-	if raw.Escalate.Kind != 0 {
-		var e escalateYAML
-		if err := raw.Escalate.Decode(&e); err != nil {
-			return Route{}, fmt.Errorf("%s: %w", at("escalate"), yamlReason(err))
-		}
-		if err := unknownKey(e.Unknown, fmt.Sprintf("alerts.routes[%d].escalate", i)); err != nil {
-			return Route{}, err
-		}
-		after, err := time.ParseDuration(e.After)
-		if err != nil || after <= 0 {
-			return Route{}, fmt.Errorf("%s: after %q is not a duration like 10m", at("escalate"), e.After)
-		}
-		r.Escalate = &EscalateRule{After: after, Service: e.Service}
+		r.Declare.Severity = sev
 	}
 	if err := r.validate(nil); err != nil {
-		return Route{}, fmt.Errorf("line %d: alerts.routes[%d].%w", n.Line, i, err)
-	}
-	return r, nil
-}
-
-// unknownKey reports the first (by line) unknown key of a mapping.
-func unknownKey(unknown map[string]yaml.Node, section string) error {
-	if len(unknown) == 0 {
-		return nil
-	}
-	keys := sortedKeys(unknown)
-	sort.SliceStable(keys, func(i, j int) bool { return unknown[keys[i]].Line < unknown[keys[j]].Line })
-	return fmt.Errorf("line %d: %s: unknown key %q", unknown[keys[0]].Line, section, keys[0])
-}
-
-// lineOf is the line of key in a mapping node, or the node's own.
-func lineOf(n *yaml.Node, key string) int {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i].Line
-			}
+		key, msg, _ := strings.Cut(err.Error(), ": ")
+		line := n.Line
+		if k, _, _ := strings.Cut(key, "."); yamlconf.Lookup(n, k) != nil {
+			line = yamlconf.Line(n, k)
 		}
+		return yamlconf.Errorf(line, "alerts.routes."+key, "%s", msg)
 	}
-	return n.Line
-}
-
-// yamlReason strips yaml's own "yaml: unmarshal errors:" wrapping.
-func yamlReason(err error) error {
-	msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:"))
-	return fmt.Errorf("%s", strings.ReplaceAll(msg, "\n  ", "; "))
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -68,20 +68,26 @@ routes:
 		{name: "no default channel", yaml: "routes: []\n", wantErr: "line 1: alerts.default_channel: required"},
 		{name: "channel by name", yaml: "default_channel: \"#alerts\"\n", wantErr: `line 1: alerts.default_channel: "#alerts" is not a channel ID`},
 		{name: "unknown key", yaml: "default_channel: C0ALERTS\nchannel: C1\n", wantErr: `line 2: alerts: unknown key "channel"`},
-		{name: "unknown route key", yaml: "default_channel: C0ALERTS\nroutes:\n  - matchers: {a: b}\n", wantErr: `line 3: alerts.routes[0]: unknown key "matchers"`},
-		{name: "bad regexp", yaml: "default_channel: C0ALERTS\nroutes:\n  - match_re: {a: \"(\"}\n", wantErr: `line 3: alerts.routes[0].match_re: a: "(" is not a regular expression`},
-		{name: "bad label name", yaml: "default_channel: C0ALERTS\nroutes:\n  - match: {\"a-b\": c}\n", wantErr: `alerts.routes[0].match: "a-b" is not a label name`},
-		{name: "mention by handle", yaml: "default_channel: C0ALERTS\nroutes:\n  - mention: \"@oncall\"\n", wantErr: `line 3: alerts.routes[0].mention: "@oncall" is not a user group ID`},
-		{name: "route channel by name", yaml: "default_channel: C0ALERTS\nroutes:\n  - channel: alerts\n", wantErr: `alerts.routes[0].channel: "alerts" is not a channel ID`},
-		{name: "declare without when", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {severity: sev1}\n", wantErr: "alerts.routes[0].declare.when: give at least one label"},
-		{name: "declare bad severity", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {when: {a: b}, severity: sev5}\n", wantErr: `severity "sev5" is not sev1..sev4`},
-		{name: "declare unknown key", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {if: {a: b}}\n", wantErr: `alerts.routes[0].declare: unknown key "if"`},
-		{name: "escalate bad duration", yaml: "default_channel: C0ALERTS\nroutes:\n  - escalate: {after: soon, service: x}\n", wantErr: `after "soon" is not a duration`},
-		{name: "escalate without service", yaml: "default_channel: C0ALERTS\nroutes:\n  - escalate: {after: 5m}\n", wantErr: `escalate.service: "" is not a service name`},
+		{name: "unknown route key", yaml: "default_channel: C0ALERTS\nroutes:\n  - matchers: {a: b}\n", wantErr: `line 3: alerts.routes: unknown key "matchers"`},
+		{name: "bad regexp", yaml: "default_channel: C0ALERTS\nroutes:\n  - match_re: {a: \"(\"}\n", wantErr: `line 3: alerts.routes.match_re.a: "(" is not a regular expression`},
+		{name: "bad label name", yaml: "default_channel: C0ALERTS\nroutes:\n  - match: {\"a-b\": c}\n", wantErr: `line 3: alerts.routes.match: "a-b" is not a label name`},
+		{name: "mention by handle", yaml: "default_channel: C0ALERTS\nroutes:\n  - mention: \"@oncall\"\n", wantErr: `line 3: alerts.routes.mention: "@oncall" is not a user group ID`},
+		{name: "route channel by name", yaml: "default_channel: C0ALERTS\nroutes:\n  - channel: alerts\n", wantErr: `line 3: alerts.routes.channel: "alerts" is not a channel ID`},
+		{name: "declare without when", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {severity: sev1}\n", wantErr: "line 3: alerts.routes.declare.when: give at least one label"},
+		{name: "declare bad severity", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {when: {a: b}, severity: sev5}\n", wantErr: `line 3: alerts.routes.declare.severity: "sev5" is not sev1..sev4`},
+		{name: "declare unknown key", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {if: {a: b}}\n", wantErr: `line 3: alerts.routes.declare: unknown key "if"`},
+		{name: "escalate bad duration", yaml: "default_channel: C0ALERTS\nroutes:\n  - escalate: {after: soon, service: x}\n", wantErr: `line 3: alerts.routes.escalate.after: expected a duration`},
+		{name: "escalate without service", yaml: "default_channel: C0ALERTS\nroutes:\n  - escalate: {after: 5m}\n", wantErr: `line 3: alerts.routes.escalate.service: "" is not a service name`},
+		{name: "repeated key", yaml: "default_channel: C0ALERTS\ndefault_channel: C1\n", wantErr: `line 2: alerts: key "default_channel" is given twice`},
+		{name: "declare severity in any case", yaml: "default_channel: C0ALERTS\nroutes:\n  - declare: {when: {a: b}, severity: SEV1}\n", check: func(t *testing.T, s Settings) {
+			if s.Routes[0].Declare.Severity != bot.Sev1 {
+				t.Errorf("got %q", s.Routes[0].Declare.Severity)
+			}
+		}},
 		{name: "bad alertmanager url", yaml: "default_channel: C0ALERTS\nalertmanager_url: \"alertmanager:9093\"\n", wantErr: "alerts.alertmanager_url"},
 		{name: "password not echoed", yaml: "default_channel: C0ALERTS\nalertmanager_url: \"ftp://u:s3cret@x\"\n", wantErr: "xxxxx"},
 		{name: "edit interval too short", yaml: "default_channel: C0ALERTS\nedit_interval: 10ms\n", wantErr: "line 2: alerts.edit_interval"},
-		{name: "routes not a list", yaml: "default_channel: C0ALERTS\nroutes: {a: b}\n", wantErr: "line 1: alerts:"},
+		{name: "routes not a list", yaml: "default_channel: C0ALERTS\nroutes: {a: b}\n", wantErr: "line 2: alerts.routes: expected a list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
