@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/commands/alerts"
 )
 
 // readiness is one check behind /readyz.
@@ -55,10 +57,16 @@ func newRegistry() *prometheus.Registry {
 }
 
 // serveHTTP serves /healthz (the process runs), /readyz (every readiness
-// check passes: Socket Mode connected, Redis reachable) and /metrics until
-// ctx ends.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, log *zap.Logger) (net.Addr, <-chan error, error) {
+// check passes: Socket Mode connected, Redis reachable), /metrics and the
+// alert hooks (POST /hooks/alertmanager and /hooks/grafana; nil hooks
+// answer that alert intake is not configured) until ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, hooks http.Handler, log *zap.Logger) (net.Addr, <-chan error, error) {
 	mux := http.NewServeMux()
+	if hooks == nil {
+		hooks = alerts.NotConfigured
+	}
+	mux.Handle(alerts.PathAlertmanager, hooks)
+	mux.Handle(alerts.PathGrafana, hooks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -338,21 +338,42 @@ func (s *Service) Flush(ctx context.Context) {
 	s.renderDue(ctx) // what the escalations changed
 }
 
+// renderDue renders what is due now, waiting for renders in progress
+// elsewhere so that the caller sees their result.
 func (s *Service) renderDue(ctx context.Context) {
+	seen := map[string]int{}
 	for i := 0; i < 100; i++ {
 		ids, err := s.store.Due(ctx, s.clock.Now(), 100)
 		if err != nil || len(ids) == 0 {
 			return
 		}
-		rendered := false
+		progress := false
 		for _, id := range ids {
-			if s.claimLocal(id) {
-				s.render(ctx, id)
-				s.releaseLocal(id)
-				rendered = true
+			if seen[id] >= 3 {
+				continue // failing: it waits for its backoff
 			}
+			seen[id]++
+			progress = true
+			s.renderNow(ctx, id)
 		}
-		if !rendered {
+		if !progress {
+			return
+		}
+	}
+}
+
+// Settle renders every group due now or within the next `within`, waiting
+// for those, so that console mode shows an edit its edit interval holds
+// back before the next line of a script.
+func (s *Service) Settle(ctx context.Context, within time.Duration) {
+	deadline := s.clock.Now().Add(within)
+	for {
+		s.Flush(ctx)
+		ids, err := s.store.Due(ctx, deadline, 1)
+		if err != nil || len(ids) == 0 || !s.clock.Now().Before(deadline) {
+			return
+		}
+		if bot.Sleep(ctx, 50*time.Millisecond) != nil {
 			return
 		}
 	}
