@@ -142,7 +142,7 @@ func (c *consoleAlerts) notificationLocked() string {
 		list = append(list, map[string]any{"status": st, "labels": a.labels, "annotations": a.annotation,
 			"startsAt": a.starts.Format(time.RFC3339Nano), "endsAt": ends,
 			"generatorURL": "http://prometheus.example.com/graph?g0.expr=checkout_latency_p99",
-			"fingerprint": fingerprint(a.labels)})
+			"fingerprint":  fingerprint(a.labels)})
 		if i == 0 {
 			for k, v := range a.labels {
 				common[k] = v

@@ -206,4 +206,3 @@ func ctxSleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
