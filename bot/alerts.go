@@ -113,8 +113,10 @@ type AlertGroup struct {
 	// Version changes whenever the alerts or the state change; a message
 	// rendered from version v is current while Version is v.
 	Version int64 `json:"version"`
-	// Shown is the version the group's message was last rendered from.
-	Shown int64 `json:"shown,omitempty"`
+	// Shown is the version the group's message was last rendered from;
+	// NextEdit the earliest time it may be edited again.
+	Shown    int64     `json:"shown,omitempty"`
+	NextEdit time.Time `json:"nextEdit,omitzero"`
 	// Pending is when opsbot received the oldest change its message does
 	// not show yet; zero when it shows everything.
 	Pending   time.Time       `json:"pending,omitzero"`

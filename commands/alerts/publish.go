@@ -43,7 +43,7 @@ func (s *Service) render(ctx context.Context, id string) {
 	if !ok {
 		return // another replica renders it; it stays due until then
 	}
-	g, changed, err := s.renderLocked(ctx, id, log)
+	g, changed, err := s.renderLocked(ctx, id, log, false)
 	release()
 	if err != nil || !changed {
 		return
@@ -52,8 +52,10 @@ func (s *Service) render(ctx context.Context, id string) {
 }
 
 // renderLocked does the Slack work of render. It returns the group as
-// rendered and whether anything follows from it.
-func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) (bot.AlertGroup, bool, error) {
+// rendered and whether anything follows from it. Unless forced (a person
+// clicked and waits to see the result), an edit waits for the group's next
+// allowed edit, whichever replica made the last one.
+func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, force bool) (bot.AlertGroup, bool, error) {
 	now := s.clock.Now()
 	g, err := s.store.Group(ctx, id)
 	if errors.Is(err, bot.ErrAlertGroupNotFound) {
@@ -94,6 +96,10 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 		// Another replica rendered this version after we listed the group
 		// as due: nothing to show.
 		return g, false, s.store.Rendered(ctx, id, g.Version, time.Time{})
+	}
+	if !force && st.Message.TS != "" && now.Before(g.NextEdit) {
+		// Listed as due before another replica's edit set the next one.
+		return g, false, s.store.Reschedule(ctx, id, g.NextEdit)
 	}
 	route := s.set.route(&g)
 	rctx, cancel := context.WithTimeout(ctx, renderTimeout)
@@ -156,7 +162,10 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger) 
 		}
 	}
 	s.clearFailures(id)
-	next := now.Add(s.set.EditInterval)
+	// The next edit counts from when this one landed, not from when the
+	// render began: a render slowed by Slack's rate limits must not be
+	// followed at once by the next.
+	next := s.clock.Now().Add(s.set.EditInterval)
 	if err := s.store.Rendered(ctx, id, g.Version, next); err != nil {
 		log.Warn("render not recorded; the group will be rendered again", zap.Error(err))
 	}
@@ -262,7 +271,7 @@ func (s *Service) renderNow(ctx context.Context, id string) {
 		}
 		if ok {
 			log := bot.LoggerOr(ctx, s.log).With(zap.String("alert_group", id))
-			g, changed, err := s.renderLocked(ctx, id, log)
+			g, changed, err := s.renderLocked(ctx, id, log, true)
 			release()
 			if err == nil && changed {
 				s.afterRender(ctx, &g, log)

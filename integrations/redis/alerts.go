@@ -573,7 +573,8 @@ func (a *Alerts) Group(ctx context.Context, id string) (bot.AlertGroup, error) {
 		GroupLabels: meta.GroupLabels, CommonLabels: meta.CommonLabels, CommonAnnotations: meta.CommonAnnotations,
 		ExternalURL: meta.ExternalURL, OrgID: meta.OrgID, Title: meta.Title, TruncatedAlerts: meta.TruncatedAlerts,
 		Firing: atoi(h["firing"]), Episode: atoi(h["episode"]), Version: int64(atoi(h["version"])), Shown: int64(atoi(h["shown"])),
-		EpisodeStart: fromMillis(h["episode_start"]), Pending: fromMillis(h["pending"]), UpdatedAt: fromMillis(h["updated"])}
+		EpisodeStart: fromMillis(h["episode_start"]), Pending: fromMillis(h["pending"]), UpdatedAt: fromMillis(h["updated"]),
+		NextEdit: fromMillis(h["next"])}
 	for fp, v := range ha.Val() {
 		if len(v) < orderLen {
 			continue
