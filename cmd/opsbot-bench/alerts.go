@@ -91,12 +91,12 @@ type AlertReport struct {
 	Alerts         int `json:"alerts"`
 	Groups         int `json:"groups"`
 	Replicas       int `json:"replicas"`
-	Notifications  int `json:"notifications"`  // webhook deliveries from Alertmanager
-	Accepted       int `json:"accepted"`       // answered 200
-	Messages       int `json:"messages"`       // alert messages in the channel
-	Posts          int `json:"posts"`          // chat.postMessage calls
-	Updates        int `json:"updates"`        // chat.update calls that succeeded
-	RateLimited    int `json:"rate_limited"`   // chat.update calls answered 429
+	Notifications  int `json:"notifications"` // webhook deliveries from Alertmanager
+	Accepted       int `json:"accepted"`      // answered 200
+	Messages       int `json:"messages"`      // alert messages in the channel
+	Posts          int `json:"posts"`         // chat.postMessage calls
+	Updates        int `json:"updates"`       // chat.update calls that succeeded
+	RateLimited    int `json:"rate_limited"`  // chat.update calls answered 429
 	MaxEditsGroup  int `json:"max_edits_per_group"`
 	MinEditGapMS   int `json:"min_edit_gap_ms"` // shortest time between two edits of one group
 	EditIntervalMS int `json:"edit_interval_ms"`
