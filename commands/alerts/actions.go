@@ -12,9 +12,9 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-// Errors the silence service may wrap, so that replies can say what went
-// wrong without knowing the adapter. The adapter's Reason, when it has one,
-// is shown (quoted) for a refusal.
+// reasoner is an adapter error that carries the service's own explanation
+// (Alertmanager's reason for refusing a silence), shown quoted to the
+// person whose request it refused.
 type reasoner interface{ Reason() string }
 
 // clicked is the group a button was clicked on, after checking that the

@@ -10,17 +10,6 @@ import (
 	"github.com/opsbot/opsbot/integrations/alertmanager/amtest"
 )
 
-func withSilencer(url string) option {
-	return func(c *Config) {
-		s, err := alertmanager.New(alertmanager.Config{URL: url})
-		if err != nil {
-			panic(err)
-		}
-		c.Silencer = s
-		c.Settings.AlertmanagerURL = url
-	}
-}
-
 func withEscalateAfter(d time.Duration) option {
 	return func(c *Config) {
 		routes := append([]Route(nil), c.Settings.Routes...)
@@ -132,15 +121,15 @@ func TestE2EAlertmanagerHAPair(t *testing.T) {
 // mutes the group and sends nothing more.
 func TestE2ESilenceStopsNotifications(t *testing.T) {
 	w := newWorld(t)
-	var r *replica
-	var am *amtest.Alertmanager
-	hookURL := make(chan string, 1)
-	// The replica needs Alertmanager's URL and Alertmanager the replica's.
-	r = w.replica(func(c *Config) {})
-	hookURL <- r.hook.URL
-	am = amtest.New(t, amtest.Config{WebhookURL: <-hookURL + PathAlertmanager, Token: token,
+	// The replica needs Alertmanager's URL and Alertmanager the replica's:
+	// the silencer is pointed at Alertmanager once both run.
+	r := w.replica()
+	am := amtest.New(t, amtest.Config{WebhookURL: r.hook.URL + PathAlertmanager, Token: token,
 		GroupWait: 100 * time.Millisecond, GroupInterval: 300 * time.Millisecond})
-	silencer, _ := alertmanager.New(alertmanager.Config{URL: am.URL})
+	silencer, err := alertmanager.New(alertmanager.Config{URL: am.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.svc.silencer = silencer
 	r.run()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
