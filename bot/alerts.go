@@ -114,9 +114,11 @@ type AlertGroup struct {
 	// rendered from version v is current while Version is v.
 	Version int64 `json:"version"`
 	// Shown is the version the group's message was last rendered from;
-	// NextEdit the earliest time it may be edited again.
+	// NextEdit the earliest time it may be edited again; DueAt when it is
+	// due for rendering (zero when it is not).
 	Shown    int64     `json:"shown,omitempty"`
 	NextEdit time.Time `json:"nextEdit,omitzero"`
+	DueAt    time.Time `json:"dueAt,omitzero"`
 	// Pending is when opsbot received the oldest change its message does
 	// not show yet; zero when it shows everything.
 	Pending   time.Time       `json:"pending,omitzero"`

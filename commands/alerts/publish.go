@@ -64,7 +64,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	}
 	if err != nil {
 		log.Warn("alert group not read", zap.Error(err))
-		s.retryLater(ctx, id, now, log)
+		s.retryLater(ctx, id, log)
 		return g, false, err
 	}
 	if g.Episode == 0 {
@@ -87,19 +87,21 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		})
 		if err != nil {
 			log.Warn("alert group state not reset for its new episode", zap.Error(err))
-			s.retryLater(ctx, id, now, log)
+			s.retryLater(ctx, id, log)
 			return g, false, err
 		}
 		g.State = st
 	}
-	if st.Message.TS != "" && g.Shown == g.Version && st.Previous.TS == "" {
-		// Another replica rendered this version after we listed the group
-		// as due: nothing to show.
+	switch {
+	case !force && (g.DueAt.IsZero() || now.Before(g.DueAt)):
+		// Listed as due before another replica rendered it, or before a
+		// failed render pushed it back: whoever holds the group's lock
+		// now must not undo that (an edit too soon, a retry that ignores
+		// Slack's Retry-After).
+		return g, false, nil
+	case st.Message.TS != "" && g.Shown == g.Version && st.Previous.TS == "":
+		// Nothing new to show.
 		return g, false, s.store.Rendered(ctx, id, g.Version, time.Time{})
-	}
-	if !force && st.Message.TS != "" && now.Before(g.NextEdit) {
-		// Listed as due before another replica's edit set the next one.
-		return g, false, s.store.Reschedule(ctx, id, g.NextEdit)
 	}
 	route := s.set.route(&g)
 	rctx, cancel := context.WithTimeout(ctx, renderTimeout)
@@ -110,7 +112,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		ref, err := s.chat.Post(rctx, msg)
 		if err != nil {
 			log.Warn("alert message not posted", zap.String("channel", route.Channel), zap.Error(err))
-			s.retryLater(ctx, id, now, log)
+			s.retryLater(ctx, id, log)
 			return g, false, err
 		}
 		s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
@@ -123,7 +125,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 			// The message is posted but not recorded: the next render
 			// would post a second one. Say so loudly; it needs Redis back.
 			log.Error("alert message posted but not recorded", zap.String("channel", ref.Channel), zap.String("ts", ref.TS), zap.Error(err))
-			s.retryLater(ctx, id, now, log)
+			s.retryLater(ctx, id, log)
 			return g, false, err
 		}
 		g.State = st
@@ -139,7 +141,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		if s.lastShown(id) != h {
 			if err := s.chat.Update(rctx, st.Message, msg); err != nil {
 				log.Warn("alert message not updated", zap.String("channel", st.Message.Channel), zap.Error(err))
-				s.retryLater(ctx, id, now, log)
+				s.retryLater(ctx, id, log)
 				return g, false, err
 			}
 			s.metrics.latency.WithLabelValues("edit").Observe(latency(g.Pending, s.clock.Now()))
@@ -198,8 +200,9 @@ func (s *Service) finishPrevious(ctx context.Context, id string, g *bot.AlertGro
 }
 
 // retryLater makes the group due again after a backoff that doubles with
-// each failure in a row.
-func (s *Service) retryLater(ctx context.Context, id string, now time.Time, log *zap.Logger) {
+// each failure in a row, counted from now: a render that spent seconds
+// waiting out 429s must not be retried the moment it gives up.
+func (s *Service) retryLater(ctx context.Context, id string, log *zap.Logger) {
 	s.mu.Lock()
 	s.failures[id]++
 	n := s.failures[id]
@@ -209,7 +212,7 @@ func (s *Service) retryLater(ctx context.Context, id string, now time.Time, log 
 		wait *= 2
 	}
 	wait = min(max(wait, time.Second), maxBackoff)
-	if err := s.store.Reschedule(ctx, id, now.Add(wait)); err != nil {
+	if err := s.store.Reschedule(ctx, id, s.clock.Now().Add(wait)); err != nil {
 		log.Warn("alert group not rescheduled", zap.Error(err))
 	}
 }

@@ -552,10 +552,12 @@ func (a *Alerts) Group(ctx context.Context, id string) (bot.AlertGroup, error) {
 	defer cancel()
 	var hg, ha *goredis.MapStringStringCmd
 	var st *goredis.StringCmd
+	var due *goredis.FloatCmd
 	_, err := a.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		hg = p.HGetAll(ctx, alertGroupKey(id))
 		ha = p.HGetAll(ctx, alertAlertsKey(id))
 		st = p.Get(ctx, alertStateKey(id))
+		due = p.ZScore(ctx, alertsDueKey, id)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
@@ -575,6 +577,9 @@ func (a *Alerts) Group(ctx context.Context, id string) (bot.AlertGroup, error) {
 		Firing: atoi(h["firing"]), Episode: atoi(h["episode"]), Version: int64(atoi(h["version"])), Shown: int64(atoi(h["shown"])),
 		EpisodeStart: fromMillis(h["episode_start"]), Pending: fromMillis(h["pending"]), UpdatedAt: fromMillis(h["updated"]),
 		NextEdit: fromMillis(h["next"])}
+	if score, err := due.Result(); err == nil {
+		g.DueAt = time.UnixMilli(max(int64(score), 1)).UTC()
+	}
 	for fp, v := range ha.Val() {
 		if len(v) < orderLen {
 			continue
@@ -708,9 +713,10 @@ func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func
 			}
 			if touch {
 				p.HIncrBy(ctx, gk, "version", 1)
-				// Score 0: due now whatever the caller's clock says, and
-				// ahead of groups waiting for their next edit.
-				p.ZAdd(ctx, alertsDueKey, goredis.Z{Score: 0, Member: id})
+				// Score 1 (ms after the epoch): due now whatever the
+				// caller's clock says, and ahead of groups waiting for
+				// their next edit.
+				p.ZAdd(ctx, alertsDueKey, goredis.Z{Score: 1, Member: id})
 			}
 			return nil
 		})

@@ -90,7 +90,8 @@ func TestAlertsMerge(t *testing.T) {
 	// First firing: episode 1, due at once, listed as firing.
 	mustRecord(t, a, id, note(at0, firing("a", s1)))
 	g := mustGroup(t, a, id)
-	if g.Episode != 1 || g.Firing != 1 || !g.EpisodeStart.Equal(s1) || g.Version != 1 || !g.Pending.Equal(at0) || g.Name() != "Disk" {
+	if g.Episode != 1 || g.Firing != 1 || !g.EpisodeStart.Equal(s1) || g.Version != 1 || !g.Pending.Equal(at0) || g.Name() != "Disk" ||
+		!g.DueAt.Equal(at0) {
 		t.Fatalf("after first firing: %+v", g)
 	}
 	if got := due(t, a, at0); len(got) != 1 || got[0] != id {
@@ -113,6 +114,9 @@ func TestAlertsMerge(t *testing.T) {
 	}
 	if got := due(t, a, next); len(got) != 0 {
 		t.Errorf("due after render: %v, want none", got)
+	}
+	if g := mustGroup(t, a, id); !g.DueAt.IsZero() || !g.NextEdit.Equal(next) || g.Shown != 1 {
+		t.Errorf("after render: due %v, next edit %v, shown %d", g.DueAt, g.NextEdit, g.Shown)
 	}
 
 	// A second alert joins: due, but not before the next allowed edit.
@@ -289,6 +293,9 @@ func TestAlertsUpdateState(t *testing.T) {
 	}
 	if got := due(t, a, at0); len(got) != 1 {
 		t.Errorf("touched group not due: %v", got)
+	}
+	if g := mustGroup(t, a, "g4"); g.DueAt.IsZero() || !g.DueAt.Before(at0) {
+		t.Errorf("touched group due at %v, want at once", g.DueAt)
 	}
 
 	// The state expires with its resolved group.
