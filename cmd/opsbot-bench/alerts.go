@@ -149,8 +149,14 @@ func (r AlertReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "notifications\t%d from Alertmanager, %d accepted\n", r.Notifications, r.Accepted)
 	fmt.Fprintf(tw, "messages\t%d\n", r.Messages)
 	fmt.Fprintf(tw, "slack calls\t%d chat.postMessage + %d chat.update (+ %d answered 429)\n", r.Posts, r.Updates, r.RateLimited)
-	fmt.Fprintf(tw, "edits per group\tmax %d, shortest gap %d ms (edit interval %d ms)\n", r.MaxEditsGroup, r.MinEditGapMS, r.EditIntervalMS)
-	fmt.Fprintf(tw, "after a 429\tnext chat.update of that message %d ms later at the earliest (Retry-After 1 s)\n", r.MinRetryGapMS)
+	gap := func(ms int) string {
+		if ms < 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%d ms", ms)
+	}
+	fmt.Fprintf(tw, "edits per group\tmax %d, shortest gap %s (edit interval %d ms)\n", r.MaxEditsGroup, gap(r.MinEditGapMS), r.EditIntervalMS)
+	fmt.Fprintf(tw, "after a 429\tnext chat.update of that message %s later at the earliest (Retry-After 1 s)\n", gap(r.MinRetryGapMS))
 	fmt.Fprintf(tw, "first notification → post\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		r.FirstPost.P50, r.FirstPost.P95, r.FirstPost.P99, r.FirstPost.Max)
 	fmt.Fprintf(tw, "elapsed\t%.1f s\n", r.Elapsed)
