@@ -138,7 +138,7 @@ func TestExportAlertsAndTimeToDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| Detected (first alert) | 2026-11-22 08:53:00 UTC (time to detect: 7m) |",
+	for _, want := range []string{"| Detected | 2026-11-22 08:53:00 UTC (time to detect: 7m) |",
 		"## Alerts", "| DiskFull: disk &lt;90% free | alertname=DiskFull, instance=db-1 | 2026-11-22 08:53:00 UTC | 2026-11-22 09:05:00 UTC |",
 		"still firing", "alert fired: disk &lt;90% free (alertname=DiskFull, instance=db-2)"} {
 		if !strings.Contains(string(md), want) {
@@ -152,7 +152,7 @@ func TestExportAlertsAndTimeToDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(md), "Detected (first alert)") || !strings.Contains(string(md), "_No alerts are linked to this incident._") {
+	if strings.Contains(string(md), "| Detected |") || !strings.Contains(string(md), "_No alerts are linked to this incident._") {
 		t.Errorf("hand-declared export:\n%s", md)
 	}
 }
