@@ -139,8 +139,8 @@ func TestExportAlertsAndTimeToDetect(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| Detected | 2026-11-22 08:53:00 UTC (time to detect: 7m) |",
-		"## Alerts", "| DiskFull: disk &lt;90% free | alertname=DiskFull, instance=db-1 | 2026-11-22 08:53:00 UTC | 2026-11-22 09:05:00 UTC |",
-		"still firing", "alert fired: disk &lt;90% free (alertname=DiskFull, instance=db-2)"} {
+		"## Alerts", "| DiskFull: disk \\<90% free | alertname=DiskFull, instance=db-1 | 2026-11-22 08:53:00 UTC | 2026-11-22 09:05:00 UTC |",
+		"still firing", "alert fired: disk \\<90% free (alertname=DiskFull, instance=db-2)"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
