@@ -137,6 +137,8 @@ type Incident struct {
 	// Pinned holds the ts of messages captured into the timeline with
 	// :pushpin:, so edits and deletions of exactly those are recorded.
 	Pinned []string `json:"pinned,omitempty"`
+	// AlertGroups are the IDs of the alert groups linked to the incident.
+	AlertGroups []string `json:"alert_groups,omitempty"`
 }
 
 // IncidentKey formats the key of incident number n.

@@ -32,8 +32,15 @@ func ParseUser(s string) (string, error) {
 // IsUserID reports whether s has the shape of a Slack user ID.
 func IsUserID(s string) bool { return userIDPattern.MatchString(s) }
 
-// MentionUser formats a user ID so chat shows the person.
-func MentionUser(id string) string { return "<@" + id + ">" }
+// MentionUser formats a user ID so chat shows the person. An empty ID (an
+// incident opsbot declared by itself has no commander until someone takes
+// command) is shown as "nobody yet" rather than as broken markup.
+func MentionUser(id string) string {
+	if id == "" {
+		return "nobody yet"
+	}
+	return "<@" + id + ">"
+}
 
 // MentionChannel formats a channel ID so chat links it.
 func MentionChannel(id string) string { return "<#" + id + ">" }

@@ -34,6 +34,13 @@ const (
 	// TLMilestone marks a milestone that no other event records by itself
 	// (Details "milestone": "acknowledged").
 	TLMilestone TimelineEventType = "milestone"
+	// TLAlertFiring and TLAlertResolved record an alert of a linked alert
+	// group at its own startsAt and endsAt. Details: "group", "fingerprint",
+	// "alertname", "labels" (name=value, …), "source" (the generator URL);
+	// Text is the alert's summary, else its name. Text, alertname and labels
+	// are Slack-escaped (QuoteRaw) like every timeline text.
+	TLAlertFiring   TimelineEventType = "alert_firing"
+	TLAlertResolved TimelineEventType = "alert_resolved"
 )
 
 // TimelineEvent is one entry in an incident's timeline.

@@ -173,8 +173,8 @@ var eventSubscriptions = map[string]struct{ event, scope string }{
 // nonAPIClientMethods are *slack.Client methods that make no Web API call.
 var nonAPIClientMethods = map[string]bool{"Debug": true, "Debugf": true, "Debugln": true}
 
-// wantSlashCommands are the slash commands SPEC.md §2 defines.
-var wantSlashCommands = []string{"/incident", "/oncall", "/runbook"}
+// wantSlashCommands are the slash commands SPEC.md §2 and §6 define.
+var wantSlashCommands = []string{"/alerts", "/incident", "/oncall", "/runbook"}
 
 func loadManifest(t *testing.T) *AppManifest {
 	t.Helper()

@@ -373,6 +373,32 @@ timeout: 10s
 				}
 			},
 		},
+		{
+			name: "alert hooks: token in the Secret, NetworkPolicy for Alertmanager",
+			sets: append(slices.Clone(baseSets), "alerts.token=alerts-token-0123456789", "pagerduty.eventsURL=https://events.eu.pagerduty.com",
+				"networkPolicy.enabled=true", "networkPolicy.from[0].namespaceSelector.matchLabels.team=monitoring"),
+			check: func(t *testing.T, objs []k8sObject) {
+				if got := str(one(t, objs, "Secret"), "stringData", "OPSBOT_ALERTS_TOKEN"); got != "alerts-token-0123456789" {
+					t.Errorf("Secret OPSBOT_ALERTS_TOKEN = %q", got)
+				}
+				env := envByName(get(one(t, objs, "Deployment"), "spec", "template", "spec", "containers", 0))
+				if got := str(env["OPSBOT_ALERTS_TOKEN"], "valueFrom", "secretKeyRef", "key"); got != "OPSBOT_ALERTS_TOKEN" {
+					t.Errorf("OPSBOT_ALERTS_TOKEN from key %q", got)
+				}
+				if got := str(env["PAGERDUTY_EVENTS_URL"], "value"); got != "https://events.eu.pagerduty.com" {
+					t.Errorf("PAGERDUTY_EVENTS_URL = %q", got)
+				}
+				np := one(t, objs, "NetworkPolicy")
+				if got := str(np, "spec", "ingress", 0, "from", 0, "namespaceSelector", "matchLabels", "team"); got != "monitoring" {
+					t.Errorf("NetworkPolicy peer %q", got)
+				}
+				if got := get(np, "spec", "ingress", 0, "ports", 0, "port"); got != "http" {
+					t.Errorf("NetworkPolicy port %v, want the named container port", got)
+				}
+			},
+		},
+		{name: "short alerts token", sets: append(slices.Clone(baseSets), "alerts.token=short"), wantErr: "/alerts/token"},
+		{name: "network policy without peers", sets: append(slices.Clone(baseSets), "networkPolicy.enabled=true"), wantErr: "networkPolicy.enabled needs networkPolicy.from"},
 		{name: "no tokens", sets: nil, wantErr: "set existingSecret, or both slack.appToken and slack.botToken"},
 		{name: "wrong token kind", sets: []string{"slack.appToken=xoxb-1", "slack.botToken=xoxb-1", "replicaCount=1"}, wantErr: "slack.appToken must be an app-level token"},
 		{name: "replicas without redis", sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "replicaCount=3"}, wantErr: "replicaCount > 1 needs redis.url"},

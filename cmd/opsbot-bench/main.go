@@ -11,6 +11,11 @@
 //	go run ./cmd/opsbot-bench                     # 2000 commands at 200/s
 //	go run ./cmd/opsbot-bench -n 5000 -rate 500
 //	go run ./cmd/opsbot-bench -n 1000 -rate 0 -concurrency 32 -json
+//
+// The alerts subcommand measures an alert storm through the real
+// Alertmanager instead (see alerts.go):
+//
+//	go run ./cmd/opsbot-bench alerts
 package main
 
 import (
@@ -85,6 +90,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 // run is main with its outputs passed in, so the test runs the whole tool.
 // Exit codes: 0 all good, 1 the run failed or found a problem, 2 bad flags.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "alerts" {
+		return runAlerts(args[1:], stdout, stderr)
+	}
 	o, err := parseOptions(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/opsbot/opsbot/integrations/alertmanager/amtest"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -103,5 +105,72 @@ func TestEndToEnd(t *testing.T) {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
+	}
+}
+
+func TestParseAlertOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "defaults", args: nil},
+		{name: "small storm", args: []string{"-alerts", "100", "-groups", "10", "-replicas", "1"}},
+		{name: "fewer alerts than groups", args: []string{"-alerts", "5", "-groups", "10"}, wantErr: "-alerts"},
+		{name: "no replicas", args: []string{"-replicas", "0"}, wantErr: "-replicas"},
+		{name: "edit interval too short", args: []string{"-group-interval", "500ms"}, wantErr: "-group-interval"},
+		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseAlertOptions(tt.args, io.Discard)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("parseAlertOptions(%q) error = %v, want none", tt.args, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("parseAlertOptions(%q) error = %v, want one containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+	var stderr bytes.Buffer
+	if got := run([]string{"alerts", "-groups", "0"}, io.Discard, &stderr); got != 2 {
+		t.Errorf("exit code = %d, want 2 (stderr: %s)", got, stderr.String())
+	}
+}
+
+// TestAlertsEndToEnd runs the alerts subcommand on a small storm through
+// the real Alertmanager and checks the report's counts, never how fast
+// anything was.
+func TestAlertsEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("OPSBOT_REQUIRE_REAL_REDIS") == "1" {
+			t.Fatalf("OPSBOT_REQUIRE_REAL_REDIS=1 but no redis-server on PATH: %v", err)
+		}
+		t.Skip("no redis-server on PATH")
+	}
+	if _, err := amtest.Binary(); err != nil {
+		if amtest.Required() {
+			t.Fatalf("%v", err)
+		}
+		t.Skip(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"alerts", "-alerts", "40", "-groups", "4", "-waves", "2", "-group-wait", "200ms",
+		"-group-interval", "1s", "-replicas", "2", "-ratelimit-updates", "2", "-json", "-timeout", "5m"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code = %d, want 0\nstderr:\n%s", code, stderr.String())
+	}
+	var rep AlertReport
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Messages != 4 || rep.Posts != 4 || rep.RateLimited != 2 || rep.Updates < 4 || rep.Accepted != rep.Notifications ||
+		rep.FirstPost.Count != 4 || len(rep.Problems) > 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.MinRetryGapMS < 900 {
+		t.Errorf("a 429 was retried after %d ms", rep.MinRetryGapMS)
 	}
 }

@@ -14,11 +14,14 @@ import (
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
+	"github.com/opsbot/opsbot/commands/alerts"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
+	"github.com/opsbot/opsbot/integrations/alertmanager"
 	"github.com/opsbot/opsbot/integrations/github"
+	"github.com/opsbot/opsbot/integrations/grafana"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	"github.com/opsbot/opsbot/integrations/pagerduty"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -65,6 +68,12 @@ type app struct {
 	pager     *pagerduty.Client
 	// web serves the incident pages; nil when the web view is off.
 	web *web.Server
+	// alerts is nil when the config file has no alerts: section;
+	// alertStore and silencer belong to it (silencer nil without
+	// alerts.alertmanager_url).
+	alerts     *alerts.Service
+	alertStore *oredis.Alerts
+	silencer   *alertmanager.Client
 }
 
 // buildApp wires every family onto one router and engine. cfg is valid
@@ -126,13 +135,15 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	}
 	sort.Strings(incSettings.PageServices)
 
-	// The two families need each other (incidents invite the on-call,
-	// handoffs list open incidents); the late binding breaks the cycle.
+	// The families need each other (incidents invite the on-call, handoffs
+	// list open incidents and firing alert groups, alerts declare
+	// incidents); the late binding breaks the cycle.
 	open := &lateIncidents{}
+	firing := &lateAlerts{}
 	if provider != nil {
 		a.oncall, err = oncall.New(oncall.Config{
 			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: oredis.NewOnCall(d.Redis),
-			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs,
+			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs, Alerts: firing,
 			Locker: locker, Incidents: open, Followups: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
 		})
 		if err != nil {
@@ -213,6 +224,16 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		return nil, fmt.Errorf("runbook: %w", err)
 	}
 
+	if cfg.File.AlertsEnabled() {
+		if err := a.buildAlerts(cfg, d, tl, locker); err != nil {
+			return nil, err
+		}
+		firing.s = a.alerts
+		a.alerts.Register(a.router)
+	} else {
+		a.router.Family(&bot.Family{Name: "/alerts", Description: "alert groups from Alertmanager and Grafana",
+			Default: noAlerts, Fallback: noAlerts})
+	}
 	a.incidents.Register(a.router)
 	a.runbooks.Register(a.router)
 	if a.oncall != nil {
@@ -230,6 +251,83 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return a, nil
+}
+
+// buildAlerts wires the alerts family: its store (with a spool next to the
+// timeline's), Alertmanager's API for silences, PagerDuty's Events API for
+// escalations with a routing key, and the webhook decoders.
+func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker bot.Locker) error {
+	set := cfg.File.Alerts
+	set.Timezone = a.incidents.Settings().Timezone
+	set.PageServices, set.RoutingKeys = sortedNames(cfg.File.PagerDuty.Services), sortedNames(cfg.File.PagerDuty.RoutingKeys)
+	store, err := oredis.NewAlerts(oredis.AlertsConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Logger: d.Logger})
+	if err != nil {
+		return fmt.Errorf("alert store: %w", err)
+	}
+	a.alertStore = store
+	acfg := alerts.Config{
+		Chat: d.Chat, Store: store, Locker: locker, Timeline: tl, Incidents: a.incidents,
+		Token: cfg.AlertsToken.Reveal(), Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("alerts"),
+		Registerer: d.Registry, Settings: set,
+		Decoders: map[bot.AlertSource]alerts.DecodeFunc{
+			bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: grafana.Decode},
+	}
+	if set.AlertmanagerURL != "" {
+		a.silencer, err = alertmanager.New(alertmanager.Config{URL: set.AlertmanagerURL, HTTPClient: d.HTTPClient})
+		if err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		acfg.Silencer = a.silencer
+	}
+	if a.pager != nil {
+		acfg.Pager = a.pager
+	}
+	if len(cfg.File.PagerDuty.RoutingKeys) > 0 {
+		ev, err := pagerduty.NewEvents(pagerduty.EventsConfig{URL: cfg.PagerDutyEventsURL, HTTPClient: d.HTTPClient,
+			Logger: d.Logger.Named("pagerduty-events")})
+		if err != nil {
+			return fmt.Errorf("pagerduty events: %w", err)
+		}
+		acfg.EventPager, acfg.RoutingKeys = ev, cfg.File.PagerDuty.RoutingKeys
+	}
+	a.alerts, err = alerts.New(acfg)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	return nil
+}
+
+// hooks is the handler of the alert webhooks, answering 404 when alerts
+// are not configured.
+func (a *app) hooks() http.Handler {
+	if a.alerts == nil {
+		return alerts.NotConfigured
+	}
+	return a.alerts.Intake()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lateAlerts forwards to the alerts family once it exists; without one,
+// no group fires.
+type lateAlerts struct{ s *alerts.Service }
+
+func (l *lateAlerts) FiringAlertGroups(ctx context.Context) ([]bot.AlertGroupSummary, error) {
+	if l.s == nil {
+		return nil, nil
+	}
+	return l.s.FiringAlertGroups(ctx)
+}
+
+func noAlerts(context.Context, *bot.Request) (bot.Response, error) {
+	return bot.Reply("Alerts are not set up here: add an `alerts:` section to the config file (see deploy/README.md)."), nil
 }
 
 // lateIncidents forwards to the incident service once it exists.
@@ -268,6 +366,10 @@ func (a *app) start(ctx context.Context) (wait func()) {
 	}
 	run("timeline", a.timeline.Run)
 	run("incidents", a.incidents.Run)
+	if a.alerts != nil {
+		run("alert-store", a.alertStore.Run)
+		run("alerts", a.alerts.Run)
+	}
 	if a.oncall != nil {
 		run("oncall", a.oncall.Run)
 	}
@@ -290,6 +392,12 @@ func (a *app) shutdown(ctx context.Context) error {
 	}
 	if err := a.timeline.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if a.alertStore != nil {
+		// Notifications still held stay in the spool for the next start.
+		if err := a.alertStore.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -76,6 +76,7 @@ func runDoctor(ctx context.Context, cfg config.Config, out io.Writer) int {
 	d.checkRedis(ctx, cfg)
 	d.checkOnCall(ctx, cfg, refs)
 	d.checkOnCallPeople(ctx, cfg, refs)
+	d.checkAlerts(ctx, cfg)
 	d.reportRunbooks(catalog)
 	d.checkRunbookIsolation(ctx, cfg.File.Runbooks.Isolation)
 	d.checkRunbookTargets(cfg, catalog)
@@ -133,6 +134,19 @@ func (d *doctor) checkConfig(cfg config.Config) *slackRefs {
 		addRef(refs.usergroups, s.Usergroup, where+".usergroup")
 	}
 	refs.schedules, refs.oncallFile = oc.Schedules, oc.File
+	if al := cfg.File.Alerts; cfg.File.AlertsEnabled() {
+		addRef(refs.postChannels, al.DefaultChannel, "alerts.default_channel")
+		for i, r := range al.Routes {
+			where := fmt.Sprintf("alerts.routes[%d]", i)
+			addRef(refs.postChannels, r.Channel, where+".channel")
+			switch {
+			case strings.HasPrefix(r.Mention, "S"):
+				addRef(refs.usergroups, r.Mention, where+".mention")
+			case r.Mention != "":
+				addRef(refs.users, r.Mention, where+".mention")
+			}
+		}
+	}
 	return refs
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/commands/alerts"
 )
 
 // readiness is one check behind /readyz.
@@ -55,10 +57,17 @@ func newRegistry() *prometheus.Registry {
 }
 
 // serveHTTP serves /healthz (the process runs), /readyz (every readiness
-// check passes: Socket Mode connected, Redis reachable) and /metrics until
-// ctx ends.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, log *zap.Logger, routes ...route) (net.Addr, <-chan error, error) {
+// check passes: Socket Mode connected, Redis reachable), /metrics, the
+// alert hooks (POST /hooks/alertmanager and /hooks/grafana; nil hooks
+// answer that alert intake is not configured) and any further routes (the
+// web view, when it shares this listener) until ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready []readiness, hooks http.Handler, log *zap.Logger, routes ...route) (net.Addr, <-chan error, error) {
 	mux := http.NewServeMux()
+	if hooks == nil {
+		hooks = alerts.NotConfigured
+	}
+	mux.Handle(alerts.PathAlertmanager, hooks)
+	mux.Handle(alerts.PathGrafana, hooks)
 	for _, r := range routes {
 		mux.Handle(r.pattern, r.handler)
 	}

@@ -193,7 +193,7 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 				return nil
 			}},
 			{"redis", func(ctx context.Context) error { return oredis.Ping(ctx, rdb) }},
-		}, log, pages...)
+		}, a.hooks(), log, pages...)
 		if err != nil {
 			log.Error("http", zap.Error(err))
 			return 1
@@ -313,6 +313,24 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 
 	clock := bot.SystemClock
 	ws := newConsoleWorkspace(stdout, clock)
+	if cfg.File.AlertsEnabled() {
+		// The console plays Alertmanager itself (:alert), so the hooks need
+		// no token from outside, and silences go to an in-process stand-in
+		// unless the config names a real Alertmanager.
+		if cfg.AlertsToken == "" {
+			cfg.AlertsToken = config.Secret(randomToken())
+		}
+		if cfg.File.Alerts.AlertmanagerURL == "" {
+			url, stop, err := startSilenceStandIn(clock)
+			if err != nil {
+				fmt.Fprintf(stderr, "opsbot: %v\n", err)
+				return 1
+			}
+			defer stop()
+			cfg.File.Alerts.AlertmanagerURL = url
+			log.Info("silences go to an in-process stand-in for Alertmanager's API (console mode only; nothing is really silenced)")
+		}
+	}
 	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4})
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)
@@ -337,6 +355,11 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 		fmt.Fprintf(stdout, "Incident pages are served on %s: /incident link in an incident's channel prints a signed link.\n", cfg.PublicURL)
 	}
 	repl := &console.REPL{Workspace: ws, Handler: a.engine, Clock: clock, User: "U0ALICE", Channel: "C0GENERAL", Team: consoleTeam, Prompt: interactive}
+	if a.alerts != nil {
+		repl.Commands = map[string]console.Command{
+			":alert": newConsoleAlerts(a.alerts, a.hooks(), cfg.AlertsToken.Reveal(), clock).command(),
+		}
+	}
 	runErr := repl.Run(ctx, stdin, stdout)
 
 	stopWeb()

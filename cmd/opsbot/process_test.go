@@ -36,7 +36,7 @@ func TestHTTPEndpoints(t *testing.T) {
 			}
 			return nil
 		}},
-	}, zaptest.NewLogger(t))
+	}, nil, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		{"ready", "/readyz", true, 200, "slack: ok"},
 		{"not ready", "/readyz", false, 503, "socket mode not connected"},
 		{"metrics", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
+		{"alert hooks without an alerts section", "/hooks/alertmanager", true, 404, "alert intake is not configured"},
+		{"grafana hook without an alerts section", "/hooks/grafana", true, 404, "alert intake is not configured"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -516,8 +516,8 @@ func checkMarkdown(t *testing.T, md []byte) {
 		}
 		return ast.WalkContinue, nil
 	})
-	if headings != 15 {
-		t.Errorf("export has %d headings, want the template's 15\n---\n%s", headings, md)
+	if headings != 16 {
+		t.Errorf("export has %d headings, want the template's 16\n---\n%s", headings, md)
 	}
 }
 

@@ -184,7 +184,7 @@ func TestE2EWebPageButton(t *testing.T) {
 	if b.App.web == nil {
 		t.Fatal("web view not built with a public URL and a key")
 	}
-	if _, _, err := serveHTTP(testCtx(t), httpAddr, newRegistry(), nil, zaptest.NewLogger(t), route{web.PathPrefix, b.App.web}); err != nil {
+	if _, _, err := serveHTTP(testCtx(t), httpAddr, newRegistry(), nil, nil, zaptest.NewLogger(t), route{web.PathPrefix, b.App.web}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {

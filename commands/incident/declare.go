@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -40,6 +41,10 @@ type declaration struct {
 	ReplyChannel string
 	// Drill rehearses: see drill.go.
 	Drill bool
+	// DetectedAt and AlertGroups link an incident declared from alerts
+	// (see DeclareLinked).
+	DetectedAt  time.Time
+	AlertGroups []string
 }
 
 func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request) (bot.Response, error) {
@@ -134,6 +139,7 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		Title: bot.OneLine(d.Title), Description: bot.CleanText(strings.TrimSpace(d.Description)),
 		Severity: d.Severity, Status: bot.StatusInvestigating, Commander: d.By, DeclaredBy: d.By,
 		DeclaredAt: now, LastUpdateAt: now, Roles: map[bot.Role]string{}, Drill: d.Drill,
+		DetectedAt: d.DetectedAt.UTC(), AlertGroups: d.AlertGroups,
 	})
 	if err != nil {
 		bot.Logger(ctx).Error("incident not created", zap.Error(err))
@@ -263,10 +269,14 @@ func (s *Service) declare(ctx context.Context, d declaration) (bot.Incident, boo
 		log.Warn("incident declared with errors", zap.Error(err))
 	}
 	// The commander's tenure starts at the declaration, in its own event so
-	// that the export's role history needs no special case.
-	if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLRoleAssigned, Actor: d.By, Time: now,
-		Details: map[string]string{"role": string(bot.RoleCommander), "user": d.By}}); err != nil {
-		log.Error("commander assignment not recorded", zap.Error(err))
+	// that the export's role history needs no special case. An incident
+	// opsbot declared by itself has no commander until someone takes
+	// command.
+	if d.By != "" {
+		if err := s.record(ctx, &inc, bot.TimelineEvent{Type: bot.TLRoleAssigned, Actor: d.By, Time: now,
+			Details: map[string]string{"role": string(bot.RoleCommander), "user": d.By}}); err != nil {
+			log.Error("commander assignment not recorded", zap.Error(err))
+		}
 	}
 	stored, err := s.store.Update(ctx, inc.Key, func(i *bot.Incident) error {
 		i.Channel, i.ChannelName = ch.ID, ch.Name

@@ -42,7 +42,9 @@ type Document struct {
 	Roles           []Tenure            `json:"roles"`
 	Runbooks        []RunbookRun        `json:"runbooks"`
 	Pages           []bot.TimelineEvent `json:"pages"`
-	Participants    []Person            `json:"participants"`
+	// Alerts are the alerts of linked alert groups, from the timeline.
+	Alerts       []AlertRecord `json:"alerts"`
+	Participants []Person      `json:"participants"`
 	// Followups are the incident's follow-ups: the action items.
 	Followups []bot.Followup `json:"followups"`
 	// Events is the whole timeline, ordered by time (a pinned message sits
@@ -154,6 +156,19 @@ type RunbookRun struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
+// AlertRecord is one alert of a linked alert group: when it fired and
+// resolved (zero while it fires). Name and Labels are Slack-escaped, as the
+// timeline stores them.
+type AlertRecord struct {
+	Group       string    `json:"group"`
+	Fingerprint string    `json:"fingerprint"`
+	Name        string    `json:"name"`
+	Summary     string    `json:"summary,omitempty"`
+	Labels      string    `json:"labels,omitempty"`
+	FiredAt     time.Time `json:"fired_at,omitzero"`
+	ResolvedAt  time.Time `json:"resolved_at,omitzero"`
+}
+
 // Person is a participant: anyone who acted, held a role or was quoted.
 type Person struct {
 	ID   string `json:"id"`
@@ -240,9 +255,10 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 	copy(evs, events)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
 	doc := Document{Incident: inc, GeneratedAt: s.clock.Now().UTC(), Timezone: s.set.Timezone.String(),
-		Events: evs, tz: s.set.Timezone, Runbooks: []RunbookRun{}, Pages: []bot.TimelineEvent{}}
+		Events: evs, tz: s.set.Timezone, Runbooks: []RunbookRun{}, Pages: []bot.TimelineEvent{}, Alerts: []AlertRecord{}}
 	m := &doc.Metrics
 	m.DeclaredAt, m.MitigatedAt, m.ResolvedAt = inc.DeclaredAt, inc.MitigatedAt, inc.ResolvedAt
+	alerts := map[string]int{} // group/fingerprint/fired -> index in doc.Alerts
 	m.HighestSeverity = inc.Severity
 	open := map[bot.Role]int{} // role -> index of the current tenure
 	for _, ev := range evs {
@@ -308,6 +324,8 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 				Name: firstNonEmpty(d["runbook"], d["name"], ev.Text), Outcome: o, Details: d})
 		case bot.TLPage:
 			doc.Pages = append(doc.Pages, ev)
+		case bot.TLAlertFiring, bot.TLAlertResolved:
+			doc.addAlert(alerts, ev)
 		}
 	}
 	for _, p := range doc.SeverityHistory {
@@ -331,6 +349,33 @@ func (s *Service) buildDocument(inc bot.Incident, events []bot.TimelineEvent) Do
 	}
 	doc.Followups = []bot.Followup{}
 	return doc
+}
+
+// addAlert folds an alert event into the list of alerts: a firing and its
+// resolution (same group, fingerprint and start) are one entry.
+func (d *Document) addAlert(index map[string]int, ev bot.TimelineEvent) {
+	dt := ev.Details
+	fired := dt["starts_at"]
+	if ev.Type == bot.TLAlertFiring {
+		fired = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
+	k := dt["group"] + "/" + dt["fingerprint"] + "/" + fired
+	i, ok := index[k]
+	if !ok {
+		d.Alerts = append(d.Alerts, AlertRecord{Group: dt["group"], Fingerprint: dt["fingerprint"],
+			Name: dt["alertname"], Summary: ev.Text, Labels: dt["labels"]})
+		i = len(d.Alerts) - 1
+		index[k] = i
+	}
+	a := &d.Alerts[i]
+	if ev.Type == bot.TLAlertFiring {
+		a.FiredAt = ev.Time
+	} else {
+		a.ResolvedAt = ev.Time
+		if a.FiredAt.IsZero() {
+			a.FiredAt, _ = time.Parse(time.RFC3339Nano, fired)
+		}
+	}
 }
 
 // userIDs are the people the document mentions.

@@ -50,7 +50,7 @@ var hostileTables = []int{14, 2, 3, 3, 1}
 // templateHeadings are the headings the default template defines, after
 // the H1 (which carries the title).
 var templateHeadings = []string{"Overview", "Description", "Resolution", "Severity history", "Status history", "Roles",
-	"Timeline", "Runbooks run", "Pages", "Participants", "Root cause", "Contributing factors", "What went well, what did not",
+	"Timeline", "Runbooks run", "Pages", "Alerts", "Participants", "Root cause", "Contributing factors", "What went well, what did not",
 	"Action items"}
 
 // memRecord serves one incident and its timeline, for exports without Redis.

@@ -119,6 +119,10 @@ func describe(ev bot.TimelineEvent, r renderer, links bool) string {
 		s = followupLine(actor, ev, r)
 	case bot.TLMilestone:
 		s = fmt.Sprintf("milestone: %s (by %s)", raw("milestone"), actor)
+	case bot.TLAlertFiring:
+		s = "alert fired: " + alertLine(ev, r)
+	case bot.TLAlertResolved:
+		s = "alert resolved: " + alertLine(ev, r)
 	default:
 		s = fmt.Sprintf("%s: %s %s", actor, r.raw(string(ev.Type)), text)
 	}
@@ -133,6 +137,20 @@ func describe(ev bot.TimelineEvent, r renderer, links bool) string {
 		}
 	}
 	return oneLine(s)
+}
+
+// alertLine names an alert of a timeline event: its summary (or name) and
+// labels, stored Slack-escaped like text people wrote.
+func alertLine(ev bot.TimelineEvent, r renderer) string {
+	s := firstNonEmpty(ev.Text, ev.Details["alertname"])
+	if s == "" {
+		return "an alert"
+	}
+	s = r.text(s)
+	if l := ev.Details["labels"]; l != "" {
+		s += " (" + r.text(l) + ")"
+	}
+	return s
 }
 
 // outcome summarises a runbook event's result from the details the runbook

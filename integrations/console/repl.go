@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,17 @@ type REPL struct {
 	Team          string
 	// Prompt is shown before each line when the input is a terminal.
 	Prompt bool
-	seq    int
+	// Commands are console commands the composition root adds (":alert"),
+	// by name with the colon; Help lists their usage lines.
+	Commands map[string]Command
+	seq      int
+}
+
+// Command is a console command added by the composition root.
+type Command struct {
+	// Usage is its line in :help, e.g. ":alert fire|resolve [k=v …]  inject an alert".
+	Usage string
+	Run   func(ctx context.Context, arg string, out io.Writer)
 }
 
 // Help lists the console's own commands.
@@ -94,6 +105,9 @@ func (r *REPL) console(ctx context.Context, line string, out io.Writer) (quit bo
 		return true
 	case ":help":
 		fmt.Fprintln(out, Help)
+		for _, name := range sortedCommands(r.Commands) {
+			fmt.Fprintf(out, "  %s\n", r.Commands[name].Usage)
+		}
 	case ":as":
 		u, ok := r.Workspace.UserByName(arg)
 		if !ok {
@@ -181,9 +195,22 @@ func (r *REPL) console(ctx context.Context, line string, out io.Writer) (quit bo
 		}
 		r.dispatch(ctx, &bot.Request{Kind: bot.KindView, View: v})
 	default:
+		if c, ok := r.Commands[word]; ok && c.Run != nil {
+			c.Run(ctx, arg, out)
+			return false
+		}
 		fmt.Fprintf(out, "  ! unknown console command %s (:help)\n", word)
 	}
 	return false
+}
+
+func sortedCommands(m map[string]Command) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (r *REPL) validate(v *bot.ViewSubmission) map[string]string {

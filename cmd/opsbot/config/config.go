@@ -85,6 +85,12 @@ type Config struct {
 	// GitHubToken lets follow-ups become GitHub issues in
 	// followups.github_repo.
 	GitHubToken Secret
+	// PagerDutyEventsURL is the Events API v2 base URL, for escalations
+	// through pagerduty.routing_keys.
+	PagerDutyEventsURL string
+	// AlertsToken is the bearer token Alertmanager and Grafana present on
+	// the alert hooks; unset, the hooks answer 404.
+	AlertsToken Secret
 	// ConfigPath is the config file read; empty when there is none.
 	ConfigPath  string
 	RunbooksDir string
@@ -127,6 +133,8 @@ func (c *Config) envVars() []envVar {
 		{"PAGERDUTY_TOKEN", (*string)(&c.PagerDutyToken)},
 		{"PAGERDUTY_API_URL", &c.PagerDutyAPIURL},
 		{"GITHUB_TOKEN", (*string)(&c.GitHubToken)},
+		{"PAGERDUTY_EVENTS_URL", &c.PagerDutyEventsURL},
+		{"OPSBOT_ALERTS_TOKEN", (*string)(&c.AlertsToken)},
 		{"OPSBOT_CONFIG", &c.ConfigPath},
 		{"OPSBOT_RUNBOOKS", &c.RunbooksDir},
 		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},
@@ -203,6 +211,9 @@ func Load(args []string, getenv func(string) string, readFile func(string) ([]by
 	if c.PagerDutyAPIURL == "" {
 		c.PagerDutyAPIURL = "https://api.pagerduty.com"
 	}
+	if c.PagerDutyEventsURL == "" {
+		c.PagerDutyEventsURL = "https://events.pagerduty.com"
+	}
 	if c.RunbooksDir == "" {
 		c.RunbooksDir = c.File.Runbooks.Dir
 	}
@@ -264,6 +275,12 @@ func (c Config) check() Problems {
 	}
 	if err := checkURL(c.PagerDutyAPIURL, "http", "https"); err != nil {
 		add("PAGERDUTY_API_URL %v", err)
+	}
+	if err := checkURL(c.PagerDutyEventsURL, "http", "https"); err != nil {
+		add("PAGERDUTY_EVENTS_URL %v", err)
+	}
+	if t := c.AlertsToken.Reveal(); t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		add("OPSBOT_ALERTS_TOKEN must be at least 16 characters without spaces (it is the only thing guarding the alert hooks)")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/bot/yamlconf"
+	"github.com/opsbot/opsbot/commands/alerts"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/commands/oncall"
@@ -36,7 +37,13 @@ type File struct {
 	Followups incident.FollowupSettings `yaml:"followups"`
 	// Web is the read-only web view of incidents and its signed links.
 	Web web.Settings `yaml:"web"`
+	// Alerts turns on the alert hooks and /alerts; absent, they are off.
+	Alerts alerts.Settings `yaml:"alerts"`
 }
+
+// AlertsEnabled reports whether the file has an alerts: section (which
+// always names a default channel).
+func (f *File) AlertsEnabled() bool { return f.Alerts.DefaultChannel != "" }
 
 var teamID = regexp.MustCompile(`^[TE][A-Z0-9]{2,20}$`)
 
@@ -53,6 +60,13 @@ func (f *File) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if f.TeamID != "" && !teamID.MatchString(f.TeamID) {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "team_id"), "team_id", "%q is not a Slack team ID like T0123ABCD", f.TeamID))
+	}
+	if f.AlertsEnabled() {
+		// Escalations name PagerDuty services of the pagerduty: section.
+		f.Alerts.PageServices, f.Alerts.RoutingKeys = sortedKeys(f.PagerDuty.Services), sortedKeys(f.PagerDuty.RoutingKeys)
+		if err := f.Alerts.Validate(); err != nil {
+			ps = append(ps, yamlconf.AsProblems(err, yamlconf.Line(n, "alerts"), "alerts")...)
+		}
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return ps.Err()
@@ -97,7 +111,13 @@ type PagerDuty struct {
 	FromEmail string `yaml:"from_email"`
 	// Services maps names usable in /incident page to PagerDuty service IDs.
 	Services map[string]string `yaml:"services"`
+	// RoutingKeys maps service names to Events API v2 integration keys:
+	// alert escalations to such a service go through the Events API, with
+	// the alert group as dedup key. Keys are secrets: keep the file private.
+	RoutingKeys map[string]string `yaml:"routing_keys"`
 }
+
+var routingKey = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
 
 // UnmarshalYAML decodes and checks the pagerduty: section.
 func (p *PagerDuty) UnmarshalYAML(n *yaml.Node) error {
@@ -116,6 +136,17 @@ func (p *PagerDuty) UnmarshalYAML(n *yaml.Node) error {
 			ps = append(ps, yamlconf.Errorf(line, "pagerduty.services", "name %q must be one word, people type it after /incident page", name))
 		case strings.TrimSpace(id) == "" || strings.ContainsAny(id, " \t"):
 			ps = append(ps, yamlconf.Errorf(line, "pagerduty.services."+name, "%q is not a PagerDuty service ID like PSVC001", id))
+		}
+	}
+	keys := yamlconf.Lookup(n, "routing_keys")
+	for _, name := range sortedKeys(p.RoutingKeys) {
+		line := yamlconf.Line(keys, name)
+		switch {
+		case strings.ContainsAny(name, " \t"):
+			ps = append(ps, yamlconf.Errorf(line, "pagerduty.routing_keys", "name %q must be one word", name))
+		case !routingKey.MatchString(p.RoutingKeys[name]):
+			// Never repeat the key: it is a secret.
+			ps = append(ps, yamlconf.Errorf(line, "pagerduty.routing_keys."+name, "is not an Events API v2 integration key (32 letters and digits)"))
 		}
 	}
 	return ps.Err()

@@ -71,6 +71,12 @@ as a crash loop.
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.redis.url) }}
 {{- fail "replicaCount > 1 needs redis.url (or existingSecret with REDIS_URL): replicas coordinate through Redis" }}
 {{- end }}
+{{- if and .Values.alerts.token (lt (len .Values.alerts.token) 16) }}
+{{- fail "alerts.token must be at least 16 characters: it is all that guards the alert hooks" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.from) }}
+{{- fail "networkPolicy.enabled needs networkPolicy.from: without peers nothing could reach the alert hooks, /metrics or the probes' port" }}
 {{- end }}
 {{- if and .Values.web.publicURL (not .Values.existingSecret) (lt (len .Values.web.linkKey) 32) }}
 {{- fail "web.publicURL needs web.linkKey (at least 32 bytes; `openssl rand -base64 48`), or existingSecret with OPSBOT_LINK_KEY" }}
@@ -113,12 +119,22 @@ as a crash loop.
       name: {{ include "opsbot.secretName" . }}
       key: REDIS_URL
       optional: true
+- name: OPSBOT_ALERTS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: OPSBOT_ALERTS_TOKEN
+      optional: true
 {{- with .Values.slack.apiURL }}
 - name: SLACK_API_URL
   value: {{ . | quote }}
 {{- end }}
 {{- with .Values.pagerduty.apiURL }}
 - name: PAGERDUTY_API_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.pagerduty.eventsURL }}
+- name: PAGERDUTY_EVENTS_URL
   value: {{ . | quote }}
 {{- end }}
 - name: OPSBOT_CONFIG

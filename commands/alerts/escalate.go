@@ -1,0 +1,338 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/opsbot/opsbot/bot"
+)
+
+// How an escalation paged.
+const (
+	pagedViaEvents = "events" // Events API v2, resolved with the group
+	pagedViaREST   = "rest"   // a REST incident, as /incident page makes
+)
+
+// maxTimelineAlerts bounds how many alerts of one group episode go into a
+// linked incident's timeline: a storm of thousands would bury everything
+// else there. The message and Alertmanager have the rest.
+const maxTimelineAlerts = 100
+
+// errAlready aborts a state update that someone else already made.
+var errAlready = errors.New("already done")
+
+// escalateDue fires due escalations and refreshes groups whose message
+// changes at a set time. Each claimed timer is leased, so that one replica
+// handles it and another retries it only if that one died.
+func (s *Service) escalateDue(ctx context.Context) {
+	now := s.clock.Now()
+	ids, err := s.store.ClaimTimers(ctx, refreshKind, now, s.lease, 100)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("refresh timers not claimed", zap.Error(err))
+	}
+	for _, id := range ids {
+		// A new version, so that the render shows what time changed.
+		_, err := s.store.UpdateState(ctx, id, true, func(*bot.AlertGroupState) error { return nil })
+		if err == nil || errors.Is(err, bot.ErrAlertGroupNotFound) {
+			_ = s.store.CancelTimer(ctx, refreshKind, id)
+		}
+		s.kick()
+	}
+	ids, err = s.store.ClaimTimers(ctx, escalateKind, now, s.lease, 20)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("escalations not claimed", zap.Error(err))
+		}
+		return
+	}
+	for _, id := range ids {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("escalation panicked", zap.String("alert_group", id), zap.Any("panic", p))
+				}
+			}()
+			s.escalate(context.WithoutCancel(ctx), id)
+		}()
+	}
+}
+
+// escalate pages the route's service for a firing group nobody
+// acknowledged (or silenced). A failed page stays claimed until its lease
+// ends and is retried then; PagerDuty's dedup keys make a retry after a
+// crash harmless.
+func (s *Service) escalate(ctx context.Context, id string) {
+	log := s.log.With(zap.String("alert_group", id))
+	now := s.clock.Now()
+	g, err := s.store.Group(ctx, id)
+	if errors.Is(err, bot.ErrAlertGroupNotFound) {
+		_ = s.store.CancelTimer(ctx, escalateKind, id)
+		return
+	}
+	if err != nil {
+		log.Warn("escalation postponed: alert group not read", zap.Error(err))
+		return
+	}
+	st := g.State
+	route := s.set.route(&g)
+	switch {
+	case g.Firing == 0, st.Episode != g.Episode, st.AckedBy != "", st.Silenced(now), !st.PagedAt.IsZero(), route.Escalate == nil:
+		if err := s.store.CancelTimer(ctx, escalateKind, id); err != nil {
+			log.Warn("escalation not cancelled", zap.Error(err))
+		}
+		return
+	}
+	svc := route.Escalate.Service
+	log = log.With(zap.String("service", svc))
+	name := clip(oneLine(g.Name()), 100)
+	summary := annotation(&g, "summary")
+	title := fmt.Sprintf("[opsbot] %s: %d alert%s firing, not acknowledged for %s", name, g.Firing, plural(g.Firing),
+		humanDuration(route.Escalate.After))
+	var link string
+	if st.Message.TS != "" {
+		if l, err := s.chat.Permalink(ctx, st.Message); err == nil {
+			link = l
+		}
+	}
+	var via, url, pageID string
+	if key := s.keys[svc]; key != "" && s.events != nil {
+		details := map[string]string{"group": bot.FormatLabels(g.GroupLabels), "firing": strconv.Itoa(g.Firing)}
+		if summary != "" {
+			details["summary"] = summary
+		}
+		ev := bot.PagerEvent{RoutingKey: key, Action: bot.PagerTrigger, DedupKey: g.ID, Summary: title,
+			Source: "opsbot", Severity: pagerSeverity(&g), Details: details}
+		if link != "" {
+			ev.Links = append(ev.Links, bot.PagerLink{Href: link, Text: "Alert in Slack"})
+		}
+		if _, err := s.events.Enqueue(ctx, ev); err != nil {
+			log.Error("escalation page failed; retried when its lease ends", zap.Error(err))
+			return
+		}
+		via, pageID = pagedViaEvents, g.ID
+	} else if s.pager != nil {
+		details := title
+		if summary != "" {
+			details += "\n\n" + summary
+		}
+		if link != "" {
+			details += "\n\nAlert in Slack: " + link
+		}
+		res, err := s.pager.Page(ctx, bot.PageRequest{Service: svc, Title: title, Details: details,
+			IncidentKey: "alertgroup-" + g.ID + "-" + strconv.Itoa(g.Episode)})
+		// PagerDuty refuses a second incident with the same key: an earlier
+		// attempt (here, or on a replica that died before recording it)
+		// paged already.
+		if err != nil && !strings.Contains(err.Error(), "already has an open incident") {
+			log.Error("escalation page failed; retried when its lease ends", zap.Error(err))
+			return
+		}
+		via, url, pageID = pagedViaREST, res.URL, res.ID
+	} else {
+		log.Error("escalation impossible: no PagerDuty token or routing key for the service")
+		_ = s.store.CancelTimer(ctx, escalateKind, id)
+		return
+	}
+	st, err = s.store.UpdateState(ctx, id, true, func(x *bot.AlertGroupState) error {
+		if x.Episode == g.Episode && x.PagedAt.IsZero() {
+			x.PagedAt, x.PagedVia, x.PagedService, x.PageURL = now, via, svc, url
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("page sent but not recorded", zap.Error(err))
+	}
+	if err := s.store.CancelTimer(ctx, escalateKind, id); err != nil {
+		log.Warn("escalation not cancelled after paging", zap.Error(err))
+	}
+	log.Info("alert group escalated", zap.String("via", via), zap.String("page", pageID))
+	if st.Incident != "" && s.timeline != nil {
+		s.appendEvent(ctx, st.Incident, bot.TimelineEvent{Type: bot.TLPage, Actor: actorBot, Time: now,
+			Text: "escalation: nobody acknowledged the alert", DedupeKey: "alertpage:" + g.ID + ":" + strconv.Itoa(g.Episode),
+			Details: map[string]string{"service": svc, "page_id": pageID, "url": url}}, log)
+	}
+	s.kick()
+}
+
+// resolvePage resolves the Events API alert of a group that resolved.
+func (s *Service) resolvePage(ctx context.Context, g *bot.AlertGroup, log *zap.Logger) {
+	key := s.keys[g.State.PagedService]
+	if key == "" || s.events == nil {
+		return
+	}
+	if _, err := s.events.Enqueue(ctx, bot.PagerEvent{RoutingKey: key, Action: bot.PagerResolve, DedupKey: g.ID}); err != nil {
+		log.Warn("page not resolved; retried at the next render", zap.Error(err))
+		return
+	}
+	if _, err := s.store.UpdateState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
+		x.PageResolved = true
+		return nil
+	}); err != nil {
+		log.Warn("page resolution not recorded", zap.Error(err))
+	}
+	log.Info("page resolved with its alert group")
+}
+
+// pagerSeverity maps the group's severity label to the Events API's.
+func pagerSeverity(g *bot.AlertGroup) string {
+	sev := strings.ToLower(g.CommonLabels["severity"])
+	switch sev {
+	case "critical", "error", "warning", "info":
+		return sev
+	case "page", "high", "major":
+		return "critical"
+	case "warn", "minor", "medium":
+		return "warning"
+	case "low", "none":
+		return "info"
+	}
+	return "critical"
+}
+
+// actorBot is the actor of events opsbot causes by itself.
+const actorBot = "opsbot"
+
+// declareGroup declares (or finds) the incident linked to the group's
+// episode and records it in the group's state. by is empty for an
+// automatic declaration.
+func (s *Service) declareGroup(ctx context.Context, g *bot.AlertGroup, route Route, by string) (bot.IncidentSummary, bool, error) {
+	title := annotation(g, "summary")
+	if title == "" {
+		title = g.Name()
+	}
+	sev := bot.Sev3
+	if route.Declare != nil && route.Declare.Severity.Valid() {
+		sev = route.Declare.Severity
+	}
+	inc, created, err := s.incidents.DeclareLinked(ctx, bot.LinkedDeclaration{
+		DedupeKey: "alertgroup:" + g.ID + ":" + strconv.Itoa(g.Episode), Title: title, Severity: sev,
+		DeclaredBy: by, AlertGroup: g.ID, AlertMessage: g.State.Message, DetectedAt: g.EpisodeStart})
+	if err != nil {
+		return bot.IncidentSummary{}, false, err
+	}
+	st, err := s.store.UpdateState(ctx, g.ID, true, func(x *bot.AlertGroupState) error {
+		if x.Episode != g.Episode {
+			return errAlready
+		}
+		x.Incident, x.IncidentChannel = inc.Key, inc.Channel
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAlready) {
+		return inc, created, fmt.Errorf("link %s to alert group %s: %w", inc.Key, g.ID, err)
+	}
+	if err == nil {
+		g.State = st
+	}
+	s.recordAlerts(ctx, g, inc.Key, s.log.With(zap.String("alert_group", g.ID), zap.String("incident", inc.Key)))
+	return inc, created, nil
+}
+
+// autoDeclare applies the route's declare rule once per group episode: the
+// state update claims it, DeclareLinked's dedupe key makes the incident
+// once even if a click races it.
+func (s *Service) autoDeclare(ctx context.Context, g *bot.AlertGroup, route Route, log *zap.Logger) {
+	_, err := s.store.UpdateState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
+		if x.Episode != g.Episode || x.AutoDeclared || x.Incident != "" {
+			return errAlready
+		}
+		x.AutoDeclared = true
+		return nil
+	})
+	if errors.Is(err, errAlready) {
+		return
+	}
+	if err != nil {
+		log.Warn("auto-declare postponed", zap.Error(err))
+		return
+	}
+	inc, created, err := s.declareGroup(ctx, g, route, "")
+	if err != nil {
+		log.Error("auto-declare failed; retried at the next render", zap.Error(err))
+		_, _ = s.store.UpdateState(ctx, g.ID, true, func(x *bot.AlertGroupState) error {
+			if x.Episode == g.Episode {
+				x.AutoDeclared = false
+			}
+			return nil
+		})
+		return
+	}
+	log.Info("incident declared for alert group by route rule", zap.String("incident", inc.Key), zap.Bool("created", created))
+	s.renderNow(ctx, g.ID)
+}
+
+// recordAlerts puts the group's alerts into the incident's timeline at
+// their own times: each firing and each resolution once (dedupe keys), at
+// most maxTimelineAlerts alerts per episode.
+func (s *Service) recordAlerts(ctx context.Context, g *bot.AlertGroup, incident string, log *zap.Logger) {
+	if s.timeline == nil || incident == "" {
+		return
+	}
+	// Oldest first, so the first maxTimelineAlerts are the ones that
+	// started it.
+	alerts := append([]bot.Alert(nil), g.Alerts...)
+	sortByStart(alerts)
+	for i, a := range alerts {
+		if i == maxTimelineAlerts {
+			break
+		}
+		base := "alert:" + g.ID + ":" + a.Fingerprint + ":" + strconv.FormatInt(a.StartsAt.UnixMilli(), 10)
+		details := map[string]string{"group": g.ID, "fingerprint": a.Fingerprint,
+			"alertname": bot.QuoteRaw(clip(a.Labels["alertname"], maxName)),
+			"labels":    bot.QuoteRaw(clip(bot.FormatLabels(a.Labels), 500)),
+			"starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
+		if l := strings.TrimSpace(a.GeneratorURL); l != "" && safeLink(l, "x") != "" {
+			details["source"] = l
+		}
+		text := a.Annotations["summary"]
+		if text == "" {
+			text = a.Labels["alertname"]
+		}
+		text = bot.QuoteRaw(clip(oneLine(text), 300))
+		s.appendEvent(ctx, incident, bot.TimelineEvent{Type: bot.TLAlertFiring, Actor: actorBot, Time: a.StartsAt,
+			Text: text, Details: details, DedupeKey: base + ":firing"}, log)
+		if !a.Firing() {
+			s.appendEvent(ctx, incident, bot.TimelineEvent{Type: bot.TLAlertResolved, Actor: actorBot, Time: a.EndsAt,
+				Text: text, Details: details, DedupeKey: base + ":resolved"}, log)
+		}
+	}
+}
+
+// appendEvent appends a timeline event once per dedupe key: this process
+// remembers what it appended, the timeline drops what another appended.
+func (s *Service) appendEvent(ctx context.Context, incident string, ev bot.TimelineEvent, log *zap.Logger) {
+	k := incident + "/" + ev.DedupeKey
+	s.mu.Lock()
+	done := s.recorded[k]
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	ev.ID, ev.Incident = s.ids.New(), incident
+	ev.Time = ev.Time.UTC()
+	if err := s.timeline.Append(ctx, ev); err != nil {
+		log.Warn("alert not recorded in the incident timeline", zap.String("incident", incident), zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	if len(s.recorded) > 100000 {
+		s.recorded = map[string]bool{}
+	}
+	s.recorded[k] = true
+	s.mu.Unlock()
+}
+
+func sortByStart(as []bot.Alert) {
+	sort.Slice(as, func(i, j int) bool {
+		if !as[i].StartsAt.Equal(as[j].StartsAt) {
+			return as[i].StartsAt.Before(as[j].StartsAt)
+		}
+		return as[i].Fingerprint < as[j].Fingerprint
+	})
+}

@@ -1,0 +1,202 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
+)
+
+// bigNotification has n alerts in one group.
+func bigNotification(n int, starts time.Time) amNotification {
+	g := diskGroup()
+	for i := 0; i < n; i++ {
+		a := disk(fmt.Sprintf("db-%05d", i), starts)
+		g.Alerts = append(g.Alerts, a)
+	}
+	return g
+}
+
+// TestIntakeRefusesBadInput: every bad request gets its answer, nothing is
+// recorded or posted, and the token never reaches the logs.
+func TestIntakeRefusesBadInput(t *testing.T) {
+	w := newWorld(t)
+	core, logs := observer.New(zap.DebugLevel)
+	r := w.replica(func(c *Config) { c.Logger = zap.New(core) })
+	now := time.Now().UTC()
+	valid := diskGroup(disk("db-1", now.Add(-time.Minute))).JSON()
+	tenK := bigNotification(10000, now.Add(-time.Minute)).JSON()
+	grafanaFixture, err := os.ReadFile("../../integrations/grafana/testdata/firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		path   string
+		body   string
+		header map[string]string
+		code   int
+		want   string
+	}{
+		{"no token", PathAlertmanager, valid, map[string]string{"Authorization": ""}, 401, "missing or wrong bearer token"},
+		{"wrong token", PathAlertmanager, valid, map[string]string{"Authorization": "Bearer nope"}, 401, "missing or wrong bearer token"},
+		{"token with another scheme", PathAlertmanager, valid, map[string]string{"Authorization": "Basic " + token}, 401, "bearer"},
+		{"token as a prefix", PathAlertmanager, valid, map[string]string{"Authorization": "Bearer " + token + "x"}, 401, "bearer"},
+		{"form content type", PathAlertmanager, valid, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415, "Content-Type must be application/json"},
+		{"no content type", PathAlertmanager, valid, map[string]string{"Content-Type": ""}, 415, "application/json"},
+		{"invalid JSON", PathAlertmanager, `{"version": "4", "alerts": [`, nil, 400, "invalid JSON"},
+		{"unknown version", PathAlertmanager, strings.Replace(valid, `"version":"4"`, `"version":"5"`, 1), nil, 400, `version: "5" is not supported`},
+		{"missing groupKey", PathAlertmanager, strings.Replace(valid, `"groupKey"`, `"group_key"`, 1), nil, 400, "groupKey: missing"},
+		{"zero startsAt", PathAlertmanager, diskGroup(disk("db-1", time.Time{})).JSON(), nil, 400, "alerts[0].startsAt: missing"},
+		{"startsAt in the future", PathAlertmanager, diskGroup(disk("db-1", now.Add(time.Hour))).JSON(), nil, 400, "in the future"},
+		{"resolved in the future", PathAlertmanager, diskGroup(disk("db-1", now.Add(-time.Hour)).resolvedAt(now.Add(time.Hour))).JSON(), nil, 400, "in the future"},
+		{"Grafana payload on the Alertmanager hook", PathAlertmanager, string(grafanaFixture), nil, 400, `version: "1" is not supported`},
+		{"Alertmanager payload on the Grafana hook", PathGrafana, valid, nil, 400, `version: "4" is not supported`},
+		{"10,000 alerts in one notification", PathAlertmanager, tenK, nil, 413, "set max_alerts"},
+		{"over 1 MiB", PathAlertmanager, `{"pad":"` + strings.Repeat("x", MaxBody) + `"}`, nil, 413, "over 1 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := r.post(tt.path, tt.body, tt.header)
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Errorf("got %d %q, want %d with %q", code, clip(body, 200), tt.code, tt.want)
+			}
+			if len(body) > 300 {
+				t.Errorf("answer is %d bytes; keep it short", len(body))
+			}
+		})
+	}
+	t.Run("GET", func(t *testing.T) {
+		resp, err := http.Get(r.hook.URL + PathAlertmanager)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("got %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	})
+	t.Run("chunked body over 1 MiB", func(t *testing.T) {
+		// No Content-Length: the limit applies while reading.
+		pr, pw := io.Pipe()
+		go func() {
+			// Writes fail once the server has answered and the client
+			// closed the body; that is the point.
+			_, _ = pw.Write([]byte(`{"pad":"`))
+			for i := 0; i < 1100; i++ {
+				if _, err := pw.Write([]byte(strings.Repeat("y", 1024))); err != nil {
+					return
+				}
+			}
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, r.hook.URL+PathAlertmanager, pr)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("got %d, want 413", resp.StatusCode)
+		}
+	})
+
+	r.svc.Flush(context.Background())
+	if n := len(w.fs.Calls("chat.postMessage", "chat.update")); n != 0 {
+		t.Errorf("%d messages posted or edited for refused requests", n)
+	}
+	if ids, _ := r.store.Firing(context.Background()); len(ids) != 0 {
+		t.Errorf("refused requests recorded groups %v", ids)
+	}
+	for _, e := range logs.All() {
+		for _, v := range e.ContextMap() {
+			if strings.Contains(fmt.Sprint(v), token) {
+				t.Errorf("the token is in a log line: %q %v", e.Message, e.ContextMap())
+			}
+		}
+		if strings.Contains(e.Message, token) {
+			t.Errorf("the token is in a log message: %q", e.Message)
+		}
+	}
+
+	// The bot is alive: a valid notification is accepted and posted.
+	r.notify(diskGroup(disk("db-1", now.Add(-time.Minute))))
+	r.svc.Flush(context.Background())
+	if m := w.only(w.alerts); !strings.Contains(m.Rendered(), "DiskFull") {
+		t.Errorf("message %q", m.Rendered())
+	}
+}
+
+func TestIntakeNotConfigured(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica(func(c *Config) { c.Token = "" })
+	code, body := r.post(PathAlertmanager, diskGroup(disk("db-1", time.Now().Add(-time.Minute))).JSON(), nil)
+	if code != http.StatusNotFound || body != "alert intake is not configured" {
+		t.Errorf("got %d %q", code, body)
+	}
+	rec := httptest.NewRecorder()
+	NotConfigured.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, PathGrafana, nil))
+	if rec.Code != http.StatusNotFound || strings.TrimSpace(rec.Body.String()) != "alert intake is not configured" {
+		t.Errorf("NotConfigured: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// failingStore cannot record anything, as when both Redis and the spool
+// fail.
+type failingStore struct{ bot.AlertStore }
+
+func (failingStore) Record(context.Context, string, bot.AlertNotification) error {
+	return errors.New("disk full")
+}
+
+func TestIntakeAnswers5xxOnlyWhenNotRecorded(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica(func(c *Config) { c.Store = failingStore{c.Store} })
+	code, body := r.post(PathAlertmanager, diskGroup(disk("db-1", time.Now().Add(-time.Minute))).JSON(), nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "retry") {
+		t.Errorf("got %d %q, want 503 asking to retry", code, body)
+	}
+}
+
+// TestIntakeWhileRedisIsDown: a notification arriving during a Redis outage
+// is answered 200 (it is in the spool) and its message is posted once Redis
+// is back: nothing lost.
+func TestIntakeWhileRedisIsDown(t *testing.T) {
+	w := newWorld(t)
+	srv := redistest.NewServer(t)
+	r := w.replica(func(c *Config) {
+		store, err := redis.NewAlerts(redis.AlertsConfig{Client: srv.Client(), SpoolDir: t.TempDir(), RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		c.Store = store
+		c.Locker = redis.NewLocker(srv.Client())
+	})
+	r.store = r.svc.store.(*redis.Alerts)
+	srv.Stop()
+	if code, body := r.post(PathAlertmanager, diskGroup(disk("db-1", time.Now().Add(-time.Minute))).JSON(), nil); code != http.StatusOK {
+		t.Fatalf("during the outage: %d %q, want 200 (held in the spool)", code, body)
+	}
+	if r.store.Pending() != 1 {
+		t.Fatalf("held %d, want 1", r.store.Pending())
+	}
+	srv.Start()
+	r.run()
+	w.waitFor("the message after Redis came back", func() bool { return len(w.messages(w.alerts)) == 1 })
+}

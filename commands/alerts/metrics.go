@@ -1,0 +1,68 @@
+package alerts
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the alerts family.
+type metrics struct {
+	// received counts alerts in accepted notifications by source and alert
+	// status; webhooks counts webhook requests by source and HTTP code.
+	received *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+	// firing is the number of alert groups with firing alerts.
+	firing prometheus.Gauge
+	// latency is from a change reaching opsbot (the webhook) to its
+	// message being posted or edited in Slack.
+	latency *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsbot_alerts_received_total",
+			Help: "Alerts in accepted webhook notifications, by source (alertmanager, grafana) and status (firing, resolved).",
+		}, []string{"source", "status"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsbot_alert_webhooks_total",
+			Help: "Alert webhook requests by source and HTTP status answered (200 recorded; 4xx refused; 5xx not recorded, the sender retries).",
+		}, []string{"source", "code"}),
+		firing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "opsbot_alert_groups_firing",
+			Help: "Alert groups with at least one firing alert (open groups).",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "opsbot_alert_slack_latency_seconds",
+			Help:    "From a notification reaching opsbot to its alert message being posted (kind=post) or edited (kind=edit) in Slack.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"kind"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	m.received = register(reg, m.received, &err)
+	m.webhooks = register(reg, m.webhooks, &err)
+	m.firing = register(reg, m.firing, &err)
+	m.latency = register(reg, m.latency, &err)
+	return m, err
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second service in one process shares the metrics).
+func register[T prometheus.Collector](reg prometheus.Registerer, c T, errp *error) T {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+		if *errp == nil {
+			*errp = err
+		}
+	}
+	return c
+}
