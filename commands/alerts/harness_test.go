@@ -221,6 +221,13 @@ func (r *replica) deliveries(id string) int {
 	return r.delivered[id]
 }
 
+// groups is how many groups this replica accepted notifications for.
+func (r *replica) groups() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.delivered)
+}
+
 // onlyGroup is the one group this replica accepted notifications for.
 func (r *replica) onlyGroup() string {
 	r.w.t.Helper()
