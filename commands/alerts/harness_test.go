@@ -231,6 +231,9 @@ func (r *replica) groups() int {
 // onlyGroup is the one group this replica accepted notifications for.
 func (r *replica) onlyGroup() string {
 	r.w.t.Helper()
+	// The delivery is counted once the hook has answered, which may be
+	// after the publisher posted the message a test just waited for.
+	r.w.poll("a delivery to this replica", func() bool { return r.groups() > 0 })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.delivered) != 1 {
