@@ -10,13 +10,23 @@
 // NewServer starts a dedicated server that a test may stop and start again,
 // for outage and persistence tests.
 //
+// The other deployments opsbot supports are real processes too: NewSentinel
+// starts a primary with two replicas and three Sentinels (redis-server
+// --sentinel) that fail over within seconds, with helpers to kill -9 the
+// primary and wait for the promotion; NewCluster starts a three-primary
+// Cluster (redis-cli --cluster create) and can move a slot while clients
+// use it. Shared hands a test a target of any kind on processes the whole
+// test binary shares, so that suites run on every deployment and pay for
+// each once.
+//
 // Environment:
 //
 //   - REDIS_URL: use this server instead of starting one. Databases 1 and up
 //     are leased to tests (the leases live in database 0), so several test
 //     binaries can share it.
 //   - OPSBOT_REQUIRE_REAL_REDIS=1: fail instead of falling back to miniredis
-//     (New) or skipping (NewServer) when no redis-server is available.
+//     (New) or skipping (NewServer, NewSentinel, NewCluster, Shared) when no
+//     redis-server (or, for a cluster, redis-cli) is available.
 //   - REDIS_SERVER_BIN: path of the redis-server binary (default: looked up
-//     in PATH).
+//     in PATH); redis-cli is taken from the same directory, else the PATH.
 package redistest

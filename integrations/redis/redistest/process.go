@@ -53,9 +53,19 @@ type procSpec struct {
 	port       int
 	databases  int
 	appendOnly bool
+	// sentinelConf, when set, runs a Sentinel from this config file (which
+	// names its own port) instead of a data server.
+	sentinelConf string
+	// extra are further options ("--name", "value", …) for a data server;
+	// extraFn computes them from the chosen port (cluster bus port, …).
+	extra   []string
+	extraFn func(port int) []string
 }
 
 func (s procSpec) args() []string {
+	if s.sentinelConf != "" {
+		return []string{s.sentinelConf, "--sentinel"}
+	}
 	aof := "no"
 	if s.appendOnly {
 		aof = "yes"
@@ -70,6 +80,10 @@ func (s procSpec) args() []string {
 	}
 	if s.databases > 0 {
 		args = append(args, "--databases", strconv.Itoa(s.databases))
+	}
+	args = append(args, s.extra...)
+	if s.extraFn != nil {
+		args = append(args, s.extraFn(s.port)...)
 	}
 	return args
 }

@@ -224,6 +224,7 @@ func TestWithoutBinary(t *testing.T) {
 		name        string
 		require     string
 		useServer   bool
+		start       func(testing.TB) // a topology constructor instead of New
 		wantFatal   bool
 		wantSkip    bool
 		wantLogPart string
@@ -232,6 +233,12 @@ func TestWithoutBinary(t *testing.T) {
 		{name: "New fails when real redis is required", require: "1", wantFatal: true},
 		{name: "NewServer skips", require: "", useServer: true, wantSkip: true},
 		{name: "NewServer fails when real redis is required", require: "1", useServer: true, wantFatal: true},
+		{name: "NewSentinel skips", start: func(tb testing.TB) { NewSentinel(tb) }, wantSkip: true},
+		{name: "NewSentinel fails when real redis is required", require: "1", start: func(tb testing.TB) { NewSentinel(tb) }, wantFatal: true},
+		{name: "NewCluster skips", start: func(tb testing.TB) { NewCluster(tb) }, wantSkip: true},
+		{name: "NewCluster fails when real redis is required", require: "1", start: func(tb testing.TB) { NewCluster(tb) }, wantFatal: true},
+		{name: "shared sentinel skips", start: func(tb testing.TB) { Shared(tb, KindSentinel) }, wantSkip: true},
+		{name: "shared cluster fails when real redis is required", require: "1", start: func(tb testing.TB) { Shared(tb, KindCluster) }, wantFatal: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +248,10 @@ func TestWithoutBinary(t *testing.T) {
 			f := &fakeTB{TB: t}
 			var pingErr error
 			f.run(func(tb testing.TB) {
+				if tt.start != nil {
+					tt.start(tb)
+					return
+				}
 				if tt.useServer {
 					NewServer(tb)
 					return

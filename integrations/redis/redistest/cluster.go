@@ -1,0 +1,332 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Cluster is a Redis Cluster of three primaries, local redis-server
+// processes joined with `redis-cli --cluster create`, as Cluster users run
+// it (without replicas, to stay small).
+type Cluster struct {
+	bin, cli, dir string
+
+	mu      sync.Mutex
+	nodes   []*member
+	clients []*goredis.ClusterClient
+}
+
+// clusterPrimaries is how many primaries NewCluster starts: the smallest
+// cluster redis-cli agrees to create.
+const clusterPrimaries = 3
+
+// NewCluster starts a three-primary Cluster on free ports, waits until
+// every node serves all 16384 slots, and kills every process when the test
+// ends. Without redis-server or redis-cli it skips the test, or fails it
+// under OPSBOT_REQUIRE_REAL_REDIS=1.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	bin := requireBinary(t)
+	cli := cliBinary(bin)
+	if cli == "" {
+		if requireReal() {
+			t.Fatalf("redistest: no redis-cli binary found (needed to create a cluster) and OPSBOT_REQUIRE_REAL_REDIS is set")
+			return nil
+		}
+		t.Skip("redistest: no redis-cli binary found; it creates the cluster")
+		return nil
+	}
+	c, err := startCluster(bin, cli, t.TempDir())
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+		return nil
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// cliBinary returns redis-cli from redis-server's directory or the PATH.
+func cliBinary(server string) string {
+	if p := filepath.Join(filepath.Dir(server), "redis-cli"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("redis-cli")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func startCluster(bin, cli, dir string) (c *Cluster, err error) {
+	c = &Cluster{bin: bin, cli: cli, dir: dir}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	for i := 0; i < clusterPrimaries; i++ {
+		ndir := filepath.Join(dir, "node"+strconv.Itoa(i))
+		if err := os.MkdirAll(ndir, 0o700); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		spec := procSpec{bin: bin, dir: ndir, extra: []string{
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000",
+		}, extraFn: func(int) []string {
+			// The bus port defaults to port+10000, which may be taken or
+			// out of range; a free one of its own avoids both.
+			bus, err := freePort()
+			if err != nil {
+				return nil
+			}
+			return []string{"--cluster-port", strconv.Itoa(bus)}
+		}}
+		proc, port, err := startOnFreePort(spec)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node %d: %w", i, err)
+		}
+		spec.port = port
+		c.nodes = append(c.nodes, &member{spec: spec, proc: proc})
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), topologyWait)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("cluster: redis-cli --cluster create: %w\n%s", err, out)
+	}
+	if err := c.waitConsistent(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Addrs are the nodes' host:port addresses (redis.addrs in opsbot's
+// configuration).
+func (c *Cluster) Addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.nodes))
+	for i, m := range c.nodes {
+		out[i] = m.addr()
+	}
+	return out
+}
+
+// Client returns a new cluster client, closed with the topology.
+func (c *Cluster) Client() *goredis.ClusterClient {
+	cc := c.clusterClient()
+	c.mu.Lock()
+	c.clients = append(c.clients, cc)
+	c.mu.Unlock()
+	return cc
+}
+
+func (c *Cluster) clusterClient() *goredis.ClusterClient {
+	return goredis.NewClusterClient(&goredis.ClusterOptions{
+		Addrs:                    c.Addrs(),
+		DialTimeout:              2 * time.Second,
+		ReadTimeout:              time.Second,
+		WriteTimeout:             time.Second,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+}
+
+// waitConsistent waits until every node reports the cluster ok, knows every
+// node and has the same owner for every slot.
+func (c *Cluster) waitConsistent(ctx context.Context) error {
+	var last error
+	for {
+		if last = c.consistent(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster not consistent: %w", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) consistent(ctx context.Context) error {
+	var first string
+	for _, addr := range c.Addrs() {
+		nc := nodeClient(addr)
+		info, err := nc.ClusterInfo(ctx).Result()
+		var slots []goredis.ClusterSlot
+		if err == nil {
+			slots, err = nc.ClusterSlots(ctx).Result()
+		}
+		nc.Close()
+		if err != nil {
+			return fmt.Errorf("node %s: %w", addr, err)
+		}
+		if !strings.Contains(info, "cluster_state:ok") ||
+			!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(c.nodes))) {
+			return fmt.Errorf("node %s: not ok yet", addr)
+		}
+		view := slotView(slots)
+		if first == "" {
+			first = view
+		} else if view != first {
+			return fmt.Errorf("node %s sees slots %s, another node %s", addr, view, first)
+		}
+	}
+	return nil
+}
+
+func slotView(slots []goredis.ClusterSlot) string {
+	var b strings.Builder
+	owned := 0
+	for _, s := range slots {
+		if len(s.Nodes) > 0 {
+			fmt.Fprintf(&b, "%d-%d:%s ", s.Start, s.End, s.Nodes[0].Addr)
+			owned += s.End - s.Start + 1
+		}
+	}
+	if owned != 16384 {
+		return fmt.Sprintf("only %d slots owned", owned)
+	}
+	return b.String()
+}
+
+// FlushAll empties every node.
+func (c *Cluster) FlushAll(ctx context.Context) error {
+	for _, addr := range c.Addrs() {
+		nc := nodeClient(addr)
+		err := nc.FlushAll(ctx).Err()
+		nc.Close()
+		if err != nil {
+			return fmt.Errorf("flush %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// SlotOwner is the address of the node serving slot.
+func (c *Cluster) SlotOwner(ctx context.Context, slot int) (string, error) {
+	nc := nodeClient(c.Addrs()[0])
+	defer nc.Close()
+	slots, err := nc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range slots {
+		if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
+			return s.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("slot %d has no owner", slot)
+}
+
+// Slot is the cluster slot of key, as the server computes it.
+func (c *Cluster) Slot(ctx context.Context, key string) (int, error) {
+	nc := nodeClient(c.Addrs()[0])
+	defer nc.Close()
+	n, err := nc.ClusterKeySlot(ctx, key).Result()
+	return int(n), err
+}
+
+// MoveSlot migrates slot, keys and all, to the node at to, the way
+// redis-cli --cluster reshard does: IMPORTING and MIGRATING, MIGRATE key by
+// key, then SETSLOT NODE everywhere. Clients meanwhile get ASK and then
+// MOVED redirections. between, when set, runs after the first batch of
+// keys has moved and before the slot is handed over, while the slot is
+// split between the two nodes.
+func (c *Cluster) MoveSlot(ctx context.Context, slot int, to string, between func()) error {
+	from, err := c.SlotOwner(ctx, slot)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("slot %d is already on %s", slot, to)
+	}
+	src, dst := nodeClient(from), nodeClient(to)
+	defer src.Close()
+	defer dst.Close()
+	srcID, err := src.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		return err
+	}
+	dstID, err := dst.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		return err
+	}
+	if err := dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err(); err != nil {
+		return fmt.Errorf("importing on %s: %w", to, err)
+	}
+	if err := src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err(); err != nil {
+		return fmt.Errorf("migrating on %s: %w", from, err)
+	}
+	host, port, _ := net.SplitHostPort(to)
+	first := true
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, slot, 1).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := src.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("migrate %v: %w", keys, err)
+		}
+		if first && between != nil {
+			between()
+		}
+		first = false
+	}
+	if first && between != nil {
+		between()
+	}
+	// The destination first, so that the source's MOVED never points at a
+	// node that does not yet serve the slot.
+	for _, addr := range append([]string{to, from}, c.Addrs()...) {
+		nc := nodeClient(addr)
+		err := nc.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err()
+		nc.Close()
+		if err != nil {
+			return fmt.Errorf("setslot node on %s: %w", addr, err)
+		}
+	}
+	return c.waitConsistent(ctx)
+}
+
+// Close kills every node and closes the clients handed out.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.clients {
+		_ = cc.Close()
+	}
+	c.clients = nil
+	for _, m := range c.nodes {
+		if m.proc != nil {
+			m.proc.kill()
+			m.proc = nil
+		}
+	}
+}
+
