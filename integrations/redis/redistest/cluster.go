@@ -329,4 +329,3 @@ func (c *Cluster) Close() {
 		}
 	}
 }
-
