@@ -17,16 +17,23 @@ const DedupePrefix = "opsbot:dedupe:"
 const opTimeout = 2 * time.Second
 
 // Deduper is a bot.Deduper shared by every replica: the first SET NX wins.
+// A claim counts once the replicas its Durability asks for have it, so a
+// failover cannot forget it and let a redelivery run again.
 type Deduper struct {
-	c Client
+	c   Client
+	rep *replicas
 }
 
 var _ bot.Deduper = (*Deduper)(nil)
 
 // NewDeduper returns a Deduper on c.
-func NewDeduper(c Client) *Deduper { return &Deduper{c: c} }
+func NewDeduper(c Client, opts ...Option) *Deduper {
+	return &Deduper{c: c, rep: newReplicas(c, applyOptions(opts))}
+}
 
 // Claim reports whether this caller is the first to claim key within ttl.
+// A claim the replicas did not confirm in time is given back and reported
+// as an error wrapping ErrNotReplicated.
 func (d *Deduper) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("dedupe claim: empty key")
@@ -37,7 +44,7 @@ func (d *Deduper) Claim(ctx context.Context, key string, ttl time.Duration) (boo
 	}
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	ok, err := d.c.SetNX(ctx, DedupePrefix+key, "1", ttl).Result()
+	ok, err := d.rep.setNX(ctx, DedupePrefix+key, "1", ttl)
 	if err != nil {
 		return false, fmt.Errorf("dedupe claim %q: %w", key, err)
 	}

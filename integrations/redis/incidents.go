@@ -8,6 +8,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -43,35 +44,81 @@ return {n, 1}
 
 // Incidents stores incident records in Redis: a JSON record per incident, a
 // channel → incident index, the set of open incidents and the number counter.
+//
+// A new incident counts once the replicas the store's Durability asks for
+// have its number and record: a failover cannot hand the same number out
+// twice, nor forget a declaration whose channel a redelivery would then
+// create again. Later updates wait for the replicas too, but stand when
+// they do not answer in time (logged): a failover in that moment can roll
+// the record back by one change, never the timeline, which records each.
 type Incidents struct {
 	rdb goredis.UniversalClient
+	rep *replicas
+	log *zap.Logger
 }
 
 var _ bot.IncidentStore = (*Incidents)(nil)
 
 // NewIncidents returns an incident store over rdb.
-func NewIncidents(rdb goredis.UniversalClient) (*Incidents, error) {
+func NewIncidents(rdb goredis.UniversalClient, opts ...Option) (*Incidents, error) {
 	if rdb == nil {
 		return nil, errors.New("redis incidents: nil client")
 	}
-	return &Incidents{rdb: rdb}, nil
+	o := applyOptions(opts)
+	return &Incidents{rdb: rdb, rep: newReplicas(rdb, o), log: o.log}, nil
 }
 
-// Create implements bot.IncidentStore.
+// Create implements bot.IncidentStore. When the replicas do not confirm the
+// new incident in time it returns an error wrapping ErrNotReplicated, and
+// the caller must not go on to create its channel.
 func (s *Incidents) Create(ctx context.Context, dedupeKey string, inc bot.Incident) (bot.Incident, bool, error) {
 	if dedupeKey == "" {
 		return bot.Incident{}, false, errors.New("create incident: empty dedupe key")
 	}
-	res, err := allocScript.Run(ctx, s.rdb, []string{incidentTrigPref + dedupeKey, incidentSeqKey},
-		int(incidentTriggerTTL/time.Second)).Int64Slice()
+	var (
+		n       int64
+		created bool
+		key     string
+	)
+	// The number and the record are written down one connection and
+	// confirmed together.
+	err := s.rep.do(ctx, incidentSeqKey, func(ctx context.Context, c goredis.Cmdable) error {
+		res, err := allocScript.Run(ctx, c, []string{incidentTrigPref + dedupeKey, incidentSeqKey},
+			int(incidentTriggerTTL/time.Second)).Int64Slice()
+		if err != nil {
+			return fmt.Errorf("allocate incident number: %w", err)
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("allocate incident number: unexpected reply %v", res)
+		}
+		n, created = res[0], res[1] == 1
+		key = bot.IncidentKey(n)
+		if !created {
+			return nil
+		}
+		inc.Number, inc.Key = n, key
+		data, err := json.Marshal(inc)
+		if err != nil {
+			return fmt.Errorf("encode incident %s: %w", key, err)
+		}
+		_, err = c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Set(ctx, incidentRecPrefix+key, data, 0)
+			if inc.Channel != "" {
+				p.Set(ctx, incidentChanPref+inc.Channel, key, 0)
+			}
+			if listed(&inc) {
+				p.ZAdd(ctx, incidentOpenKey, goredis.Z{Score: float64(n), Member: key})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store incident %s: %w", key, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return bot.Incident{}, false, fmt.Errorf("allocate incident number: %w", err)
+		return bot.Incident{}, false, err
 	}
-	if len(res) != 2 {
-		return bot.Incident{}, false, fmt.Errorf("allocate incident number: unexpected reply %v", res)
-	}
-	n, created := res[0], res[1] == 1
-	key := bot.IncidentKey(n)
 	if !created {
 		existing, err := s.Get(ctx, key)
 		if errors.Is(err, bot.ErrIncidentNotFound) {
@@ -80,24 +127,6 @@ func (s *Incidents) Create(ctx context.Context, dedupeKey string, inc bot.Incide
 			return bot.Incident{Key: key, Number: n}, false, nil
 		}
 		return existing, false, err
-	}
-	inc.Number, inc.Key = n, key
-	data, err := json.Marshal(inc)
-	if err != nil {
-		return bot.Incident{}, false, fmt.Errorf("encode incident %s: %w", key, err)
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Set(ctx, incidentRecPrefix+key, data, 0)
-		if inc.Channel != "" {
-			p.Set(ctx, incidentChanPref+inc.Channel, key, 0)
-		}
-		if listed(&inc) {
-			p.ZAdd(ctx, incidentOpenKey, goredis.Z{Score: float64(n), Member: key})
-		}
-		return nil
-	})
-	if err != nil {
-		return bot.Incident{}, false, fmt.Errorf("store incident %s: %w", key, err)
 	}
 	return inc, true, nil
 }
@@ -176,6 +205,7 @@ func (s *Incidents) Update(ctx context.Context, key string, fn func(*bot.Inciden
 		})
 		if err == nil {
 			out = inc
+			s.waitForReplicas(ctx, tx, recKey)
 		}
 		return err
 	}
@@ -194,6 +224,19 @@ func (s *Incidents) Update(ctx context.Context, key string, fn func(*bot.Inciden
 		return out, nil
 	}
 	return bot.Incident{}, fmt.Errorf("update incident %s: too much contention", key)
+}
+
+// waitForReplicas waits, on the connection that made an update, for the
+// replicas to have it; a shortfall is logged, and the update stands.
+func (s *Incidents) waitForReplicas(ctx context.Context, tx *goredis.Tx, key string) {
+	need, _, err := s.rep.required(ctx, key)
+	if err != nil || need == 0 {
+		return
+	}
+	if err := s.rep.wait(ctx, tx, need, key); err != nil {
+		s.log.Warn("incident update not yet on every replica; a failover now would roll it back",
+			zap.String("key", key), zap.Error(err))
+	}
 }
 
 // Open implements bot.IncidentStore.

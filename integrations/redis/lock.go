@@ -33,15 +33,21 @@ end
 return 0`)
 
 // Locker is a bot.Locker over Redis: SET NX PX with a random token per
-// lease, released and renewed only by the token's owner.
+// lease, released and renewed only by the token's owner. Taking a lease
+// counts once the replicas its Durability asks for have it; renewals do
+// not wait for them, so a failover can shorten a lease to what the
+// replicas last saw (see Lease.Renew).
 type Locker struct {
-	c Client
+	c   Client
+	rep *replicas
 }
 
 var _ bot.Locker = (*Locker)(nil)
 
 // NewLocker returns a Locker on c.
-func NewLocker(c Client) *Locker { return &Locker{c: c} }
+func NewLocker(c Client, opts ...Option) *Locker {
+	return &Locker{c: c, rep: newReplicas(c, applyOptions(opts))}
+}
 
 // Lease is a held lock. Its methods are safe for concurrent use.
 type Lease struct {
@@ -56,7 +62,8 @@ type Lease struct {
 var ErrLeaseLost = errors.New("lease lost")
 
 // Lock takes the lease on key for ttl. It returns a nil Lease and a nil error
-// when someone else holds it.
+// when someone else holds it, and an error wrapping ErrNotReplicated (having
+// given the lease back) when the replicas did not confirm it in time.
 func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lease, error) {
 	if key == "" {
 		return nil, errors.New("lock: empty key")
@@ -70,7 +77,7 @@ func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Leas
 	}
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	ok, err := l.c.SetNX(ctx, LockPrefix+key, token, ttl).Result()
+	ok, err := l.rep.setNX(ctx, LockPrefix+key, token, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("lock %q: %w", key, err)
 	}
@@ -90,7 +97,10 @@ func (l *Locker) TryLock(ctx context.Context, key string, ttl time.Duration) (fu
 }
 
 // Renew extends the lease to ttl from now. It returns ErrLeaseLost when the
-// lease is no longer ours.
+// lease is no longer ours. It does not wait for replicas: after a failover
+// the lease may end at the expiry the promoted replica last saw, and a
+// lease is therefore an economy (one replica does the work), never what
+// makes work happen once: that is each piece of work's own claim.
 func (ls *Lease) Renew(ctx context.Context, ttl time.Duration) error {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()

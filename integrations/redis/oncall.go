@@ -26,14 +26,23 @@ const (
 // schedule (with its time, so answers from it can say how old they are),
 // once-only claims for handoff and reminder messages, and the latest handoff
 // of each schedule for its Acknowledge button.
+//
+// Claims count once the replicas the store's Durability asks for have
+// them, so a failover cannot forget a handoff that was posted and let
+// another replica post it again. The snapshots and the latest handoff are
+// written without waiting for replicas: a failover can roll them back by
+// the last moments, which the next sync repairs.
 type OnCall struct {
-	c Client
+	c   Client
+	rep *replicas
 }
 
 var _ bot.OnCallStore = (*OnCall)(nil)
 
 // NewOnCall returns the on-call store on c.
-func NewOnCall(c Client) *OnCall { return &OnCall{c: c} }
+func NewOnCall(c Client, opts ...Option) *OnCall {
+	return &OnCall{c: c, rep: newReplicas(c, applyOptions(opts))}
+}
 
 func onCallSnapshotKey(schedule string) string { return OnCallPrefix + "snapshot:" + schedule }
 func onCallHandoffKey(schedule string) string  { return OnCallPrefix + "handoff:" + schedule }
@@ -86,14 +95,17 @@ func (s *OnCall) Snapshot(ctx context.Context, schedule string) (bot.OnCallSnaps
 	return snap, true, nil
 }
 
-// ClaimOnce reports whether this caller is the first to claim key within ttl.
+// ClaimOnce reports whether this caller is the first to claim key within
+// ttl. A claim the replicas did not confirm in time is given back and
+// reported as an error wrapping ErrNotReplicated: the work is retried on
+// the next round rather than risked twice.
 func (s *OnCall) ClaimOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if key == "" || ttl <= 0 {
 		return false, fmt.Errorf("on-call claim %q: empty key or ttl %s not positive", key, ttl)
 	}
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	ok, err := s.c.SetNX(ctx, onCallClaimKey(key), "1", ttl).Result()
+	ok, err := s.rep.setNX(ctx, onCallClaimKey(key), "1", ttl)
 	if err != nil {
 		return false, fmt.Errorf("on-call claim %q: %w", key, err)
 	}

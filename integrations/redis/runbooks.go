@@ -64,8 +64,13 @@ return {1}
 // Runbooks stores runbook approvals (single-use keys with a TTL), the
 // append-only audit trail (a stream) and run locks (keys naming their
 // holder).
+//
+// Taking an approval and taking a run lock count once the replicas the
+// store's Durability asks for have it: a failover cannot bring a used
+// approval back, nor free a lock a run holds.
 type Runbooks struct {
 	rdb goredis.UniversalClient
+	rep *replicas
 }
 
 var (
@@ -76,11 +81,11 @@ var (
 )
 
 // NewRunbooks returns the runbook store over rdb.
-func NewRunbooks(rdb goredis.UniversalClient) (*Runbooks, error) {
+func NewRunbooks(rdb goredis.UniversalClient, opts ...Option) (*Runbooks, error) {
 	if rdb == nil {
 		return nil, errors.New("redis runbooks: nil client")
 	}
-	return &Runbooks{rdb: rdb}, nil
+	return &Runbooks{rdb: rdb, rep: newReplicas(rdb, applyOptions(opts))}, nil
 }
 
 // PutApproval implements bot.ApprovalStore.
@@ -168,19 +173,26 @@ func (s *Runbooks) PeekApproval(ctx context.Context, id string) (bot.PendingAppr
 }
 
 // TakeApproval implements bot.ApprovalStore with GETDEL: of any number of
-// concurrent clicks on any replicas, exactly one gets the approval.
+// concurrent clicks on any replicas, exactly one gets the approval. When
+// the replicas do not confirm the take in time it fails closed: the
+// approval is used up and nothing runs (an error wrapping
+// ErrNotReplicated), since a failover could otherwise bring it back for a
+// second run.
 func (s *Runbooks) TakeApproval(ctx context.Context, id string) (bot.PendingApproval, bool, error) {
 	var get *goredis.StringCmd
-	// One round trip. The keys may live in different Cluster slots, so a
-	// plain pipeline rather than MULTI; the ZREM needs no atomicity: taken
-	// or gone, the approval is no longer pending either way, and a failed
-	// ZREM only leaves an entry the sweeper drops next time.
-	_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		get = p.GetDel(ctx, runbookApprovalPre+id)
-		p.ZRem(ctx, runbookPendingKey, id)
+	key := runbookApprovalPre + id
+	werr := s.rep.do(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		get = c.GetDel(ctx, key)
 		return nil
 	})
 	raw, err := get.Bytes()
+	if werr != nil && err == nil {
+		err = werr
+	}
+	// The ZREM needs no atomicity with the take: taken or gone, the
+	// approval is no longer pending, and a failed ZREM only leaves an
+	// entry the sweeper drops next time.
+	_ = s.rdb.ZRem(ctx, runbookPendingKey, id).Err()
 	return decodeApproval(id, "take", raw, err)
 }
 
@@ -246,7 +258,9 @@ type lockValue struct {
 }
 
 // AcquireRunLock implements bot.RunLocks with SET NX PX; the value names the
-// holder so that a refused attempt can say who it is.
+// holder so that a refused attempt can say who it is. A lock the replicas
+// did not confirm in time is given back and reported as an error wrapping
+// ErrNotReplicated.
 func (s *Runbooks) AcquireRunLock(ctx context.Context, key string, h bot.RunLockHolder, ttl time.Duration) (func(), bot.RunLockHolder, bool, error) {
 	var tok [16]byte
 	if _, err := rand.Read(tok[:]); err != nil {
@@ -260,7 +274,7 @@ func (s *Runbooks) AcquireRunLock(ctx context.Context, key string, h bot.RunLock
 	k := runbookLockPre + key
 	// Twice: the holder's lock may expire between our SET and GET.
 	for attempt := 0; attempt < 2; attempt++ {
-		ok, err := s.rdb.SetNX(ctx, k, data, ttl).Result()
+		ok, err := s.rep.setNX(ctx, k, data, ttl)
 		if err != nil {
 			return nil, bot.RunLockHolder{}, false, fmt.Errorf("run lock %q: %w", key, err)
 		}

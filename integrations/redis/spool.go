@@ -3,6 +3,7 @@ package redis
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,47 +12,157 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
 )
 
-// spoolFile is the name of the spool inside TimelineConfig.SpoolDir.
-const spoolFile = "timeline.spool"
+// spoolSuffix ends the name of every spool file in TimelineConfig.SpoolDir.
+// Each process writes its own file, "timeline-PID-RANDOM.spool"; the
+// "timeline.spool" of earlier versions is adopted like any other.
+const spoolSuffix = ".spool"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // spool is an append-only file of timeline events waiting for Redis, one
 // per line as "CRC32C-HEX SP JSON LF", fsync'd on every append. The checksum
 // tells a torn or corrupted line from a good one after a crash. The file is
-// emptied only once every event in it is stored in Redis; a crash before
-// that re-sends them, which the store's per-event idempotence makes harmless.
+// emptied (or, adopted from a process that is gone, deleted) only once
+// every event in it is safely in Redis; a crash before that re-sends them,
+// which the store's per-event idempotence makes harmless.
 //
-// A spool is not safe for concurrent use; Timeline serialises access.
+// The file is locked (flock) by the process that writes or adopted it for
+// as long as it has it open: the kernel drops the lock when that process
+// dies, which is how another process tells an orphan from a live spool.
 type spool struct {
+	mu   sync.Mutex // serialises appends and resets
 	path string
 	f    *os.File
 	size int64
 	log  *zap.Logger
 }
 
-// openSpool opens (creating if needed) the spool in dir, takes an exclusive
-// lock on it so two processes never share one, and returns the events it
-// holds. A torn last line is cut off; corrupted lines are skipped; both are
-// logged.
-func openSpool(dir string, log *zap.Logger) (*spool, []heldEvent, error) {
+// createSpool creates and locks a new spool file for this process in dir.
+func createSpool(dir string, log *zap.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("create spool dir %q: %w", dir, err)
+		return nil, fmt.Errorf("create spool dir %q: %w", dir, err)
 	}
-	path := filepath.Join(dir, spoolFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	path := filepath.Join(dir, fmt.Sprintf("timeline-%d-%s%s", os.Getpid(), hex.EncodeToString(suffix[:]), spoolSuffix))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open spool %q: %w", path, err)
+		return nil, fmt.Errorf("create spool %q: %w", path, err)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("lock spool %q (is another opsbot using this spool dir?): %w", path, err)
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("lock spool %q: %w", path, err)
+	}
+	// Make the file's directory entry durable too, or a crash right after
+	// creating it could lose the whole file.
+	syncDir(dir)
+	return &spool{path: path, f: f, log: log}, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// adoptSpools takes over every spool file in dir whose owner is gone (its
+// lock can be taken), except those in skip, and returns each with the
+// events it holds. Files that hold nothing are deleted at once. A file
+// another live process holds is left alone.
+func adoptSpools(dir string, skip map[string]bool, log *zap.Logger) ([]*spool, [][]heldEvent, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("read spool dir %q: %w", dir, err)
+	}
+	// Oldest first: a process that adopted a spool and then died holds
+	// the later events of those incidents in its own, newer file.
+	type candidate struct {
+		name string
+		mod  time.Time
+	}
+	var cands []candidate
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), spoolSuffix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			cands = append(cands, candidate{e.Name(), info.ModTime()})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if !cands[i].mod.Equal(cands[j].mod) {
+			return cands[i].mod.Before(cands[j].mod)
+		}
+		return cands[i].name < cands[j].name
+	})
+	names := make([]string, len(cands))
+	for i, c := range cands {
+		names[i] = c.name
+	}
+	var (
+		spools []*spool
+		events [][]heldEvent
+	)
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		if skip[path] {
+			continue
+		}
+		s, held, err := adoptSpool(path, log)
+		if err != nil {
+			log.Error("timeline spool: cannot adopt", zap.String("spool", path), zap.Error(err))
+			continue
+		}
+		if s == nil {
+			continue
+		}
+		if len(held) == 0 {
+			s.remove()
+			continue
+		}
+		spools = append(spools, s)
+		events = append(events, held)
+	}
+	return spools, events, nil
+}
+
+// adoptSpool locks and reads the spool at path, or returns nil when its
+// owner still runs or it is gone.
+func adoptSpool(path string, log *zap.Logger) (*spool, []heldEvent, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tryLockFile(f); err != nil {
+		f.Close()
+		return nil, nil, nil // a live process holds it
+	}
+	// Between our open and our lock, another process may have adopted,
+	// drained and deleted this file: then what we hold is no longer it.
+	st, err1 := f.Stat()
+	cur, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(st, cur) {
+		unlockFile(f)
+		f.Close()
+		return nil, nil, nil
 	}
 	s := &spool{path: path, f: f, log: log}
 	held, end, err := s.read()
@@ -59,33 +170,17 @@ func openSpool(dir string, log *zap.Logger) (*spool, []heldEvent, error) {
 		s.close()
 		return nil, nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		s.close()
-		return nil, nil, fmt.Errorf("stat spool %q: %w", path, err)
-	}
 	if st.Size() > end {
-		// The process died in the middle of writing a line. That event's
+		// The owner died in the middle of writing a line. That event's
 		// Append never returned nil, so dropping it loses nothing accepted;
-		// leaving it would glue the next line onto it.
+		// cutting it off spares the next adopter the same warning.
 		log.Warn("timeline spool: dropping torn last line",
 			zap.String("spool", path), zap.Int64("offset", end), zap.Int64("bytes", st.Size()-end))
-		if err := f.Truncate(end); err != nil {
-			s.close()
-			return nil, nil, fmt.Errorf("cut torn line off spool %q: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			s.close()
-			return nil, nil, fmt.Errorf("sync spool %q: %w", path, err)
+		if err := f.Truncate(end); err == nil {
+			_ = f.Sync()
 		}
 	}
 	s.size = end
-	// Make the file's directory entry durable too, or a crash right after
-	// creating it could lose the whole file.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 	return s, held, nil
 }
 
@@ -117,6 +212,7 @@ func (s *spool) read() ([]heldEvent, int64, error) {
 				zap.String("spool", s.path), zap.Int("line", line), zap.Error(perr))
 			continue
 		}
+		h.src = s
 		held = append(held, h)
 	}
 }
@@ -153,6 +249,7 @@ func spoolLine(data []byte) []byte {
 
 // append writes one event and fsyncs. On failure it cuts the file back to
 // where it was, so a half-written line never sits in front of later ones.
+// The caller holds s.mu.
 func (s *spool) append(data []byte) error {
 	line := spoolLine(data)
 	n, err := s.f.Write(line)
@@ -169,7 +266,8 @@ func (s *spool) append(data []byte) error {
 	return nil
 }
 
-// reset empties the spool once every event in it is stored.
+// reset empties the spool once every event in it is safe. The caller holds
+// s.mu.
 func (s *spool) reset() error {
 	if s.size == 0 {
 		return nil
@@ -182,6 +280,17 @@ func (s *spool) reset() error {
 	}
 	s.size = 0
 	return nil
+}
+
+// remove deletes the spool file, then lets go of it. Deleting first means
+// no other process can adopt what is already safe.
+func (s *spool) remove() {
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("timeline spool: cannot delete a drained spool; its events would be re-sent, harmlessly",
+			zap.String("spool", s.path), zap.Error(err))
+	}
+	syncDir(filepath.Dir(s.path))
+	_ = s.close()
 }
 
 func (s *spool) close() error {

@@ -17,32 +17,40 @@ import (
 )
 
 // TimelinePrefix starts the keys of incident timelines: the stream
-// "opsbot:timeline:{INC-N}" and the set of stored event IDs and dedupe keys
-// "opsbot:timeline:{INC-N}:seen". The braces keep both in one Cluster slot,
-// which the store script needs.
+// "opsbot:timeline:{INC-N}", the set of stored event IDs and dedupe keys
+// "opsbot:timeline:{INC-N}:seen" and the counter
+// "opsbot:timeline:{INC-N}:fence". The braces keep them in one Cluster
+// slot, which the store script needs.
 const TimelinePrefix = "opsbot:timeline:"
 
 // StreamKey is the Redis Stream holding incident's timeline; each entry has
 // one field, "event", with the event as JSON.
 func StreamKey(incident string) string { return TimelinePrefix + "{" + incident + "}" }
 
-func seenKey(incident string) string { return TimelinePrefix + "{" + incident + "}:seen" }
+func seenKey(incident string) string  { return TimelinePrefix + "{" + incident + "}:seen" }
+func fenceKey(incident string) string { return TimelinePrefix + "{" + incident + "}:fence" }
 
 // storeScript appends an event to its incident's stream unless its ID, or
 // its dedupe key, was stored before. Atomic, so redeliveries racing on two
 // replicas still store once. Returns 1 when stored, 0 for a duplicate.
+//
+// The XADD comes first: Redis does not roll a script back when a command in
+// it fails, and an ID marked as seen without its entry would make every
+// re-send a "duplicate". A duplicate still writes (it bumps the fence
+// counter): WAIT counts only what its own connection wrote, and a re-sent
+// event that is already there must be confirmed on replicas like a new one
+// before it leaves the spool.
 var storeScript = goredis.NewScript(`
-if redis.call("SISMEMBER", KEYS[2], "id:" .. ARGV[1]) == 1 then
+if redis.call("SISMEMBER", KEYS[2], "id:" .. ARGV[1]) == 1 or
+   (ARGV[2] ~= "" and redis.call("SISMEMBER", KEYS[2], "key:" .. ARGV[2]) == 1) then
+	redis.call("INCR", KEYS[3])
 	return 0
 end
-if ARGV[2] ~= "" and redis.call("SISMEMBER", KEYS[2], "key:" .. ARGV[2]) == 1 then
-	return 0
-end
+redis.call("XADD", KEYS[1], "*", "event", ARGV[3])
 redis.call("SADD", KEYS[2], "id:" .. ARGV[1])
 if ARGV[2] ~= "" then
 	redis.call("SADD", KEYS[2], "key:" .. ARGV[2])
 end
-redis.call("XADD", KEYS[1], "*", "event", ARGV[3])
 return 1`)
 
 // incidentKeyRE limits incident keys to what is safe inside a Cluster hash
@@ -63,59 +71,94 @@ type TimelineConfig struct {
 	// Client is required.
 	Client Client
 	// SpoolDir is a local directory, on a persistent volume in production,
-	// where events are held while Redis is unreachable. Each process needs
-	// its own; a second process on the same dir is refused.
+	// where events are held until they are safe in Redis. Several
+	// processes may share it: each writes its own file, and adopts the
+	// files of processes that are gone.
 	SpoolDir string
+	// Durability says when an event is safe in Redis (default: confirmed
+	// by every replica the primary has online; none on a single server).
+	Durability Durability
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Clock stamps how long events have been held; default bot.SystemClock.
 	Clock bot.Clock
-	// AppendTimeout bounds how long Append waits for Redis before holding
-	// the event instead (default 1s), so commands keep answering in time.
+	// AppendTimeout bounds how long Append waits for Redis and its
+	// replicas before holding the event instead (default 1s), so commands
+	// keep answering in time.
 	AppendTimeout time.Duration
 	// RetryMin and RetryMax bound the flusher's backoff while Redis is
 	// unreachable (defaults 100ms and 5s).
 	RetryMin, RetryMax time.Duration
+	// AdoptInterval is how often Run looks for spool files of processes
+	// that are gone (default 10s).
+	AdoptInterval time.Duration
 }
 
 // Timeline is a bot.Timeline on Redis Streams that never loses an accepted
-// event. While Redis is unreachable, and after that until every held event
-// is written (to keep order), Append holds events in a local fsync'd spool;
-// Run writes them out once Redis is back. Each event is stored exactly once
-// per ID and per DedupeKey, by an atomic script, so re-sending after a crash
-// is harmless.
+// event.
+//
+// An event is accepted (Append returns nil) once it is safe: stored in
+// Redis and confirmed by the replicas Durability asks for, or written to
+// this process's fsync'd spool file. Held events are re-sent by Run, in
+// order, until Redis and its replicas confirm them; the store script makes
+// re-sending harmless. Once an incident has an event held, its later
+// events are held behind it, so each incident's timeline keeps the order
+// of its appends; incidents do not wait for each other.
 type Timeline struct {
 	c     Client
 	cfg   TimelineConfig
 	log   *zap.Logger
 	clock bot.Clock
+	rep   *replicas
 	wake  chan struct{}
 
 	flushMu sync.Mutex // one drain at a time
 
-	mu        sync.Mutex // guards everything below, and orders appends
-	spool     *spool
-	held      []heldEvent // in append order; the spool holds the same
-	heldSince time.Time
-	closed    bool
+	own *spool // this process's spool file; its mu is taken before mu
+
+	mu       sync.Mutex // guards everything below
+	lanes    map[string]*lane
+	held     []heldEvent    // in hold order; per incident, in append order
+	ownHeld  int            // events in own that are not yet safe
+	adopted  map[*spool]int // spools of processes that are gone -> events not yet safe
+	awaiting int            // held events already on the primary, waiting for replicas
+	closed   bool
 }
 
-// heldEvent is an event waiting for Redis, with its JSON encoding.
+// lane orders one incident's appends.
+type lane struct {
+	mu   sync.Mutex // held across an Append of this incident
+	held int        // this incident's held events; guarded by Timeline.mu
+	refs int        // Appends using the lane; guarded by Timeline.mu
+}
+
+// heldEvent is an event waiting to be safe in Redis, with its JSON
+// encoding and the spool file that holds it.
 type heldEvent struct {
 	ev   bot.TimelineEvent
 	data []byte
+	src  *spool
+	// since is when it was held, for the spool age metric.
+	since time.Time
+	// stored says the primary has it and only replicas have not
+	// confirmed it.
+	stored bool
 }
 
 var _ bot.Timeline = (*Timeline)(nil)
 
-// NewTimeline opens the spool in cfg.SpoolDir. Events a previous process
-// left there are held again and written by Run.
+// NewTimeline creates this process's spool file in cfg.SpoolDir and adopts
+// the files of processes that are gone: their events are held again and
+// written by Run. It starts nothing.
 func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("timeline: no redis client")
 	}
 	if cfg.SpoolDir == "" {
 		return nil, errors.New("timeline: no spool dir")
+	}
+	if err := cfg.Durability.Validate(); err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -132,27 +175,83 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = max(5*time.Second, cfg.RetryMin)
 	}
+	if cfg.AdoptInterval <= 0 {
+		cfg.AdoptInterval = 10 * time.Second
+	}
 	log := cfg.Logger.Named("timeline")
-	sp, held, err := openSpool(cfg.SpoolDir, log)
+	own, err := createSpool(cfg.SpoolDir, log)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	t := &Timeline{
-		c:     cfg.Client,
-		cfg:   cfg,
-		log:   log,
-		clock: cfg.Clock,
-		wake:  make(chan struct{}, 1),
-		spool: sp,
-		held:  held,
+		c:       cfg.Client,
+		cfg:     cfg,
+		log:     log,
+		clock:   cfg.Clock,
+		rep:     newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)})),
+		wake:    make(chan struct{}, 1),
+		own:     own,
+		lanes:   map[string]*lane{},
+		adopted: map[*spool]int{},
 	}
-	if len(held) > 0 {
-		t.heldSince = cfg.Clock.Now()
-		log.Info("found timeline events held by a previous run; writing them once redis answers",
-			zap.String("spool", sp.path), zap.Int("held", len(held)))
-		t.signal()
+	if err := t.adopt(); err != nil {
+		_ = own.close()
+		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	return t, nil
+}
+
+// adopt takes over the spool files of processes that are gone.
+func (t *Timeline) adopt() error {
+	t.mu.Lock()
+	skip := map[string]bool{t.own.path: true}
+	for s := range t.adopted {
+		skip[s.path] = true
+	}
+	t.mu.Unlock()
+	spools, events, err := adoptSpools(t.cfg.SpoolDir, skip, t.log)
+	if err != nil {
+		return err
+	}
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, s := range spools {
+		if t.closed {
+			_ = s.close()
+			continue
+		}
+		for _, h := range events[i] {
+			h.since = now
+			t.held = append(t.held, h)
+			t.laneLocked(h.ev.Incident).held++
+		}
+		t.adopted[s] = len(events[i])
+		t.log.Info("adopted timeline events held by a process that is gone; writing them once redis answers",
+			zap.String("spool", s.path), zap.Int("held", len(events[i])))
+	}
+	if len(spools) > 0 {
+		t.signal()
+	}
+	return nil
+}
+
+// laneLocked returns incident's lane, creating it. The caller holds t.mu.
+func (t *Timeline) laneLocked(incident string) *lane {
+	l := t.lanes[incident]
+	if l == nil {
+		l = &lane{}
+		t.lanes[incident] = l
+	}
+	return l
+}
+
+// dropLaneLocked forgets an idle lane, so the map does not grow with every
+// incident ever seen. The caller holds t.mu.
+func (t *Timeline) dropLaneLocked(incident string, l *lane) {
+	if l.refs == 0 && l.held == 0 && t.lanes[incident] == l {
+		delete(t.lanes, incident)
+	}
 }
 
 func validateEvent(ev bot.TimelineEvent) error {
@@ -167,9 +266,10 @@ func validateEvent(ev bot.TimelineEvent) error {
 	return nil
 }
 
-// Append records ev: in Redis when it answers within AppendTimeout and
-// nothing is held, otherwise in the spool. A nil error means the event is
-// durable either way.
+// Append records ev. A nil error means the event is safe: in Redis and
+// confirmed by the replicas Durability asks for, or held in the spool
+// (when Redis or its replicas do not answer within AppendTimeout, or an
+// earlier event of the same incident is still held).
 func (t *Timeline) Append(ctx context.Context, ev bot.TimelineEvent) error {
 	if err := validateEvent(ev); err != nil {
 		return err
@@ -180,25 +280,67 @@ func (t *Timeline) Append(ctx context.Context, ev bot.TimelineEvent) error {
 		return fmt.Errorf("encode timeline event %s of %s: %w", ev.ID, ev.Incident, err)
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return ErrTimelineClosed
 	}
-	if len(t.held) == 0 {
+	l := t.laneLocked(ev.Incident)
+	l.refs++
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		l.refs--
+		t.dropLaneLocked(ev.Incident, l)
+		t.mu.Unlock()
+	}()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.mu.Lock()
+	direct := l.held == 0
+	t.mu.Unlock()
+	stored := false
+	if direct {
 		sctx, cancel := withTimeout(ctx, t.cfg.AppendTimeout)
 		_, err := t.store(sctx, ev, data)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		t.heldSince = t.clock.Now()
-		t.log.Warn("redis unreachable; holding timeline events in the spool until it is back",
-			zap.String("incident", ev.Incident), zap.String("event_id", ev.ID.String()), zap.Error(err))
+		stored = errors.Is(err, ErrNotReplicated)
+		if stored {
+			t.log.Warn("replicas did not confirm a timeline event in time; holding it in the spool until they do",
+				zap.String("incident", ev.Incident), zap.String("event_id", ev.ID.String()), zap.Error(err))
+		} else {
+			t.log.Warn("redis unreachable; holding timeline events in the spool until it is back",
+				zap.String("incident", ev.Incident), zap.String("event_id", ev.ID.String()), zap.Error(err))
+		}
 	}
-	if err := t.spool.append(data); err != nil {
+	return t.hold(l, ev, data, stored)
+}
+
+// hold writes ev to this process's spool and queues it for the flusher.
+// The caller holds the incident's lane.
+func (t *Timeline) hold(l *lane, ev bot.TimelineEvent, data []byte, stored bool) error {
+	t.own.mu.Lock()
+	defer t.own.mu.Unlock()
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return ErrTimelineClosed
+	}
+	if err := t.own.append(data); err != nil {
 		return fmt.Errorf("hold timeline event %s of %s: %w", ev.ID, ev.Incident, err)
 	}
-	t.held = append(t.held, heldEvent{ev: ev, data: data})
+	t.mu.Lock()
+	t.held = append(t.held, heldEvent{ev: ev, data: data, src: t.own, since: t.clock.Now(), stored: stored})
+	l.held++
+	t.ownHeld++
+	if stored {
+		t.awaiting++
+	}
+	t.mu.Unlock()
 	t.signal()
 	return nil
 }
@@ -210,9 +352,16 @@ func (t *Timeline) signal() {
 	}
 }
 
-// store runs the store script for one event and reports whether it was new.
+// store runs the store script for one event, confirms it on replicas, and
+// reports whether it was new. A shortfall of replicas wraps
+// ErrNotReplicated: the event is on the primary but not yet safe.
 func (t *Timeline) store(ctx context.Context, ev bot.TimelineEvent, data []byte) (bool, error) {
-	n, err := storeScript.Run(ctx, t.c, storeKeys(ev), storeArgs(ev, data)...).Int()
+	var n int
+	err := t.rep.do(ctx, StreamKey(ev.Incident), func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		n, err = storeScript.Run(ctx, c, storeKeys(ev), storeArgs(ev, data)...).Int()
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store timeline event %s of %s: %w", ev.ID, ev.Incident, err)
 	}
@@ -220,37 +369,106 @@ func (t *Timeline) store(ctx context.Context, ev bot.TimelineEvent, data []byte)
 }
 
 func storeKeys(ev bot.TimelineEvent) []string {
-	return []string{StreamKey(ev.Incident), seenKey(ev.Incident)}
+	return []string{StreamKey(ev.Incident), seenKey(ev.Incident), fenceKey(ev.Incident)}
 }
 
 func storeArgs(ev bot.TimelineEvent, data []byte) []any {
 	return []any{ev.ID.String(), ev.DedupeKey, data}
 }
 
-// storeBatch stores events in one pipelined round trip and returns how many
-// leading events are now stored (new or duplicate).
-func (t *Timeline) storeBatch(ctx context.Context, batch []heldEvent) (int, error) {
+// storeBatch stores events in pipelined round trips, one per primary, each
+// followed by a WAIT on the same connection, and reports which are now
+// safe, which are on a primary awaiting replicas, and the first error.
+func (t *Timeline) storeBatch(ctx context.Context, batch []heldEvent) (safe, stored []bool, firstErr error) {
 	ctx, cancel := withTimeout(ctx, 5*time.Second)
 	defer cancel()
-	pipe := t.c.Pipeline()
-	cmds := make([]*goredis.Cmd, len(batch))
-	for i, h := range batch {
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and a
-		// restarted server has forgotten every loaded script.
-		cmds[i] = storeScript.Eval(ctx, pipe, storeKeys(h.ev), storeArgs(h.ev, h.data)...)
-	}
-	_, _ = pipe.Exec(ctx)
-	for i, cmd := range cmds {
-		if err := cmd.Err(); err != nil {
-			h := batch[i]
-			return i, fmt.Errorf("store timeline event %s of %s: %w", h.ev.ID, h.ev.Incident, err)
+	safe = make([]bool, len(batch))
+	stored = make([]bool, len(batch))
+	note := func(err error) {
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
-	return len(batch), nil
+	// Group by the primary that serves each incident, in batch order.
+	type group struct {
+		need int
+		node *goredis.Client
+		idx  []int
+	}
+	var groups []*group
+	byNode := map[*goredis.Client]*group{}
+	var direct []int // events to send through the client itself: nothing to confirm
+	for i, h := range batch {
+		need, node, err := t.rep.required(ctx, StreamKey(h.ev.Incident))
+		if err != nil {
+			note(err)
+			continue
+		}
+		if need == 0 {
+			direct = append(direct, i)
+			continue
+		}
+		g := byNode[node]
+		if g == nil {
+			g = &group{need: need, node: node}
+			byNode[node] = g
+			groups = append(groups, g)
+		}
+		g.need = max(g.need, need)
+		g.idx = append(g.idx, i)
+	}
+	send := func(c goredis.Cmdable, idx []int) []error {
+		errs := make([]error, len(idx))
+		cmds := make([]*goredis.Cmd, len(idx))
+		pipe := c.Pipeline()
+		for j, i := range idx {
+			h := batch[i]
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT,
+			// and a restarted or promoted server may not have the script.
+			cmds[j] = storeScript.Eval(ctx, pipe, storeKeys(h.ev), storeArgs(h.ev, h.data)...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for j, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				h := batch[idx[j]]
+				errs[j] = fmt.Errorf("store timeline event %s of %s: %w", h.ev.ID, h.ev.Incident, err)
+				t.rep.noteError(ctx, err)
+			}
+		}
+		return errs
+	}
+	if len(direct) > 0 {
+		for j, err := range send(t.c, direct) {
+			if err != nil {
+				note(err)
+				continue
+			}
+			safe[direct[j]] = true
+		}
+	}
+	for _, g := range groups {
+		conn := g.node.Conn()
+		errs := send(conn, g.idx)
+		werr := t.rep.wait(ctx, conn, g.need, StreamKey(batch[g.idx[0]].ev.Incident))
+		_ = conn.Close()
+		for j, err := range errs {
+			switch {
+			case err != nil:
+				note(err)
+			case werr != nil:
+				stored[g.idx[j]] = true
+				note(werr)
+			default:
+				safe[g.idx[j]] = true
+			}
+		}
+	}
+	return safe, stored, firstErr
 }
 
-// Flush writes every held event to Redis, in order, and empties the spool.
-// It returns the first error; events not yet written stay held.
+// Flush writes every held event to Redis, waits for replicas to confirm
+// them, and lets go of the spool files that held them. It returns the
+// first error; events not yet safe stay held.
 func (t *Timeline) Flush(ctx context.Context) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
@@ -262,14 +480,10 @@ func (t *Timeline) Flush(ctx context.Context) error {
 			return ErrTimelineClosed
 		}
 		if len(t.held) == 0 {
-			// Everything the spool holds is in Redis now, and Append cannot
-			// add to it while we hold mu.
-			err := t.spool.reset()
-			since := t.heldSince
 			t.mu.Unlock()
+			err := t.resetOwn()
 			if written > 0 {
-				t.log.Info("wrote held timeline events to redis",
-					zap.Int("events", written), zap.Duration("held_for", t.clock.Now().Sub(since)))
+				t.log.Info("wrote held timeline events to redis", zap.Int("events", written))
 			}
 			return err
 		}
@@ -277,30 +491,109 @@ func (t *Timeline) Flush(ctx context.Context) error {
 		copy(batch, t.held)
 		t.mu.Unlock()
 
-		n, err := t.storeBatch(ctx, batch)
-
-		t.mu.Lock()
-		// Only Flush removes from the front; Append only adds at the back.
-		t.held = t.held[n:]
-		if len(t.held) == 0 {
-			t.held = nil
-		}
-		t.mu.Unlock()
-		written += n
+		safe, stored, err := t.storeBatch(ctx, batch)
+		written += t.release(batch, safe, stored)
 		if err != nil {
 			return err
 		}
 	}
 }
 
+// release drops the safe events of a batch from the held list: per
+// incident, only those before its first event that is not safe, so that a
+// re-send keeps each incident's order. It returns how many it dropped.
+func (t *Timeline) release(batch []heldEvent, safe, stored []bool) int {
+	blocked := map[string]bool{}
+	drop := make([]bool, len(batch))
+	n := 0
+	for i, h := range batch {
+		inc := h.ev.Incident
+		if safe[i] && !blocked[inc] {
+			drop[i] = true
+			n++
+		} else {
+			blocked[inc] = true
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Only Flush removes events, and only from the batch it copied off the
+	// front; Append only adds at the back.
+	kept := t.held[:0:0]
+	for i, h := range t.held {
+		if i < len(batch) {
+			if h.stored {
+				t.awaiting--
+			}
+			if stored[i] && !drop[i] {
+				h.stored = true
+			}
+			if h.stored && !drop[i] {
+				t.awaiting++
+			}
+			if drop[i] {
+				t.forgetLocked(h)
+				continue
+			}
+		}
+		kept = append(kept, h)
+	}
+	t.held = kept
+	if len(t.held) == 0 {
+		t.held = nil
+	}
+	return n
+}
+
+// forgetLocked accounts for a held event that is now safe. The caller
+// holds t.mu.
+func (t *Timeline) forgetLocked(h heldEvent) {
+	if l := t.lanes[h.ev.Incident]; l != nil {
+		l.held--
+		t.dropLaneLocked(h.ev.Incident, l)
+	}
+	if h.src == t.own {
+		t.ownHeld--
+		return
+	}
+	if t.adopted[h.src]--; t.adopted[h.src] == 0 {
+		delete(t.adopted, h.src)
+		h.src.remove()
+		t.log.Info("adopted spool drained and deleted", zap.String("spool", h.src.path))
+	}
+}
+
+// resetOwn empties this process's spool file when nothing in it is still
+// held.
+func (t *Timeline) resetOwn() error {
+	t.own.mu.Lock()
+	defer t.own.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ownHeld != 0 || t.closed {
+		return nil
+	}
+	return t.own.reset()
+}
+
 // Run writes held events out whenever there are some, retrying with backoff
-// while Redis is unreachable, until ctx ends or the Timeline is closed.
+// while Redis or its replicas do not answer, and adopts the spool files of
+// processes that are gone, until ctx ends or the Timeline is closed.
 func (t *Timeline) Run(ctx context.Context) error {
 	backoff := t.cfg.RetryMin
 	failures := 0
+	adopt := time.NewTicker(t.cfg.AdoptInterval)
+	defer adopt.Stop()
 	for {
 		if t.isClosed() {
 			return nil
+		}
+		select {
+		case <-adopt.C:
+			if err := t.adopt(); err != nil {
+				t.log.Warn("cannot look for spools of processes that are gone", zap.Error(err))
+			}
+		default:
 		}
 		if t.Pending() > 0 {
 			err := t.Flush(ctx)
@@ -329,6 +622,10 @@ func (t *Timeline) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.wake:
+		case <-adopt.C:
+			if err := t.adopt(); err != nil {
+				t.log.Warn("cannot look for spools of processes that are gone", zap.Error(err))
+			}
 		}
 	}
 }
@@ -339,35 +636,80 @@ func (t *Timeline) isClosed() bool {
 	return t.closed
 }
 
-// Pending is how many events are held waiting for Redis, for metrics and
-// readiness.
+// Pending is how many events are held until they are safe in Redis.
 func (t *Timeline) Pending() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.held)
 }
 
-// Close tries once, briefly, to write held events, then closes the spool.
-// Events still held stay in it for the next start. Call it after Run has
-// returned; Append fails afterwards.
+// TimelineStats describe the events not yet safe in Redis, for metrics.
+type TimelineStats struct {
+	// Held is how many events the spool holds (Pending).
+	Held int
+	// AwaitingReplicas is how many of them are on the primary and wait
+	// only for replicas to confirm them.
+	AwaitingReplicas int
+	// OldestHeld is how long the oldest has been held; 0 when none is.
+	OldestHeld time.Duration
+	// AdoptedSpools is how many spool files of processes that are gone
+	// are being drained.
+	AdoptedSpools int
+}
+
+// Stats reports the events not yet safe in Redis.
+func (t *Timeline) Stats() TimelineStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := TimelineStats{Held: len(t.held), AwaitingReplicas: t.awaiting, AdoptedSpools: len(t.adopted)}
+	if len(t.held) > 0 {
+		oldest := t.held[0].since
+		for _, h := range t.held[1:] {
+			if h.since.Before(oldest) {
+				oldest = h.since
+			}
+		}
+		st.OldestHeld = t.clock.Now().Sub(oldest)
+	}
+	return st
+}
+
+// Close tries once, briefly, to write held events, then lets go of the
+// spool files: this process's is deleted when it holds nothing, and what
+// is still held stays on disk for the next process to adopt. Call it after
+// Run has returned; Append fails afterwards.
 func (t *Timeline) Close() error {
 	if t.Pending() > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := t.Flush(ctx); err != nil && !errors.Is(err, ErrTimelineClosed) {
-			t.log.Warn("timeline events still held at shutdown; they are written on the next start",
+			t.log.Warn("timeline events still held at shutdown; the next process to start adopts them",
 				zap.Int("held", t.Pending()), zap.Error(err))
 		}
 		cancel()
 	}
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
+	t.own.mu.Lock()
+	defer t.own.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil
 	}
 	t.closed = true
-	return t.spool.close()
+	var errs []error
+	if t.ownHeld == 0 {
+		t.own.remove()
+	} else if err := t.own.close(); err != nil {
+		errs = append(errs, err)
+	}
+	for s := range t.adopted {
+		if err := s.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.adopted = map[*spool]int{}
+	return errors.Join(errs...)
 }
 
 // Events returns incident's events in append order: those stored in Redis,

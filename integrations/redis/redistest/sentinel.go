@@ -354,6 +354,9 @@ func (s *Sentinel) healthy(ctx context.Context) error {
 	} else if online != nodes-1 {
 		return fmt.Errorf("primary %s has %d replicas online, want %d", primary, online, nodes-1)
 	}
+	if err := replicasAck(ctx, primary, nodes-1); err != nil {
+		return err
+	}
 	for _, addr := range s.liveSentinels() {
 		sc := sentinelClient(addr)
 		m, err := sc.Master(ctx, MasterName).Result()
@@ -403,6 +406,29 @@ func onlineReplicas(ctx context.Context, addr string) (int, error) {
 	return n, nil
 }
 
+// replicasAck checks that n replicas acknowledge a write to the primary at
+// addr. A replica that has just finished its initial sync is "online" but
+// gets the stream only after its first acknowledgement, up to a second
+// later; a test should not start in that gap. PUBLISH is replicated like a
+// write and touches no database.
+func replicasAck(ctx context.Context, addr string, n int) error {
+	c := nodeClient(addr)
+	defer c.Close()
+	// One pipeline, so that WAIT runs on the connection that published.
+	var wait *goredis.Cmd
+	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Publish(ctx, "redistest:probe", "healthy?")
+		wait = p.Do(ctx, "WAIT", n, 200)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("probe %s: %w", addr, err)
+	}
+	if got, _ := wait.Int(); got < n {
+		return fmt.Errorf("%d of %d replicas of %s acknowledge writes", got, n, addr)
+	}
+	return nil
+}
+
 // KillPrimary kills the current primary with SIGKILL, as a crash would,
 // and returns its address.
 func (s *Sentinel) KillPrimary(ctx context.Context) (string, error) {
@@ -410,16 +436,39 @@ func (s *Sentinel) KillPrimary(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return primary, s.Kill(primary)
+}
+
+// Replicas are the addresses of the running data nodes other than the
+// primary.
+func (s *Sentinel) Replicas(ctx context.Context) ([]string, error) {
+	primary, err := s.agreedPrimary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, n := range s.nodes {
+		if n.proc != nil && n.addr() != primary {
+			out = append(out, n.addr())
+		}
+	}
+	return out, nil
+}
+
+// Kill kills the data node at addr with SIGKILL; Restart brings it back.
+func (s *Sentinel) Kill(addr string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
-		if n.addr() == primary && n.proc != nil {
+		if n.addr() == addr && n.proc != nil {
 			n.proc.kill()
 			n.proc = nil
-			return primary, nil
+			return nil
 		}
 	}
-	return "", fmt.Errorf("primary %s is not a running node of this topology", primary)
+	return fmt.Errorf("%s is not a running data node of this topology", addr)
 }
 
 // WaitFailover waits until every Sentinel names a primary other than old
