@@ -116,7 +116,16 @@ func (s *Incidents) Create(ctx context.Context, dedupeKey string, inc bot.Incide
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotReplicated) && !created:
+		// Nothing was written: the declaration this trigger started
+		// answers for its incident.
+	case errors.Is(err, ErrNotReplicated):
+		// Give the number up rather than risk a failover handing it out
+		// again: a retry, or the redelivery, declares afresh.
+		s.undoCreate(ctx, dedupeKey, key)
+		return bot.Incident{}, false, fmt.Errorf("create incident %s: %w", key, err)
+	case err != nil:
 		return bot.Incident{}, false, err
 	}
 	if !created {
@@ -224,6 +233,22 @@ func (s *Incidents) Update(ctx context.Context, key string, fn func(*bot.Inciden
 		return out, nil
 	}
 	return bot.Incident{}, fmt.Errorf("update incident %s: too much contention", key)
+}
+
+// undoCreate removes a new incident whose creation the replicas did not
+// confirm; its number stays used.
+func (s *Incidents) undoCreate(ctx context.Context, dedupeKey, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+	defer cancel()
+	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, incidentTrigPref+dedupeKey, incidentRecPrefix+key)
+		p.ZRem(ctx, incidentOpenKey, key)
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("unconfirmed incident not removed; a redelivery of its declaration will say it is being declared",
+			zap.String("incident", key), zap.Error(err))
+	}
 }
 
 // waitForReplicas waits, on the connection that made an update, for the

@@ -15,12 +15,14 @@ import (
 // Replica counts for Durability.Replicas.
 const (
 	// ReplicasAuto (the zero value) waits for every replica the primary
-	// has had online: none on a single server, which then pays nothing,
-	// and all of them under Sentinel, because Sentinel may promote any of
-	// them. A replica that drops out still counts until it has been gone
-	// for ReplicaForgetAfter: a primary cut off from its replicas (the
-	// moment Sentinel promotes one of them) must not count its writes as
-	// safe.
+	// has online: none on a single server, which then pays nothing, and
+	// all of them under Sentinel, because Sentinel may promote any of
+	// them. Once a deployment has had replicas, a primary left with none
+	// (cut off while Sentinel promotes one of them) confirms nothing.
+	// Timeline events, which the spool can hold, wait moreover for every
+	// replica that dropped out until it has been gone for
+	// ReplicaForgetAfter; claims, which cannot be held, settle for the
+	// replicas online, so that a dead server does not stop declarations.
 	ReplicasAuto = 0
 	// ReplicasNone never waits: a failover may lose the writes of the
 	// last moments before it.
@@ -111,6 +113,9 @@ type replicas struct {
 	c   Client
 	d   Durability
 	log *zap.Logger
+	// all makes the automatic count wait for replicas that dropped out
+	// (see ReplicasAuto): for writes a spool holds meanwhile.
+	all bool
 
 	mu     sync.Mutex
 	counts map[string]replicaCount // by node address; "" for a non-cluster client
@@ -123,6 +128,8 @@ type replicaCount struct {
 	// need is the highest number of replicas seen online, lowered only
 	// after fewer have been online for ReplicaForgetAfter.
 	need int
+	// online is the number last seen online.
+	online int
 	// at is when INFO was last read.
 	at time.Time
 	// fewerSince is when fewer than need were first seen online.
@@ -132,7 +139,7 @@ type replicaCount struct {
 // observe updates the count with online replicas seen at now and reports
 // whether need was lowered.
 func (rc *replicaCount) observe(online int, now time.Time) (lowered bool) {
-	rc.at = now
+	rc.at, rc.online = now, online
 	switch {
 	case online >= rc.need:
 		rc.need, rc.fewerSince = online, time.Time{}
@@ -147,6 +154,16 @@ func (rc *replicaCount) observe(online int, now time.Time) (lowered bool) {
 
 func newReplicas(c Client, o storeOptions) *replicas {
 	return &replicas{c: c, d: o.durability, log: o.log, counts: map[string]replicaCount{}}
+}
+
+// wanted is how many replicas a write must reach, given the count.
+func (rc replicaCount) wanted(all bool) int {
+	switch {
+	case all || rc.need == 0:
+		return rc.need
+	default:
+		return max(rc.online, 1)
+	}
 }
 
 // node returns a client for the primary that serves key (the client itself
@@ -188,7 +205,7 @@ func (r *replicas) required(ctx context.Context, key string) (int, *goredis.Clie
 	cached, ok := r.counts[addr]
 	r.mu.Unlock()
 	if ok && time.Since(cached.at) < replicaCountTTL {
-		return cached.need, node, nil
+		return cached.wanted(r.all), node, nil
 	}
 	online, err := countOnlineReplicas(ctx, node)
 	if err != nil {
@@ -202,7 +219,7 @@ func (r *replicas) required(ctx context.Context, key string) (int, *goredis.Clie
 		// anyway, and a refusal should not lower the count.
 		online = 0
 		if ok {
-			online = cached.need
+			online = cached.online
 		}
 	}
 	r.mu.Lock()
@@ -214,7 +231,7 @@ func (r *replicas) required(ctx context.Context, key string) (int, *goredis.Clie
 	}
 	r.counts[addr] = rc
 	r.mu.Unlock()
-	return rc.need, node, nil
+	return rc.wanted(r.all), node, nil
 }
 
 func (r *replicas) warnOnce(msg string, fields ...zap.Field) {

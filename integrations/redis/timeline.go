@@ -194,6 +194,9 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 		lanes:   map[string]*lane{},
 		adopted: map[*spool]int{},
 	}
+	// The spool holds events while replicas are away, so the timeline can
+	// afford to wait for every one that was there.
+	t.rep.all = true
 	if err := t.adopt(); err != nil {
 		_ = own.close()
 		return nil, fmt.Errorf("timeline: %w", err)
