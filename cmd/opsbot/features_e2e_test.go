@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
@@ -126,9 +125,8 @@ func TestExportSubcommand(t *testing.T) {
 	}
 	w.slash(t, alice, w.General, "/incident", "declare sev2 disk full on db-3")
 	w.ephemeralContaining(t, w.General, alice, "Declared INC-1")
-	opts := w.Redis.(*goredis.Client).Options()
 	env := map[string]string{
-		"REDIS_URL":       fmt.Sprintf("redis://%s/%d", opts.Addr, opts.DB),
+		"REDIS_URL":       w.Target.URL,
 		"SLACK_APP_TOKEN": w.Slack.AppToken(), "SLACK_BOT_TOKEN": w.Slack.BotToken(), "SLACK_API_URL": w.Slack.APIURL(),
 	}
 	tests := []struct {

@@ -24,7 +24,10 @@ import (
 // the fake gave its channels and user groups.
 type world struct {
 	Slack *fakeslack.Server
-	Redis oredis.Client
+	// Redis is the test's own client on the data the bots use; Target
+	// says which deployment that is and how a bot is pointed at it.
+	Redis  oredis.Client
+	Target redistest.Target
 	// Channel IDs.
 	General, Incidents, Ops, Payments string
 	// User group IDs.
@@ -41,8 +44,52 @@ const (
 	guest = "U0GUEST" // multi-channel guest
 )
 
-// newWorld starts a fake Slack with the test workspace and a real Redis.
+// newWorld starts a fake Slack with the test workspace and a real Redis
+// server.
 func newWorld(t *testing.T) *world {
+	t.Helper()
+	return newWorldOn(t, redistest.KindSingle)
+}
+
+// onEveryTopology runs an end-to-end test with Redis as a single server,
+// through Sentinel and as a Cluster: the same test, not a copy, so that what
+// it checks holds on each deployment opsbot supports.
+func onEveryTopology(t *testing.T, test func(t *testing.T, kind redistest.Kind)) {
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// redisSettings points a bot at target as an operator would: REDIS_URL for
+// a single server, the config file's redis: section for Sentinel and
+// Cluster.
+func redisSettings(tg redistest.Target) (env map[string]string, yaml string) {
+	if tg.Kind == redistest.KindSingle {
+		return map[string]string{"REDIS_URL": tg.URL}, ""
+	}
+	yaml = fmt.Sprintf("\nredis:\n  addrs: [%s]\n", strings.Join(tg.Addrs, ", "))
+	if tg.MasterName != "" {
+		yaml += fmt.Sprintf("  master_name: %s\n  db: %d\n", tg.MasterName, tg.DB)
+	}
+	return nil, yaml
+}
+
+// connectRedisForTest connects to Redis from cfg as runSlack does, minus
+// the process-wide go-redis logger, and closes the client when the test
+// ends.
+func connectRedisForTest(t *testing.T, cfg Config) oredis.Client {
+	t.Helper()
+	c, err := oredis.New(testCtx(t), redisConfig(cfg))
+	if err != nil {
+		t.Fatalf("connect to redis from the config: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newWorldOn starts a fake Slack with the test workspace and Redis as the
+// kind of deployment given.
+func newWorldOn(t *testing.T, kind redistest.Kind) *world {
 	t.Helper()
 	fs := fakeslack.New(t)
 	for _, u := range []fakeslack.User{
@@ -54,7 +101,8 @@ func newWorld(t *testing.T) *world {
 	} {
 		fs.AddUser(u)
 	}
-	w := &world{Slack: fs, Redis: redistest.New(t)}
+	tg := redistest.Shared(t, kind)
+	w := &world{Slack: fs, Redis: tg.Client, Target: tg}
 	w.General = fs.AddChannel("general", alice, bob, carol, dana, guest)
 	w.Incidents = fs.AddChannel("incidents", alice, bob, carol, dana)
 	w.Ops = fs.AddChannel("ops", alice, bob, carol)
@@ -110,12 +158,16 @@ func (w *world) startBot(t *testing.T, o botOptions) *testBot {
 	if o.RunbooksDir != "" {
 		env["OPSBOT_RUNBOOKS"] = o.RunbooksDir
 	}
+	redisEnv, redisYAML := redisSettings(w.Target)
+	for k, v := range redisEnv {
+		env[k] = v
+	}
 	for k, v := range o.Env {
 		env[k] = v
 	}
 	cfg, _, err := config.Load(nil, func(k string) string { return env[k] }, func(p string) ([]byte, error) {
 		if p == "opsbot.yaml" {
-			return []byte(o.ConfigYAML), nil
+			return []byte(o.ConfigYAML + redisYAML), nil
 		}
 		return os.ReadFile(p)
 	})
@@ -132,7 +184,8 @@ func (w *world) startBot(t *testing.T, o botOptions) *testBot {
 	if o.SpoolDir == "" {
 		o.SpoolDir = t.TempDir()
 	}
-	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: w.Redis, Clock: o.Clock, Logger: log, Registry: reg,
+	rdb := connectRedisForTest(t, cfg)
+	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: rdb, Clock: o.Clock, Logger: log, Registry: reg,
 		SpoolDir: o.SpoolDir, TeamID: fakeslack.TeamID})
 	if err != nil {
 		t.Fatalf("build app: %v", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
@@ -14,7 +15,14 @@ import (
 // in, and a config that invites the SRE group to every incident.
 func incidentWorld(t *testing.T) (*world, string, string) {
 	t.Helper()
-	w := newWorld(t)
+	return incidentWorldOn(t, redistest.KindSingle)
+}
+
+// incidentWorldOn is incidentWorld with Redis as the kind of deployment
+// given.
+func incidentWorldOn(t *testing.T, kind redistest.Kind) (*world, string, string) {
+	t.Helper()
+	w := newWorldOn(t, kind)
 	announce := w.Slack.AddChannel("inc-announce", fakeslack.BotUserID, alice, bob, carol, dana)
 	cfg := fmt.Sprintf(`admins: [%s]
 incidents:
@@ -50,9 +58,12 @@ func methods(calls []fakeslack.Call) []string {
 
 // TestE2EIncidentWalkthrough walks one incident from declaration to
 // post-mortem through the fake Slack, the real Socket Mode client, the
-// engine and a real Redis, checking the Web API calls and the export.
-func TestE2EIncidentWalkthrough(t *testing.T) {
-	w, announce, cfg := incidentWorld(t)
+// engine and a real Redis, checking the Web API calls and the export, on
+// each Redis deployment.
+func TestE2EIncidentWalkthrough(t *testing.T) { onEveryTopology(t, testIncidentWalkthrough) }
+
+func testIncidentWalkthrough(t *testing.T, kind redistest.Kind) {
+	w, announce, cfg := incidentWorldOn(t, kind)
 	b := w.startBot(t, botOptions{ConfigYAML: cfg})
 	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
 		t.Fatal(err)

@@ -65,8 +65,10 @@ func buttonValue(blocks json.RawMessage, actionID string) string {
 // TestOnCallEndToEnd drives the whole app through the fake Slack (Socket
 // Mode and Web API), the fake PagerDuty and a real Redis: /oncall, a handoff
 // at a shift change with its user group update and acknowledgement, an
-// incident that pulls in the on-call, and a page.
-func TestOnCallEndToEnd(t *testing.T) {
+// incident that pulls in the on-call, and a page, on each Redis deployment.
+func TestOnCallEndToEnd(t *testing.T) { onEveryTopology(t, testOnCallEndToEnd) }
+
+func testOnCallEndToEnd(t *testing.T, kind redistest.Kind) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	handover := time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
@@ -110,12 +112,17 @@ pagerduty:
   from_email: opsbot@example.com
   services: {checkout: PSVC001}
 `, broadcast, handoffCh, group)
+	redisEnv, redisYAML := redisSettings(redistest.Shared(t, kind))
+	cfgYAML += redisYAML
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
 		"SLACK_APP_TOKEN": fs.AppToken(), "SLACK_BOT_TOKEN": fs.BotToken(), "SLACK_API_URL": fs.APIURL(),
 		"PAGERDUTY_TOKEN": pdToken, "PAGERDUTY_API_URL": pd.URL, "OPSBOT_CONFIG": cfgPath, "OPSBOT_RUNBOOKS": filepath.Join("..", "..", "runbooks", "examples"),
+	}
+	for k, v := range redisEnv {
+		env[k] = v
 	}
 	cfg, _, err := config.Load(nil, func(k string) string { return env[k] }, os.ReadFile)
 	if err != nil {
@@ -126,7 +133,7 @@ pagerduty:
 	if err != nil {
 		t.Fatalf("slack.New: %v", err)
 	}
-	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: redistest.New(t), Clock: clk, Logger: log, SpoolDir: filepath.Join(dir, "spool"), TeamID: fakeslack.TeamID})
+	a, err := buildApp(cfg, appDeps{Chat: sc, Redis: connectRedisForTest(t, cfg), Clock: clk, Logger: log, SpoolDir: filepath.Join(dir, "spool"), TeamID: fakeslack.TeamID})
 	if err != nil {
 		t.Fatalf("buildApp: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsbot/opsbot/bot"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
@@ -53,9 +54,11 @@ func pollRedis(t *testing.T, what string, cond func() bool) {
 // a runbook needing approval is requested in an incident channel, the
 // requester's own click is refused, an SRE lead approves, the output lands
 // in the thread and as a file, and the audit trail and the incident timeline
-// in Redis record every step.
-func TestE2ERunbookApprovedInIncident(t *testing.T) {
-	w := newWorld(t)
+// in Redis record every step, on each Redis deployment.
+func TestE2ERunbookApprovedInIncident(t *testing.T) { onEveryTopology(t, testRunbookApprovedInIncident) }
+
+func testRunbookApprovedInIncident(t *testing.T, kind redistest.Kind) {
+	w := newWorldOn(t, kind)
 	dir := t.TempDir()
 	rb := "name: deploy\ndescription: deploy the app\n" +
 		"command: [/bin/sh, -c, 'echo deploying to $1; echo api_key=sk-live-123456; seq 1 1000', deploy, \"{{env}}\"]\n" +
