@@ -91,6 +91,13 @@ func connectRedisForTest(t *testing.T, cfg Config) oredis.Client {
 // kind of deployment given.
 func newWorldOn(t *testing.T, kind redistest.Kind) *world {
 	t.Helper()
+	return newWorldWith(t, redistest.Shared(t, kind))
+}
+
+// newWorldWith starts a fake Slack with the test workspace on the given
+// Redis target (a topology the test owns, to kill its processes).
+func newWorldWith(t *testing.T, tg redistest.Target) *world {
+	t.Helper()
 	fs := fakeslack.New(t)
 	for _, u := range []fakeslack.User{
 		{ID: alice, Name: "alice", RealName: "Alice Example", Email: "alice@example.com"},
@@ -101,7 +108,6 @@ func newWorldOn(t *testing.T, kind redistest.Kind) *world {
 	} {
 		fs.AddUser(u)
 	}
-	tg := redistest.Shared(t, kind)
 	w := &world{Slack: fs, Redis: tg.Client, Target: tg}
 	w.General = fs.AddChannel("general", alice, bob, carol, dana, guest)
 	w.Incidents = fs.AddChannel("incidents", alice, bob, carol, dana)

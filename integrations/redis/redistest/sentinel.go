@@ -265,6 +265,12 @@ func (s *Sentinel) failoverClient(db int) *goredis.Client {
 	})
 }
 
+// Target describes database db of this topology for tests written against
+// Shared targets, with a client of its own (closed with the topology).
+func (s *Sentinel) Target(db int) Target {
+	return Target{Kind: KindSentinel, Addrs: s.Addrs(), MasterName: MasterName, DB: db, Client: s.Client(db)}
+}
+
 // Primary is the address the Sentinels name as primary now.
 func (s *Sentinel) Primary(ctx context.Context) (string, error) { return s.agreedPrimary(ctx) }
 
