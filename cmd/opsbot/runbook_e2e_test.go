@@ -55,7 +55,9 @@ func pollRedis(t *testing.T, what string, cond func() bool) {
 // requester's own click is refused, an SRE lead approves, the output lands
 // in the thread and as a file, and the audit trail and the incident timeline
 // in Redis record every step, on each Redis deployment.
-func TestE2ERunbookApprovedInIncident(t *testing.T) { onEveryTopology(t, testRunbookApprovedInIncident) }
+func TestE2ERunbookApprovedInIncident(t *testing.T) {
+	onEveryTopology(t, testRunbookApprovedInIncident)
+}
 
 func testRunbookApprovedInIncident(t *testing.T, kind redistest.Kind) {
 	w := newWorldOn(t, kind)

@@ -223,4 +223,3 @@ func TestTimelineFollowsSlotMoves(t *testing.T) {
 		t.Fatalf("slot owner after the move = %s, want %s", owner, to)
 	}
 }
-
