@@ -88,6 +88,8 @@ func TestE2ENotesSurviveFailovers(t *testing.T) {
 					maxHeld = h
 				}
 				mu.Unlock()
+				// A steady stream, not a flood: the failovers are the test.
+				time.Sleep(10 * time.Millisecond)
 			}
 		}()
 	}
@@ -107,7 +109,7 @@ func TestE2ENotesSurviveFailovers(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	// Held notes are written once Redis and its replicas confirm them.
-	w.waitFor(t, "held timeline events written", func() bool { return b.App.timeline.Pending() == 0 })
+	pollRedis(t, "held timeline events written", func() bool { return b.App.timeline.Pending() == 0 })
 
 	doc, err := b.App.incidents.Export(ctx, "INC-1", "json")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -194,7 +195,14 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 			}},
 			{"redis", func(ctx context.Context) error { return oredis.Ping(ctx, rdb) }},
 		}, a.hooks(), log, pages...)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			// Another opsbot on this host with the same configuration
+			// serves it; this one still runs, without an HTTP server.
+			log.Warn("http address in use (another opsbot on this host?); this process serves no /healthz, /readyz, /metrics, "+
+				"webhooks or pages: give each process its own OPSBOT_HTTP_ADDR to probe and scrape it", zap.String("addr", cfg.HTTPAddr))
+			httpErr = make(<-chan error)
+		case err != nil:
 			log.Error("http", zap.Error(err))
 			return 1
 		}

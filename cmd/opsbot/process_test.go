@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,15 +80,41 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 }
 
+// built is the opsbot binary, built once per test binary for the tests
+// that run it as a process; TestMain removes it.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 // buildBinary builds the opsbot binary once per test run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "opsbot")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "opsbot-bin-")
+		if built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "opsbot")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 func freeAddr(t *testing.T) string {

@@ -90,7 +90,7 @@ type TimelineConfig struct {
 	// unreachable (defaults 100ms and 5s).
 	RetryMin, RetryMax time.Duration
 	// AdoptInterval is how often Run looks for spool files of processes
-	// that are gone (default 10s).
+	// that are gone (default 5s).
 	AdoptInterval time.Duration
 }
 
@@ -176,7 +176,7 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 		cfg.RetryMax = max(5*time.Second, cfg.RetryMin)
 	}
 	if cfg.AdoptInterval <= 0 {
-		cfg.AdoptInterval = 10 * time.Second
+		cfg.AdoptInterval = 5 * time.Second
 	}
 	log := cfg.Logger.Named("timeline")
 	own, err := createSpool(cfg.SpoolDir, log)
