@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,15 +54,19 @@ type EngineConfig struct {
 }
 
 // Engine runs requests: once each, in a bounded pool, with a timeout and
-// recovery from panics, and delivers the responses.
+// recovery from panics, and delivers the responses. NewEngine starts
+// nothing; Run runs the pool.
 type Engine struct {
-	cfg    EngineConfig
-	log    *zap.Logger
-	queue  chan queued
-	local  *memo
-	wg     sync.WaitGroup
-	mu     sync.RWMutex
-	closed bool
+	cfg   EngineConfig
+	log   *zap.Logger
+	queue chan queued
+	local *memo
+	done  chan struct{} // closed when Run's workers have all stopped
+	// started is apart from mu: a Submit waiting for room in the queue
+	// holds mu, and only Run's workers make room.
+	started atomic.Bool
+	mu      sync.RWMutex
+	closed  bool
 }
 
 type queued struct {
@@ -72,7 +77,7 @@ type queued struct {
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("engine closed")
 
-// NewEngine validates cfg and starts the worker pool.
+// NewEngine validates cfg and returns the engine; Run starts its workers.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Router == nil || cfg.Responder == nil {
 		return nil, errors.New("bot: engine needs a router and a responder")
@@ -97,10 +102,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		log:   cfg.Logger,
 		queue: make(chan queued, cfg.Queue),
 		local: newMemo(100_000),
-	}
-	for i := 0; i < cfg.Workers; i++ {
-		e.wg.Add(1)
-		go e.work()
+		done:  make(chan struct{}),
 	}
 	return e, nil
 }
@@ -109,6 +111,39 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 // submission, for front ends to call before the ack.
 func (e *Engine) ValidateView(v *ViewSubmission) map[string]string {
 	return e.cfg.Router.ValidateView(v)
+}
+
+// Run handles submitted requests with the configured number of workers
+// until ctx ends or Close is called; then it stops taking requests and
+// returns once every request already accepted is handled. Requests
+// submitted before Run wait in the queue.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("bot: engine already running")
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < e.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.work()
+		}()
+	}
+	defer context.AfterFunc(ctx, e.stopIntake)()
+	wg.Wait()
+	close(e.done)
+	return nil
+}
+
+// stopIntake makes Submit refuse new requests; the workers drain the queue
+// and stop.
+func (e *Engine) stopIntake() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.closed = true
+		close(e.queue)
+	}
 }
 
 // Submit queues an acknowledged request. It blocks while the queue is full,
@@ -138,18 +173,15 @@ func (e *Engine) Submit(ctx context.Context, req *Request) error {
 }
 
 // Close stops taking requests and waits until the queued and running ones
-// finish or ctx ends.
+// finish or ctx ends. Without Run, nothing was running and it returns at
+// once.
 func (e *Engine) Close(ctx context.Context) error {
-	e.mu.Lock()
-	if !e.closed {
-		e.closed = true
-		close(e.queue)
+	e.stopIntake()
+	if !e.started.Load() {
+		return nil
 	}
-	e.mu.Unlock()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-e.done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("requests still running at shutdown: %w", ctx.Err())
@@ -157,7 +189,6 @@ func (e *Engine) Close(ctx context.Context) error {
 }
 
 func (e *Engine) work() {
-	defer e.wg.Done()
 	for q := range e.queue {
 		e.Handle(q.ctx, q.req)
 	}

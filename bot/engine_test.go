@@ -77,6 +77,7 @@ func newTestEngine(t *testing.T, r *Router, d Deduper, timeout time.Duration) (*
 	if err != nil {
 		t.Fatal(err)
 	}
+	go e.Run(context.Background())
 	t.Cleanup(func() { e.Close(context.Background()) })
 	return e, rec, obs
 }

@@ -74,6 +74,8 @@ type app struct {
 	alerts     *alerts.Service
 	alertStore *oredis.Alerts
 	silencer   *alertmanager.Client
+	// running is set by start.
+	running *running
 }
 
 // buildApp wires every family onto one router and engine. cfg is valid
@@ -93,17 +95,29 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	}
 	a := &app{cfg: cfg, log: d.Logger, router: bot.NewRouter()}
 
-	tl, err := oredis.NewTimeline(oredis.TimelineConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Logger: d.Logger.Named("timeline"), Clock: d.Clock})
+	// Every store confirms what it must not lose on the replicas that
+	// redis.min_replicas asks for (see integrations/redis Durability).
+	durability := cfg.File.Redis.Durability()
+	storeOpts := []oredis.Option{oredis.WithDurability(durability), oredis.WithLogger(d.Logger.Named("redis"))}
+	if err := oredis.InstrumentErrors(d.Redis, d.Registry); err != nil {
+		return nil, fmt.Errorf("redis metrics: %w", err)
+	}
+	tl, err := oredis.NewTimeline(oredis.TimelineConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Durability: durability,
+		Logger: d.Logger.Named("timeline"), Clock: d.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	a.timeline = tl
-	store, err := oredis.NewIncidents(d.Redis)
+	if err := registerTimelineMetrics(d.Registry, tl); err != nil {
+		return nil, fmt.Errorf("timeline metrics: %w", err)
+	}
+	store, err := oredis.NewIncidents(d.Redis, storeOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("incident store: %w", err)
 	}
-	locker := oredis.NewLocker(d.Redis)
-	deduper := oredis.NewDeduper(d.Redis)
+	locker := oredis.NewLocker(d.Redis, storeOpts...)
+	deduper := oredis.NewDeduper(d.Redis, storeOpts...)
+	onCallCache := oredis.NewOnCall(d.Redis, storeOpts...)
 
 	// On-call: PagerDuty when a token is set, else the rotation file.
 	var provider bot.OnCallProvider
@@ -142,7 +156,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	firing := &lateAlerts{}
 	if provider != nil {
 		a.oncall, err = oncall.New(oncall.Config{
-			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: oredis.NewOnCall(d.Redis),
+			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: onCallCache,
 			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs, Alerts: firing,
 			Locker: locker, Incidents: open, Followups: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
 		})
@@ -205,13 +219,17 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runbooks: %w", err)
 	}
-	rbStore, err := oredis.NewRunbooks(d.Redis)
+	rbStore, err := oredis.NewRunbooks(d.Redis, storeOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("runbook store: %w", err)
 	}
+	audit, err := newAuditMetrics(rbStore, d.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("runbook metrics: %w", err)
+	}
 	a.runbooks, err = runbook.New(runbook.Config{
 		// Runbooks run in a drill's channel say so like everything else there.
-		Catalog: a.catalog, Chat: a.incidents.MarkDrills(d.Chat), Approvals: rbStore, Audit: rbStore, Locks: rbStore, Slots: rbStore,
+		Catalog: a.catalog, Chat: a.incidents.MarkDrills(d.Chat), Approvals: rbStore, Audit: audit, Locks: rbStore, Slots: rbStore,
 		Timeline: tl, Incidents: a.incidents, Admins: cfg.File.Admins, TeamID: d.TeamID,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("runbook"),
 		Redact: cfg.File.Runbooks.Redact, MaxOutput: cfg.File.Runbooks.MaxOutput, ApprovalTTL: cfg.File.Runbooks.ApprovalTTL,
@@ -237,6 +255,9 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	a.incidents.Register(a.router)
 	a.runbooks.Register(a.router)
 	if a.oncall != nil {
+		if err := d.Registry.Register(newOnCallSyncAge(a.oncall.Schedules, onCallCache, d.Clock)); err != nil {
+			return nil, fmt.Errorf("oncall metrics: %w", err)
+		}
 		a.oncall.Register(a.router)
 	} else {
 		a.router.Family(&bot.Family{Name: "/oncall", Description: "who is on call",
@@ -346,48 +367,95 @@ func noOnCall(context.Context, *bot.Request) (bot.Response, error) {
 	return bot.Reply("No on-call source is configured: set PAGERDUTY_TOKEN, or `oncall.file` in the config file."), nil
 }
 
-// start runs the background work (timeline flusher, reminders, on-call sync)
-// until ctx ends; the returned function waits for it to stop.
-func (a *app) start(ctx context.Context) (wait func()) {
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					a.log.Error("background task panicked", zap.String("task", name), zap.Any("panic", p))
-				}
-			}()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error("background task stopped", zap.String("task", name), zap.Error(err))
-			}
-		}()
-	}
-	run("timeline", a.timeline.Run)
-	run("incidents", a.incidents.Run)
-	if a.alerts != nil {
-		run("alert-store", a.alertStore.Run)
-		run("alerts", a.alerts.Run)
-	}
-	if a.oncall != nil {
-		run("oncall", a.oncall.Run)
-	}
-	return wg.Wait
+// running is what start started, for shutdown to stop in order.
+type running struct {
+	stopSchedulers, stopFlusher  context.CancelFunc
+	schedulers, flusher, workers sync.WaitGroup
 }
 
-// shutdown stops taking requests, lets the running ones and runbook runs
-// finish until ctx ends, and flushes held timeline events.
+// start starts the long-running parts other than intake: the request
+// workers, the flushers of the timeline and the alert store, and the
+// schedulers (reminders and archiving, on-call sync, the runbook approval
+// sweeper, alert escalations). Intake (Socket
+// Mode, HTTP, the console) is the caller's, and it stops intake before it
+// calls shutdown. Constructors start nothing; each part has its Run.
+func (a *app) start(ctx context.Context) { a.startParts(ctx, true) }
+
+// startParts is start, with background false for tests that drive the
+// flusher and the schedulers themselves: only the request workers run.
+func (a *app) startParts(ctx context.Context, background bool) {
+	r := &running{}
+	var schedCtx, flushCtx context.Context
+	schedCtx, r.stopSchedulers = context.WithCancel(ctx)
+	flushCtx, r.stopFlusher = context.WithCancel(ctx)
+	a.goRun(&r.workers, "requests", ctx, a.engine.Run)
+	if background {
+		a.goRun(&r.flusher, "timeline", flushCtx, a.timeline.Run)
+		a.goRun(&r.schedulers, "incidents", schedCtx, a.incidents.Run)
+		a.goRun(&r.schedulers, "runbook approvals", schedCtx, a.runbooks.Run)
+		if a.oncall != nil {
+			a.goRun(&r.schedulers, "oncall", schedCtx, a.oncall.Run)
+		}
+		if a.alerts != nil {
+			// The alert store's flusher stops with the timeline's; the
+			// alert service's rounds (escalations, expiries) are schedulers.
+			a.goRun(&r.flusher, "alert store", flushCtx, a.alertStore.Run)
+			a.goRun(&r.schedulers, "alerts", schedCtx, a.alerts.Run)
+		}
+	}
+	a.running = r
+}
+
+// goRun runs f in a goroutine counted by wg, logging how it ended.
+func (a *app) goRun(wg *sync.WaitGroup, name string, ctx context.Context, f func(context.Context) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.Error("background task panicked", zap.String("task", name), zap.Any("panic", p))
+			}
+		}()
+		if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("background task stopped", zap.String("task", name), zap.Error(err))
+		}
+	}()
+}
+
+// shutdown is the one way down, in order, once the caller has stopped
+// intake (no envelope or webhook is taken any more):
+//
+//  1. the schedulers stop, so that no reminder, archive or sync starts
+//     behind shutdown's back, and one in progress ends (whatever it
+//     recorded reaches the timeline, which is still open);
+//  2. requests and runbook runs in flight finish, until ctx ends (runs
+//     still going then are killed and audited as such);
+//  3. the flusher stops and held timeline events get a last flush;
+//  4. the timeline closes: what is still held stays in its spool file for
+//     the next process to adopt.
+//
+// The caller closes Redis after it. shutdown also serves an app that was
+// never started (export), and a second call does nothing more.
 func (a *app) shutdown(ctx context.Context) error {
 	var errs []error
+	r := a.running
+	if r != nil {
+		r.stopSchedulers()
+		waitGroup(ctx, &r.schedulers)
+	}
 	if err := a.engine.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := a.runbooks.Wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("runbook runs: %w", err))
 	}
-	if err := a.timeline.Flush(ctx); err != nil {
-		a.log.Warn("timeline events still held at exit; they are in the spool and will be written at next start",
+	if r != nil {
+		waitGroup(ctx, &r.workers)
+		r.stopFlusher()
+		r.flusher.Wait() // returns at once: Run ends with its context
+	}
+	if err := a.timeline.Flush(ctx); err != nil && !errors.Is(err, oredis.ErrTimelineClosed) {
+		a.log.Warn("timeline events still held at exit; they are in the spool and are written by the next process to start",
 			zap.Int("held", a.timeline.Pending()), zap.Error(err))
 	}
 	if err := a.timeline.Close(); err != nil {
@@ -400,4 +468,14 @@ func (a *app) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg, or until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }

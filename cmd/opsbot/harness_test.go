@@ -77,7 +77,7 @@ func redisSettings(tg redistest.Target) (env map[string]string, yaml string) {
 // connectRedisForTest connects to Redis from cfg as runSlack does, minus
 // the process-wide go-redis logger, and closes the client when the test
 // ends.
-func connectRedisForTest(t *testing.T, cfg Config) oredis.Client {
+func connectRedisForTest(t *testing.T, cfg config.Config) oredis.Client {
 	t.Helper()
 	c, err := oredis.New(testCtx(t), redisConfig(cfg))
 	if err != nil {
@@ -198,22 +198,17 @@ func (w *world) startBot(t *testing.T, o botOptions) *testBot {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &testBot{App: a, Client: sc, cancel: cancel, done: make(chan struct{}), t: t}
-	var wait func()
-	if !o.NoBackground {
-		wait = a.start(ctx)
-	}
+	a.startParts(context.Background(), !o.NoBackground)
 	go func() {
 		defer close(b.done)
 		_ = sc.Listen(ctx, a.engine)
-		if wait != nil {
-			wait()
-		}
 	}()
 	t.Cleanup(b.stop)
 	return b
 }
 
-// stop shuts the instance down as SIGTERM does.
+// stop shuts the instance down as SIGTERM does: intake first, then the
+// ordered shutdown.
 func (b *testBot) stop() {
 	b.once.Do(func() {
 		b.cancel()

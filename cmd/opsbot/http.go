@@ -17,8 +17,11 @@ import (
 
 // readiness is one check behind /readyz.
 type readiness struct {
-	name  string
-	check func(ctx context.Context) error
+	name string
+	// check reports whether the part is ready and its state for /readyz:
+	// a short, fixed phrase ("ok", "unreachable"), never a raw error,
+	// which may carry addresses and is only logged.
+	check func(ctx context.Context) (ready bool, state string, err error)
 }
 
 // handlerMetrics implements bot.Observer with Prometheus.
@@ -79,12 +82,14 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready
 		defer cancel()
 		status, body := http.StatusOK, ""
 		for _, rc := range ready {
-			if err := rc.check(cctx); err != nil {
+			ok, state, err := rc.check(cctx)
+			if !ok {
 				status = http.StatusServiceUnavailable
-				body += rc.name + ": " + err.Error() + "\n"
-			} else {
-				body += rc.name + ": ok\n"
 			}
+			if err != nil {
+				log.Debug("readiness check failed", zap.String("check", rc.name), zap.Error(err))
+			}
+			body += rc.name + ": " + state + "\n"
 		}
 		w.WriteHeader(status)
 		w.Write([]byte(body))

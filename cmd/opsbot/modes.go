@@ -56,11 +56,25 @@ func newLogger(level string, w io.Writer, human bool) *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl))
 }
 
+// noRedisMessage is why Socket Mode refuses to start without Redis, and how
+// to run anyway.
+const noRedisMessage = "Socket Mode needs Redis, and none is configured: set REDIS_URL, or redis.addrs in the config file " +
+	"(with redis.master_name for Sentinel). Without Redis, incidents, timelines and approvals would live only in this " +
+	"process's memory: lost when it exits, and not shared with other replicas. For a throwaway trial, set " +
+	"OPSBOT_ALLOW_EPHEMERAL_STORE=1 to run on an in-memory store anyway; `opsbot console` needs neither Slack nor Redis."
+
+// errNoRedis is returned by connectRedis when Redis is not configured and
+// the in-memory store is not allowed.
+var errNoRedis = errors.New(noRedisMessage)
+
 // connectRedis connects to REDIS_URL or the config file's Sentinel/Cluster
-// addresses; with neither it starts the embedded store and says so loudly.
-func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (oredis.Client, func(), error) {
-	rc := redisConfig(cfg)
-	if rc.URL == "" && len(rc.Addrs) == 0 {
+// addresses. With neither, it starts the embedded in-memory store and says
+// so loudly when embedded is allowed, else it returns errNoRedis.
+func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger, embedded bool) (oredis.Client, func(), error) {
+	if !cfg.HasRedis() {
+		if !embedded {
+			return nil, nil, errNoRedis
+		}
 		c, stop, err := oredis.Embedded()
 		if err != nil {
 			return nil, nil, err
@@ -69,7 +83,7 @@ func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (ored
 		return c, stop, nil
 	}
 	oredis.SetLibraryLogger(log.Named("go-redis"))
-	c, err := oredis.New(ctx, rc)
+	c, err := oredis.New(ctx, redisConfig(cfg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,7 +94,7 @@ func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (ored
 // throwaway spool directory, for the short-lived modes (console, export)
 // whose held events have nowhere lasting to go.
 func storeWithTempSpool(ctx context.Context, cfg config.Config, log *zap.Logger) (oredis.Client, string, func(), error) {
-	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	rdb, closeRedis, err := connectRedis(ctx, cfg, log, true)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -125,11 +139,16 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	log.Info("starting", zap.String("version", version), zap.String("commit", commit))
 
 	reg := newRegistry()
-	rdb, closeRedis, err := connectRedis(ctx, cfg, log)
+	rdb, closeRedis, err := connectRedis(ctx, cfg, log, cfg.AllowEphemeralStore())
+	if errors.Is(err, errNoRedis) {
+		log.Error("refusing to start: " + noRedisMessage)
+		return 1
+	}
 	if err != nil {
 		log.Error("redis", zap.Error(err))
 		return 1
 	}
+	// Closed last, after the ordered shutdown below.
 	defer closeRedis()
 	sc, err := slack.New(slack.Config{
 		AppToken: cfg.SlackAppToken.Reveal(), BotToken: cfg.SlackBotToken.Reveal(), APIURL: cfg.SlackAPIURL,
@@ -160,12 +179,15 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 		log.Warn("runbook", zap.String("problem", w.String()))
 	}
 
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
+	// The parts run until shutdown stops them, in order, not when the
+	// signal arrives.
+	a.start(context.WithoutCancel(ctx))
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
 	// The pages get their own listener when OPSBOT_WEB_ADDR is set (so they
 	// can be exposed without /metrics), else they share the HTTP one. Their
 	// own listener stops taking requests first at shutdown.
-	webCtx, stopWeb := context.WithCancel(bg)
+	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWeb()
 	var pages []route
 	webErr := make(<-chan error)
@@ -175,6 +197,9 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 			ln, err := net.Listen("tcp", cfg.WebAddr)
 			if err != nil {
 				log.Error("web view", zap.Error(err))
+				sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+				defer cancel()
+				_ = a.shutdown(sctx)
 				return 1
 			}
 			webErr = serve(webCtx, ln, a.web, "web view", log)
@@ -186,14 +211,20 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	}
 	httpErr := make(<-chan error)
 	if cfg.HTTPAddr != "" {
-		_, httpErr, err = serveHTTP(bg, cfg.HTTPAddr, reg, []readiness{
-			{"slack", func(context.Context) error {
+		_, httpErr, err = serveHTTP(httpCtx, cfg.HTTPAddr, reg, []readiness{
+			{"slack", func(context.Context) (bool, string, error) {
 				if !sc.Connected() {
-					return errors.New("socket mode not connected")
+					return false, "socket mode not connected", nil
 				}
-				return nil
+				return true, "ok", nil
 			}},
-			{"redis", func(ctx context.Context) error { return oredis.Ping(ctx, rdb) }},
+			{"redis", func(ctx context.Context) (bool, string, error) {
+				if err := oredis.Ping(ctx, rdb); err != nil {
+					return false, "unreachable", err
+				}
+				return true, "ok", nil
+			}},
+			{"timeline", func(context.Context) (bool, string, error) { return true, timelineState(a.timeline.Stats()), nil }},
 		}, a.hooks(), log, pages...)
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE):
@@ -204,16 +235,21 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 			httpErr = make(<-chan error)
 		case err != nil:
 			log.Error("http", zap.Error(err))
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			_ = a.shutdown(sctx)
 			return 1
 		}
 	}
-	wait := a.start(bg)
 
+	listenCtx, stopListen := context.WithCancel(ctx)
+	defer stopListen()
 	listenErr := make(chan error, 1)
-	go func() { listenErr <- sc.Listen(ctx, a.engine) }()
-	code := 0
+	go func() { listenErr <- sc.Listen(listenCtx, a.engine) }()
+	code, listening := 0, true
 	select {
 	case err := <-listenErr:
+		listening = false
 		if err != nil && ctx.Err() == nil {
 			log.Error("socket mode stopped", zap.Error(err))
 			code = 1
@@ -227,16 +263,35 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new envelopes; finishing the ones in flight")
+	// Intake first: from here on no envelope, webhook or page request is
+	// taken.
 	stopWeb()
+	stopListen()
+	if listening {
+		<-listenErr
+	}
+	stopHTTP()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := a.shutdown(sctx); err != nil {
 		log.Warn("shutdown", zap.Error(err))
 	}
-	stopBG()
-	wait()
 	log.Info("stopped")
 	return code
+}
+
+// timelineState is the timeline's line in /readyz: held events do not make
+// opsbot unready (they are safe in the spool), but an operator should see
+// them.
+func timelineState(st oredis.TimelineStats) string {
+	if st.Held == 0 {
+		return "ok"
+	}
+	s := fmt.Sprintf("ok, %d events held for up to %s", st.Held, st.OldestHeld.Round(time.Second))
+	if st.AwaitingReplicas > 0 {
+		s += fmt.Sprintf(" (%d waiting for replicas)", st.AwaitingReplicas)
+	}
+	return s
 }
 
 // consoleUsers is the sample workspace of console mode. E-mails match the
@@ -347,9 +402,8 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	for _, w := range a.catalog.Warnings {
 		log.Warn("runbook", zap.String("problem", w.String()))
 	}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	wait := a.start(bg)
-	webCtx, stopWeb := context.WithCancel(bg)
+	a.start(context.WithoutCancel(ctx))
+	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWeb()
 	serve(webCtx, webLn, a.web, "web view", log)
 
@@ -376,8 +430,6 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	if err := a.shutdown(sctx); err != nil {
 		log.Warn("shutdown", zap.Error(err))
 	}
-	stopBG()
-	wait()
 	if runErr != nil {
 		fmt.Fprintf(stderr, "opsbot: reading input: %v\n", runErr)
 		return 1

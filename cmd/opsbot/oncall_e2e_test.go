@@ -137,6 +137,7 @@ pagerduty:
 	if err != nil {
 		t.Fatalf("buildApp: %v", err)
 	}
+	a.startParts(context.Background(), false) // the test syncs itself
 	t.Cleanup(func() { _ = a.shutdown(context.Background()) })
 	go func() { _ = sc.Listen(ctx, a.engine) }()
 	if err := fs.WaitConnections(ctx, 1); err != nil {

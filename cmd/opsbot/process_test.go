@@ -31,11 +31,17 @@ func TestHTTPEndpoints(t *testing.T) {
 	m.Handled("/incident declare", "ok", 20*time.Millisecond)
 	healthy := true
 	addr, done, err := serveHTTP(ctx, "127.0.0.1:0", reg, []readiness{
-		{"slack", func(context.Context) error {
+		{"slack", func(context.Context) (bool, string, error) {
 			if !healthy {
-				return errors.New("socket mode not connected")
+				return false, "socket mode not connected", nil
 			}
-			return nil
+			return true, "ok", nil
+		}},
+		{"redis", func(context.Context) (bool, string, error) {
+			if !healthy {
+				return false, "unreachable", errors.New("redis ping: dial tcp 10.1.2.3:6379: connect: connection refused")
+			}
+			return true, "ok", nil
 		}},
 	}, nil, zaptest.NewLogger(t))
 	if err != nil {
@@ -59,8 +65,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		want     string
 	}{
 		{"healthz", "/healthz", false, 200, "ok"},
-		{"ready", "/readyz", true, 200, "slack: ok"},
-		{"not ready", "/readyz", false, 503, "socket mode not connected"},
+		{"ready", "/readyz", true, 200, "slack: ok\nredis: ok\n"},
+		{"not ready, with causes and no raw error", "/readyz", false, 503, "slack: socket mode not connected\nredis: unreachable\n"},
 		{"metrics", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
 		{"alert hooks without an alerts section", "/hooks/alertmanager", true, 404, "alert intake is not configured"},
 		{"grafana hook without an alerts section", "/hooks/grafana", true, 404, "alert intake is not configured"},
@@ -71,6 +77,9 @@ func TestHTTPEndpoints(t *testing.T) {
 			code, body := get(tt.path)
 			if code != tt.wantCode || !strings.Contains(body, tt.want) {
 				t.Errorf("GET %s: got %d %q, want %d containing %q", tt.path, code, body, tt.wantCode, tt.want)
+			}
+			if strings.Contains(body, "10.1.2.3") {
+				t.Errorf("GET %s shows a raw error: %q", tt.path, body)
 			}
 		})
 	}

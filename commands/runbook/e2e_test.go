@@ -87,6 +87,7 @@ func TestEndToEndThroughFakeSlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	lctx, stop := context.WithCancel(ctx)
+	go engine.Run(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = client.Listen(lctx, engine) }()
 	t.Cleanup(func() {

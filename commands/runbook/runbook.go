@@ -101,13 +101,15 @@ type Service struct {
 	policy *runbooks.Policy
 	exec   *runbooks.Executor
 
-	base      context.Context
-	cancel    context.CancelFunc
-	stopSweep context.CancelFunc
-	sweeperWG sync.WaitGroup
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	closed    bool
+	base       context.Context
+	cancel     context.CancelFunc
+	sweepEvery time.Duration
+	sweepCtx   context.Context // ended by Wait
+	stopSweep  context.CancelFunc
+	sweeperWG  sync.WaitGroup
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	closed     bool
 	// isolationLogged: the isolation runs get has been logged once.
 	isolationLogged sync.Once
 }
@@ -166,20 +168,30 @@ func New(cfg Config) (*Service, error) {
 		}),
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
-	sweepCtx, stop := context.WithCancel(s.base)
-	s.stopSweep = stop
-	if cfg.SweepEvery == 0 {
-		cfg.SweepEvery = 30 * time.Second
-	}
-	if cfg.SweepEvery > 0 {
-		s.sweeperWG.Add(1)
-		go s.sweepLoop(sweepCtx, cfg.SweepEvery)
+	s.sweepCtx, s.stopSweep = context.WithCancel(s.base)
+	s.sweepEvery = cfg.SweepEvery
+	if s.sweepEvery == 0 {
+		s.sweepEvery = 30 * time.Second
 	}
 	return s, nil
 }
 
-// sweepLoop runs sweepExpired until ctx ends. Every replica sweeps; the
-// atomic take makes each expiry recorded once.
+// Run sweeps approvals that expired unanswered, every SweepEvery, until ctx
+// ends or Wait is called. Every replica sweeps; the atomic take makes each
+// expiry recorded once.
+func (s *Service) Run(ctx context.Context) error {
+	if s.sweepEvery < 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.sweepCtx, cancel)()
+	s.sweeperWG.Add(1)
+	s.sweepLoop(ctx, s.sweepEvery)
+	return nil
+}
+
+// sweepLoop runs sweepExpired until ctx ends.
 func (s *Service) sweepLoop(ctx context.Context, every time.Duration) {
 	defer s.sweeperWG.Done()
 	t := time.NewTicker(every)

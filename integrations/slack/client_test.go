@@ -452,6 +452,7 @@ func TestTokensNeverInErrorsOrLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go engine.Run(ctx)
 	defer engine.Close(ctx)
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -70,6 +70,7 @@ func newEnv(t testing.TB, register func(r *bot.Router, c *Client), opts ...envOp
 		t.Fatalf("NewEngine: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	go engine.Run(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- client.Listen(ctx, engine) }()
 	t.Cleanup(func() {

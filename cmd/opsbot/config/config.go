@@ -45,6 +45,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/opsbot/opsbot/commands/incident/web"
@@ -109,12 +110,26 @@ type Config struct {
 	// rotation, is still accepted until web.previous_key_until.
 	LinkKey         Secret
 	LinkKeyPrevious Secret
+	// EphemeralStore is OPSBOT_ALLOW_EPHEMERAL_STORE: a true value lets
+	// Socket Mode run without Redis, on an in-memory store, for a
+	// throwaway trial (see AllowEphemeralStore).
+	EphemeralStore string
 	// File is the decoded config file (zero when there is none).
 	File File
 }
 
 // Console reports whether opsbot runs in console mode: no Slack tokens.
 func (c Config) Console() bool { return c.SlackAppToken == "" && c.SlackBotToken == "" }
+
+// HasRedis reports whether Redis is configured: REDIS_URL or redis.addrs.
+func (c Config) HasRedis() bool { return c.RedisURL != "" || len(c.File.Redis.Addrs) > 0 }
+
+// AllowEphemeralStore reports whether OPSBOT_ALLOW_EPHEMERAL_STORE lets
+// Socket Mode run on an in-memory store when no Redis is configured.
+func (c Config) AllowEphemeralStore() bool {
+	ok, _ := strconv.ParseBool(c.EphemeralStore)
+	return ok
+}
 
 // envVar is one environment variable Load reads and the field it fills.
 type envVar struct {
@@ -139,6 +154,7 @@ func (c *Config) envVars() []envVar {
 		{"OPSBOT_RUNBOOKS", &c.RunbooksDir},
 		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},
 		{"OPSBOT_LOG_LEVEL", &c.LogLevel},
+		{"OPSBOT_ALLOW_EPHEMERAL_STORE", &c.EphemeralStore},
 		{"STATE_DIRECTORY", &c.StateDir},
 		{"OPSBOT_PUBLIC_URL", &c.PublicURL},
 		{"OPSBOT_WEB_ADDR", &c.WebAddr},
@@ -286,6 +302,11 @@ func (c Config) check() Problems {
 	case "debug", "info", "warn", "error":
 	default:
 		add("OPSBOT_LOG_LEVEL must be debug, info, warn or error")
+	}
+	if c.EphemeralStore != "" {
+		if _, err := strconv.ParseBool(c.EphemeralStore); err != nil {
+			add("OPSBOT_ALLOW_EPHEMERAL_STORE must be 1, true, 0 or false")
+		}
 	}
 	problems = append(problems, c.checkWeb()...)
 	return problems

@@ -226,8 +226,10 @@ func TestLoadReportsEveryProblemWithFileLine(t *testing.T) {
 		"redis:",
 		"  addrs: [redis-1]",       // 15
 		"  db: -1",                 // 16
-		"admins: ['@alice', U0OK]", // 17
-		"team_id: acme",            // 18
+		"  min_replicas: most",     // 17
+		"  replica_timeout: 1m",    // 18
+		"admins: ['@alice', U0OK]", // 19
+		"team_id: acme",            // 20
 	}, "\n") + "\n"
 	c, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml", "OPSBOT_LOG_LEVEL": "loud"}), files(map[string]string{"ops.yaml": body}))
 	var ps Problems
@@ -244,8 +246,10 @@ func TestLoadReportsEveryProblemWithFileLine(t *testing.T) {
 		"ops.yaml:13: runbooks.approval_ttl: expected a duration such as 30s or 5m, got text `soon`",
 		`ops.yaml:15: redis.addrs: "redis-1" is not a host:port address`,
 		"ops.yaml:16: redis.db: -1 is negative",
-		"ops.yaml:17: admins[0] must be a Slack user ID like U0123ABCD",
-		`ops.yaml:18: team_id: "acme" is not a Slack team ID like T0123ABCD`,
+		`ops.yaml:17: redis.min_replicas: "most": want auto or a number of replicas (0 for none)`,
+		"ops.yaml:18: redis.replica_timeout: 1m0s: want a duration up to 5s",
+		"ops.yaml:19: admins[0] must be a Slack user ID like U0123ABCD",
+		`ops.yaml:20: team_id: "acme" is not a Slack team ID like T0123ABCD`,
 		"OPSBOT_LOG_LEVEL must be debug, info, warn or error",
 	}
 	if diff := cmp.Diff(want, ps); diff != "" {
@@ -311,6 +315,8 @@ redis:
   db: 2
   tls: true
   spool_dir: /var/lib/opsbot/spool
+  min_replicas: 1
+  replica_timeout: 500ms
 `
 	c, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": body}))
 	if err != nil {
@@ -329,7 +335,8 @@ redis:
 	if diff := cmp.Diff(PagerDuty{FromEmail: "opsbot@example.com", Services: map[string]string{"checkout": "PSVC001"}}, f.PagerDuty); diff != "" {
 		t.Errorf("pagerduty (-want +got):\n%s", diff)
 	}
-	wantRedis := Redis{Addrs: []string{"sentinel-1:26379", "sentinel-2:26379"}, MasterName: "main", DB: 2, TLS: true, SpoolDir: "/var/lib/opsbot/spool"}
+	wantRedis := Redis{Addrs: []string{"sentinel-1:26379", "sentinel-2:26379"}, MasterName: "main", DB: 2, TLS: true, SpoolDir: "/var/lib/opsbot/spool",
+		MinReplicas: 1, ReplicaTimeout: 500 * time.Millisecond}
 	if diff := cmp.Diff(wantRedis, f.Redis); diff != "" {
 		t.Errorf("redis (-want +got):\n%s", diff)
 	}
@@ -344,5 +351,42 @@ func TestEnvNames(t *testing.T) {
 	_, _, _ = Load(nil, func(k string) string { read = append(read, k); return "" }, noFile)
 	if diff := cmp.Diff(EnvNames(), read); diff != "" {
 		t.Errorf("variables (-EnvNames +read by Load):\n%s", diff)
+	}
+}
+
+// OPSBOT_ALLOW_EPHEMERAL_STORE lets Socket Mode run without Redis; Redis
+// counts as configured by REDIS_URL or redis.addrs.
+func TestEphemeralStoreAndHasRedis(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		file      string
+		wantAllow bool
+		wantRedis bool
+		wantErr   string
+	}{
+		{name: "nothing", env: map[string]string{}},
+		{name: "allowed", env: map[string]string{"OPSBOT_ALLOW_EPHEMERAL_STORE": "1"}, wantAllow: true},
+		{name: "refused explicitly", env: map[string]string{"OPSBOT_ALLOW_EPHEMERAL_STORE": "false"}},
+		{name: "not a boolean", env: map[string]string{"OPSBOT_ALLOW_EPHEMERAL_STORE": "please"}, wantErr: "OPSBOT_ALLOW_EPHEMERAL_STORE must be 1, true, 0 or false"},
+		{name: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://localhost:6379/0"}, wantRedis: true},
+		{name: "redis.addrs", env: map[string]string{"OPSBOT_CONFIG": "ops.yaml"}, file: "redis: {addrs: ['s1:26379'], master_name: main}\n", wantRedis: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Load(nil, envOf(tt.env), files(map[string]string{"ops.yaml": tt.file}))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AllowEphemeralStore() != tt.wantAllow || c.HasRedis() != tt.wantRedis {
+				t.Errorf("AllowEphemeralStore %v, HasRedis %v; want %v, %v", c.AllowEphemeralStore(), c.HasRedis(), tt.wantAllow, tt.wantRedis)
+			}
+		})
 	}
 }

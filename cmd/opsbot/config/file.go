@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/opsbot/opsbot/commands/incident/web"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/commands/runbook"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
 )
 
 // File is the YAML config file. Each section is decoded, and checked, by its
@@ -165,16 +167,27 @@ type Redis struct {
 	DB int `yaml:"db"`
 	// TLS connects to Addrs with TLS.
 	TLS bool `yaml:"tls"`
-	// SpoolDir holds timeline events while Redis is unreachable.
+	// SpoolDir holds timeline events until they are safe in Redis; one
+	// file per process, so processes on one host may share it.
 	SpoolDir string `yaml:"spool_dir"`
+	// MinReplicas is how many replicas must confirm a timeline event or a
+	// claim before it counts: auto (every replica the primary has online,
+	// none on a single server), 0, or a number.
+	MinReplicas oredis.MinReplicas `yaml:"min_replicas"`
+	// ReplicaTimeout bounds each wait for replicas (default 250ms); an
+	// event they do not confirm in time waits in the spool instead.
+	ReplicaTimeout time.Duration `yaml:"replica_timeout"`
+}
+
+// Durability is what the redis: section says about when a write is safe.
+func (r Redis) Durability() oredis.Durability {
+	return oredis.Durability{Replicas: int(r.MinReplicas), Timeout: r.ReplicaTimeout}
 }
 
 // UnmarshalYAML decodes and checks the redis: section.
 func (r *Redis) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlconf.Decode(n, "redis", r); err != nil {
-		return err
-	}
-	var ps yamlconf.Problems
+	// A value that fails to decode does not hide the other keys' problems.
+	ps := yamlconf.AsProblems(yamlconf.Decode(n, "redis", r), n.Line, "redis")
 	if addrs := yamlconf.Lookup(n, "addrs"); addrs != nil {
 		for i, a := range r.Addrs {
 			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
@@ -185,6 +198,11 @@ func (r *Redis) UnmarshalYAML(n *yaml.Node) error {
 	if r.DB < 0 {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "db"), "redis.db", "%d is negative", r.DB))
 	}
+	if r.ReplicaTimeout < 0 || r.ReplicaTimeout > oredis.MaxReplicaTimeout {
+		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "replica_timeout"), "redis.replica_timeout",
+			"%s: want a duration up to %s", r.ReplicaTimeout, oredis.MaxReplicaTimeout))
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return ps.Err()
 }
 
