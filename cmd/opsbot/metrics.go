@@ -39,14 +39,17 @@ func registerTimelineMetrics(reg prometheus.Registerer, tl *oredis.Timeline) err
 // on-call source has been failing for too long.
 type onCallSyncAge struct {
 	schedules func() []bot.ScheduleConfig
-	cache     interface {
-		Snapshot(ctx context.Context, schedule string) (bot.OnCallSnapshot, bool, error)
-	}
-	clock bot.Clock
-	desc  *prometheus.Desc
+	cache     snapshots
+	clock     bot.Clock
+	desc      *prometheus.Desc
 }
 
-func newOnCallSyncAge(schedules func() []bot.ScheduleConfig, cache *oredis.OnCall, clock bot.Clock) *onCallSyncAge {
+// snapshots is the part of the on-call cache the metric reads.
+type snapshots interface {
+	Snapshot(ctx context.Context, schedule string) (bot.OnCallSnapshot, bool, error)
+}
+
+func newOnCallSyncAge(schedules func() []bot.ScheduleConfig, cache snapshots, clock bot.Clock) *onCallSyncAge {
 	return &onCallSyncAge{schedules: schedules, cache: cache, clock: clock, desc: prometheus.NewDesc(
 		"opsbot_oncall_sync_age_seconds", "Age of the last good on-call sync of each schedule.", []string{"schedule"}, nil)}
 }

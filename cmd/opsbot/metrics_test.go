@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
+)
+
+// TestDurabilityMetrics: with Redis down, an event held in the spool shows
+// in the timeline gauges, and the failed commands in the Redis error count.
+func TestDurabilityMetrics(t *testing.T) {
+	srv := redistest.NewServer(t)
+	clock := &e2eClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	reg := prometheus.NewRegistry()
+	c, err := oredis.New(testCtx(t), oredis.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	a, err := buildApp(config.Config{}, appDeps{Chat: newConsoleWorkspace(io.Discard, clock), Redis: c, Clock: clock,
+		Logger: zaptest.NewLogger(t), Registry: reg, SpoolDir: t.TempDir(), TeamID: consoleTeam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.shutdown(context.Background()) })
+	srv.Stop()
+	ev := bot.TimelineEvent{ID: uuid.New(), Incident: "INC-1", Type: bot.TLNote, Actor: "U0ALICE", Time: clock.Now(), Text: "held"}
+	if err := a.timeline.Append(testCtx(t), ev); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(clock.Now().Add(90 * time.Second))
+	want := `
+# HELP opsbot_timeline_held_events Timeline events held in the spool until Redis (and its replicas) confirm them.
+# TYPE opsbot_timeline_held_events gauge
+opsbot_timeline_held_events 1
+# HELP opsbot_timeline_oldest_held_seconds How long the oldest held timeline event has waited; 0 when none is held.
+# TYPE opsbot_timeline_oldest_held_seconds gauge
+opsbot_timeline_oldest_held_seconds 90
+# HELP opsbot_timeline_awaiting_replicas Held timeline events that the Redis primary has and only its replicas have not confirmed.
+# TYPE opsbot_timeline_awaiting_replicas gauge
+opsbot_timeline_awaiting_replicas 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "opsbot_timeline_held_events",
+		"opsbot_timeline_oldest_held_seconds", "opsbot_timeline_awaiting_replicas"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "opsbot_redis_errors_total"); n == 0 {
+		t.Error("no opsbot_redis_errors_total series after commands failed")
+	}
+}
+
+func TestRunOutcome(t *testing.T) {
+	zero, one := 0, 1
+	tests := []struct {
+		rec  bot.AuditRecord
+		want string
+	}{
+		{bot.AuditRecord{Event: bot.AuditFinished, ExitCode: &zero}, "succeeded"},
+		{bot.AuditRecord{Event: bot.AuditFinished, ExitCode: &one}, "failed"},
+		{bot.AuditRecord{Event: bot.AuditFailed}, "not_started"},
+		{bot.AuditRecord{Event: bot.AuditTimedOut}, "timed_out"},
+		{bot.AuditRecord{Event: bot.AuditKilled}, "killed"},
+		{bot.AuditRecord{Event: bot.AuditRefused}, "refused"},
+		{bot.AuditRecord{Event: bot.AuditApprovalDenied}, "denied"},
+		{bot.AuditRecord{Event: bot.AuditApprovalExpired}, "expired"},
+		{bot.AuditRecord{Event: bot.AuditStarted}, ""},
+		{bot.AuditRecord{Event: bot.AuditApprovalRequested}, ""},
+	}
+	for _, tt := range tests {
+		if got := runOutcome(tt.rec); got != tt.want {
+			t.Errorf("runOutcome(%s) = %q, want %q", tt.rec.Event, got, tt.want)
+		}
+	}
+}
+
+// fakeSnapshots is an on-call cache with one schedule synced.
+type fakeSnapshots map[string]time.Time
+
+func (f fakeSnapshots) Snapshot(_ context.Context, schedule string) (bot.OnCallSnapshot, bool, error) {
+	at, ok := f[schedule]
+	return bot.OnCallSnapshot{Schedule: schedule, SyncedAt: at}, ok, nil
+}
+
+func TestOnCallSyncAge(t *testing.T) {
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	m := newOnCallSyncAge(func() []bot.ScheduleConfig { return []bot.ScheduleConfig{{ID: "PSCHED01"}, {ID: "PNEVER"}} },
+		fakeSnapshots{"PSCHED01": now.Add(-3 * time.Minute)}, bot.ClockFunc(func() time.Time { return now }))
+	want := `
+# HELP opsbot_oncall_sync_age_seconds Age of the last good on-call sync of each schedule.
+# TYPE opsbot_oncall_sync_age_seconds gauge
+opsbot_oncall_sync_age_seconds{schedule="PSCHED01"} 180
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
