@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/runbooks"
 )
 
@@ -339,11 +340,29 @@ func TestHelmChartVariants(t *testing.T) {
 			},
 		},
 		{
-			name: "one replica without redis",
-			sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "replicaCount=1"},
+			name: "sentinel",
+			sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "redis.sentinel.masterName=opsbot",
+				"redis.sentinel.addrs={s-0.redis:26379,s-1.redis:26379,s-2.redis:26379}", "redis.password=pw", "redis.minReplicas=1"},
 			check: func(t *testing.T, objs []k8sObject) {
-				if got := get(one(t, objs, "Deployment"), "spec", "replicas"); got != 1 {
-					t.Errorf("replicas = %v, want 1", got)
+				var file string
+				for _, cm := range find(objs, "ConfigMap") {
+					if cm.name() == "rel-opsbot" {
+						file = str(cm, "data", "opsbot.yaml")
+					}
+				}
+				f, err := config.ParseFile("opsbot.yaml", []byte(file))
+				if err != nil {
+					t.Fatalf("rendered opsbot.yaml does not load: %v\n%s", err, file)
+				}
+				if got := f.Redis; len(got.Addrs) != 3 || got.MasterName != "opsbot" || got.MinReplicas != 1 || got.SpoolDir == "" {
+					t.Errorf("rendered redis section %+v, want the 3 sentinels, master opsbot, min_replicas 1 and the spool dir", got)
+				}
+				if got := str(one(t, objs, "Secret"), "stringData", "REDIS_PASSWORD"); got != "pw" {
+					t.Errorf("Secret REDIS_PASSWORD = %q, want the password", got)
+				}
+				ctr := get(one(t, objs, "Deployment"), "spec", "template", "spec", "containers", 0)
+				if got := str(envByName(ctr)["REDIS_PASSWORD"], "valueFrom", "secretKeyRef", "key"); got != "REDIS_PASSWORD" {
+					t.Errorf("REDIS_PASSWORD comes from %q, want the Secret", got)
 				}
 			},
 		},
@@ -401,7 +420,10 @@ timeout: 10s
 		{name: "network policy without peers", sets: append(slices.Clone(baseSets), "networkPolicy.enabled=true"), wantErr: "networkPolicy.enabled needs networkPolicy.from"},
 		{name: "no tokens", sets: nil, wantErr: "set existingSecret, or both slack.appToken and slack.botToken"},
 		{name: "wrong token kind", sets: []string{"slack.appToken=xoxb-1", "slack.botToken=xoxb-1", "replicaCount=1"}, wantErr: "slack.appToken must be an app-level token"},
-		{name: "replicas without redis", sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "replicaCount=3"}, wantErr: "replicaCount > 1 needs redis.url"},
+		{name: "no redis", sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "replicaCount=1"}, wantErr: "opsbot does not run in Socket Mode without Redis"},
+		{name: "url and sentinel", sets: append(slices.Clone(baseSets), "redis.sentinel.addrs={s:26379}", "redis.sentinel.masterName=m"), wantErr: "set redis.url or redis.sentinel, not both"},
+		{name: "sentinel without a name", sets: []string{"slack.appToken=xapp-1", "slack.botToken=xoxb-1", "redis.sentinel.addrs={s:26379}"}, wantErr: "redis.sentinel.masterName is required"},
+		{name: "min replicas word", sets: append(slices.Clone(baseSets), "redis.minReplicas=most"), wantErr: "minReplicas"},
 		{name: "typo in a values key", sets: append(slices.Clone(baseSets), "replicas=3"), wantErr: "additional properties 'replicas' not allowed"},
 		{name: "bad log level", sets: append(slices.Clone(baseSets), "logLevel=verbose"), wantErr: "value must be one of"},
 		{name: "runbook file name", sets: append(slices.Clone(baseSets), "runbooks.restart=x"), wantErr: `runbooks key "restart" must end in .yaml`},

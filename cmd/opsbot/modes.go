@@ -110,7 +110,7 @@ func storeWithTempSpool(ctx context.Context, cfg config.Config, log *zap.Logger)
 // Sentinel or Cluster addresses.
 func redisConfig(cfg config.Config) oredis.Config {
 	return oredis.Config{URL: cfg.RedisURL.Reveal(), Addrs: cfg.File.Redis.Addrs, MasterName: cfg.File.Redis.MasterName,
-		Username: cfg.File.Redis.Username, DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
+		Username: cfg.File.Redis.Username, Password: cfg.RedisPassword.Reveal(), DB: cfg.File.Redis.DB, TLS: cfg.File.Redis.TLS}
 }
 
 // spoolDir is where timeline events wait while Redis is unreachable. It must

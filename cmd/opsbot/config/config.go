@@ -81,6 +81,9 @@ type Config struct {
 	SlackBotToken   Secret
 	SlackAPIURL     string
 	RedisURL        Secret // may carry a password
+	// RedisPassword authenticates to the servers of redis.addrs (Sentinel's
+	// data nodes, or the Cluster's), which a URL cannot carry.
+	RedisPassword Secret
 	PagerDutyToken  Secret
 	PagerDutyAPIURL string
 	// GitHubToken lets follow-ups become GitHub issues in
@@ -145,6 +148,7 @@ func (c *Config) envVars() []envVar {
 		{"SLACK_BOT_TOKEN", (*string)(&c.SlackBotToken)},
 		{"SLACK_API_URL", &c.SlackAPIURL},
 		{"REDIS_URL", (*string)(&c.RedisURL)},
+		{"REDIS_PASSWORD", (*string)(&c.RedisPassword)},
 		{"PAGERDUTY_TOKEN", (*string)(&c.PagerDutyToken)},
 		{"PAGERDUTY_API_URL", &c.PagerDutyAPIURL},
 		{"GITHUB_TOKEN", (*string)(&c.GitHubToken)},

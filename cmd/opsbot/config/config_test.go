@@ -157,10 +157,11 @@ func TestLoad(t *testing.T) {
 // TestSecretsNeverPrinted proves that tokens and Redis passwords do not reach
 // error texts or log lines, whichever way they are formatted.
 func TestSecretsNeverPrinted(t *testing.T) {
-	secrets := []string{testAppToken, testBotToken, "pdSECRETTOKEN", "hunter2"}
+	secrets := []string{testAppToken, testBotToken, "pdSECRETTOKEN", "hunter2", "sentinelSECRET"}
 	env := map[string]string{
 		"SLACK_APP_TOKEN": testAppToken, "SLACK_BOT_TOKEN": testBotToken,
 		"PAGERDUTY_TOKEN": "pdSECRETTOKEN", "REDIS_URL": "redis://:hunter2@localhost:6379/0",
+		"REDIS_PASSWORD": "sentinelSECRET",
 	}
 	c, _, err := Load(nil, envOf(env), noFile)
 	if err != nil {

@@ -68,8 +68,8 @@ as a crash loop.
 {{- if not (hasPrefix "xoxb-" .Values.slack.botToken) }}
 {{- fail "slack.botToken must be a bot token (xoxb-…)" }}
 {{- end }}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.redis.url) }}
-{{- fail "replicaCount > 1 needs redis.url (or existingSecret with REDIS_URL): replicas coordinate through Redis" }}
+{{- if not (or .Values.redis.url .Values.redis.sentinel.addrs (dig "redis" "addrs" nil .Values.config)) }}
+{{- fail "set redis.url, redis.sentinel or config.redis.addrs (or existingSecret with REDIS_URL): opsbot does not run in Socket Mode without Redis, and replicas coordinate through it" }}
 {{- end }}
 {{- if and .Values.alerts.token (lt (len .Values.alerts.token) 16) }}
 {{- fail "alerts.token must be at least 16 characters: it is all that guards the alert hooks" }}
@@ -83,6 +83,12 @@ as a crash loop.
 {{- end }}
 {{- if and .Values.web.publicURL (eq (int .Values.web.port) (int .Values.service.port)) }}
 {{- fail "web.port must differ from service.port: the pages have their own listener, apart from /metrics" }}
+{{- end }}
+{{- if and .Values.redis.url .Values.redis.sentinel.addrs }}
+{{- fail "set redis.url or redis.sentinel, not both (REDIS_URL would win)" }}
+{{- end }}
+{{- if and .Values.redis.sentinel.addrs (not .Values.redis.sentinel.masterName) }}
+{{- fail "redis.sentinel.masterName is required with redis.sentinel.addrs" }}
 {{- end }}
 {{- if and .Values.runbooks .Values.existingRunbooksConfigMap }}
 {{- fail "set runbooks or existingRunbooksConfigMap, not both" }}
@@ -124,6 +130,12 @@ as a crash loop.
     secretKeyRef:
       name: {{ include "opsbot.secretName" . }}
       key: OPSBOT_ALERTS_TOKEN
+      optional: true
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "opsbot.secretName" . }}
+      key: REDIS_PASSWORD
       optional: true
 {{- with .Values.slack.apiURL }}
 - name: SLACK_API_URL
@@ -196,4 +208,22 @@ as a crash loop.
   emptyDir:
     medium: Memory
     sizeLimit: 64Mi
+{{- end }}
+
+{{/* The config file: .Values.config, with the redis: keys the chart's own
+redis values set (Sentinel addresses and name, min_replicas). */}}
+{{- define "opsbot.configFile" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $redis := deepCopy (default (dict) $cfg.redis) }}
+{{- with .Values.redis.sentinel.addrs }}
+{{- $_ := set $redis "addrs" . }}
+{{- $_ := set $redis "master_name" $.Values.redis.sentinel.masterName }}
+{{- end }}
+{{- if ne (toString .Values.redis.minReplicas) "auto" }}
+{{- $_ := set $redis "min_replicas" .Values.redis.minReplicas }}
+{{- end }}
+{{- if $redis }}
+{{- $_ := set $cfg "redis" $redis }}
+{{- end }}
+{{- toYaml $cfg }}
 {{- end }}
