@@ -34,5 +34,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/opsbot" ./cmd/opsbot
 "$work/opsbot" validate --config deploy/opsbot.yaml --runbooks runbooks/examples
+"$work/opsbot" validate --config deploy/opsbot.sentinel.yaml --runbooks runbooks/examples
 
 OPSBOT_HELM="$helm" OPSBOT_BIN="$work/opsbot" OPSBOT_BUILD_CHECK=1 go test -race -count=1 -v ./deploy
