@@ -12,7 +12,7 @@ import (
 
 // registerTimelineMetrics exposes what the timeline holds until Redis has
 // it safely: the spool's depth and age, the events on the primary that wait
-// only for replicas, and the spool files adopted from processes gone.
+// only for replicas, and the events adopted from processes gone.
 func registerTimelineMetrics(reg prometheus.Registerer, tl *oredis.Timeline) error {
 	gauge := func(name, help string, v func(oredis.TimelineStats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(tl.Stats()) })
@@ -24,8 +24,9 @@ func registerTimelineMetrics(reg prometheus.Registerer, tl *oredis.Timeline) err
 			func(s oredis.TimelineStats) float64 { return s.OldestHeld.Seconds() }),
 		gauge("opsbot_timeline_awaiting_replicas", "Held timeline events that the Redis primary has and only its replicas have not confirmed.",
 			func(s oredis.TimelineStats) float64 { return float64(s.AwaitingReplicas) }),
-		gauge("opsbot_timeline_adopted_spools", "Spool files of opsbot processes that are gone, being written out by this one.",
-			func(s oredis.TimelineStats) float64 { return float64(s.AdoptedSpools) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "opsbot_timeline_adopted_events_total",
+			Help: "Timeline events this process took over from the spool files of opsbot processes that are gone."},
+			func() float64 { return float64(tl.Stats().Adopted) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

@@ -28,7 +28,7 @@ var _ bot.Deduper = (*Deduper)(nil)
 
 // NewDeduper returns a Deduper on c.
 func NewDeduper(c Client, opts ...Option) *Deduper {
-	return &Deduper{c: c, rep: newReplicas(c, applyOptions(opts))}
+	return &Deduper{c: c, rep: newReplicas(c, applyOptions(opts), false)}
 }
 
 // Claim reports whether this caller is the first to claim key within ttl.

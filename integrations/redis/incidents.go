@@ -65,7 +65,7 @@ func NewIncidents(rdb goredis.UniversalClient, opts ...Option) (*Incidents, erro
 		return nil, errors.New("redis incidents: nil client")
 	}
 	o := applyOptions(opts)
-	return &Incidents{rdb: rdb, rep: newReplicas(rdb, o), log: o.log}, nil
+	return &Incidents{rdb: rdb, rep: newReplicas(rdb, o, false), log: o.log}, nil
 }
 
 // Create implements bot.IncidentStore. When the replicas do not confirm the

@@ -46,7 +46,7 @@ var _ bot.Locker = (*Locker)(nil)
 
 // NewLocker returns a Locker on c.
 func NewLocker(c Client, opts ...Option) *Locker {
-	return &Locker{c: c, rep: newReplicas(c, applyOptions(opts))}
+	return &Locker{c: c, rep: newReplicas(c, applyOptions(opts), false)}
 }
 
 // Lease is a held lock. Its methods are safe for concurrent use.

@@ -41,7 +41,7 @@ var _ bot.OnCallStore = (*OnCall)(nil)
 
 // NewOnCall returns the on-call store on c.
 func NewOnCall(c Client, opts ...Option) *OnCall {
-	return &OnCall{c: c, rep: newReplicas(c, applyOptions(opts))}
+	return &OnCall{c: c, rep: newReplicas(c, applyOptions(opts), false)}
 }
 
 func onCallSnapshotKey(schedule string) string { return OnCallPrefix + "snapshot:" + schedule }

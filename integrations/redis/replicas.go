@@ -152,8 +152,11 @@ func (rc *replicaCount) observe(online int, now time.Time) (lowered bool) {
 	return false
 }
 
-func newReplicas(c Client, o storeOptions) *replicas {
-	return &replicas{c: c, d: o.durability, log: o.log, counts: map[string]replicaCount{}}
+// newReplicas confirms writes on c's replicas as o says; all makes the
+// automatic count wait for replicas that dropped out too (see
+// ReplicasAuto), for writes that a spool holds meanwhile.
+func newReplicas(c Client, o storeOptions, all bool) *replicas {
+	return &replicas{c: c, d: o.durability, log: o.log, all: all, counts: map[string]replicaCount{}}
 }
 
 // wanted is how many replicas a write must reach, given the count.

@@ -85,7 +85,7 @@ func NewRunbooks(rdb goredis.UniversalClient, opts ...Option) (*Runbooks, error)
 	if rdb == nil {
 		return nil, errors.New("redis runbooks: nil client")
 	}
-	return &Runbooks{rdb: rdb, rep: newReplicas(rdb, applyOptions(opts))}, nil
+	return &Runbooks{rdb: rdb, rep: newReplicas(rdb, applyOptions(opts), false)}, nil
 }
 
 // PutApproval implements bot.ApprovalStore.

@@ -212,7 +212,6 @@ func (s *spool) read() ([]heldEvent, int64, error) {
 				zap.String("spool", s.path), zap.Int("line", line), zap.Error(perr))
 			continue
 		}
-		h.src = s
 		held = append(held, h)
 	}
 }
@@ -253,6 +252,27 @@ func spoolLine(data []byte) []byte {
 func (s *spool) append(data []byte) error {
 	line := spoolLine(data)
 	n, err := s.f.Write(line)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		if n > 0 {
+			_ = s.f.Truncate(s.size)
+		}
+		return fmt.Errorf("write spool %q: %w", s.path, err)
+	}
+	s.size += int64(n)
+	return nil
+}
+
+// appendAll writes several events with one fsync, all or none.
+// The caller holds s.mu.
+func (s *spool) appendAll(data [][]byte) error {
+	var buf []byte
+	for _, d := range data {
+		buf = append(buf, spoolLine(d)...)
+	}
+	n, err := s.f.Write(buf)
 	if err == nil {
 		err = s.f.Sync()
 	}

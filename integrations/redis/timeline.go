@@ -118,10 +118,10 @@ type Timeline struct {
 
 	mu       sync.Mutex // guards everything below
 	lanes    map[string]*lane
-	held     []heldEvent    // in hold order; per incident, in append order
-	ownHeld  int            // events in own that are not yet safe
-	adopted  map[*spool]int // spools of processes that are gone -> events not yet safe
-	awaiting int            // held events already on the primary, waiting for replicas
+	held     []heldEvent // in hold order; per incident, in append order
+	ownHeld  int         // events in own that are not yet safe
+	awaiting int         // held events already on the primary, waiting for replicas
+	adopted  int         // events adopted from processes that are gone, since start
 	closed   bool
 }
 
@@ -133,11 +133,10 @@ type lane struct {
 }
 
 // heldEvent is an event waiting to be safe in Redis, with its JSON
-// encoding and the spool file that holds it.
+// encoding (as this process's spool file holds it).
 type heldEvent struct {
 	ev   bot.TimelineEvent
 	data []byte
-	src  *spool
 	// since is when it was held, for the spool age metric.
 	since time.Time
 	// stored says the primary has it and only replicas have not
@@ -184,19 +183,17 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	t := &Timeline{
-		c:       cfg.Client,
-		cfg:     cfg,
-		log:     log,
-		clock:   cfg.Clock,
-		rep:     newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)})),
-		wake:    make(chan struct{}, 1),
-		own:     own,
-		lanes:   map[string]*lane{},
-		adopted: map[*spool]int{},
+		c:     cfg.Client,
+		cfg:   cfg,
+		log:   log,
+		clock: cfg.Clock,
+		// The spool holds events while replicas are away, so the timeline
+		// can afford to wait for every one that was there.
+		rep:   newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)}), true),
+		wake:  make(chan struct{}, 1),
+		own:   own,
+		lanes: map[string]*lane{},
 	}
-	// The spool holds events while replicas are away, so the timeline can
-	// afford to wait for every one that was there.
-	t.rep.all = true
 	if err := t.adopt(); err != nil {
 		_ = own.close()
 		return nil, fmt.Errorf("timeline: %w", err)
@@ -204,38 +201,62 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 	return t, nil
 }
 
-// adopt takes over the spool files of processes that are gone.
+// adopt takes over the spool files of processes that are gone: their
+// events are copied into this process's own spool file (so that, should
+// this process die too, one file keeps them in order ahead of what it holds
+// later) and held here, and the adopted file is deleted.
 func (t *Timeline) adopt() error {
-	t.mu.Lock()
-	skip := map[string]bool{t.own.path: true}
-	for s := range t.adopted {
-		skip[s.path] = true
-	}
-	t.mu.Unlock()
-	spools, events, err := adoptSpools(t.cfg.SpoolDir, skip, t.log)
+	spools, events, err := adoptSpools(t.cfg.SpoolDir, map[string]bool{t.own.path: true}, t.log)
 	if err != nil {
 		return err
 	}
-	now := t.clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	var errs []error
 	for i, s := range spools {
-		if t.closed {
+		if err := t.adoptEvents(events[i]); err != nil {
+			// Leave the file for the next round (or process): nothing of
+			// it was taken over.
 			_ = s.close()
+			errs = append(errs, err)
 			continue
 		}
-		for _, h := range events[i] {
-			h.since = now
-			t.held = append(t.held, h)
-			t.laneLocked(h.ev.Incident).held++
-		}
-		t.adopted[s] = len(events[i])
+		// Deleted only now that the events are durable in our own file; a
+		// crash in between leaves them in both, and re-sending is harmless.
+		s.remove()
 		t.log.Info("adopted timeline events held by a process that is gone; writing them once redis answers",
 			zap.String("spool", s.path), zap.Int("held", len(events[i])))
 	}
-	if len(spools) > 0 {
-		t.signal()
+	return errors.Join(errs...)
+}
+
+// adoptEvents writes adopted events to this process's spool, with one
+// fsync, and holds them.
+func (t *Timeline) adoptEvents(evs []heldEvent) error {
+	t.own.mu.Lock()
+	defer t.own.mu.Unlock()
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return ErrTimelineClosed
 	}
+	data := make([][]byte, len(evs))
+	for i, h := range evs {
+		data[i] = h.data
+	}
+	if err := t.own.appendAll(data); err != nil {
+		return fmt.Errorf("adopt held timeline events: %w", err)
+	}
+	now := t.clock.Now()
+	t.mu.Lock()
+	for _, h := range evs {
+		h.since = now
+		t.held = append(t.held, h)
+		t.laneLocked(h.ev.Incident).held++
+	}
+	t.ownHeld += len(evs)
+	t.adopted += len(evs)
+	t.mu.Unlock()
+	t.signal()
 	return nil
 }
 
@@ -337,7 +358,7 @@ func (t *Timeline) hold(l *lane, ev bot.TimelineEvent, data []byte, stored bool)
 		return fmt.Errorf("hold timeline event %s of %s: %w", ev.ID, ev.Incident, err)
 	}
 	t.mu.Lock()
-	t.held = append(t.held, heldEvent{ev: ev, data: data, src: t.own, since: t.clock.Now(), stored: stored})
+	t.held = append(t.held, heldEvent{ev: ev, data: data, since: t.clock.Now(), stored: stored})
 	l.held++
 	t.ownHeld++
 	if stored {
@@ -555,15 +576,7 @@ func (t *Timeline) forgetLocked(h heldEvent) {
 		l.held--
 		t.dropLaneLocked(h.ev.Incident, l)
 	}
-	if h.src == t.own {
-		t.ownHeld--
-		return
-	}
-	if t.adopted[h.src]--; t.adopted[h.src] == 0 {
-		delete(t.adopted, h.src)
-		h.src.remove()
-		t.log.Info("adopted spool drained and deleted", zap.String("spool", h.src.path))
-	}
+	t.ownHeld--
 }
 
 // resetOwn empties this process's spool file when nothing in it is still
@@ -655,16 +668,16 @@ type TimelineStats struct {
 	AwaitingReplicas int
 	// OldestHeld is how long the oldest has been held; 0 when none is.
 	OldestHeld time.Duration
-	// AdoptedSpools is how many spool files of processes that are gone
-	// are being drained.
-	AdoptedSpools int
+	// Adopted is how many events this process has adopted from the spool
+	// files of processes that are gone, since it started.
+	Adopted int
 }
 
 // Stats reports the events not yet safe in Redis.
 func (t *Timeline) Stats() TimelineStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := TimelineStats{Held: len(t.held), AwaitingReplicas: t.awaiting, AdoptedSpools: len(t.adopted)}
+	st := TimelineStats{Held: len(t.held), AwaitingReplicas: t.awaiting, Adopted: t.adopted}
 	if len(t.held) > 0 {
 		oldest := t.held[0].since
 		for _, h := range t.held[1:] {
@@ -700,19 +713,11 @@ func (t *Timeline) Close() error {
 		return nil
 	}
 	t.closed = true
-	var errs []error
 	if t.ownHeld == 0 {
 		t.own.remove()
-	} else if err := t.own.close(); err != nil {
-		errs = append(errs, err)
+		return nil
 	}
-	for s := range t.adopted {
-		if err := s.close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	t.adopted = map[*spool]int{}
-	return errors.Join(errs...)
+	return t.own.close()
 }
 
 // Events returns incident's events in append order: those stored in Redis,

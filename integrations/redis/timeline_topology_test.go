@@ -304,7 +304,7 @@ func TestTimelineAdoptsSpoolOfGoneProcess(t *testing.T) {
 	mustAppend(t, first, event("INC-20", "a"), event("INC-20", "b"))
 	mustAppend(t, second, event("INC-21", "mine"))
 	time.Sleep(100 * time.Millisecond) // several adoption rounds: the first is alive
-	if st := second.Stats(); st.AdoptedSpools != 0 || st.Held != 1 {
+	if st := second.Stats(); st.Adopted != 0 || st.Held != 1 {
 		t.Fatalf("second's Stats() beside a live first = %+v, want its own 1 event and no adoption", st)
 	}
 	// The first goes away (Close, with Redis still down, leaves its
@@ -320,7 +320,7 @@ func TestTimelineAdoptsSpoolOfGoneProcess(t *testing.T) {
 	if n := spoolBytes(t, dir); n != 0 {
 		t.Errorf("spools hold %d bytes after the drain, want none", n)
 	}
-	if st := second.Stats(); st.AdoptedSpools != 0 {
-		t.Errorf("Stats().AdoptedSpools after the drain = %d, want 0 (file deleted)", st.AdoptedSpools)
+	if st := second.Stats(); st.Adopted != 2 {
+		t.Errorf("Stats().Adopted after the drain = %d, want the first's 2 events", st.Adopted)
 	}
 }

@@ -77,13 +77,13 @@ func (s Secret) Reveal() string { return string(s) }
 // Config is opsbot's configuration: the environment (which wins), flags and
 // the YAML config file.
 type Config struct {
-	SlackAppToken   Secret
-	SlackBotToken   Secret
-	SlackAPIURL     string
-	RedisURL        Secret // may carry a password
+	SlackAppToken Secret
+	SlackBotToken Secret
+	SlackAPIURL   string
+	RedisURL      Secret // may carry a password
 	// RedisPassword authenticates to the servers of redis.addrs (Sentinel's
 	// data nodes, or the Cluster's), which a URL cannot carry.
-	RedisPassword Secret
+	RedisPassword   Secret
 	PagerDutyToken  Secret
 	PagerDutyAPIURL string
 	// GitHubToken lets follow-ups become GitHub issues in
