@@ -242,6 +242,11 @@ func TestEngineSubmitQueuesAcknowledgedRequestDuringShutdown(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The workers, even started once shutdown has begun, run every
+	// request that was acknowledged and queued.
+	if err := e.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := ran.Load(); got != n {
 		t.Errorf("%d requests ran, want %d", got, n)
 	}

@@ -23,8 +23,10 @@ const failoversInARow = 3
 func TestE2ENotesSurviveFailovers(t *testing.T) {
 	s := redistest.NewSentinel(t)
 	w := newWorldWith(t, s.Target(0))
-	b := w.startBot(t, botOptions{ConfigYAML: fmt.Sprintf("admins: [%s]\nincidents:\n  broadcast_channel: %s\n  responders: {users: [%s, %s]}\n",
-		alice, w.Incidents, bob, dana)})
+	// The timeline's size limit is raised: the notes are a stream for as
+	// long as the failovers take, not a test of the limit.
+	b := w.startBot(t, botOptions{ConfigYAML: fmt.Sprintf("admins: [%s]\nincidents:\n  broadcast_channel: %s\n  responders: {users: [%s, %s]}\n"+
+		"  limits: {timeline_events: 1000000}\n", alice, w.Incidents, bob, dana)})
 	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestE2ENotesSurviveFailovers(t *testing.T) {
 				}
 				mu.Unlock()
 				// A steady stream, not a flood: the failovers are the test.
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(20 * time.Millisecond)
 			}
 		}()
 	}

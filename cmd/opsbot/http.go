@@ -94,7 +94,9 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready
 		w.WriteHeader(status)
 		w.Write([]byte(body))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// A collector that reads Redis fails while Redis is down; the rest (the
+	// spool's depth and age above all) must still be served then.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err

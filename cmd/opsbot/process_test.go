@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
@@ -29,6 +30,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	reg := newRegistry()
 	m := newHandlerMetrics(reg)
 	m.Handled("/incident declare", "ok", 20*time.Millisecond)
+	reg.MustRegister(failingCollector{prometheus.NewDesc("opsbot_needs_redis", "a collector reading Redis, which is down", nil, nil)})
 	healthy := true
 	addr, done, err := serveHTTP(ctx, "127.0.0.1:0", reg, []readiness{
 		{"slack", func(context.Context) (bool, string, error) {
@@ -67,7 +69,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		{"healthz", "/healthz", false, 200, "ok"},
 		{"ready", "/readyz", true, 200, "slack: ok\nredis: ok\n"},
 		{"not ready, with causes and no raw error", "/readyz", false, 503, "slack: socket mode not connected\nredis: unreachable\n"},
-		{"metrics", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
+		{"metrics, while one collector fails", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
 		{"alert hooks without an alerts section", "/hooks/alertmanager", true, 404, "alert intake is not configured"},
 		{"grafana hook without an alerts section", "/hooks/grafana", true, 404, "alert intake is not configured"},
 	}
@@ -87,6 +89,15 @@ func TestHTTPEndpoints(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("server stopped with %v", err)
 	}
+}
+
+// failingCollector fails every collection, as one reading Redis does while
+// Redis is down.
+type failingCollector struct{ desc *prometheus.Desc }
+
+func (c failingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c failingCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.NewInvalidMetric(c.desc, errors.New("redis unreachable"))
 }
 
 // built is the opsbot binary, built once per test binary for the tests
