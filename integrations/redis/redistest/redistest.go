@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -375,6 +374,3 @@ func (s *Server) Running() bool {
 	defer s.mu.Unlock()
 	return s.proc != nil
 }
-
-// String names the server in test output.
-func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr()) }
