@@ -227,11 +227,14 @@ type spooledNotification struct {
 
 var _ bot.AlertStore = (*Alerts)(nil)
 
-// AlertsSpoolFile is the spool's file name in AlertsConfig.SpoolDir.
+// AlertsSpoolFile names the alert store's spool files in
+// AlertsConfig.SpoolDir: each process writes "alerts-PID-RANDOM.spool" and
+// adopts those of processes that are gone (and this file, of earlier
+// versions), so processes on one host may share the directory.
 const AlertsSpoolFile = "alerts.spool"
 
-// NewAlerts opens the spool. Notifications a previous process left there
-// are held again and merged by Run.
+// NewAlerts creates this process's spool file. Notifications that processes
+// now gone left in theirs are adopted, held again and merged by Run.
 func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("alerts store: no redis client")

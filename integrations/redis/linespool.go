@@ -1,155 +1,70 @@
 package redis
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"hash/crc32"
-	"io"
-	"os"
-	"path/filepath"
+	"strings"
 
 	"go.uber.org/zap"
 )
 
-// lineSpool is an append-only file of records waiting for Redis, one per
-// line as "CRC32C-HEX SP JSON LF", fsync'd on every append: the same format
-// as the timeline's spool, for records of other kinds (alert
-// notifications). The checksum tells a torn or corrupted line from a good
-// one after a crash. The file is emptied only once every record in it is in
-// Redis. Not safe for concurrent use; the owner serialises access.
+// lineSpool is this process's spool file for records of one kind other
+// than timeline events (alert notifications), in the timeline spool's
+// format and with its rules: a file per process, locked while the process
+// runs, so that processes on one host share the directory; and the files
+// of processes that are gone are adopted when it opens. The owner
+// serialises access.
 type lineSpool struct {
-	path string
-	f    *os.File
-	size int64
-	log  *zap.Logger
+	*spool
 }
 
-// openLineSpool opens (creating if needed) the spool file name in dir,
-// locks it against a second process and returns the records it holds. A
-// torn last line is cut off and corrupted lines are skipped; both are
-// logged.
+// openLineSpool creates this process's spool file for the kind that name
+// ("alerts.spool") names, adopts the files of that kind whose processes
+// are gone (their records are copied into the new file, with one fsync,
+// and the old files deleted) and returns the records it holds.
 func openLineSpool(dir, name string, log *zap.Logger) (*lineSpool, [][]byte, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("create spool dir %q: %w", dir, err)
-	}
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	kind := strings.TrimSuffix(name, spoolSuffix)
+	own, err := createSpool(dir, kind, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open spool %q: %w", path, err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("lock spool %q (is another opsbot using this spool dir?): %w", path, err)
-	}
-	s := &lineSpool{path: path, f: f, log: log}
-	recs, end, err := s.read()
-	if err != nil {
-		s.close()
 		return nil, nil, err
 	}
-	st, err := f.Stat()
+	spools, records, err := adoptSpools(dir, kind, map[string]bool{own.path: true}, log)
 	if err != nil {
-		s.close()
-		return nil, nil, fmt.Errorf("stat spool %q: %w", path, err)
+		_ = own.close()
+		return nil, nil, err
 	}
-	if st.Size() > end {
-		// The process died while writing a line: that record's append never
-		// returned nil, so dropping it loses nothing accepted.
-		log.Warn("spool: dropping torn last line", zap.String("spool", path), zap.Int64("offset", end))
-		if err := f.Truncate(end); err != nil {
-			s.close()
-			return nil, nil, fmt.Errorf("cut torn line off spool %q: %w", path, err)
+	var recs [][]byte
+	for _, r := range records {
+		recs = append(recs, r...)
+	}
+	if err := own.appendAll(recs); err != nil {
+		for _, s := range spools {
+			_ = s.close()
 		}
-		if err := f.Sync(); err != nil {
-			s.close()
-			return nil, nil, fmt.Errorf("sync spool %q: %w", path, err)
-		}
+		_ = own.close()
+		return nil, nil, err
 	}
-	s.size = end
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	// Deleted only now that the records are durable in our own file.
+	for _, s := range spools {
+		s.remove()
 	}
-	return s, recs, nil
+	return &lineSpool{spool: own}, recs, nil
 }
 
-func (s *lineSpool) read() ([][]byte, int64, error) {
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return nil, 0, fmt.Errorf("read spool %q: %w", s.path, err)
-	}
-	r := bufio.NewReaderSize(s.f, 64<<10)
-	var (
-		recs [][]byte
-		off  int64
-		line int
-	)
-	for {
-		b, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return recs, off, nil
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("read spool %q: %w", s.path, err)
-		}
-		line++
-		off += int64(len(b))
-		sum, data, ok := bytes.Cut(b[:len(b)-1], []byte{' '})
-		var want [4]byte
-		if !ok || len(sum) != 8 {
-			s.log.Error("spool: skipping corrupted line", zap.String("spool", s.path), zap.Int("line", line))
-			continue
-		}
-		if _, err := hex.Decode(want[:], sum); err != nil ||
-			crc32.Checksum(data, crcTable) != uint32(want[0])<<24|uint32(want[1])<<16|uint32(want[2])<<8|uint32(want[3]) {
-			s.log.Error("spool: skipping corrupted line", zap.String("spool", s.path), zap.Int("line", line))
-			continue
-		}
-		recs = append(recs, bytes.Clone(data))
-	}
-}
-
-// append writes one record and fsyncs; on failure it cuts the file back so
-// a half-written line never precedes later ones.
-func (s *lineSpool) append(data []byte) error {
+// append writes one record and fsyncs.
+func (l *lineSpool) append(data []byte) error {
 	if bytes.IndexByte(data, '\n') >= 0 {
 		return errors.New("spool record contains a newline")
 	}
-	n, err := s.f.Write(spoolLine(data))
-	if err == nil {
-		err = s.f.Sync()
-	}
-	if err != nil {
-		if n > 0 {
-			_ = s.f.Truncate(s.size)
-		}
-		return fmt.Errorf("write spool %q: %w", s.path, err)
-	}
-	s.size += int64(n)
-	return nil
+	return l.spool.append(data)
 }
 
-// reset empties the spool once every record in it is stored.
-func (s *lineSpool) reset() error {
-	if s.size == 0 {
+// close lets go of the file: deleted when it holds nothing, else left for
+// the next process to adopt.
+func (l *lineSpool) close() error {
+	if l.size == 0 {
+		l.remove()
 		return nil
 	}
-	if err := s.f.Truncate(0); err != nil {
-		return fmt.Errorf("truncate spool %q: %w", s.path, err)
-	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("sync spool %q: %w", s.path, err)
-	}
-	s.size = 0
-	return nil
-}
-
-func (s *lineSpool) close() error {
-	unlockFile(s.f)
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("close spool %q: %w", s.path, err)
-	}
-	return nil
+	return l.spool.close()
 }

@@ -22,15 +22,20 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-// spoolSuffix ends the name of every spool file in TimelineConfig.SpoolDir.
-// Each process writes its own file, "timeline-PID-RANDOM.spool"; the
-// "timeline.spool" of earlier versions is adopted like any other.
+// spoolSuffix ends the name of every spool file. Each process writes its
+// own file per kind of record, "KIND-PID-RANDOM.spool" (KIND is timeline
+// or alerts); "KIND.spool", the single file of earlier versions, is
+// adopted like any other of its kind. Kinds never adopt each other's files.
 const spoolSuffix = ".spool"
+
+// timelineSpoolKind names the timeline's spool files.
+const timelineSpoolKind = "timeline"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// spool is an append-only file of timeline events waiting for Redis, one
-// per line as "CRC32C-HEX SP JSON LF", fsync'd on every append. The checksum
+// spool is an append-only file of records (timeline events, alert
+// notifications) waiting for Redis, one per line as "CRC32C-HEX SP JSON
+// LF", fsync'd on every append. The checksum
 // tells a torn or corrupted line from a good one after a crash. The file is
 // emptied (or, adopted from a process that is gone, deleted) only once
 // every event in it is safely in Redis; a crash before that re-sends them,
@@ -47,14 +52,15 @@ type spool struct {
 	log  *zap.Logger
 }
 
-// createSpool creates and locks a new spool file for this process in dir.
-func createSpool(dir string, log *zap.Logger) (*spool, error) {
+// createSpool creates and locks a new spool file of kind for this process
+// in dir.
+func createSpool(dir, kind string, log *zap.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool dir %q: %w", dir, err)
 	}
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
-	path := filepath.Join(dir, fmt.Sprintf("timeline-%d-%s%s", os.Getpid(), hex.EncodeToString(suffix[:]), spoolSuffix))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d-%s%s", kind, os.Getpid(), hex.EncodeToString(suffix[:]), spoolSuffix))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create spool %q: %w", path, err)
@@ -77,11 +83,16 @@ func syncDir(dir string) {
 	}
 }
 
-// adoptSpools takes over every spool file in dir whose owner is gone (its
-// lock can be taken), except those in skip, and returns each with the
-// events it holds. Files that hold nothing are deleted at once. A file
+// isSpoolOf reports whether the file name is a spool file of kind.
+func isSpoolOf(name, kind string) bool {
+	return name == kind+spoolSuffix || (strings.HasPrefix(name, kind+"-") && strings.HasSuffix(name, spoolSuffix))
+}
+
+// adoptSpools takes over every spool file of kind in dir whose owner is
+// gone (its lock can be taken), except those in skip, and returns each with
+// the records it holds. Files that hold nothing are deleted at once. A file
 // another live process holds is left alone.
-func adoptSpools(dir string, skip map[string]bool, log *zap.Logger) ([]*spool, [][]heldEvent, error) {
+func adoptSpools(dir, kind string, skip map[string]bool, log *zap.Logger) ([]*spool, [][][]byte, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -97,7 +108,7 @@ func adoptSpools(dir string, skip map[string]bool, log *zap.Logger) ([]*spool, [
 	}
 	var cands []candidate
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), spoolSuffix) {
+		if !e.Type().IsRegular() || !isSpoolOf(e.Name(), kind) {
 			continue
 		}
 		if info, err := e.Info(); err == nil {
@@ -115,8 +126,8 @@ func adoptSpools(dir string, skip map[string]bool, log *zap.Logger) ([]*spool, [
 		names[i] = c.name
 	}
 	var (
-		spools []*spool
-		events [][]heldEvent
+		spools  []*spool
+		records [][][]byte
 	)
 	for _, name := range names {
 		path := filepath.Join(dir, name)
@@ -136,14 +147,14 @@ func adoptSpools(dir string, skip map[string]bool, log *zap.Logger) ([]*spool, [
 			continue
 		}
 		spools = append(spools, s)
-		events = append(events, held)
+		records = append(records, held)
 	}
-	return spools, events, nil
+	return spools, records, nil
 }
 
 // adoptSpool locks and reads the spool at path, or returns nil when its
 // owner still runs or it is gone.
-func adoptSpool(path string, log *zap.Logger) (*spool, []heldEvent, error) {
+func adoptSpool(path string, log *zap.Logger) (*spool, [][]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
@@ -174,7 +185,7 @@ func adoptSpool(path string, log *zap.Logger) (*spool, []heldEvent, error) {
 		// The owner died in the middle of writing a line. That event's
 		// Append never returned nil, so dropping it loses nothing accepted;
 		// cutting it off spares the next adopter the same warning.
-		log.Warn("timeline spool: dropping torn last line",
+		log.Warn("spool: dropping torn last line",
 			zap.String("spool", path), zap.Int64("offset", end), zap.Int64("bytes", st.Size()-end))
 		if err := f.Truncate(end); err == nil {
 			_ = f.Sync()
@@ -184,51 +195,57 @@ func adoptSpool(path string, log *zap.Logger) (*spool, []heldEvent, error) {
 	return s, held, nil
 }
 
-// read parses the whole spool and returns its events and the offset just
-// past the last complete line.
-func (s *spool) read() ([]heldEvent, int64, error) {
+// read parses the whole spool and returns its records (the JSON after each
+// line's checksum) and the offset just past the last complete line.
+func (s *spool) read() ([][]byte, int64, error) {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return nil, 0, fmt.Errorf("read spool %q: %w", s.path, err)
 	}
 	r := bufio.NewReaderSize(s.f, 64<<10)
 	var (
-		held []heldEvent
+		recs [][]byte
 		off  int64
 		line int
 	)
 	for {
 		b, err := r.ReadBytes('\n')
 		if errors.Is(err, io.EOF) {
-			return held, off, nil // b, if any, is the torn tail
+			return recs, off, nil // b, if any, is the torn tail
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("read spool %q: %w", s.path, err)
 		}
 		line++
 		off += int64(len(b))
-		h, perr := parseSpoolLine(b[:len(b)-1])
+		data, perr := parseSpoolLine(b[:len(b)-1])
 		if perr != nil {
-			s.log.Error("timeline spool: skipping corrupted line",
+			s.log.Error("spool: skipping corrupted line",
 				zap.String("spool", s.path), zap.Int("line", line), zap.Error(perr))
 			continue
 		}
-		held = append(held, h)
+		recs = append(recs, data)
 	}
 }
 
-func parseSpoolLine(b []byte) (heldEvent, error) {
+// parseSpoolLine checks a line's checksum and returns its record.
+func parseSpoolLine(b []byte) ([]byte, error) {
 	sum, data, ok := bytes.Cut(b, []byte{' '})
 	if !ok || len(sum) != 8 {
-		return heldEvent{}, errors.New("no checksum")
+		return nil, errors.New("no checksum")
 	}
 	var want [4]byte
 	if _, err := hex.Decode(want[:], sum); err != nil {
-		return heldEvent{}, errors.New("bad checksum field")
+		return nil, errors.New("bad checksum field")
 	}
 	got := crc32.Checksum(data, crcTable)
 	if got != uint32(want[0])<<24|uint32(want[1])<<16|uint32(want[2])<<8|uint32(want[3]) {
-		return heldEvent{}, errors.New("checksum mismatch")
+		return nil, errors.New("checksum mismatch")
 	}
+	return bytes.Clone(data), nil
+}
+
+// decodeHeldEvent decodes a timeline spool record.
+func decodeHeldEvent(data []byte) (heldEvent, error) {
 	var ev bot.TimelineEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return heldEvent{}, fmt.Errorf("decode event: %w", err)
@@ -236,7 +253,7 @@ func parseSpoolLine(b []byte) (heldEvent, error) {
 	if err := validateEvent(ev); err != nil {
 		return heldEvent{}, err
 	}
-	return heldEvent{ev: ev, data: bytes.Clone(data)}, nil
+	return heldEvent{ev: ev, data: data}, nil
 }
 
 func spoolLine(data []byte) []byte {

@@ -178,7 +178,7 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 		cfg.AdoptInterval = 5 * time.Second
 	}
 	log := cfg.Logger.Named("timeline")
-	own, err := createSpool(cfg.SpoolDir, log)
+	own, err := createSpool(cfg.SpoolDir, timelineSpoolKind, log)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
@@ -206,13 +206,22 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 // this process die too, one file keeps them in order ahead of what it holds
 // later) and held here, and the adopted file is deleted.
 func (t *Timeline) adopt() error {
-	spools, events, err := adoptSpools(t.cfg.SpoolDir, map[string]bool{t.own.path: true}, t.log)
+	spools, records, err := adoptSpools(t.cfg.SpoolDir, timelineSpoolKind, map[string]bool{t.own.path: true}, t.log)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for i, s := range spools {
-		if err := t.adoptEvents(events[i]); err != nil {
+		var events []heldEvent
+		for _, rec := range records[i] {
+			h, err := decodeHeldEvent(rec)
+			if err != nil {
+				t.log.Error("spool: skipping corrupted line", zap.String("spool", s.path), zap.Error(err))
+				continue
+			}
+			events = append(events, h)
+		}
+		if err := t.adoptEvents(events); err != nil {
 			// Leave the file for the next round (or process): nothing of
 			// it was taken over.
 			_ = s.close()
@@ -223,7 +232,7 @@ func (t *Timeline) adopt() error {
 		// crash in between leaves them in both, and re-sending is harmless.
 		s.remove()
 		t.log.Info("adopted timeline events held by a process that is gone; writing them once redis answers",
-			zap.String("spool", s.path), zap.Int("held", len(events[i])))
+			zap.String("spool", s.path), zap.Int("held", len(events)))
 	}
 	return errors.Join(errs...)
 }
