@@ -16,15 +16,15 @@ func TestAssignButton(t *testing.T) {
 		Action: &bot.Action{ID: ActionAssign, Value: inc.Key, Message: inc.SummaryRef}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewAssign || !strings.HasPrefix(h.chat.modals[0].PrivateMetadata, inc.Key+"|") {
-		t.Fatalf("modals = %+v, want the assign form for %s", h.chat.modals, inc.Key)
+	if len(h.chat.Modals()) != 1 || h.chat.Modals()[0].CallbackID != ViewAssign || !strings.HasPrefix(h.chat.Modals()[0].PrivateMetadata, inc.Key+"|") {
+		t.Fatalf("modals = %+v, want the assign form for %s", h.chat.Modals(), inc.Key)
 	}
-	md := h.chat.modals[0].PrivateMetadata
-	if got := h.chat.modals[0].Inputs[0].Options; strings.Join(got, ",") != "commander,comms,ops,scribe" {
+	md := h.chat.Modals()[0].PrivateMetadata
+	if got := h.chat.Modals()[0].Inputs[0].Options; strings.Join(got, ",") != "commander,comms,ops,scribe" {
 		t.Errorf("role options = %v, want each role once", got)
 	}
 	var picker bot.Input
-	for _, in := range h.chat.modals[0].Inputs {
+	for _, in := range h.chat.Modals()[0].Inputs {
 		if in.ID == inputPerson {
 			picker = in
 		}
@@ -71,7 +71,7 @@ func TestAssignButton(t *testing.T) {
 	if got.Roles["comms"] != "UCAROL" || got.Commander != "UBOB" {
 		t.Errorf("roles = %v, commander %s; want comms UCAROL and commander UBOB", got.Roles, got.Commander)
 	}
-	posts := h.chat.postsIn(inc.Channel)
+	posts := h.chat.PostsIn(inc.Channel)
 	if last := posts[len(posts)-1].Text; !strings.Contains(last, "commander") {
 		t.Errorf("last post in the channel = %q, want the commander change announced", last)
 	}

@@ -57,7 +57,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	beforeEvents := len(h.events(inc.Key))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mutations := len(h.chat.mutations())
+			mutations := len(h.chat.Mutations())
 			_, err := h.cmd("UALICE", tt.channel, tt.text)
 			var ue *bot.UserError
 			if !errors.As(err, &ue) {
@@ -66,7 +66,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if !strings.Contains(ue.Msg, tt.want) {
 				t.Errorf("/incident %s: got %q, want it to mention %q", tt.text, ue.Msg, tt.want)
 			}
-			if got := h.chat.mutations()[mutations:]; len(got) != 0 {
+			if got := h.chat.Mutations()[mutations:]; len(got) != 0 {
 				t.Errorf("/incident %s changed the workspace: %v", tt.text, got)
 			}
 		})
@@ -89,53 +89,53 @@ func TestIncidentLifecycle(t *testing.T) {
 	inc := h.declare("sev3 checkout errors")
 	ch := inc.Channel
 
-	h.clock.Advance(2 * time.Minute)
+	h.clock.Add(2 * time.Minute)
 	resp := h.must("UALICE", ch, "commander <@UBOB|bob>")
 	if resp.Visibility != bot.InChannel || !strings.Contains(resp.Message.Text, "<@UBOB> is now the commander of INC-1") {
 		t.Errorf("commander reply = %+v", resp)
 	}
-	if got := h.chat.postsIn("UBOB"); len(got) != 1 || !strings.Contains(got[0].Text, "incident commander") {
+	if got := h.chat.PostsIn("UBOB"); len(got) != 1 || !strings.Contains(got[0].Text, "incident commander") {
 		t.Errorf("DMs to UBOB = %+v, want the commander instructions", got)
 	}
-	if !slices.Contains(h.chat.invites[ch], "UBOB") {
-		t.Errorf("new commander not invited: %v", h.chat.invites[ch])
+	if !slices.Contains(h.chat.Invites(ch), "UBOB") {
+		t.Errorf("new commander not invited: %v", h.chat.Invites(ch))
 	}
-	if topic := h.chat.topics[ch]; !strings.Contains(topic, "commander <@UBOB>") {
+	if topic := h.chat.Topics()[ch]; !strings.Contains(topic, "commander <@UBOB>") {
 		t.Errorf("topic = %q, want the new commander", topic)
 	}
-	if s := h.chat.message(h.get("INC-1").SummaryRef.TS); !hasField(s, "Commander", "<@UBOB>") {
+	if s := h.chat.Latest(h.get("INC-1").SummaryRef.TS); !hasField(s, "Commander", "<@UBOB>") {
 		t.Errorf("summary fields = %+v, want Commander <@UBOB>", s.Fields)
 	}
 
-	topics := len(h.chat.callsMatching("SetTopic"))
+	topics := len(h.chat.CallsMatching("SetTopic"))
 	h.must("UBOB", ch, "role comms <@UCAROL|carol>")
-	if n := len(h.chat.callsMatching("SetTopic")) - topics; n != 0 {
+	if n := len(h.chat.CallsMatching("SetTopic")) - topics; n != 0 {
 		t.Errorf("a role change set the topic %d times; it does not show roles", n)
 	}
-	if got := h.chat.postsIn("UCAROL"); len(got) != 1 || !strings.Contains(got[0].Text, DefaultRoles["comms"]) {
+	if got := h.chat.PostsIn("UCAROL"); len(got) != 1 || !strings.Contains(got[0].Text, DefaultRoles["comms"]) {
 		t.Errorf("DMs to UCAROL = %+v, want the comms instructions", got)
 	}
-	if s := h.chat.message(h.get("INC-1").SummaryRef.TS); !hasField(s, "Comms", "<@UCAROL>") {
+	if s := h.chat.Latest(h.get("INC-1").SummaryRef.TS); !hasField(s, "Comms", "<@UCAROL>") {
 		t.Errorf("summary fields = %+v, want Comms <@UCAROL>", s.Fields)
 	}
 
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	resp = h.must("UBOB", ch, "sev sev1")
 	if !strings.Contains(resp.Message.Text, "raised INC-1 from sev3 to sev1") || !strings.Contains(resp.Message.Text, "Invited the on-call: <@UONCALL> (not paged;") {
 		t.Errorf("sev reply = %q, want the raise and the on-call pulled in", resp.Message.Text)
 	}
-	if !slices.Contains(h.chat.invites[ch], "UONCALL") {
-		t.Errorf("on-call not invited on raise to sev1: %v", h.chat.invites[ch])
+	if !slices.Contains(h.chat.Invites(ch), "UONCALL") {
+		t.Errorf("on-call not invited on raise to sev1: %v", h.chat.Invites(ch))
 	}
-	ann := h.chat.message(h.get("INC-1").AnnouncementRef.TS)
+	ann := h.chat.Latest(h.get("INC-1").AnnouncementRef.TS)
 	if !hasField(ann, "Severity", "sev1") {
 		t.Errorf("announcement not kept current: %+v", ann.Fields)
 	}
 
-	h.clock.Advance(5 * time.Minute)
+	h.clock.Add(5 * time.Minute)
 	h.must("UCAROL", ch, "update Rolled back the deploy.\nErrors dropping.")
 	for _, c := range []string{ch, "CBROADCAST"} {
-		posts := h.chat.postsIn(c)
+		posts := h.chat.PostsIn(c)
 		last := posts[len(posts)-1]
 		if !strings.Contains(last.Text, "Rolled back the deploy.\nErrors dropping.") || !strings.HasPrefix(last.Title, "Update on INC-1") {
 			t.Errorf("last post in %s = %+v, want the formatted update", c, last)
@@ -146,7 +146,7 @@ func TestIncidentLifecycle(t *testing.T) {
 	}
 	cur := h.get("INC-1")
 	for name, ts := range map[string]string{"summary": cur.SummaryRef.TS, "announcement": cur.AnnouncementRef.TS} {
-		if m := h.chat.message(ts); !strings.Contains(m.Text, "*Latest update*") || !strings.Contains(m.Text, "Errors dropping.") {
+		if m := h.chat.Latest(ts); !strings.Contains(m.Text, "*Latest update*") || !strings.Contains(m.Text, "Errors dropping.") {
 			t.Errorf("%s text = %q, want the latest update", name, m.Text)
 		}
 	}
@@ -156,13 +156,13 @@ func TestIncidentLifecycle(t *testing.T) {
 		t.Errorf("note reply = %+v, want an ephemeral confirmation", resp)
 	}
 
-	h.clock.Advance(10 * time.Minute)
+	h.clock.Add(10 * time.Minute)
 	h.must("UBOB", ch, "status monitoring")
 	if got := h.get("INC-1").MitigatedAt; !got.Equal(h.clock.Now()) {
 		t.Errorf("MitigatedAt = %v, want %v", got, h.clock.Now())
 	}
 
-	h.clock.Advance(20 * time.Minute)
+	h.clock.Add(20 * time.Minute)
 	resp = h.must("UBOB", ch, "resolve rollback fixed it")
 	if !strings.Contains(resp.Message.Text, "after *38m*") || !strings.Contains(resp.Message.Text, "rollback fixed it") {
 		t.Errorf("resolve reply = %q, want the 38m duration and the summary", resp.Message.Text)
@@ -174,7 +174,7 @@ func TestIncidentLifecycle(t *testing.T) {
 	if final.Status != bot.StatusResolved || final.ArchiveAt.IsZero() {
 		t.Errorf("final = %s archive %v, want resolved with an archive time", final.Status, final.ArchiveAt)
 	}
-	if s := h.chat.message(final.SummaryRef.TS); len(s.Buttons) != 0 || !strings.Contains(s.Context, "Resolved after 38m") {
+	if s := h.chat.Latest(final.SummaryRef.TS); len(s.Buttons) != 0 || !strings.Contains(s.Context, "Resolved after 38m") {
 		t.Errorf("resolved summary = %+v, want no buttons and the duration", s)
 	}
 	if _, err := h.cmd("UBOB", ch, "resolve"); err == nil || !strings.Contains(err.Error(), "already resolved") {
@@ -190,20 +190,20 @@ func TestIncidentLifecycle(t *testing.T) {
 	}
 
 	// Archive: not before the delay, once after it, however often it ticks.
-	h.clock.Advance(30 * time.Minute)
+	h.clock.Add(30 * time.Minute)
 	if err := h.svc.Tick(h.ctx()); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.chat.archived) != 0 {
-		t.Errorf("archived %v before the delay", h.chat.archived)
+	if len(h.chat.Archived()) != 0 {
+		t.Errorf("archived %v before the delay", h.chat.Archived())
 	}
-	h.clock.Advance(31 * time.Minute)
+	h.clock.Add(31 * time.Minute)
 	for i := 0; i < 2; i++ {
 		if err := h.svc.Tick(h.ctx()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff([]string{ch}, h.chat.archived); diff != "" {
+	if diff := cmp.Diff([]string{ch}, h.chat.Archived()); diff != "" {
 		t.Errorf("archived (-want +got):\n%s", diff)
 	}
 	if open, _ := h.store.Open(h.ctx()); len(open) != 0 {
@@ -225,31 +225,31 @@ func TestSummaryButtons(t *testing.T) {
 		t.Errorf("commander after Take command = %s, want UBOB", got)
 	}
 	// Taking command yourself is not "@bob assigned you".
-	if dms := h.chat.postsIn("UBOB"); len(dms) != 1 || !strings.HasPrefix(dms[0].Text, "You took the role in ") {
+	if dms := h.chat.PostsIn("UBOB"); len(dms) != 1 || !strings.HasPrefix(dms[0].Text, "You took the role in ") {
 		t.Errorf("DMs to the new commander = %+v, want one starting \"You took the role in\"", dms)
 	}
 	if _, err := click(ActionUpdateStatus); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewStatusUpdate || !strings.HasPrefix(h.chat.modals[0].PrivateMetadata, inc.Key+"|") {
-		t.Fatalf("modals = %+v, want the status form for %s", h.chat.modals, inc.Key)
+	if len(h.chat.Modals()) != 1 || h.chat.Modals()[0].CallbackID != ViewStatusUpdate || !strings.HasPrefix(h.chat.Modals()[0].PrivateMetadata, inc.Key+"|") {
+		t.Fatalf("modals = %+v, want the status form for %s", h.chat.Modals(), inc.Key)
 	}
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UBOB", View: &bot.ViewSubmission{CallbackID: ViewStatusUpdate,
-		PrivateMetadata: h.chat.modals[0].PrivateMetadata, Values: map[string]string{inputStatus: "identified", inputUpdate: "Found the bad consumer."}}}); err != nil {
+		PrivateMetadata: h.chat.Modals()[0].PrivateMetadata, Values: map[string]string{inputStatus: "identified", inputUpdate: "Found the bad consumer."}}}); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(inc.Key)
 	if got.Status != bot.StatusIdentified {
 		t.Errorf("status = %s, want identified", got.Status)
 	}
-	if posts := h.chat.postsIn("CBROADCAST"); !strings.Contains(posts[len(posts)-1].Text, "Found the bad consumer.") {
+	if posts := h.chat.PostsIn("CBROADCAST"); !strings.Contains(posts[len(posts)-1].Text, "Found the bad consumer.") {
 		t.Errorf("update from the form not broadcast: %+v", posts[len(posts)-1])
 	}
 	if _, err := click(ActionResolve); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UBOB", View: &bot.ViewSubmission{CallbackID: ViewResolve,
-		PrivateMetadata: h.chat.modals[len(h.chat.modals)-1].PrivateMetadata, Values: map[string]string{inputSummary: "consumer restarted"}}}); err != nil {
+		PrivateMetadata: h.chat.Modals()[len(h.chat.Modals())-1].PrivateMetadata, Values: map[string]string{inputSummary: "consumer restarted"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.get(inc.Key); got.Status != bot.StatusResolved || got.Resolution != "consumer restarted" {
@@ -262,7 +262,7 @@ func TestListTimelineAndPage(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Pager = pager; c.Settings.PageServices = []string{"checkout"} })
 	a := h.declare("sev1 payments down")
 	h.declare("sev4 typo on status page")
-	h.clock.Advance(90 * time.Minute)
+	h.clock.Add(90 * time.Minute)
 
 	list := h.must("UBOB", "CGENERAL", "list")
 	for _, want := range []string{"INC-1", "payments down", "sev1", "INC-2", "open 1h 30m", "<@UALICE>"} {

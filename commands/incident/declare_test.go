@@ -27,25 +27,25 @@ func TestDeclareByCommand(t *testing.T) {
 	}
 	// Declarer, responders (users and group members) and, for sev2, on-call.
 	wantInvited := []string{"UALICE", "USRE1", "USRE2", "UONCALL"}
-	got := h.chat.invites[inc.Channel]
+	got := h.chat.Invites(inc.Channel)
 	slices.Sort(got)
 	slices.Sort(wantInvited)
 	if diff := cmp.Diff(wantInvited, got); diff != "" {
 		t.Errorf("invited (-want +got):\n%s", diff)
 	}
-	if topic := h.chat.topics[inc.Channel]; !strings.Contains(topic, "SEV2 | investigating | commander <@UALICE>") {
+	if topic := h.chat.Topics()[inc.Channel]; !strings.Contains(topic, "SEV2 | investigating | commander <@UALICE>") {
 		t.Errorf("topic = %q, want severity, status and commander", topic)
 	}
-	if p := h.chat.purposes[inc.Channel]; !strings.Contains(p, "Severity sev2") || !strings.Contains(p, "<@UALICE>") {
+	if p := h.chat.Purposes()[inc.Channel]; !strings.Contains(p, "Severity sev2") || !strings.Contains(p, "<@UALICE>") {
 		t.Errorf("purpose = %q, want severity and commander", p)
 	}
 	if inc.SummaryRef.Channel != inc.Channel || inc.SummaryRef.TS == "" {
 		t.Fatalf("summary ref = %+v, want a message in the incident channel", inc.SummaryRef)
 	}
-	if !slices.Contains(h.chat.pins, inc.SummaryRef) {
-		t.Errorf("pins = %v, want the summary %v pinned", h.chat.pins, inc.SummaryRef)
+	if !slices.Contains(h.chat.Pins(), inc.SummaryRef) {
+		t.Errorf("pins = %v, want the summary %v pinned", h.chat.Pins(), inc.SummaryRef)
 	}
-	summary := h.chat.message(inc.SummaryRef.TS)
+	summary := h.chat.Latest(inc.SummaryRef.TS)
 	var ids []string
 	for _, b := range summary.Buttons {
 		ids = append(ids, b.ID)
@@ -71,8 +71,8 @@ func TestDeclareSev3SkipsOnCall(t *testing.T) {
 	if inc.Severity != bot.Sev3 {
 		t.Errorf("default severity = %s, want sev3", inc.Severity)
 	}
-	if slices.Contains(h.chat.invites[inc.Channel], "UONCALL") {
-		t.Errorf("on-call invited to a sev3: %v", h.chat.invites[inc.Channel])
+	if slices.Contains(h.chat.Invites(inc.Channel), "UONCALL") {
+		t.Errorf("on-call invited to a sev3: %v", h.chat.Invites(inc.Channel))
 	}
 }
 
@@ -90,7 +90,7 @@ func TestDeclareRedeliveryCreatesOneIncident(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(h.chat.callsMatching("CreateChannel")); n != 1 {
+	if n := len(h.chat.CallsMatching("CreateChannel")); n != 1 {
 		t.Errorf("CreateChannel called %d times, want 1", n)
 	}
 	open, _ := h.store.Open(h.ctx())
@@ -153,10 +153,10 @@ func TestDeclareChannelClashes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			for _, n := range tt.taken {
-				h.chat.taken[n] = true
+				h.chat.TakeName(n)
 			}
 			for _, n := range tt.invalid {
-				h.chat.invalid[n] = true
+				h.chat.RejectName(n)
 			}
 			inc := h.declare("api down")
 			if inc.ChannelName != tt.want {
@@ -168,19 +168,19 @@ func TestDeclareChannelClashes(t *testing.T) {
 
 func TestDeclareChannelFailureCreatesNoHalfIncident(t *testing.T) {
 	h := newHarness(t, nil)
-	h.chat.fail["CreateChannel"] = errors.New("restricted_action")
+	h.chat.Fail("CreateChannel", errors.New("restricted_action"))
 	_, err := h.cmd("UALICE", "CGENERAL", "declare sev2 x")
 	var ue *bot.UserError
 	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "couldn't create the incident channel") {
 		t.Fatalf("declare with no channel: got %v, want a user error about the channel", err)
 	}
-	if n := len(h.chat.callsMatching("Post")); n != 0 {
+	if n := len(h.chat.CallsMatching("Post")); n != 0 {
 		t.Errorf("%d posts without a channel, want 0", n)
 	}
 	if open, _ := h.store.Open(h.ctx()); len(open) != 0 {
 		t.Errorf("failed declaration left %d open incidents, want 0", len(open))
 	}
-	delete(h.chat.fail, "CreateChannel")
+	h.chat.Fail("CreateChannel", nil)
 	if inc := h.declare("sev2 y"); inc.Key != "INC-2" || inc.Channel == "" {
 		t.Errorf("next declaration = %s in %q, want INC-2 with a channel", inc.Key, inc.Channel)
 	}
@@ -194,13 +194,13 @@ func TestModalDeclare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Message.Text != "" || len(h.chat.modals) != 1 || h.chat.modals[0].CallbackID != ViewDeclare {
-		t.Fatalf("modals = %+v, reply %q; want one declare modal and no reply", h.chat.modals, resp.Message.Text)
+	if resp.Message.Text != "" || len(h.chat.Modals()) != 1 || h.chat.Modals()[0].CallbackID != ViewDeclare {
+		t.Fatalf("modals = %+v, reply %q; want one declare modal and no reply", h.chat.Modals(), resp.Message.Text)
 	}
-	if got := h.chat.callsMatching("OpenModal"); len(got) != 1 || got[0] != "OpenModal TRIG1" {
+	if got := h.chat.CallsMatching("OpenModal"); len(got) != 1 || got[0] != "OpenModal TRIG1" {
 		t.Errorf("OpenModal calls = %v, want one with TRIG1", got)
 	}
-	m := h.chat.modals[0]
+	m := h.chat.Modals()[0]
 
 	// Validation before the ack.
 	tests := []struct {
@@ -238,10 +238,10 @@ func TestModalDeclare(t *testing.T) {
 	if inc.Title != "Search is slow" || inc.Severity != bot.Sev1 || inc.Description != "p99 at 4s &lt;!here&gt; &amp; &lt;@UEVE&gt;" || inc.Commander != "UALICE" {
 		t.Errorf("incident = %+v, want the modal's title, sev1, description and UALICE as commander", inc)
 	}
-	if n := len(h.chat.callsMatching("CreateChannel")); n != 1 {
+	if n := len(h.chat.CallsMatching("CreateChannel")); n != 1 {
 		t.Errorf("CreateChannel called %d times for one submission redelivered, want 1", n)
 	}
-	if got := h.chat.callsMatching("PostEphemeral CGENERAL UALICE"); len(got) != 2 {
+	if got := h.chat.CallsMatching("PostEphemeral CGENERAL UALICE"); len(got) != 2 {
 		t.Errorf("confirmations = %v, want one per delivery in the channel the modal came from", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/yuin/goldmark/text"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
 // Hostile text, as people (or other systems) could get it into an
@@ -83,7 +84,7 @@ func (m *memRecord) Events(context.Context, string) ([]bot.TimelineEvent, error)
 // hostileRecord builds an incident whose every text field is s (title,
 // description, resolution, notes, updates, pins, a page, a runbook run) and
 // whose people are named name.
-func hostileRecord(title, note, name string) (*memRecord, *fakeChat) {
+func hostileRecord(title, note, name string) (*memRecord, *bottest.Chat) {
 	at := t0
 	ev := func(typ bot.TimelineEventType, actor, txt string, d map[string]string) bot.TimelineEvent {
 		at = at.Add(time.Minute)
@@ -113,14 +114,14 @@ func hostileRecord(title, note, name string) (*memRecord, *fakeChat) {
 		ev(bot.TLStatusChanged, "UBOB", "", map[string]string{"from": "investigating", "to": "monitoring"}),
 		ev(bot.TLResolved, "UBOB", note, map[string]string{"from": "monitoring"}),
 	}
-	chat := newFakeChat()
+	chat := bottest.NewChat()
 	for _, id := range []string{"UALICE", "UBOB", "UCAROL"} {
-		chat.users[id] = bot.User{ID: id, Name: name, RealName: name + " " + id}
+		chat.AddUser(bot.User{ID: id, Name: name, RealName: name + " " + id})
 	}
 	return rec, chat
 }
 
-func exportOf(t testing.TB, rec *memRecord, chat *fakeChat, format string) []byte {
+func exportOf(t testing.TB, rec *memRecord, chat *bottest.Chat, format string) []byte {
 	t.Helper()
 	svc, err := New(Config{Chat: chat, Store: rec, Timeline: rec, Clock: bot.ClockFunc(func() time.Time { return t0 }),
 		Settings: Settings{Timezone: time.UTC}})
@@ -266,19 +267,19 @@ func TestExportSafeToRender(t *testing.T) {
 // through the commands and a pinned message, and checks the uploaded file.
 func TestExportThroughCommands(t *testing.T) {
 	h := newHarness(t, nil)
-	h.chat.users["UCAROL"] = bot.User{ID: "UCAROL", Name: "carol", RealName: "<b>Carol</b> | *C* [x](javascript:alert(1))"}
+	h.chat.AddUser(bot.User{ID: "UCAROL", Name: "carol", RealName: "<b>Carol</b> | *C* [x](javascript:alert(1))"})
 	inc := h.declare("sev2 <javascript:alert(1)|checkout> # down _now_")
 	h.must("UALICE", inc.Channel, "note # Heading?\n<script>alert(1)</script>\n| a | b |")
 	h.must("UALICE", inc.Channel, "role scribe <@UCAROL|carol>")
-	h.chat.messages[inc.Channel+"/1800000100.000100"] = bot.ChatMessage{User: "UCAROL",
-		Text: "see <javascript:alert(2)|the runbook> ```x```", Time: h.clock.Now()}
+	h.chat.AddMessage(bot.ChatMessage{Ref: bot.MessageRef{Channel: inc.Channel, TS: "1800000100.000100"}, User: "UCAROL",
+		Text: "see <javascript:alert(2)|the runbook> ```x```", Time: h.clock.Now()})
 	if _, err := h.run(&bot.Request{Kind: bot.KindEvent, UserID: "UBOB", Event: &bot.Event{ID: "EvPin1", Type: bot.EventReactionAdded,
 		Reaction: "pushpin", Item: bot.MessageRef{Channel: inc.Channel, TS: "1800000100.000100"}}}); err != nil {
 		t.Fatal(err)
 	}
 	h.must("UALICE", inc.Channel, "resolve fixed by <https://evil.example|https://docs.example>\n## done")
 	h.must("UALICE", inc.Channel, "export")
-	md := h.chat.uploads[0].Content
+	md := h.chat.Uploads()[0].Content
 	checkRenderSafe(t, md, []int{14, 1, 2, 2})
 	html := string(render(t, md))
 	for _, want := range []string{"checkout (javascript:alert(1))", "https://docs.example (https://evil.example)", "<b>Carol</b> | *C*"} {

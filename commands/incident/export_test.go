@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
 // walkIncident runs a small incident and returns its channel.
@@ -20,18 +21,18 @@ func walkIncident(t *testing.T, h *harness) string {
 	t.Helper()
 	inc := h.declare("sev3 checkout errors | eu")
 	ch := inc.Channel
-	h.clock.Advance(2 * time.Minute)
+	h.clock.Add(2 * time.Minute)
 	h.must("UALICE", ch, "commander <@UBOB|bob>")
 	h.must("UBOB", ch, "role scribe <@UCAROL|carol>")
-	h.clock.Advance(3 * time.Minute)
+	h.clock.Add(3 * time.Minute)
 	h.must("UBOB", ch, "sev sev1")
-	h.chat.messages[ch+"/1800000100.000100"] = bot.ChatMessage{User: "UCAROL", Text: "LB shows 502s for <@UBOB>",
-		Time: h.clock.Now().Add(-time.Minute)}
+	h.chat.AddMessage(bot.ChatMessage{Ref: bot.MessageRef{Channel: ch, TS: "1800000100.000100"}, User: "UCAROL", Text: "LB shows 502s for <@UBOB>",
+		Time: h.clock.Now().Add(-time.Minute)})
 	if _, err := h.run(&bot.Request{Kind: bot.KindEvent, UserID: "UBOB", Event: &bot.Event{ID: "EvPin", Type: bot.EventReactionAdded,
 		Reaction: "pushpin", Item: bot.MessageRef{Channel: ch, TS: "1800000100.000100"}}}); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	if _, err := h.run(&bot.Request{Kind: bot.KindEvent, UserID: "UCAROL", Event: &bot.Event{ID: "EvEdit", Type: bot.EventMessageChanged,
 		Item: bot.MessageRef{Channel: ch, TS: "1800000100.000100"}, ItemUser: "UCAROL", Text: "LB shows 503s", Time: h.clock.Now()}}); err != nil {
 		t.Fatal(err)
@@ -43,9 +44,9 @@ func walkIncident(t *testing.T, h *harness) string {
 			"outcome": "succeeded", "exit_code": "0", "approved_by": "UALICE"}}); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.Advance(10 * time.Minute)
+	h.clock.Add(10 * time.Minute)
 	h.must("UBOB", ch, "status monitoring")
-	h.clock.Advance(20 * time.Minute)
+	h.clock.Add(20 * time.Minute)
 	h.must("UBOB", ch, "resolve rollback of release 42")
 	return ch
 }
@@ -59,10 +60,10 @@ func TestExportMarkdown(t *testing.T) {
 	ch := walkIncident(t, h)
 
 	h.must("UBOB", ch, "export")
-	if len(h.chat.uploads) != 1 {
-		t.Fatalf("uploads = %d, want 1", len(h.chat.uploads))
+	if len(h.chat.Uploads()) != 1 {
+		t.Fatalf("uploads = %d, want 1", len(h.chat.Uploads()))
 	}
-	up := h.chat.uploads[0]
+	up := h.chat.Uploads()[0]
 	if up.Channel != ch || up.Name != "inc-1-postmortem.md" {
 		t.Errorf("upload = %s in %s, want inc-1-postmortem.md in %s", up.Name, up.Channel, ch)
 	}
@@ -170,7 +171,7 @@ func TestExportTemplateOverride(t *testing.T) {
 	if got, want := string(out), "INC-1 had 2 events; first by @Alice Adams\n"; got != want {
 		t.Errorf("export = %q, want %q", got, want)
 	}
-	if _, err := New(Config{Chat: newFakeChat(), Store: h.store, Timeline: h.tl,
+	if _, err := New(Config{Chat: bottest.NewChat(), Store: h.store, Timeline: h.tl,
 		Settings: Settings{ExportTemplate: "{{.Broken"}}); err == nil {
 		t.Error("New accepted a template that does not parse")
 	}
@@ -220,14 +221,14 @@ func benchEvents(n int) []bot.TimelineEvent {
 
 // BenchmarkExport10k exports a 10,000-event timeline as Markdown and JSON.
 func BenchmarkExport10k(b *testing.B) {
-	chat := newFakeChat()
+	chat := bottest.NewChat()
 	for _, u := range []string{"UALICE", "UBOB", "UCAROL"} {
-		chat.users[u] = bot.User{ID: u, RealName: strings.ToLower(u[1:])}
+		chat.AddUser(bot.User{ID: u, RealName: strings.ToLower(u[1:])})
 	}
 	inc := bot.Incident{Key: "INC-1", Number: 1, Title: "checkout errors", Severity: bot.Sev2, Status: bot.StatusResolved,
 		Commander: "UBOB", DeclaredBy: "UALICE", DeclaredAt: t0, ResolvedAt: t0.Add(3 * time.Hour), Channel: "C1", ChannelName: "inc-1-checkout-errors"}
 	svc, err := New(Config{Chat: chat, Store: memStore{inc: inc}, Timeline: memTimeline{events: benchEvents(10_000)},
-		Clock: &fakeClock{now: t0.Add(4 * time.Hour)}, Logger: zap.NewNop()})
+		Clock: bottest.NewClock(t0.Add(4 * time.Hour)), Logger: zap.NewNop()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestExportRefusedApprovalClick(t *testing.T) {
 		}
 	}
 	h.must("UBOB", inc.Channel, "export")
-	md := string(h.chat.uploads[len(h.chat.uploads)-1].Content)
+	md := string(h.chat.Uploads()[len(h.chat.Uploads())-1].Content)
 	if want := "@Carol Chen could not approve @Bob Brown's request to run runbook \\`restart\\` (not in approval.approvers)"; !strings.Contains(md, want) {
 		t.Errorf("markdown lacks %q\n---\n%s", want, md)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/github"
 	"github.com/opsbot/opsbot/integrations/github/fakegh"
 	"github.com/opsbot/opsbot/integrations/redis"
@@ -38,7 +39,7 @@ func newLearnHarness(t *testing.T, withGitHub bool, labels ...string) *learnHarn
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	lh := &learnHarness{fups: fups, reg: prometheus.NewRegistry()}
 	var tracker bot.Tracker
 	if withGitHub {
@@ -51,7 +52,7 @@ func newLearnHarness(t *testing.T, withGitHub bool, labels ...string) *learnHarn
 		}
 		tracker = c
 	}
-	lh.harness = newHarnessOn(t, rdb, clock, newFakeChat(), func(c *Config) {
+	lh.harness = newHarnessOn(t, rdb, clock, bottest.NewChat(), func(c *Config) {
 		c.Followups, c.Tracker, c.Registerer = fups, tracker, lh.reg
 		c.Pager = &fakePager{}
 		c.Settings.Timezone = time.UTC
@@ -69,7 +70,7 @@ func (h *learnHarness) followup(key string, n int) bot.Followup {
 }
 
 func (h *learnHarness) dms(user string) []bot.Message {
-	return h.chat.postsIn(user)
+	return h.chat.PostsIn(user)
 }
 
 // TestFollowupBadInput: every refusal is a clear message and leaves nothing
@@ -96,7 +97,7 @@ func TestFollowupBadInput(t *testing.T) {
 		{name: "outside an incident channel", channel: "CGENERAL", text: "followup fix it", want: "only works in an incident channel"},
 		{name: "done of a missing one", text: "followup done 7", want: "INC-1 has no follow-up #7"},
 	}
-	posts := len(h.chat.postsIn(ch))
+	posts := len(h.chat.PostsIn(ch))
 	events := len(h.events(inc.Key))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,7 +115,7 @@ func TestFollowupBadInput(t *testing.T) {
 	if fs, _ := h.fups.ForIncident(h.ctx(), inc.Key); len(fs) != 0 {
 		t.Errorf("refused input stored %d follow-ups", len(fs))
 	}
-	if n := len(h.chat.postsIn(ch)); n != posts {
+	if n := len(h.chat.PostsIn(ch)); n != posts {
 		t.Errorf("refused input posted %d messages", n-posts)
 	}
 	if n := len(h.events(inc.Key)); n != events {
@@ -132,7 +133,7 @@ func TestFollowupLifecycleWithReminders(t *testing.T) {
 		!f.DueAt.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)) || !f.RemindAt.Equal(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("stored %+v", f)
 	}
-	posts := h.chat.postsIn(inc.Channel)
+	posts := h.chat.PostsIn(inc.Channel)
 	msg := posts[len(posts)-1]
 	if msg.Text != "tell @here and @sre about the fix (https://x.example)" || len(msg.Buttons) != 1 || msg.Buttons[0].Value != "INC-1/1" {
 		t.Errorf("follow-up message = %+v", msg)
@@ -170,9 +171,7 @@ func TestFollowupLifecycleWithReminders(t *testing.T) {
 	// then a week later while still open.
 	tick := func(at time.Time) int {
 		t.Helper()
-		h.clock.mu.Lock()
-		h.clock.now = at
-		h.clock.mu.Unlock()
+		h.clock.Set(at)
 		if err := h.svc.FollowupTick(h.ctx()); err != nil {
 			t.Fatalf("tick at %s: %v", at, err)
 		}
@@ -205,7 +204,7 @@ func TestFollowupLifecycleWithReminders(t *testing.T) {
 	if !strings.Contains(resp.Message.Text, "marked follow-up #1 of INC-1 done") {
 		t.Errorf("done reply = %+v", resp.Message)
 	}
-	if m := h.chat.message(f.Message.TS); !strings.Contains(m.Title, "(done)") || len(m.Buttons) != 0 {
+	if m := h.chat.Latest(f.Message.TS); !strings.Contains(m.Title, "(done)") || len(m.Buttons) != 0 {
 		t.Errorf("follow-up message after done = %+v", m)
 	}
 	if _, err := h.cmd("UALICE", inc.Channel, "followup done #1"); err == nil || !strings.Contains(err.Error(), "already done") {
@@ -239,20 +238,16 @@ func TestFollowupReminderOnceAcrossReplicas(t *testing.T) {
 	h := newLearnHarness(t, false)
 	inc := h.declare("sev3 disk full")
 	h.must("UALICE", inc.Channel, "followup grow the volume <@UBOB|bob> due 2026-11-23")
-	other := newHarnessOn(t, h.rdb, h.clock, newFakeChat(), func(c *Config) { c.Followups = h.fups })
-	h.clock.Advance(24 * time.Hour) // 2026-11-23 09:00
-	h.chat.mu.Lock()
-	h.chat.fail["Post"] = errors.New("ratelimited")
-	h.chat.mu.Unlock()
+	other := newHarnessOn(t, h.rdb, h.clock, bottest.NewChat(), func(c *Config) { c.Followups = h.fups })
+	h.clock.Add(24 * time.Hour) // 2026-11-23 09:00
+	h.chat.Fail("Post", errors.New("ratelimited"))
 	if err := h.svc.FollowupTick(h.ctx()); err == nil {
 		t.Fatal("tick with a failing DM reported no error")
 	}
 	if f := h.followup(inc.Key, 1); f.Reminders != 0 || !f.RemindAt.Equal(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("after a failed DM: reminders %d remind at %s, want the claim given back", f.Reminders, f.RemindAt)
 	}
-	h.chat.mu.Lock()
-	delete(h.chat.fail, "Post")
-	h.chat.mu.Unlock()
+	h.chat.Fail("Post", nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		for _, s := range []*Service{h.svc, other.svc} {
@@ -266,7 +261,7 @@ func TestFollowupReminderOnceAcrossReplicas(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if n := len(h.dms("UBOB")) + len(other.chat.postsIn("UBOB")); n != 1 {
+	if n := len(h.dms("UBOB")) + len(other.chat.PostsIn("UBOB")); n != 1 {
 		t.Errorf("%d reminder DMs across two replicas, want 1", n)
 	}
 }
@@ -340,7 +335,7 @@ func TestFollowupTrackerFailures(t *testing.T) {
 			if f.State != bot.FollowupOpen || f.Tracker.Number != 0 || f.Tracker.Attempts != 1 || f.SyncAt.Sub(h.clock.Now()) < tt.minWait {
 				t.Errorf("follow-up = %+v, want open, no issue, one attempt, retried in at least %s", f.Tracker, tt.minWait)
 			}
-			for _, m := range append(h.chat.posts, h.chat.ephemeral...) {
+			for _, m := range append(h.chat.Posts(), h.chat.Ephemerals()...) {
 				if strings.Contains(fmt.Sprint(m), h.gh.Token()) {
 					t.Errorf("a message shows the token: %+v", m)
 				}
@@ -351,7 +346,7 @@ func TestFollowupTrackerFailures(t *testing.T) {
 			if tt.name == "401" || tt.name == "404 repository" || tt.labels != nil {
 				return // the operator must fix the configuration first
 			}
-			h.clock.Advance(tt.minWait)
+			h.clock.Add(tt.minWait)
 			// go-github keeps its own (real-time) block after a rate limit;
 			// the injected clock does not move it, so a new client stands
 			// for the minutes that pass.
@@ -388,7 +383,7 @@ func TestFollowupLostCreateAnswerMakesNoSecondIssue(t *testing.T) {
 	if f := h.followup(inc.Key, 1); f.Tracker.CreateTriedAt.IsZero() || f.Tracker.Number != 0 {
 		t.Fatalf("after the lost answer: %+v", f.Tracker)
 	}
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	if err := h.svc.FollowupTick(h.ctx()); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +402,7 @@ func TestFollowupLostCreateAnswerMakesNoSecondIssue(t *testing.T) {
 	}
 	h.must("UALICE", inc.Channel, "followup page less")
 	h.gh.SetState(ghRepoName, 2, "closed")
-	h.clock.Advance(DefaultSyncInterval)
+	h.clock.Add(DefaultSyncInterval)
 	if err := h.svc.FollowupTick(h.ctx()); err != nil {
 		t.Fatal(err)
 	}
@@ -427,16 +422,16 @@ func TestDrills(t *testing.T) {
 	if !d.Drill || d.ChannelName != "drill-1-region-failover" {
 		t.Fatalf("drill = %+v", d)
 	}
-	for _, u := range h.chat.invites[d.Channel] {
+	for _, u := range h.chat.Invites(d.Channel) {
 		if u == "UONCALL" {
 			t.Error("the on-call was pulled into a drill")
 		}
 	}
-	if n := len(h.chat.postsIn("CBROADCAST")); n != 0 {
+	if n := len(h.chat.PostsIn("CBROADCAST")); n != 0 {
 		t.Errorf("%d broadcast posts for a drill", n)
 	}
-	if !strings.HasPrefix(h.chat.topics[d.Channel], drillTopic) || !strings.HasPrefix(h.chat.purposes[d.Channel], drillTopic) {
-		t.Errorf("topic %q purpose %q", h.chat.topics[d.Channel], h.chat.purposes[d.Channel])
+	if !strings.HasPrefix(h.chat.Topics()[d.Channel], drillTopic) || !strings.HasPrefix(h.chat.Purposes()[d.Channel], drillTopic) {
+		t.Errorf("topic %q purpose %q", h.chat.Topics()[d.Channel], h.chat.Purposes()[d.Channel])
 	}
 	resp = h.must("UALICE", d.Channel, "page checkout db on fire")
 	if !strings.Contains(resp.Message.Text, "nobody was paged") || len(h.svc.pager.(*fakePager).pages) != 0 {
@@ -452,7 +447,7 @@ func TestDrills(t *testing.T) {
 		t.Errorf("page event = %+v, want one marked simulated", page)
 	}
 	h.must("UALICE", d.Channel, "commander <@UBOB|bob>")
-	for _, dm := range h.chat.postsIn("UBOB") {
+	for _, dm := range h.chat.PostsIn("UBOB") {
 		if !strings.HasPrefix(dm.Title, drillBanner) {
 			t.Errorf("role DM about a drill not marked: %+v", dm)
 		}
@@ -463,16 +458,16 @@ func TestDrills(t *testing.T) {
 	if _, err := h.cmd("UALICE", d.Channel, "sev sev1"); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range h.chat.invites[d.Channel] {
+	for _, u := range h.chat.Invites(d.Channel) {
 		if u == "UONCALL" {
 			t.Error("raising a drill's severity pulled in the on-call")
 		}
 	}
 	h.must("UALICE", d.Channel, "update still failing over")
-	if n := len(h.chat.postsIn("CBROADCAST")); n != 0 {
+	if n := len(h.chat.PostsIn("CBROADCAST")); n != 0 {
 		t.Errorf("a drill update was broadcast")
 	}
-	for _, m := range h.chat.postsIn(d.Channel) {
+	for _, m := range h.chat.PostsIn(d.Channel) {
 		if !strings.HasPrefix(m.Title, drillBanner) && !strings.HasPrefix(m.Text, drillBanner) {
 			t.Errorf("message in the drill channel not marked: %+v", m)
 		}
@@ -486,7 +481,7 @@ func TestDrills(t *testing.T) {
 	if _, err := h.run(&bot.Request{Kind: bot.KindCommand, Command: "/incident", UserID: "UALICE", ChannelID: "CGENERAL", TriggerID: "to"}); err != nil {
 		t.Fatal(err)
 	}
-	md := h.chat.modals[len(h.chat.modals)-1].PrivateMetadata
+	md := h.chat.Modals()[len(h.chat.Modals())-1].PrivateMetadata
 	if _, err := h.run(&bot.Request{Kind: bot.KindView, UserID: "UALICE", TriggerID: "tm", DedupeKey: "tm",
 		View: &bot.ViewSubmission{CallbackID: ViewDeclare, PrivateMetadata: md, Values: map[string]string{"title": "tabletop", "severity": "sev2", "drill": "true"}}}); err != nil {
 		t.Fatal(err)
@@ -534,18 +529,18 @@ func TestAcknowledgedMilestone(t *testing.T) {
 	if !h.get(inc.Key).AcknowledgedAt.IsZero() {
 		t.Fatal("the declaration acknowledged the incident")
 	}
-	h.clock.Advance(3 * time.Minute)
+	h.clock.Add(3 * time.Minute)
 	h.must("UCAROL", inc.Channel, "note someone else looked") // not the commander: not yet
 	if !h.get(inc.Key).AcknowledgedAt.IsZero() {
 		t.Fatal("a note by someone other than the commander acknowledged the incident")
 	}
-	h.clock.Advance(2 * time.Minute)
+	h.clock.Add(2 * time.Minute)
 	h.must("UCAROL", inc.Channel, "update looking into it") // an update by anyone
 	want := t0.Add(5 * time.Minute)
 	if got := h.get(inc.Key).AcknowledgedAt; !got.Equal(want) {
 		t.Fatalf("AcknowledgedAt = %s, want %s", got, want)
 	}
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	h.must("UALICE", inc.Channel, "status identified")
 	if got := h.get(inc.Key).AcknowledgedAt; !got.Equal(want) {
 		t.Errorf("AcknowledgedAt moved to %s", got)
@@ -562,7 +557,7 @@ func TestAcknowledgedMilestone(t *testing.T) {
 
 	// The commander's own first action acknowledges too.
 	inc2 := h.declare("sev3 other")
-	h.clock.Advance(90 * time.Second)
+	h.clock.Add(90 * time.Second)
 	h.must("UALICE", inc2.Channel, "sev sev2")
 	if got := h.get(inc2.Key).AcknowledgedAt; !got.Equal(h.clock.Now()) {
 		t.Errorf("commander action: AcknowledgedAt = %s, want %s", got, h.clock.Now())
@@ -647,7 +642,7 @@ func TestMarkDrillsForOtherFamilies(t *testing.T) {
 	h.must("UALICE", "CGENERAL", "declare sev2 real")
 	incs, _ := h.store.Open(h.ctx())
 	drill, real := incs[0], incs[1]
-	other := newFakeChat()
+	other := bottest.NewChat()
 	chat := h.svc.MarkDrills(other)
 	for _, ch := range []string{drill.Channel, real.Channel} {
 		if _, ok, err := h.svc.IncidentForChannel(h.ctx(), ch); !ok || err != nil {
@@ -657,10 +652,10 @@ func TestMarkDrillsForOtherFamilies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := other.postsIn(drill.Channel)[0].Text; got != drillBanner+" — runbook restart started" {
+	if got := other.PostsIn(drill.Channel)[0].Text; got != drillBanner+" — runbook restart started" {
 		t.Errorf("runbook message in the drill channel = %q", got)
 	}
-	if got := other.postsIn(real.Channel)[0].Text; got != "runbook restart started" {
+	if got := other.PostsIn(real.Channel)[0].Text; got != "runbook restart started" {
 		t.Errorf("runbook message in a real incident's channel = %q", got)
 	}
 }

@@ -54,7 +54,7 @@ func TestIncidentLinkGivesASignedURLOnlyToTheAsker(t *testing.T) {
 	}
 
 	// The pinned summary offers the same, per person, through a button.
-	summary := h.chat.message(inc.SummaryRef.TS)
+	summary := h.chat.Latest(inc.SummaryRef.TS)
 	if ids := buttonIDs(summary); len(ids) == 0 || ids[len(ids)-1] != ActionWebLink {
 		t.Fatalf("summary buttons = %v, want %s last", ids, ActionWebLink)
 	}
@@ -69,7 +69,7 @@ func TestIncidentLinkGivesASignedURLOnlyToTheAsker(t *testing.T) {
 
 	// A resolved incident keeps the button: the post-mortem is read then.
 	h.must("UALICE", inc.Channel, "resolve rolled back")
-	if diff := cmp.Diff([]string{ActionWebLink}, buttonIDs(h.chat.message(inc.SummaryRef.TS))); diff != "" {
+	if diff := cmp.Diff([]string{ActionWebLink}, buttonIDs(h.chat.Latest(inc.SummaryRef.TS))); diff != "" {
 		t.Errorf("resolved summary buttons (-want +got):\n%s", diff)
 	}
 }
@@ -78,7 +78,7 @@ func TestIncidentLinkRefusals(t *testing.T) {
 	t.Run("not configured", func(t *testing.T) {
 		h := newHarness(t, nil)
 		inc := h.declare("sev3 disk full")
-		if ids := buttonIDs(h.chat.message(inc.SummaryRef.TS)); len(ids) != 4 {
+		if ids := buttonIDs(h.chat.Latest(inc.SummaryRef.TS)); len(ids) != 4 {
 			t.Errorf("summary buttons = %v, want no Web page button without a web view", ids)
 		}
 		_, err := h.cmd("UALICE", inc.Channel, "link")

@@ -53,7 +53,7 @@ func TestDeclareLinked(t *testing.T) {
 		!inc.DetectedAt.Equal(detected) || len(inc.AlertGroups) != 1 || inc.AlertGroups[0] != "g1" {
 		t.Errorf("incident %+v", inc)
 	}
-	posts := h.chat.postsIn(inc.Channel)
+	posts := h.chat.PostsIn(inc.Channel)
 	var linked bool
 	for _, p := range posts {
 		if strings.Contains(p.Text, "from an alert") && strings.Contains(p.Text, "CALERTS") {
@@ -80,7 +80,7 @@ func TestDeclareLinked(t *testing.T) {
 			t.Errorf("commander tenure recorded for nobody: %+v", ev)
 		}
 	}
-	if topic := h.chat.topics[inc2.Channel]; !strings.Contains(topic, "commander nobody yet") {
+	if topic := h.chat.Topics()[inc2.Channel]; !strings.Contains(topic, "commander nobody yet") {
 		t.Errorf("topic %q, want the commander shown as nobody yet", topic)
 	}
 	if _, _, err := h.svc.DeclareLinked(h.ctx(), bot.LinkedDeclaration{Title: "x"}); err == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
 
@@ -17,19 +18,19 @@ import (
 // refused with a clear message and change nothing.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.NewServer(t, redistest.WithAppendOnly())
-	h := newHarnessOn(t, srv.Client(), &fakeClock{now: t0}, newFakeChat(), nil)
+	h := newHarnessOn(t, srv.Client(), bottest.NewClock(t0), bottest.NewChat(), nil)
 	inc := h.declare("sev2 api errors")
-	h.chat.messages[inc.Channel+"/1800000001.000100"] = bot.ChatMessage{User: "UCAROL", Text: "db failover started",
-		Time: t0.Add(time.Minute)}
+	h.chat.AddMessage(bot.ChatMessage{Ref: bot.MessageRef{Channel: inc.Channel, TS: "1800000001.000100"}, User: "UCAROL", Text: "db failover started",
+		Time: t0.Add(time.Minute)})
 
 	srv.Stop()
-	h.clock.Advance(5 * time.Minute)
+	h.clock.Add(5 * time.Minute)
 
 	if resp := h.must("UBOB", inc.Channel, "note failover in progress"); !strings.Contains(resp.Message.Text, "Added") {
 		t.Errorf("note during the outage: %q, want it accepted", resp.Message.Text)
 	}
 	h.must("UBOB", inc.Channel, "update failing over the database")
-	if posts := h.chat.postsIn("CBROADCAST"); !strings.Contains(posts[len(posts)-1].Text, "failing over the database") {
+	if posts := h.chat.PostsIn("CBROADCAST"); !strings.Contains(posts[len(posts)-1].Text, "failing over the database") {
 		t.Errorf("update not broadcast during the outage: %+v", posts[len(posts)-1])
 	}
 	if _, err := h.run(&bot.Request{Kind: bot.KindEvent, UserID: "UBOB", Event: &bot.Event{ID: "EvPin",
@@ -47,13 +48,13 @@ func TestRedisOutage(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			mutations := len(h.chat.mutations())
+			mutations := len(h.chat.Mutations())
 			_, err := h.cmd("UBOB", tt.channel, tt.text)
 			var ue *bot.UserError
 			if !errors.As(err, &ue) || !strings.Contains(ue.Msg, tt.want) {
 				t.Fatalf("/incident %s during the outage: %v, want a user error with %q", tt.text, err, tt.want)
 			}
-			if got := h.chat.mutations()[mutations:]; len(got) != 0 {
+			if got := h.chat.Mutations()[mutations:]; len(got) != 0 {
 				t.Errorf("refused command still changed Slack: %v", got)
 			}
 		})

@@ -11,10 +11,10 @@ func TestPinnedMessagesLandInTimeline(t *testing.T) {
 	h := newHarness(t, nil)
 	inc := h.declare("sev2 api errors")
 	said := t0.Add(-3 * time.Minute) // before the pin, even before the declaration
-	h.chat.messages[inc.Channel+"/1799999820.000200"] = bot.ChatMessage{
+	h.chat.AddMessage(bot.ChatMessage{
 		Ref:  bot.MessageRef{Channel: inc.Channel, TS: "1799999820.000200"},
-		User: "UCAROL", Text: "I see 502s from the LB since 08:57", Time: said, ThreadTS: "1799999800.000100"}
-	h.clock.Advance(10 * time.Minute)
+		User: "UCAROL", Text: "I see 502s from the LB since 08:57", Time: said, ThreadTS: "1799999800.000100"})
+	h.clock.Add(10 * time.Minute)
 
 	event := func(id string, typ bot.EventType, ch, ts, reaction, text string) (bot.Response, error) {
 		return h.run(&bot.Request{Kind: bot.KindEvent, UserID: "UBOB", ChannelID: ch, DedupeKey: id,

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
-func reminders(c *fakeChat, channel string) []bot.Message {
+func reminders(c *bottest.Chat, channel string) []bot.Message {
 	var out []bot.Message
-	for _, m := range c.postsIn(channel) {
+	for _, m := range c.PostsIn(channel) {
 		if strings.Contains(m.Text, ":bell:") {
 			out = append(out, m)
 		}
@@ -37,7 +38,7 @@ func TestRemindersBySeverity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			inc := h.declare(tt.sev + " something broke")
-			h.clock.Advance(tt.advance)
+			h.clock.Add(tt.advance)
 			if err := h.svc.Tick(h.ctx()); err != nil {
 				t.Fatal(err)
 			}
@@ -55,23 +56,23 @@ func TestRemindersBySeverity(t *testing.T) {
 func TestReminderCountsFromLastUpdateAndRepeats(t *testing.T) {
 	h := newHarness(t, nil)
 	inc := h.declare("sev1 payments down")
-	h.clock.Advance(10 * time.Minute)
+	h.clock.Add(10 * time.Minute)
 	h.must("UALICE", inc.Channel, "update investigating the card processor")
-	h.clock.Advance(10 * time.Minute) // 20m since declare, 10m since the update
+	h.clock.Add(10 * time.Minute) // 20m since declare, 10m since the update
 	if err := h.svc.Tick(h.ctx()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(reminders(h.chat, inc.Channel)); n != 0 {
 		t.Fatalf("%d reminders 10m after an update, want 0", n)
 	}
-	h.clock.Advance(5 * time.Minute)
+	h.clock.Add(5 * time.Minute)
 	_ = h.svc.Tick(h.ctx())
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	_ = h.svc.Tick(h.ctx()) // not again a minute later
 	if n := len(reminders(h.chat, inc.Channel)); n != 1 {
 		t.Fatalf("%d reminders 15-16m after the update, want 1", n)
 	}
-	h.clock.Advance(14 * time.Minute)
+	h.clock.Add(14 * time.Minute)
 	_ = h.svc.Tick(h.ctx())
 	if n := len(reminders(h.chat, inc.Channel)); n != 2 {
 		t.Errorf("%d reminders one interval after the first, want 2", n)
@@ -87,7 +88,7 @@ func TestReminderOnceAcrossReplicas(t *testing.T) {
 	a := newHarness(t, nil)
 	b := newHarnessOn(t, a.rdb, a.clock, a.chat, nil)
 	inc := a.declare("sev2 search slow")
-	a.clock.Advance(31 * time.Minute)
+	a.clock.Add(31 * time.Minute)
 	for round := 0; round < 3; round++ {
 		var wg sync.WaitGroup
 		for _, h := range []*harness{a, b, a, b} {
@@ -108,7 +109,7 @@ func TestReminderOnceAcrossReplicas(t *testing.T) {
 	// store's atomic claim still makes it once.
 	c := newHarnessOn(t, a.rdb, a.clock, a.chat, func(cfg *Config) { cfg.Locker = nil })
 	d := newHarnessOn(t, a.rdb, a.clock, a.chat, func(cfg *Config) { cfg.Locker = nil })
-	a.clock.Advance(31 * time.Minute)
+	a.clock.Add(31 * time.Minute)
 	var wg sync.WaitGroup
 	for _, h := range []*harness{c, d, c, d} {
 		wg.Add(1)

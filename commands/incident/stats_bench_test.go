@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
@@ -37,7 +38,7 @@ func BenchmarkStats90d(b *testing.B) {
 	b.Cleanup(func() { _ = tl.Close() })
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	seedIncidents(b, store, tl, now, 2000, 50)
-	chat := newFakeChat()
+	chat := bottest.NewChat()
 	svc, err := New(Config{Chat: chat, Store: store, Timeline: tl, Clock: bot.ClockFunc(func() time.Time { return now }),
 		Logger: zap.NewNop(), Settings: Settings{Timezone: time.UTC}})
 	if err != nil {
@@ -59,7 +60,7 @@ func BenchmarkStats90d(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-before)/float64(b.N)/float64(time.Millisecond), "cpu-ms/op")
-	if n := len(chat.uploads); n != b.N {
+	if n := len(chat.Uploads()); n != b.N {
 		b.Fatalf("%d charts uploaded, want %d", n, b.N)
 	}
 	st, _ := svc.Stats(ctx, 90*24*time.Hour)

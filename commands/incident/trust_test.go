@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
@@ -18,8 +19,8 @@ import (
 func trustHarness(t *testing.T, mod func(*Config, redis.Client)) *harness {
 	t.Helper()
 	rdb := redistest.New(t)
-	clock := &fakeClock{now: t0}
-	h := newHarnessOn(t, rdb, clock, newFakeChat(), func(c *Config) {
+	clock := bottest.NewClock(t0)
+	h := newHarnessOn(t, rdb, clock, bottest.NewChat(), func(c *Config) {
 		c.TeamID = "T1"
 		c.Settings.Admins = []string{"UADMIN"}
 		if mod != nil {
@@ -38,9 +39,9 @@ func trustHarness(t *testing.T, mod func(*Config, redis.Client)) *harness {
 		if u.TeamID == "" {
 			u.TeamID = "T1"
 		}
-		h.chat.users[id] = u
+		h.chat.AddUser(u)
 	}
-	h.chat.groups["SLEADS"] = []string{"UCAROL"}
+	h.chat.SetGroup("SLEADS", "UCAROL")
 	return h
 }
 
@@ -60,7 +61,7 @@ type snapshot struct {
 }
 
 func (h *harness) snap(key string) snapshot {
-	return snapshot{inc: h.get(key), events: len(h.events(key)), mutations: len(h.chat.mutations())}
+	return snapshot{inc: h.get(key), events: len(h.events(key)), mutations: len(h.chat.Mutations())}
 }
 
 func (h *harness) unchanged(t *testing.T, what string, before snapshot) {
@@ -73,7 +74,7 @@ func (h *harness) unchanged(t *testing.T, what string, before snapshot) {
 		t.Errorf("%s added %d timeline events", what, after.events-before.events)
 	}
 	if after.mutations != before.mutations {
-		t.Errorf("%s changed the workspace: %v", what, h.chat.mutations()[before.mutations:])
+		t.Errorf("%s changed the workspace: %v", what, h.chat.Mutations()[before.mutations:])
 	}
 }
 
@@ -120,7 +121,7 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 	if len(pager.pages) != 0 {
 		t.Errorf("guests paged %d times", len(pager.pages))
 	}
-	if n := len(h.chat.modals); n != 0 {
+	if n := len(h.chat.Modals()); n != 0 {
 		t.Errorf("guests opened %d forms", n)
 	}
 	// A form opened by a full member cannot be submitted by a guest.
@@ -130,7 +131,7 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 	}
 	before := h.snap(inc.Key)
 	_, err := h.run(&bot.Request{Kind: bot.KindView, TeamID: "T1", UserID: "UGUEST", View: &bot.ViewSubmission{
-		CallbackID: ViewResolve, PrivateMetadata: h.chat.modals[0].PrivateMetadata, Values: map[string]string{inputSummary: "x"}}})
+		CallbackID: ViewResolve, PrivateMetadata: h.chat.Modals()[0].PrivateMetadata, Values: map[string]string{inputSummary: "x"}}})
 	if err == nil {
 		t.Error("guest submitted the resolve form")
 	}
@@ -173,22 +174,18 @@ func TestOtherAccountsRefused(t *testing.T) {
 		})
 	}
 	// The directory is asked once per person per 30 s, not per command.
-	n := len(h.chat.callsMatching("User UALICE"))
+	n := len(h.chat.CallsMatching("User UALICE"))
 	for i := 0; i < 3; i++ {
 		if _, err := h.as("UALICE", inc.Channel, "status identified"); err != nil && !strings.Contains(err.Error(), "already") {
 			t.Fatal(err)
 		}
 	}
-	if got := len(h.chat.callsMatching("User UALICE")) - n; got != 0 {
+	if got := len(h.chat.CallsMatching("User UALICE")) - n; got != 0 {
 		t.Errorf("users.info for UALICE asked %d more times within the cache's lifetime, want 0", got)
 	}
 	// Deactivating someone takes effect once the cached answer expires.
-	u := h.chat.users["UALICE"]
-	u.Deleted = true
-	h.chat.mu.Lock()
-	h.chat.users["UALICE"] = u
-	h.chat.mu.Unlock()
-	h.clock.Advance(memberCacheTTL)
+	h.chat.EditUser("UALICE", func(u *bot.User) { u.Deleted = true })
+	h.clock.Add(memberCacheTTL)
 	if _, err := h.as("UALICE", inc.Channel, "status monitoring"); err == nil || !strings.Contains(err.Error(), "Only active people") {
 		t.Errorf("deactivated account after the cache expired: got %v, want a refusal", err)
 	}
@@ -329,7 +326,7 @@ func TestButtonsActOnlyOnTheirSummary(t *testing.T) {
 			}
 			h.unchanged(t, tt.name, b1)
 			h.unchanged(t, tt.name, b2)
-			if len(h.chat.modals) != 0 {
+			if len(h.chat.Modals()) != 0 {
 				t.Errorf("a form was opened")
 			}
 		})
@@ -359,7 +356,7 @@ func TestFormsActOnlyOnTheirIncident(t *testing.T) {
 			Action: &bot.Action{ID: id, Value: one.Key, Message: one.SummaryRef}}); err != nil {
 			t.Fatal(err)
 		}
-		return h.chat.modals[len(h.chat.modals)-1].PrivateMetadata
+		return h.chat.Modals()[len(h.chat.Modals())-1].PrivateMetadata
 	}
 	resolveMD, assignMD := open(ActionResolve), open(ActionAssign)
 	forged := strings.Replace(resolveMD, one.Key+"|"+one.Channel, two.Key+"|"+two.Channel, 1)
@@ -420,12 +417,12 @@ func TestDeclarationRateLimit(t *testing.T) {
 			t.Fatalf("declaration %d: %v", i+1, err)
 		}
 	}
-	creates := len(h.chat.callsMatching("CreateChannel"))
+	creates := len(h.chat.CallsMatching("CreateChannel"))
 	_, err := other.as("UALICE", "CGENERAL", "declare sev1 outage f")
 	if err == nil || !strings.Contains(err.Error(), "You have declared 5 incidents in the last 10m") {
 		t.Fatalf("6th declaration: got %v, want the rate refusal", err)
 	}
-	if n := len(h.chat.callsMatching("CreateChannel")); n != creates {
+	if n := len(h.chat.CallsMatching("CreateChannel")); n != creates {
 		t.Errorf("refused declaration created a channel")
 	}
 	if open, _ := h.store.Open(h.ctx()); len(open) != 5 {
@@ -434,7 +431,7 @@ func TestDeclarationRateLimit(t *testing.T) {
 	if _, err := h.as("UBOB", "CGENERAL", "declare sev3 unrelated"); err != nil {
 		t.Errorf("another person's declaration: %v", err)
 	}
-	h.clock.Advance(10*time.Minute + time.Second)
+	h.clock.Add(10*time.Minute + time.Second)
 	if _, err := h.as("UALICE", "CGENERAL", "declare sev1 outage g"); err != nil {
 		t.Errorf("declaration after the window: %v", err)
 	}
@@ -471,7 +468,7 @@ func TestTimelineCaps(t *testing.T) {
 		t.Errorf("11th update: got %v, want the cap refusal", err)
 	}
 	h.unchanged(t, "notes over the cap", before)
-	h.chat.messages[inc.Channel+"/1800000100.000100"] = bot.ChatMessage{User: "UBOB", Text: "pinned", Time: h.clock.Now()}
+	h.chat.AddMessage(bot.ChatMessage{Ref: bot.MessageRef{Channel: inc.Channel, TS: "1800000100.000100"}, User: "UBOB", Text: "pinned", Time: h.clock.Now()})
 	if _, err := h.run(&bot.Request{Kind: bot.KindEvent, TeamID: "T1", UserID: "UBOB", Event: &bot.Event{ID: "EvCap", Type: bot.EventReactionAdded,
 		Reaction: "pushpin", Item: bot.MessageRef{Channel: inc.Channel, TS: "1800000100.000100"}}}); err != nil {
 		t.Fatal(err)
@@ -479,7 +476,7 @@ func TestTimelineCaps(t *testing.T) {
 	if len(h.events(inc.Key)) != before.events {
 		t.Errorf("a pin over the cap was recorded")
 	}
-	if e := h.chat.ephemeral[len(h.chat.ephemeral)-1]; !strings.Contains(e.Text, "timeline is full") {
+	if e := h.chat.Ephemerals()[len(h.chat.Ephemerals())-1]; !strings.Contains(e.Text, "timeline is full") {
 		t.Errorf("pinner told %q, want the cap explained", e.Text)
 	}
 	if _, err := h.as("UALICE", inc.Channel, "sev sev2"); err != nil {
@@ -513,18 +510,17 @@ func TestRepeatedTextNeverPings(t *testing.T) {
 		assertNoPing(t, "/incident "+text+" reply", resp.Message)
 	}
 	var all []bot.Message
-	all = append(all, h.chat.posts...)
-	all = append(all, h.chat.ephemeral...)
-	for _, m := range h.chat.byTS {
-		all = append(all, m)
-	}
+	all = append(all, h.chat.Posts()...)
+	all = append(all, h.chat.Ephemerals()...)
+	// Every edit of every message, not only where it ended.
+	all = append(all, h.chat.AllUpdates()...)
 	for _, m := range all {
 		assertNoPing(t, "message in "+m.Channel, m)
 	}
-	for ch, s := range h.chat.topics {
+	for ch, s := range h.chat.Topics() {
 		assertNoPing(t, "topic of "+ch, bot.Message{Text: s})
 	}
-	for ch, s := range h.chat.purposes {
+	for ch, s := range h.chat.Purposes() {
 		assertNoPing(t, "purpose of "+ch, bot.Message{Text: s})
 	}
 }

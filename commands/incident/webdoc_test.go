@@ -11,11 +11,11 @@ import (
 
 func TestDocumentForTheWebIsTheExportsData(t *testing.T) {
 	h := newHarness(t, nil)
-	h.chat.users["UEVE"] = bot.User{ID: "UEVE", Name: "eve", RealName: "<b>Eve & co"}
+	h.chat.AddUser(bot.User{ID: "UEVE", Name: "eve", RealName: "<b>Eve & co"})
 	inc := h.declare("sev2 checkout errors")
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	h.must("UALICE", inc.Channel, "commander <@UEVE|eve>")
-	h.clock.Advance(time.Minute)
+	h.clock.Add(time.Minute)
 	h.must("UALICE", inc.Channel, "note ask <@UBOB> to check <https://grafana.example/d/1|the dashboard> &lt;script&gt;")
 
 	doc, err := h.svc.Document(h.ctx(), "inc-1")
