@@ -76,6 +76,12 @@ func TestChatRecordsWhatTheWorkspaceShows(t *testing.T) {
 	if err := c.Update(ctx, bot.MessageRef{Channel: "C1", TS: "1.000009"}, bot.Message{Text: "x"}); err == nil {
 		t.Error("editing a message never posted succeeded, want message_not_found")
 	}
+	if err := c.Update(ctx, bot.MessageRef{Channel: "C2", TS: ref.TS}, bot.Message{Text: "x"}); err == nil {
+		t.Error("editing a message in the wrong channel succeeded, want message_not_found")
+	}
+	if err := c.Update(ctx, bot.MessageRef{Channel: "UBOB", TS: dm.TS}, bot.Message{Text: "x"}); err == nil {
+		t.Error("editing a DM by the person's ID succeeded, want the DM channel's ID")
+	}
 	if err := c.PostEphemeral(ctx, "UALICE", bot.Message{Channel: "C1", Text: "only you"}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +106,8 @@ func TestChatRecordsWhatTheWorkspaceShows(t *testing.T) {
 	if got := c.Ephemerals(); len(got) != 1 || got[0].Text != "only you" {
 		t.Errorf("Ephemerals = %+v", got)
 	}
-	want := []string{"Post C1", "Post UBOB", "Update C1 " + ref.TS, "Update C1 1.000009", "PostEphemeral C1 UALICE"}
+	want := []string{"Post C1", "Post UBOB", "Update C1 " + ref.TS, "Update C1 1.000009", "Update C2 " + ref.TS, "Update UBOB " + dm.TS,
+		"PostEphemeral C1 UALICE"}
 	if diff := cmp.Diff(want, c.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}

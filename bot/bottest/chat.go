@@ -19,7 +19,8 @@ import (
 //
 // It behaves as Slack does where tests depend on it: a message posted to a
 // user ID is a direct message, and its reference names the DM channel
-// ("D" + user ID); editing a message it never posted fails; a taken or
+// ("D" + user ID); editing a message it never posted, or naming the wrong
+// channel, fails; a taken or
 // rejected channel name fails with bot.ErrNameTaken or bot.ErrInvalidName;
 // an unknown person is bot.ErrNotFound. An unknown user group has no
 // members. Message reads only what AddMessage stored (messages people
@@ -34,6 +35,7 @@ type Chat struct {
 	failNext map[string]*failure
 
 	posts     []bot.Message
+	where     map[string]string        // ts -> channel of the reference Post returned
 	latest    map[string]bot.Message   // ts -> content as it stands now
 	updates   map[string][]bot.Message // ts -> every edit, in order
 	edits     []bot.Message            // every edit of any message, in order
@@ -66,7 +68,7 @@ var _ bot.Chat = (*Chat)(nil)
 func NewChat() *Chat {
 	return &Chat{
 		fail: map[string]error{}, failNext: map[string]*failure{},
-		latest: map[string]bot.Message{}, updates: map[string][]bot.Message{},
+		where: map[string]string{}, latest: map[string]bot.Message{}, updates: map[string][]bot.Message{},
 		names: map[string]string{}, taken: map[string]bool{}, invalid: map[string]bool{},
 		invites: map[string][]string{}, topics: map[string]string{}, purposes: map[string]string{},
 		users: map[string]bot.User{}, groups: map[string][]string{}, said: map[bot.MessageRef]bot.ChatMessage{},
@@ -182,20 +184,21 @@ func (c *Chat) Post(_ context.Context, m bot.Message) (bot.MessageRef, error) {
 		ref.Channel = "D" + m.Channel
 	}
 	c.posts = append(c.posts, m)
+	c.where[ref.TS] = ref.Channel
 	c.latest[ref.TS] = m
 	return ref, nil
 }
 
-// Update replaces a message this chat posted; any other fails as Slack's
-// message_not_found.
+// Update replaces a message this chat posted, named by the reference Post
+// returned; any other fails as Slack's message_not_found.
 func (c *Chat) Update(_ context.Context, ref bot.MessageRef, m bot.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.record("Update", ref.Channel, ref.TS); err != nil {
 		return err
 	}
-	if _, ok := c.latest[ref.TS]; !ok {
-		return fmt.Errorf("update %s: message_not_found", ref.TS)
+	if ch, ok := c.where[ref.TS]; !ok || ch != ref.Channel {
+		return fmt.Errorf("update %s in %s: message_not_found", ref.TS, ref.Channel)
 	}
 	c.latest[ref.TS] = m
 	c.updates[ref.TS] = append(c.updates[ref.TS], m)

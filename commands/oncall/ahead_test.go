@@ -51,8 +51,8 @@ func TestMapAheadReportsUnmappedBeforeTheirShift(t *testing.T) {
 	if diff := cmp.Diff([]bot.Person{dora}, f.svc.Unmapped()); diff != "" {
 		t.Errorf("Unmapped (-want +got):\n%s", diff)
 	}
-	if posts := f.chat.Posts(); len(posts) != 0 || f.chat.groupSets != 0 {
-		t.Errorf("posted %d messages and set %d user groups, want none", len(posts), f.chat.groupSets)
+	if posts, sets := f.chat.ChannelPosts(), f.chat.CallsMatching("SetUsergroupMembers"); len(posts) != 0 || len(sets) != 0 {
+		t.Errorf("posted %d messages and set %d user groups, want none", len(posts), len(sets))
 	}
 }
 

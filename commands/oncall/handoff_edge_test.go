@@ -2,6 +2,7 @@ package oncall_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +75,7 @@ func TestHandoffEdgeCases(t *testing.T) {
 					t.Fatalf("SyncNow: %v", err)
 				}
 			}
-			posts := f.chat.Posts()
+			posts := f.chat.ChannelPosts()
 			if len(posts) != 1 {
 				t.Fatalf("got %d posts, want exactly one handoff", len(posts))
 			}
@@ -95,9 +96,7 @@ func TestHandoffRetriedAfterAFailedPost(t *testing.T) {
 	if err := f.svc.SyncNow(ctx); err != nil {
 		t.Fatalf("SyncNow: %v", err)
 	}
-	f.chat.mu.Lock()
-	f.chat.failPosts = 1
-	f.chat.mu.Unlock()
+	f.chat.FailNext("Post", 1, errors.New("slack: chat.postMessage: internal_error"))
 	f.clock.Set(utc("2026-03-29T07:00:10Z"))
 	if err := f.svc.SyncNow(ctx); err == nil {
 		t.Errorf("SyncNow with Slack failing: got nil error, want one")
@@ -108,7 +107,7 @@ func TestHandoffRetriedAfterAFailedPost(t *testing.T) {
 			t.Fatalf("SyncNow at %s: %v", at, err)
 		}
 	}
-	posts := f.chat.Posts()
+	posts := f.chat.ChannelPosts()
 	if len(posts) != 1 || !strings.Contains(posts[0].Text, "<@UBEN> hands over to <@UCLEO>") {
 		t.Fatalf("got %d posts %+v, want the handoff posted once on the next round", len(posts), posts)
 	}

@@ -2,9 +2,6 @@ package oncall_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,95 +10,21 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 )
 
-// fakeChat records messages and serves a small directory.
-type fakeChat struct {
-	mu        sync.Mutex
-	posts     []bot.Message
-	dms       []bot.Message
-	updates   map[bot.MessageRef]bot.Message
-	users     map[string]string // e-mail -> user ID
-	groups    map[string][]string
-	groupSets int
-	lookups   int
-	// failPosts makes the next n posts fail.
-	failPosts int
-}
-
-func newChat() *fakeChat {
-	return &fakeChat{updates: map[bot.MessageRef]bot.Message{}, groups: map[string][]string{}, users: map[string]string{
+// newChat is a workspace where the people of the test rotations, but Dora,
+// have chat accounts.
+func newChat() *bottest.Chat {
+	c := bottest.NewChat()
+	for email, id := range map[string]string{
 		"anna@example.com": "UANNA", "ben@example.com": "UBEN", "cleo@example.com": "UCLEO", "lead@example.com": "ULEAD",
-	}}
-}
-
-func (c *fakeChat) Post(_ context.Context, m bot.Message) (bot.MessageRef, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failPosts > 0 {
-		c.failPosts--
-		return bot.MessageRef{}, errors.New("slack: chat.postMessage: internal_error")
+	} {
+		c.AddUser(bot.User{ID: id, Email: email})
 	}
-	if strings.HasPrefix(m.Channel, "U") {
-		// Direct messages are kept apart, so that channel posts keep
-		// their numbering.
-		c.dms = append(c.dms, m)
-		return bot.MessageRef{Channel: "D" + m.Channel, TS: fmt.Sprintf("1700000001.%06d", len(c.dms))}, nil
-	}
-	c.posts = append(c.posts, m)
-	return bot.MessageRef{Channel: m.Channel, TS: fmt.Sprintf("1700000000.%06d", len(c.posts))}, nil
-}
-
-func (c *fakeChat) Update(_ context.Context, ref bot.MessageRef, m bot.Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.updates[ref] = m
-	return nil
-}
-
-func (c *fakeChat) PostEphemeral(context.Context, string, bot.Message) error { return nil }
-
-func (c *fakeChat) User(_ context.Context, id string) (bot.User, error) {
-	return bot.User{ID: id}, nil
-}
-
-func (c *fakeChat) UserByEmail(_ context.Context, email string) (bot.User, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lookups++
-	if id, ok := c.users[email]; ok {
-		return bot.User{ID: id, Email: email}, nil
-	}
-	return bot.User{}, bot.ErrNotFound
-}
-
-func (c *fakeChat) UsergroupMembers(_ context.Context, g string) ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.groups[g]), nil
-}
-
-func (c *fakeChat) SetUsergroupMembers(_ context.Context, g string, users []string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.groupSets++
-	c.groups[g] = slices.Clone(users)
-	return nil
-}
-
-// DMs returns the direct messages, to whom they went in Channel.
-func (c *fakeChat) DMs() []bot.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.dms)
-}
-
-func (c *fakeChat) Posts() []bot.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.posts)
+	return c
 }
 
 // memStore is an in-process bot.OnCallStore.
@@ -165,24 +88,6 @@ func (m *memStore) LatestHandoff(_ context.Context, id string) (bot.Handoff, boo
 	return h, ok, nil
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
@@ -240,15 +145,15 @@ func fileProvider(t *testing.T) *oncallfile.Provider {
 
 type fixture struct {
 	svc    *oncall.Service
-	chat   *fakeChat
+	chat   *bottest.Chat
 	store  bot.OnCallStore
-	clock  *clock
+	clock  *bottest.Clock
 	router *bot.Router
 }
 
 func newFixture(t *testing.T, mod func(*oncall.Config)) *fixture {
 	t.Helper()
-	f := &fixture{chat: newChat(), store: newStore(), clock: &clock{t: utc("2026-03-30T06:00:00Z")}}
+	f := &fixture{chat: newChat(), store: newStore(), clock: bottest.NewClock(utc("2026-03-30T06:00:00Z"))}
 	cfg := oncall.Config{
 		Provider: fileProvider(t), ProviderName: "the rotation file", Chat: f.chat, Cache: f.store, Clock: f.clock,
 		Logger: zaptest.NewLogger(t), Admins: []string{"UADMIN"},

@@ -103,7 +103,7 @@ func TestBadInput(t *testing.T) {
 			if !errors.As(err, &ue) || !strings.Contains(ue.Msg, tc.want) {
 				t.Fatalf("got %v, want a user error containing %q", err, tc.want)
 			}
-			if n := len(f.chat.Posts()); n != 0 {
+			if n := len(f.chat.ChannelPosts()); n != 0 {
 				t.Errorf("got %d posts, want none", n)
 			}
 			if _, ok, _ := f.store.Snapshot(context.Background(), "berlin"); ok {
@@ -223,9 +223,7 @@ func TestUnmappedPeopleAreReported(t *testing.T) {
 	if err != nil || len(ids) != 0 {
 		t.Errorf("CurrentOnCall = %v, %v; want none and no error", ids, err)
 	}
-	f.chat.mu.Lock()
-	lookups := f.chat.lookups
-	f.chat.mu.Unlock()
+	lookups := len(f.chat.CallsMatching("UserByEmail"))
 	if lookups != 2 { // Dora and Lead, each once: the cache answers after that
 		t.Errorf("got %d users.lookupByEmail calls, want 2", lookups)
 	}
@@ -264,7 +262,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if err := f.svc.SyncNow(ctx); err != nil {
 		t.Fatalf("first sync: %v", err)
 	}
-	if n := len(f.chat.Posts()); n != 0 {
+	if n := len(f.chat.ChannelPosts()); n != 0 {
 		t.Fatalf("first sync posted %d messages, want none (no previous state)", n)
 	}
 	for _, at := range []string{"2026-03-29T07:00:10Z", "2026-03-29T07:01:10Z", "2026-03-29T07:02:10Z"} {
@@ -273,7 +271,7 @@ func TestHandoffLifecycle(t *testing.T) {
 			t.Fatalf("sync at %s: %v", at, err)
 		}
 	}
-	posts := f.chat.Posts()
+	posts := f.chat.ChannelPosts()
 	if len(posts) != 1 {
 		t.Fatalf("got %d posts, want exactly one handoff", len(posts))
 	}
@@ -309,9 +307,7 @@ func TestHandoffLifecycle(t *testing.T) {
 		!strings.Contains(dms[0].Text, "INC-7 checkout errors (sev2, investigating) in <#CINC7> — commander <@UCMD>") {
 		t.Errorf("read-ins %+v, want one DM to UCLEO with the open incident", dms)
 	}
-	f.chat.mu.Lock()
-	sets, members := f.chat.groupSets, f.chat.groups["SONCALL"]
-	f.chat.mu.Unlock()
+	sets, members := len(f.chat.CallsMatching("SetUsergroupMembers")), f.chat.Group("SONCALL")
 	if sets != 2 || !cmp.Equal(members, []string{"UCLEO"}) {
 		t.Errorf("got %d user group updates, members %v; want 2 (Ben, then Cleo) ending with [UCLEO]", sets, members)
 	}
@@ -327,7 +323,7 @@ func TestHandoffLifecycle(t *testing.T) {
 			t.Fatalf("sync at %s: %v", at, err)
 		}
 	}
-	posts = f.chat.Posts()
+	posts = f.chat.ChannelPosts()
 	if len(posts) != 2 || posts[1].ThreadTS != "1700000000.000001" || !strings.Contains(posts[1].Text, "<@UCLEO> please acknowledge the on-call handoff for *berlin* (posted 15m ago)") {
 		t.Fatalf("got posts %+v, want the handoff and one reminder in its thread", posts)
 	}
@@ -335,9 +331,13 @@ func TestHandoffLifecycle(t *testing.T) {
 	if err != nil || !strings.Contains(resp.Message.Text, "you are on call for *berlin*") {
 		t.Fatalf("ack by the incoming person = %q, %v; want thanks", resp.Message.Text, err)
 	}
-	f.chat.mu.Lock()
-	updated, ok := f.chat.updates[bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000001"}]
-	f.chat.mu.Unlock()
+	// The fake refuses edits naming another channel than the post's.
+	edits := f.chat.Updates("1700000000.000001")
+	ok := len(edits) > 0
+	var updated bot.Message
+	if ok {
+		updated = edits[len(edits)-1]
+	}
 	if !ok || len(updated.Buttons) != 0 || !strings.Contains(bot.DateFallbacks(updated.Context), "Acknowledged by <@UCLEO> at 2026-03-29 09:16 CEST") {
 		t.Errorf("updated handoff %+v, want no button and the acknowledgement", updated)
 	}
@@ -351,7 +351,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if err := f.svc.SyncNow(ctx); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	posts = f.chat.Posts()
+	posts = f.chat.ChannelPosts()
 	if len(posts) != 3 || !strings.Contains(posts[2].Text, "<@UCLEO> hands over to <@UANNA>") {
 		t.Fatalf("got %d posts, last %+v; want the second handoff", len(posts), posts[len(posts)-1])
 	}
@@ -367,7 +367,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if err := f.svc.SyncNow(ctx); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	if n := len(f.chat.Posts()); n != 3 {
+	if n := len(f.chat.ChannelPosts()); n != 3 {
 		t.Errorf("got %d posts, want 3: no reminder after an acknowledgement", n)
 	}
 }

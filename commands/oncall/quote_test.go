@@ -22,7 +22,7 @@ func TestHandoffQuotesIncidentTitles(t *testing.T) {
 			t.Fatalf("sync at %s: %v", at, err)
 		}
 	}
-	posts := f.chat.Posts()
+	posts := f.chat.ChannelPosts()
 	if len(posts) != 1 {
 		t.Fatalf("got %d posts, want the handoff", len(posts))
 	}

@@ -52,7 +52,7 @@ func TestHandoffReadIn(t *testing.T) {
 	if err := f.svc.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	posts := f.chat.Posts()
+	posts := f.chat.ChannelPosts()
 	if len(posts) != 1 {
 		t.Fatalf("%d posts, want one handoff", len(posts))
 	}
@@ -91,7 +91,7 @@ func TestHandoffReadIn(t *testing.T) {
 	_ = g.svc.SyncNow(ctx)
 	g.clock.Set(utc("2026-03-29T07:00:10Z"))
 	_ = g.svc.SyncNow(ctx)
-	if p := g.chat.Posts(); len(p) != 1 || !strings.Contains(p[0].Text, "_Follow-ups due could not be listed._") {
+	if p := g.chat.ChannelPosts(); len(p) != 1 || !strings.Contains(p[0].Text, "_Follow-ups due could not be listed._") {
 		t.Errorf("handoff with a failing follow-up source: %+v", p)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/commands/oncall"
 	"github.com/opsbot/opsbot/integrations/pagerduty"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
@@ -24,7 +25,7 @@ func TestTwoReplicasOneRedisExactlyOneHandoff(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.New(t)
 	chat := newChat()
-	clk := &clock{t: utc("2026-03-28T06:59:00Z")}
+	clk := bottest.NewClock(utc("2026-03-28T06:59:00Z"))
 	var replicas []*oncall.Service
 	for i := 0; i < 2; i++ {
 		svc, err := oncall.New(oncall.Config{
@@ -62,7 +63,7 @@ func TestTwoReplicasOneRedisExactlyOneHandoff(t *testing.T) {
 		}
 	}
 	var handoffs []bot.Message
-	for _, p := range chat.Posts() {
+	for _, p := range chat.ChannelPosts() {
 		if strings.HasPrefix(p.Title, "On-call handoff") {
 			handoffs = append(handoffs, p)
 		}
@@ -114,8 +115,8 @@ func TestPagerDutyFailureAnswersFromCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: utc("2026-03-30T08:58:00Z")}
-			fake := pdWorld(t, clk.t)
+			clk := bottest.NewClock(utc("2026-03-30T08:58:00Z"))
+			fake := pdWorld(t, clk.Now())
 			pd, err := pagerduty.New(pagerduty.Config{Token: "pd-test-token", APIURL: fake.URL, Logger: zaptest.NewLogger(t),
 				MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 			if err != nil {
