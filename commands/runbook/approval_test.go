@@ -20,7 +20,7 @@ func requestProd(t *testing.T, e *env) bot.Message {
 	if resp.Message.Text != "" || len(resp.Message.Buttons) != 0 {
 		t.Errorf("got response %+v, want none (the request is posted)", resp)
 	}
-	posts, _, _ := e.chat.snapshot()
+	posts := e.chat.Posts()
 	if len(posts) != 1 || len(posts[0].Buttons) != 2 || posts[0].Channel != "C0INC" {
 		t.Fatalf("got posts %+v, want one approval message with Approve/Deny in C0INC", posts)
 	}
@@ -49,7 +49,7 @@ func TestApprovalRequestRunsNothing(t *testing.T) {
 	if got := events(e.audit()); strings.Join(got, ",") != "approval_requested" {
 		t.Errorf("got audit %v, want approval_requested only", got)
 	}
-	if posts, _, _ := e.chat.snapshot(); len(posts) != 1 {
+	if posts := e.chat.Posts(); len(posts) != 1 {
 		t.Errorf("got posts %+v before approval, want only the request", posts)
 	}
 }
@@ -95,9 +95,7 @@ func TestApprovalClicks(t *testing.T) {
 		{
 			name: "group lookup fails at click time: fail closed",
 			act: func(t *testing.T, e *env, v string) (bot.Response, error) {
-				e.chat.mu.Lock()
-				e.chat.groupErr = errors.New("slack: ratelimited")
-				e.chat.mu.Unlock()
+				e.chat.Fail("UsergroupMembers", errors.New("slack: ratelimited"))
 				return do(t, e.router, click("U0LEAD", "C0INC", ActionApprove, v))
 			},
 			wantErr: "could not check membership of S0LEADS (fail closed)", wantEvents: "approval_requested,refused",
@@ -105,9 +103,7 @@ func TestApprovalClicks(t *testing.T) {
 		{
 			name: "removed from the group before clicking",
 			act: func(t *testing.T, e *env, v string) (bot.Response, error) {
-				e.chat.mu.Lock()
-				e.chat.groups["S0LEADS"] = []string{"U0LEAD2"}
-				e.chat.mu.Unlock()
+				e.chat.SetGroup("S0LEADS", "U0LEAD2")
 				return do(t, e.router, click("U0LEAD", "C0INC", ActionApprove, v))
 			},
 			wantErr: "not in approval.approvers", wantEvents: "approval_requested,refused",
@@ -206,7 +202,7 @@ func TestApprovalClicks(t *testing.T) {
 			if got := strings.Join(events(recs), ","); got != tt.wantEvents {
 				t.Errorf("got audit events %s, want %s", got, tt.wantEvents)
 			}
-			posts, _, _ := e.chat.snapshot()
+			posts := e.chat.Posts()
 			if ran := len(posts) > 1; ran != tt.wantRun {
 				t.Errorf("got run %v (posts %+v), want %v", ran, posts, tt.wantRun)
 			}
@@ -265,8 +261,7 @@ func TestUnansweredApprovalsExpireOnce(t *testing.T) {
 	if exp := recs[1]; exp.User != "U0ALICE" || exp.Runbook != "restart" || exp.Incident != "INC-7" || len(exp.Argv) == 0 {
 		t.Errorf("got %+v, want the expired request's details", exp)
 	}
-	_, updates, _ := e.chat.snapshot()
-	if u := updates[approvalTS]; len(u) != 1 || u[0].Title != "Approval expired: restart" || len(u[0].Buttons) != 0 {
+	if u := e.chat.Updates(approvalTS); len(u) != 1 || u[0].Title != "Approval expired: restart" || len(u[0].Buttons) != 0 {
 		t.Errorf("got updates %+v, want the request marked expired without buttons", u)
 	}
 	if _, err := do(t, e.router, click("U0LEAD", "C0INC", ActionApprove, v)); err == nil || !strings.Contains(userMsg(err), "expired or was already handled") {

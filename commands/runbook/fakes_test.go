@@ -2,8 +2,6 @@ package runbook
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,95 +13,23 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/runbooks"
 )
 
-// fakeChat records what the service posts and answers directory lookups.
-type fakeChat struct {
-	mu       sync.Mutex
-	n        int
-	posts    []bot.Message
-	updates  map[string][]bot.Message // by ts
-	uploads  []bot.File
-	users    map[string]bot.User
-	groups   map[string][]string
-	groupErr error
-}
-
-func newFakeChat() *fakeChat {
-	users := map[string]bot.User{}
+// newChat is a workspace of team T1 with the people and groups the test
+// catalogue's rules name, and a guest in the SRE group.
+func newChat() *bottest.Chat {
+	c := bottest.NewChat()
 	for _, id := range []string{"U0ADMIN", "U0ALICE", "U0SRE", "U0LEAD", "U0LEAD2", "U0BOB"} {
-		users[id] = bot.User{ID: id, TeamID: "T1", Name: strings.ToLower(id[2:])}
+		c.AddUser(bot.User{ID: id, TeamID: "T1", Name: strings.ToLower(id[2:])})
 	}
-	users["U0GUEST"] = bot.User{ID: "U0GUEST", TeamID: "T1", IsRestricted: true}
-	return &fakeChat{updates: map[string][]bot.Message{}, users: users,
-		groups: map[string][]string{"S0SRE": {"U0SRE", "U0GUEST"}, "S0LEADS": {"U0LEAD", "U0LEAD2"}}}
-}
-
-func (c *fakeChat) Post(_ context.Context, m bot.Message) (bot.MessageRef, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n++
-	c.posts = append(c.posts, m)
-	return bot.MessageRef{Channel: m.Channel, TS: fmt.Sprintf("1700000000.%06d", c.n)}, nil
-}
-func (c *fakeChat) Update(_ context.Context, ref bot.MessageRef, m bot.Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.updates[ref.TS] = append(c.updates[ref.TS], m)
-	return nil
-}
-func (c *fakeChat) PostEphemeral(context.Context, string, bot.Message) error { return nil }
-func (c *fakeChat) CreateChannel(context.Context, string) (bot.ChannelInfo, error) {
-	return bot.ChannelInfo{}, errors.New("not used")
-}
-func (c *fakeChat) Invite(context.Context, string, ...string) error             { return nil }
-func (c *fakeChat) SetTopic(context.Context, string, string) error              { return nil }
-func (c *fakeChat) SetPurpose(context.Context, string, string) error            { return nil }
-func (c *fakeChat) Archive(context.Context, string) error                       { return nil }
-func (c *fakeChat) Pin(context.Context, bot.MessageRef) error                   { return nil }
-func (c *fakeChat) OpenModal(context.Context, string, bot.Modal) error          { return nil }
-func (c *fakeChat) SetUsergroupMembers(context.Context, string, []string) error { return nil }
-func (c *fakeChat) Message(context.Context, bot.MessageRef) (bot.ChatMessage, error) {
-	return bot.ChatMessage{}, bot.ErrNotFound
-}
-func (c *fakeChat) Permalink(context.Context, bot.MessageRef) (string, error) { return "", nil }
-func (c *fakeChat) UserByEmail(context.Context, string) (bot.User, error) {
-	return bot.User{}, bot.ErrNotFound
-}
-func (c *fakeChat) User(_ context.Context, id string) (bot.User, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if u, ok := c.users[id]; ok {
-		return u, nil
-	}
-	return bot.User{}, bot.ErrNotFound
-}
-func (c *fakeChat) UsergroupMembers(_ context.Context, g string) ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.groupErr != nil {
-		return nil, c.groupErr
-	}
-	return c.groups[g], nil
-}
-func (c *fakeChat) Upload(_ context.Context, f bot.File) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.uploads = append(c.uploads, f)
-	return nil
-}
-
-func (c *fakeChat) snapshot() (posts []bot.Message, updates map[string][]bot.Message, uploads []bot.File) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	updates = map[string][]bot.Message{}
-	for k, v := range c.updates {
-		updates[k] = append([]bot.Message(nil), v...)
-	}
-	return append([]bot.Message(nil), c.posts...), updates, append([]bot.File(nil), c.uploads...)
+	c.AddUser(bot.User{ID: "U0GUEST", TeamID: "T1", IsRestricted: true})
+	c.SetGroup("S0SRE", "U0SRE", "U0GUEST")
+	c.SetGroup("S0LEADS", "U0LEAD", "U0LEAD2")
+	return c
 }
 
 // fakeTimeline records timeline events.
@@ -137,19 +63,6 @@ func (m incidents) IncidentForChannel(_ context.Context, ch string) (string, boo
 	return k, ok, nil
 }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fakeTicker hands out one channel the test sends ticks on. The channel is
 // unbuffered, so a send returns only once the stream loop took the tick.
 type fakeTicker struct {
@@ -168,9 +81,9 @@ type env struct {
 	t       *testing.T
 	svc     *Service
 	router  *bot.Router
-	chat    *fakeChat
+	chat    *bottest.Chat
 	store   *redis.Runbooks
-	clock   *testClock
+	clock   *bottest.Clock
 	ticker  *fakeTicker
 	tl      *fakeTimeline
 	dir     string
@@ -219,8 +132,8 @@ func newEnvOn(t *testing.T, rdb redis.Client, files map[string]string, mutate ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, chat: newFakeChat(), store: store, catalog: c, dir: dir,
-		clock:  &testClock{t: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)},
+	e := &env{t: t, chat: newChat(), store: store, catalog: c, dir: dir,
+		clock:  bottest.NewClock(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)),
 		ticker: &fakeTicker{ch: make(chan time.Time)}, tl: &fakeTimeline{}}
 	var n uint32
 	var idMu sync.Mutex

@@ -107,7 +107,7 @@ func TestRunRefusals(t *testing.T) {
 			if evs, _ := e.tl.Events(t.Context(), "INC-7"); len(evs) != 1 || evs[0].Type != bot.TLRunbook || evs[0].Details["event"] != "refused" {
 				t.Errorf("got timeline %+v, want one refused runbook event", evs)
 			}
-			if posts, _, _ := e.chat.snapshot(); len(posts) != 0 {
+			if posts := e.chat.Posts(); len(posts) != 0 {
 				t.Errorf("got %d posts, want none", len(posts))
 			}
 		})
@@ -175,10 +175,10 @@ func TestRunStreamsOutputAndAudits(t *testing.T) {
 	}
 	var header, out string
 	waitFor(t, "header and output messages", func() bool {
-		posts, _, _ := e.chat.snapshot()
+		posts := e.chat.Posts()
 		return len(posts) == 2
 	})
-	posts, _, _ := e.chat.snapshot()
+	posts := e.chat.Posts()
 	header, out = "1700000000.000001", "1700000000.000002"
 	if posts[0].Channel != "C0INC" || posts[0].ThreadTS != "" || posts[0].Title != "Runbook stream" {
 		t.Errorf("got header %+v, want a channel message titled Runbook stream", posts[0])
@@ -187,8 +187,7 @@ func TestRunStreamsOutputAndAudits(t *testing.T) {
 		t.Errorf("got output thread %q, want %q", posts[1].ThreadTS, header)
 	}
 	updatesOf := func(ts string) []bot.Message {
-		_, u, _ := e.chat.snapshot()
-		return u[ts]
+		return e.chat.Updates(ts)
 	}
 	tick := func(d time.Duration) {
 		e.clock.Add(d)
@@ -224,7 +223,7 @@ func TestRunStreamsOutputAndAudits(t *testing.T) {
 	if h := updatesOf(header); len(h) == 0 || !strings.Contains(h[len(h)-1].Text, "exit code 0") {
 		t.Errorf("got header updates %+v, want the summary", h)
 	}
-	_, _, uploads := e.chat.snapshot()
+	uploads := e.chat.Uploads()
 	if len(uploads) != 1 || uploads[0].ThreadTS != header || !strings.Contains(string(uploads[0].Content), "step-one\nstep-two\nstep-three token=[REDACTED]\n") {
 		t.Errorf("got uploads %+v, want the full redacted output in the thread", uploads)
 	}
@@ -290,8 +289,7 @@ func TestTimeoutIsAuditedAndShutdownWaits(t *testing.T) {
 	if last.Event != bot.AuditTimedOut || last.ExitCode == nil || *last.ExitCode != -1 {
 		t.Errorf("got %+v, want timed_out with exit -1", last)
 	}
-	_, updates, _ := e.chat.snapshot()
-	u := updates["1700000000.000002"]
+	u := e.chat.Updates("1700000000.000002")
 	if len(u) == 0 || !strings.Contains(u[len(u)-1].Text, "timed out after 200ms; it and every process it started were killed") {
 		t.Errorf("got %+v, want the timeout summary", u)
 	}
@@ -321,7 +319,7 @@ func TestProgressUpdatesAtMostEveryTwoSeconds(t *testing.T) {
 	if _, err := do(t, e.router, command("U0ALICE", "C0X", "run chatty")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "output message", func() bool { p, _, _ := e.chat.snapshot(); return len(p) == 2 })
+	waitFor(t, "output message", func() bool { return len(e.chat.Posts()) == 2 })
 	// 20 ticks, 500 ms apart in the ticker's time: 10 s, so at most 5
 	// updates, however often the output changed.
 	start := e.clock.Now()
@@ -330,8 +328,7 @@ func TestProgressUpdatesAtMostEveryTwoSeconds(t *testing.T) {
 		e.ticker.ch <- start.Add(time.Duration(k) * 500 * time.Millisecond)
 	}
 	e.ticker.ch <- start.Add(10 * time.Second) // barrier: the ticks above were handled
-	_, updates, _ := e.chat.snapshot()
-	n := len(updates["1700000000.000002"])
+	n := len(e.chat.Updates("1700000000.000002"))
 	if n < 1 || n > 5 {
 		t.Errorf("got %d progress updates over 10 s of ticks, want between 1 and 5", n)
 	}
@@ -368,7 +365,7 @@ func TestRedisOutageFailsClosed(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the runbook ran while Redis was down")
 	}
-	if posts, _, _ := e.chat.snapshot(); len(posts) != 0 {
+	if posts := e.chat.Posts(); len(posts) != 0 {
 		t.Errorf("got posts %+v, want none", posts)
 	}
 	srv.Start()
