@@ -1,74 +1,34 @@
 package runbooks
 
 import (
-	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
-// fakeDir is an in-memory bot.Directory.
-type fakeDir struct {
-	mu       sync.Mutex
-	users    map[string]bot.User
-	groups   map[string][]string
-	groupErr error
-	calls    int
-}
-
-func (d *fakeDir) User(_ context.Context, id string) (bot.User, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	u, ok := d.users[id]
-	if !ok {
-		return bot.User{}, bot.ErrNotFound
+// newDir is a directory of team T1 with every kind of account the policy
+// treats apart: guests, a bot, a user of another workspace.
+func newDir() *bottest.Chat {
+	d := bottest.NewChat()
+	for _, u := range []bot.User{
+		{ID: "U0ADMIN", TeamID: "T1"},
+		{ID: "U0ALICE", TeamID: "T1"},
+		{ID: "U0SRE", TeamID: "T1"},
+		{ID: "U0LEAD", TeamID: "T1"},
+		{ID: "U0BOB", TeamID: "T1"},
+		{ID: "U0GUEST", TeamID: "T1", IsRestricted: true},
+		{ID: "U0SCG", TeamID: "T1", IsUltraRestricted: true},
+		{ID: "U0EXT", TeamID: "T2"},
+		{ID: "U0BOT", TeamID: "T1", IsBot: true},
+	} {
+		d.AddUser(u)
 	}
-	return u, nil
-}
-func (d *fakeDir) UserByEmail(context.Context, string) (bot.User, error) {
-	return bot.User{}, bot.ErrNotFound
-}
-func (d *fakeDir) UsergroupMembers(_ context.Context, g string) ([]string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.calls++
-	if d.groupErr != nil {
-		return nil, d.groupErr
-	}
-	return d.groups[g], nil
-}
-func (d *fakeDir) SetUsergroupMembers(context.Context, string, []string) error { return nil }
-
-func newDir() *fakeDir {
-	return &fakeDir{
-		users: map[string]bot.User{
-			"U0ADMIN": {ID: "U0ADMIN", TeamID: "T1"},
-			"U0ALICE": {ID: "U0ALICE", TeamID: "T1"},
-			"U0SRE":   {ID: "U0SRE", TeamID: "T1"},
-			"U0LEAD":  {ID: "U0LEAD", TeamID: "T1"},
-			"U0BOB":   {ID: "U0BOB", TeamID: "T1"},
-			"U0GUEST": {ID: "U0GUEST", TeamID: "T1", IsRestricted: true},
-			"U0SCG":   {ID: "U0SCG", TeamID: "T1", IsUltraRestricted: true},
-			"U0EXT":   {ID: "U0EXT", TeamID: "T2"},
-			"U0BOT":   {ID: "U0BOT", TeamID: "T1", IsBot: true},
-		},
-		groups: map[string][]string{"S0SRE": {"U0SRE", "U0GUEST"}, "S0LEADS": {"U0LEAD"}},
-	}
-}
-
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fixedClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	d.SetGroup("S0SRE", "U0SRE", "U0GUEST")
+	d.SetGroup("S0LEADS", "U0LEAD")
+	return d
 }
 
 func TestCanRun(t *testing.T) {
@@ -103,7 +63,7 @@ func TestCanRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDir()
-			d.groupErr = tt.groupErr
+			d.Fail("UsergroupMembers", tt.groupErr)
 			p := NewPolicy(PolicyConfig{Admins: []string{"U0ADMIN"}, TeamID: "T1", Directory: d})
 			got := p.CanRun(t.Context(), tt.rb, tt.c)
 			if got.Allowed != tt.wantOK || got.Rule != tt.wantRule {
@@ -143,7 +103,7 @@ func TestCanApprove(t *testing.T) {
 func TestGroupCacheIsBriefAndNeverCachesFailure(t *testing.T) {
 	rb := loadOne(t, validRunbook)
 	d := newDir()
-	clk := &fixedClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := bottest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	p := NewPolicy(PolicyConfig{TeamID: "T1", Directory: d, Clock: clk, GroupCacheTTL: 30 * time.Second})
 	sre := Caller{"U0SRE", "T1", "C0X"}
 	for i := 0; i < 3; i++ {
@@ -151,30 +111,24 @@ func TestGroupCacheIsBriefAndNeverCachesFailure(t *testing.T) {
 			t.Fatal("want allowed")
 		}
 	}
-	if d.calls != 1 {
-		t.Errorf("got %d lookups, want 1 (cached)", d.calls)
+	if n := len(d.CallsMatching("UsergroupMembers")); n != 1 {
+		t.Errorf("got %d lookups, want 1 (cached)", n)
 	}
 	// Removed from the group: effective once the cache expires.
-	d.mu.Lock()
-	d.groups["S0SRE"] = nil
-	d.mu.Unlock()
+	d.SetGroup("S0SRE")
 	clk.Add(31 * time.Second)
 	if p.CanRun(t.Context(), rb, sre).Allowed {
 		t.Errorf("got allowed after removal and cache expiry, want refused")
 	}
 	// Slack fails: even a member previously cached is refused, and the
 	// failure is not cached.
-	d.mu.Lock()
-	d.groups["S0SRE"] = []string{"U0SRE"}
-	d.groupErr = errors.New("ratelimited")
-	d.mu.Unlock()
+	d.SetGroup("S0SRE", "U0SRE")
+	d.Fail("UsergroupMembers", errors.New("ratelimited"))
 	clk.Add(31 * time.Second)
 	if p.CanRun(t.Context(), rb, sre).Allowed {
 		t.Errorf("got allowed while Slack fails, want refused (fail closed)")
 	}
-	d.mu.Lock()
-	d.groupErr = nil
-	d.mu.Unlock()
+	d.Fail("UsergroupMembers", nil)
 	if !p.CanRun(t.Context(), rb, sre).Allowed {
 		t.Errorf("got refused once Slack answers again, want allowed")
 	}
