@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/alertmanager"
 )
 
@@ -27,7 +28,7 @@ func userError(err error) string {
 // other messages and guests.
 func TestButtons(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := bottest.NewClock(time.Now().UTC())
 	r := w.replica(withClock(clock))
 	id := r.notify(diskGroup(disk("db-1", clock.Now().Add(-5*time.Minute))))
 	other := r.notify(amNotification{GroupKey: `{}:{alertname="Other"}`, GroupLabels: map[string]string{"alertname": "Other"},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 )
 
@@ -38,16 +39,16 @@ func triggers(w *world) int {
 // with the group as dedup key; the page resolves with the group.
 func TestEscalationPagesOnce(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r1, r2 := w.replica(withClock(clock)), w.replica(withClock(clock))
 	id := r1.notify(paymentsGroup("warning", t0.Add(-time.Minute)))
 	flush(r1, r2)
-	clock.Advance(9 * time.Minute)
+	clock.Add(9 * time.Minute)
 	flush(r1, r2)
 	if n := triggers(w); n != 0 {
 		t.Fatalf("paged after 9 minutes: %d", n)
 	}
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	flush(r1, r2, r1, r2)
 	evs := w.events.Events()
 	if len(evs) != 1 || evs[0].Action != "trigger" || evs[0].DedupKey != id || evs[0].Severity != "warning" ||
@@ -61,7 +62,7 @@ func TestEscalationPagesOnce(t *testing.T) {
 	if m := w.only(w.payments); !strings.Contains(m.Rendered(), "Paged") || !strings.Contains(m.Rendered(), "checkout on-call") {
 		t.Errorf("page not shown:\n%s", m.Rendered())
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	flush(r1, r2)
 	if n := triggers(w); n != 1 {
 		t.Errorf("%d triggers after an hour, want 1", n)
@@ -70,7 +71,7 @@ func TestEscalationPagesOnce(t *testing.T) {
 	// The group resolves: the PagerDuty alert resolves, once.
 	r2.notify(paymentsGroup("warning", t0.Add(-time.Minute), clock.Now()))
 	flush(r1, r2)
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	flush(r1, r2)
 	alerts := w.events.Alerts()
 	if len(alerts) != 1 || alerts[0].Status != "resolved" || alerts[0].Triggers != 1 {
@@ -80,11 +81,11 @@ func TestEscalationPagesOnce(t *testing.T) {
 
 func TestEscalationThroughRESTIncident(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r := w.replica(withClock(clock))
 	id := r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
 	flush(r)
-	clock.Advance(5 * time.Minute)
+	clock.Add(5 * time.Minute)
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
@@ -105,7 +106,7 @@ func TestEscalationThroughRESTIncident(t *testing.T) {
 // groups that resolved in time.
 func TestNoEscalation(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := bottest.NewClock(time.Now().UTC())
 	r := w.replica(withClock(clock))
 	start := clock.Now().Add(-time.Minute)
 	acked := r.notify(paymentsGroup("warning", start))
@@ -130,12 +131,12 @@ func TestNoEscalation(t *testing.T) {
 	if _, err := r.click("U0BOB", byName["DiskFull"], ActionSilence1h, buttonValue(silenced, 1)); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	r.notify(amNotification{GroupKey: `{}:{alertname="Flappy"}`, GroupLabels: map[string]string{"alertname": "Flappy"},
 		Common: map[string]string{"alertname": "Flappy", "team": "db"},
 		Alerts: []amAlert{{Labels: map[string]string{"alertname": "Flappy", "team": "db"}, Starts: start, Ends: clock.Now(), Fingerprint: "f"}}})
 	flush(r)
-	clock.Advance(30 * time.Minute)
+	clock.Add(30 * time.Minute)
 	flush(r)
 	if n := len(w.events.Events()); n != 0 {
 		t.Errorf("%d Events API events", n)
@@ -154,23 +155,23 @@ func TestNoEscalation(t *testing.T) {
 // retry loop; the escalation waits for its lease and pages then.
 func TestFailedPageIsRetriedAfterItsLease(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r := w.replica(withClock(clock))
 	r.notify(paymentsGroup("warning", t0.Add(-time.Minute)))
 	flush(r)
 	w.events.FailNext(2, fakepd.Fault{Status: http.StatusServiceUnavailable})
-	clock.Advance(10 * time.Minute)
+	clock.Add(10 * time.Minute)
 	flush(r)
 	flush(r)
 	if n := triggers(w); n != 0 {
 		t.Fatalf("%d triggers while PagerDuty fails", n)
 	}
-	clock.Advance(30 * time.Second)
+	clock.Add(30 * time.Second)
 	flush(r)
 	if n := triggers(w); n != 0 {
 		t.Fatalf("retried within the lease: %d triggers", n)
 	}
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	flush(r)
 	if n := triggers(w); n != 1 {
 		t.Errorf("%d triggers after the lease, want 1", n)

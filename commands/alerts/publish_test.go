@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
 func flush(rs ...*replica) {
@@ -25,7 +26,7 @@ func flush(rs ...*replica) {
 // edit interval, and finally shown resolved.
 func TestOneLiveMessagePerGroup(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r1, r2 := w.replica(withClock(clock)), w.replica(withClock(clock))
 	s1 := t0.Add(-3 * time.Minute)
 
@@ -49,16 +50,16 @@ func TestOneLiveMessagePerGroup(t *testing.T) {
 
 	// A third alert joins, then one resolves, within one edit interval:
 	// one edit, after the interval.
-	clock.Advance(50 * time.Millisecond)
+	clock.Add(50 * time.Millisecond)
 	r1.notify(diskGroup(disk("db-1", s1), disk("db-2", s1), disk("db-3", t0)))
 	flush(r1, r2)
-	clock.Advance(50 * time.Millisecond)
+	clock.Add(50 * time.Millisecond)
 	r2.notify(diskGroup(disk("db-1", s1), disk("db-2", s1).resolvedAt(clock.Now()), disk("db-3", t0)))
 	flush(r1, r2)
 	if n := len(w.fs.Calls("chat.update")); n != 0 {
 		t.Fatalf("%d edits within the edit interval, want 0", n)
 	}
-	clock.Advance(200 * time.Millisecond)
+	clock.Add(200 * time.Millisecond)
 	flush(r1, r2)
 	if n := len(w.fs.Calls("chat.update")); n != 1 {
 		t.Fatalf("%d edits after the interval, want 1", n)
@@ -69,7 +70,7 @@ func TestOneLiveMessagePerGroup(t *testing.T) {
 	}
 
 	// Everything resolves: one more edit, no buttons.
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	end := clock.Now()
 	r1.notify(diskGroup(disk("db-1", s1).resolvedAt(end), disk("db-2", s1).resolvedAt(end.Add(-time.Second)), disk("db-3", t0).resolvedAt(end)))
 	flush(r1, r2)
@@ -86,7 +87,7 @@ func TestOneLiveMessagePerGroup(t *testing.T) {
 
 	// It fires again later: a new episode and a new message; the resolved
 	// one stays as it was.
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	r2.notify(diskGroup(disk("db-1", clock.Now().Add(-time.Second))))
 	flush(r1, r2)
 	ms := w.messages(w.alerts)
@@ -142,7 +143,7 @@ func TestConcurrentReplicasPostOnce(t *testing.T) {
 // instead of retrying at once.
 func TestRateLimitedEditsDoNotLoop(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r := w.replica(withClock(clock))
 	s1 := t0.Add(-time.Minute)
 	// A group no route escalates, so only its edits call Slack.
@@ -159,7 +160,7 @@ func TestRateLimitedEditsDoNotLoop(t *testing.T) {
 
 	// One 429 (Retry-After 0): the client retries once, the edit lands.
 	w.fs.RateLimitNext("chat.update", 0)
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	r.notify(diskGroup(disk("db-1", s1), disk("db-2", s1)))
 	flush(r)
 	calls := w.fs.Calls("chat.update")
@@ -172,7 +173,7 @@ func TestRateLimitedEditsDoNotLoop(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		w.fs.RateLimitNext("chat.update", 0)
 	}
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	r.notify(diskGroup(disk("db-1", s1), disk("db-2", s1), disk("db-3", s1)))
 	flush(r)
 	flush(r)
@@ -180,12 +181,12 @@ func TestRateLimitedEditsDoNotLoop(t *testing.T) {
 	if n := len(w.fs.Calls("chat.update")); n != 2+5 {
 		t.Fatalf("got %d chat.update calls, want 7 (one failed edit of 5 attempts, then a backoff)", n)
 	}
-	clock.Advance(maxBackoff)
+	clock.Add(maxBackoff)
 	flush(r)
 	if n := len(w.fs.Calls("chat.update")); n != 2+5+5 {
 		t.Fatalf("after the backoff: %d chat.update calls, want 12", n)
 	}
-	clock.Advance(maxBackoff)
+	clock.Add(maxBackoff)
 	flush(r)
 	last := w.fs.Calls("chat.update")
 	if last[len(last)-1].Status != 200 || !strings.Contains(w.only(w.alerts).Rendered(), "db-3") {
@@ -198,7 +199,7 @@ func TestRateLimitedEditsDoNotLoop(t *testing.T) {
 // URLs become links, and a big group stays within Slack's limits.
 func TestMessageQuotesAlertText(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r := w.replica(withClock(clock))
 	evil := amNotification{GroupKey: `{}:{alertname="Evil"}`,
 		GroupLabels: map[string]string{"alertname": "Evil <!channel>"},
