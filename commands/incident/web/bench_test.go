@@ -53,7 +53,7 @@ func (e *env) bigIncident(tb testing.TB, n int) string {
 		}
 		e.appendEvent(ev)
 	}
-	e.clock.Advance(10*time.Hour + time.Minute)
+	e.clock.Add(10*time.Hour + time.Minute)
 	e.cmd("U0BOB", e.channelOf(key), "resolve scaled the pool")
 	return key
 }

@@ -277,7 +277,7 @@ func TestBrowserRefusesExpiredAndTamperedLinks(t *testing.T) {
 		})
 	}
 	t.Run("expired", func(t *testing.T) {
-		e.clock.Advance(7*24*time.Hour + time.Second)
+		e.clock.Add(7*24*time.Hour + time.Second)
 		checkRefused(t, ctx, link, "This link has expired")
 	})
 }

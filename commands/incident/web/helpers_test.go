@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/integrations/console"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -27,28 +27,11 @@ import (
 // t0 is when every test incident is declared.
 var t0 = time.Date(2026, 3, 2, 9, 58, 0, 0, time.UTC)
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is the incident family on a real Redis and the console workspace,
 // with the web view in front of it on a real HTTP server.
 type env struct {
 	t      testing.TB
-	clock  *testClock
+	clock  *bottest.Clock
 	ws     *console.Workspace
 	svc    *incident.Service
 	store  bot.IncidentStore
@@ -74,7 +57,7 @@ func newEnvOn(t testing.TB, zone string, rdb goredis.UniversalClient) *env {
 	if err != nil {
 		t.Fatalf("zone %s: %v", zone, err)
 	}
-	e := &env{t: t, clock: &testClock{now: t0}}
+	e := &env{t: t, clock: bottest.NewClock(t0)}
 	e.ws = console.NewWorkspace(io.Discard, e.clock, "T0TEST")
 	for _, u := range []bot.User{
 		{ID: "U0ALICE", Name: "alice", RealName: "Alice Adams"},
@@ -224,25 +207,25 @@ func (e *env) walk() string {
 	e.cmd("U0ALICE", "C0GENERAL", "declare sev2 "+title)
 	key := "INC-1"
 	ch := e.channelOf(key)
-	e.clock.Advance(2 * time.Minute)
+	e.clock.Add(2 * time.Minute)
 	e.cmd("U0ALICE", ch, "commander <@U0BOB|bob>")
 	e.cmd("U0BOB", ch, "role scribe <@U0MAL|mallory>")
-	e.clock.Advance(3 * time.Minute)
+	e.clock.Add(3 * time.Minute)
 	e.cmd("U0BOB", ch, "sev sev1")
 	e.cmd("U0BOB", ch, "note "+bot.EscapeText(`LB 502s </li></ol><img src=x onerror="document.body.appendChild(document.createElement('pwned'))"> <b>unclosed`)+
 		" see <https://grafana.example/d/1?a=1&amp;b=2|the dashboard>")
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	e.pin(ch, "U0CAROL", "rollback started by <@U0BOB> "+bot.EscapeText(`<a href="javascript:alert(1)">x</a>`), "U0BOB")
 	// Raw markup as an API client or another family could store it.
 	e.appendEvent(bot.TimelineEvent{Incident: key, Type: bot.TLNote, Actor: "U0MAL",
 		Text: `<javascript:document.title='pwned'|click me> <data:text/html,<script>alert(1)</script>|data> <https://x.example/" onmouseover="alert(1)|quote>`})
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	e.cmd("U0CAROL", ch, "update "+bot.EscapeText(`rolling back; "quotes" & <ampersands>`))
 	e.appendEvent(bot.TimelineEvent{Incident: key, Type: bot.TLRunbook, Actor: "U0BOB", Text: "restart-deployment",
 		Details: map[string]string{"runbook": "restart-deployment", "event": string(bot.AuditFinished), "exit_code": "0", "duration": "4s"}})
-	e.clock.Advance(10 * time.Minute)
+	e.clock.Add(10 * time.Minute)
 	e.cmd("U0BOB", ch, "status monitoring")
-	e.clock.Advance(20 * time.Minute)
+	e.clock.Add(20 * time.Minute)
 	e.cmd("U0BOB", ch, "resolve "+bot.EscapeText("rolled back release 42 <script>"))
 	e.cmd("U0BOB", ch, "followup "+bot.EscapeText(`add a <canary> & "alert"`)+" <https://wiki.example/runbook|the runbook> <@U0MAL|mallory> due 2026-03-20")
 	return key

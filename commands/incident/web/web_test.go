@@ -111,7 +111,7 @@ func TestPagesAnswerOnlySignedLinks(t *testing.T) {
 	}
 
 	t.Run("expired", func(t *testing.T) {
-		e.clock.Advance(weblink.DefaultValidity)
+		e.clock.Add(weblink.DefaultValidity)
 		resp, body := get(t, link)
 		if resp.StatusCode != 403 || !strings.Contains(body, "This link has expired") || strings.Contains(body, "disk full") {
 			t.Errorf("got %d:\n%s", resp.StatusCode, body)
