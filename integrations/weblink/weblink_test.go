@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
 
 var (
@@ -19,13 +20,9 @@ var (
 	t0   = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 )
 
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
-func newSigner(t *testing.T, cfg Config) (*Signer, *clock) {
+func newSigner(t *testing.T, cfg Config) (*Signer, *bottest.Clock) {
 	t.Helper()
-	c := &clock{now: t0}
+	c := bottest.NewClock(t0)
 	cfg.Clock = c
 	s, err := New(cfg)
 	if err != nil {
@@ -58,11 +55,11 @@ func TestSignedLinkVerifiesUntilItExpires(t *testing.T) {
 	if err := s.Verify("incident", "INC-7", q); err != nil {
 		t.Fatalf("fresh link: %v", err)
 	}
-	c.now = exp.Add(-time.Second)
+	c.Set(exp.Add(-time.Second))
 	if err := s.Verify("incident", "INC-7", q); err != nil {
 		t.Fatalf("a second before expiry: %v", err)
 	}
-	c.now = exp
+	c.Set(exp)
 	err = s.Verify("incident", "INC-7", q)
 	if !errors.Is(err, ErrExpired) {
 		t.Fatalf("at expiry: got %v, want ErrExpired", err)
@@ -146,7 +143,7 @@ func TestKeyRotationAcceptsThePreviousKeyDuringTheGracePeriod(t *testing.T) {
 		t.Fatalf("a replica still on the old key only must refuse new links: got %v", err)
 	}
 
-	c.now = until
+	c.Set(until)
 	if err := rotated.Verify("incident", "INC-7", oldLink); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("previous key after its grace period: got %v, want ErrBadSignature", err)
 	}
@@ -157,7 +154,7 @@ func TestKeyRotationAcceptsThePreviousKeyDuringTheGracePeriod(t *testing.T) {
 	// Without an end date the previous key works while it is configured,
 	// and not once it is removed.
 	open, _ := newSigner(t, Config{Key: keyB, PreviousKey: keyA})
-	open.clock = &clock{now: t0.Add(24 * time.Hour)}
+	open.clock = bottest.NewClock(t0.Add(24 * time.Hour))
 	if err := open.Verify("incident", "INC-7", oldLink); err != nil {
 		t.Fatalf("previous key without an end date: %v", err)
 	}
@@ -175,7 +172,7 @@ func TestShorterValidityAppliesToLinksAlreadyGiven(t *testing.T) {
 	if err := short.Verify("incident", "INC-7", q); !errors.Is(err, ErrExpired) {
 		t.Fatalf("a 30-day link under a 1-day validity: got %v, want ErrExpired", err)
 	}
-	c.now = t0.Add(29*24*time.Hour + 12*time.Hour)
+	c.Set(t0.Add(29*24*time.Hour + 12*time.Hour))
 	if err := short.Verify("incident", "INC-7", q); err != nil {
 		t.Fatalf("the same link on its last day: %v", err)
 	}
