@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 )
-
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *stepClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // TestTTLCacheExpiry steps the injected clock across an entry's TTL.
 func TestTTLCacheExpiry(t *testing.T) {
-	clk := &stepClock{t: time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC)}
+	clk := bottest.NewClock(time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC))
 	c := bot.NewTTLCache[string](10, clk)
 	c.Set("a", "hit", time.Hour)
 	c.Set("b", "miss", 15*time.Minute)
@@ -38,7 +31,7 @@ func TestTTLCacheExpiry(t *testing.T) {
 		{time.Nanosecond, false, false, 1},
 	}
 	for i, s := range steps {
-		clk.Advance(s.advance)
+		clk.Add(s.advance)
 		_, gotA := c.Get("a")
 		_, gotB := c.Get("b")
 		if gotA != s.wantA || gotB != s.wantB {
@@ -69,10 +62,10 @@ func TestTTLCacheBounded(t *testing.T) {
 	if n := c.Len(); n != 2 {
 		t.Errorf("len %d, want 2", n)
 	}
-	clk := &stepClock{t: time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC)}
+	clk := bottest.NewClock(time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC))
 	back := bot.NewTTLCache[int](2, clk)
 	back.Set("k", 1, time.Hour)
-	clk.Advance(-time.Second)
+	clk.Add(-time.Second)
 	if _, ok := back.Get("k"); ok {
 		t.Error("entry still trusted after the clock stepped back before it was stored")
 	}
