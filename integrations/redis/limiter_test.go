@@ -9,24 +9,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
 
-// stepClock is a clock tests move by hand.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *stepClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestLimiterSlidingWindow(t *testing.T) {
-	clk := &stepClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	clk := bottest.NewClock(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 	l := NewLimiter(redistest.New(t), clk)
 	ctx := testCtx(t)
 	const window = 10 * time.Minute
@@ -45,7 +33,7 @@ func TestLimiterSlidingWindow(t *testing.T) {
 		{name: "refused again: 2nd and 3rd and 5th in the window", wantOK: false, wantRetry: time.Minute},
 	}
 	for _, s := range steps {
-		clk.add(s.advance)
+		clk.Add(s.advance)
 		ok, retry, err := l.Allow(ctx, "declare:U1", 3, window)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
