@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
@@ -19,7 +20,7 @@ const coverPDToken = "pd-cover-token"
 type coverWorld struct {
 	*world
 	PD        *fakepd.Server
-	Clock     *e2eClock
+	Clock     *bottest.Clock
 	Handoff   string
 	Bots      []*testBot
 	StartedAt time.Time
@@ -31,7 +32,7 @@ func newCoverWorld(t *testing.T) *coverWorld {
 	// alice reads and types times in Berlin.
 	w.Slack.AddUser(fakeslack.User{ID: alice, Name: "alice", RealName: "Alice Example", Email: "alice@example.com", TZ: "Europe/Berlin"})
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	clk := &e2eClock{t: now}
+	clk := bottest.NewClock(now)
 	pd := fakepd.New(t, coverPDToken)
 	pd.SetNow(clk.Now)
 	for _, u := range []fakepd.User{

@@ -13,6 +13,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/integrations/github/fakegh"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
@@ -21,10 +22,10 @@ import (
 // learningWorld is the incident test workspace plus a fake GitHub with the
 // repository follow-ups go to, and two replicas of the bot on one Redis and
 // one injected clock (their schedulers are driven by the test).
-func learningWorld(t *testing.T, start time.Time) (*world, string, *fakegh.Server, *e2eClock, *testBot, *testBot) {
+func learningWorld(t *testing.T, start time.Time) (*world, string, *fakegh.Server, *bottest.Clock, *testBot, *testBot) {
 	t.Helper()
 	w, announce, cfg := incidentWorld(t)
-	clk := &e2eClock{t: start}
+	clk := bottest.NewClock(start)
 	fg := fakegh.New(t, fakegh.WithClock(clk.Now))
 	fg.AddRepo("acme/ops")
 	cfg += fmt.Sprintf("followups:\n  github_repo: acme/ops\n  github_api_url: %s\n  github_labels: [incident-follow-up]\n", fg.URL())
@@ -149,7 +150,7 @@ func TestE2EFollowupToGitHubAndBack(t *testing.T) {
 	w.slash(t, alice, ch.ID, "/incident", "followup write the post-mortem <@"+carol+"|carol>")
 	w.messageContaining(t, ch.ID, "Follow-up #2 of INC-1")
 	fg.SetState("acme/ops", 2, "closed")
-	clk.Set(clk.Now().Add(6 * time.Minute))
+	clk.Add(6 * time.Minute)
 	tickBoth()
 	w.messageContaining(t, ch.ID, "Follow-up #2 of INC-1 was closed on GitHub")
 
@@ -161,12 +162,12 @@ func TestE2EFollowupToGitHubAndBack(t *testing.T) {
 	if n := len(fg.Issues("acme/ops")); n != 2 {
 		t.Fatalf("%d issues while GitHub failed, want 2", n)
 	}
-	clk.Set(clk.Now().Add(30 * time.Second))
+	clk.Add(30 * time.Second)
 	tickBoth()
 	if n := len(fg.Issues("acme/ops")); n != 2 {
 		t.Fatalf("%d issues before the back-off, want 2", n)
 	}
-	clk.Set(clk.Now().Add(2 * time.Minute))
+	clk.Add(2 * time.Minute)
 	tickBoth()
 	tickBoth()
 	if is := fg.Issues("acme/ops"); len(is) != 3 || !strings.Contains(is[2].Title, "INC-1 follow-up #3") {
@@ -209,7 +210,7 @@ func TestE2EDrillPagesNobodyAndStaysOutOfStats(t *testing.T) {
 	if n := len(w.Slack.Calls("incidents.create")); n != 0 {
 		t.Errorf("%d PagerDuty-like calls", n)
 	}
-	clk.Set(clk.Now().Add(30 * time.Minute))
+	clk.Add(30 * time.Minute)
 	w.slash(t, alice, ch.ID, "/incident", "resolve failover worked")
 	w.messageContaining(t, ch.ID, "INC-1 resolved")
 	if after := len(w.Slack.Messages(announce)); after != before {

@@ -8,27 +8,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
-
-type e2eClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *e2eClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *e2eClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // buttonValue finds the value of the button with actionID in Block Kit JSON.
 func buttonValue(blocks json.RawMessage, actionID string) string {
@@ -72,7 +64,7 @@ func testOnCallEndToEnd(t *testing.T, kind redistest.Kind) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	handover := time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
-	clk := &e2eClock{t: handover.Add(-2 * time.Minute)}
+	clk := bottest.NewClock(handover.Add(-2 * time.Minute))
 
 	fs := fakeslack.New(t)
 	fs.AddUser(fakeslack.User{ID: "U0ALICE", Name: "alice", RealName: "Alice", Email: "alice@example.com"})

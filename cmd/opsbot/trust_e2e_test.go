@@ -18,6 +18,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/text"
 
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
@@ -342,7 +343,7 @@ func TestE2EAuthorization(t *testing.T) {
 // form posts exactly what /incident resolve posts.
 func TestE2ECraftedInteractions(t *testing.T) {
 	w := newWorld(t)
-	clock := &e2eClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	clock := bottest.NewClock(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 	w.startBot(t, botOptions{Clock: clock})
 	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
 		t.Fatal(err)
