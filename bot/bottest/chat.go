@@ -95,6 +95,18 @@ func IsDM(channel string) bool {
 	return strings.HasPrefix(channel, "U") || strings.HasPrefix(channel, "W")
 }
 
+// apply logs a call and, unless a failure is injected for it, makes its
+// change.
+func (c *Chat) apply(change func(), method string, detail ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.record(method, detail...); err != nil {
+		return err
+	}
+	change()
+	return nil
+}
+
 // Setup.
 
 // AddUser adds u to the directory, replacing anyone with the same ID.
@@ -208,13 +220,7 @@ func (c *Chat) Update(_ context.Context, ref bot.MessageRef, m bot.Message) erro
 
 // PostEphemeral records m as shown to user.
 func (c *Chat) PostEphemeral(_ context.Context, user string, m bot.Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("PostEphemeral", m.Channel, user); err != nil {
-		return err
-	}
-	c.ephemeral = append(c.ephemeral, m)
-	return nil
+	return c.apply(func() { c.ephemeral = append(c.ephemeral, m) }, "PostEphemeral", m.Channel, user)
 }
 
 // bot.Channels.
@@ -241,57 +247,27 @@ func (c *Chat) CreateChannel(_ context.Context, name string) (bot.ChannelInfo, e
 
 // Invite records users invited to channel.
 func (c *Chat) Invite(_ context.Context, channel string, users ...string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("Invite", channel, strings.Join(users, ",")); err != nil {
-		return err
-	}
-	c.invites[channel] = append(c.invites[channel], users...)
-	return nil
+	return c.apply(func() { c.invites[channel] = append(c.invites[channel], users...) }, "Invite", channel, strings.Join(users, ","))
 }
 
 // SetTopic sets channel's topic.
 func (c *Chat) SetTopic(_ context.Context, channel, topic string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("SetTopic", channel); err != nil {
-		return err
-	}
-	c.topics[channel] = topic
-	return nil
+	return c.apply(func() { c.topics[channel] = topic }, "SetTopic", channel)
 }
 
 // SetPurpose sets channel's purpose.
 func (c *Chat) SetPurpose(_ context.Context, channel, purpose string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("SetPurpose", channel); err != nil {
-		return err
-	}
-	c.purposes[channel] = purpose
-	return nil
+	return c.apply(func() { c.purposes[channel] = purpose }, "SetPurpose", channel)
 }
 
 // Archive records channel as archived.
 func (c *Chat) Archive(_ context.Context, channel string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("Archive", channel); err != nil {
-		return err
-	}
-	c.archived = append(c.archived, channel)
-	return nil
+	return c.apply(func() { c.archived = append(c.archived, channel) }, "Archive", channel)
 }
 
 // Pin records ref as pinned.
 func (c *Chat) Pin(_ context.Context, ref bot.MessageRef) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("Pin", ref.Channel, ref.TS); err != nil {
-		return err
-	}
-	c.pins = append(c.pins, ref)
-	return nil
+	return c.apply(func() { c.pins = append(c.pins, ref) }, "Pin", ref.Channel, ref.TS)
 }
 
 // bot.Directory.
@@ -336,13 +312,7 @@ func (c *Chat) UsergroupMembers(_ context.Context, group string) ([]string, erro
 
 // SetUsergroupMembers replaces a group's members.
 func (c *Chat) SetUsergroupMembers(_ context.Context, group string, users []string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("SetUsergroupMembers", group); err != nil {
-		return err
-	}
-	c.groups[group] = slices.Clone(users)
-	return nil
+	return c.apply(func() { c.groups[group] = slices.Clone(users) }, "SetUsergroupMembers", group)
 }
 
 // bot.MessageReader.
@@ -375,33 +345,19 @@ func (c *Chat) Permalink(_ context.Context, ref bot.MessageRef) (string, error) 
 
 // Upload records f.
 func (c *Chat) Upload(_ context.Context, f bot.File) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("Upload", f.Channel, f.Name); err != nil {
-		return err
-	}
-	c.uploads = append(c.uploads, f)
-	return nil
+	return c.apply(func() { c.uploads = append(c.uploads, f) }, "Upload", f.Channel, f.Name)
 }
 
 // OpenModal records m as opened.
 func (c *Chat) OpenModal(_ context.Context, triggerID string, m bot.Modal) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.record("OpenModal", triggerID); err != nil {
-		return err
-	}
-	c.modals = append(c.modals, m)
-	return nil
+	return c.apply(func() { c.modals = append(c.modals, m) }, "OpenModal", triggerID)
 }
 
 // What the test reads back. Every method returns a copy.
 
 // Calls returns every call so far as "Method detail…", in order.
 func (c *Chat) Calls() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.calls)
+	return cloneLocked(&c.mu, &c.calls)
 }
 
 // CallsMatching returns the calls that start with prefix ("User UALICE").
@@ -436,9 +392,7 @@ func (c *Chat) Mutations() []string {
 
 // Posts returns every message posted, direct messages included, as posted.
 func (c *Chat) Posts() []bot.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.posts)
+	return cloneLocked(&c.mu, &c.posts)
 }
 
 // PostsIn returns the messages posted to channel (a user ID for DMs).
@@ -485,16 +439,12 @@ func (c *Chat) Updates(ts string) []bot.Message {
 
 // AllUpdates returns every edit of any message, in order.
 func (c *Chat) AllUpdates() []bot.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.edits)
+	return cloneLocked(&c.mu, &c.edits)
 }
 
 // Ephemerals returns the ephemeral messages, in order.
 func (c *Chat) Ephemerals() []bot.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.ephemeral)
+	return cloneLocked(&c.mu, &c.ephemeral)
 }
 
 // Invites returns everyone invited to channel, in order, repeats included.
@@ -520,30 +470,22 @@ func (c *Chat) Purposes() map[string]string {
 
 // Pins returns the pinned messages, in order.
 func (c *Chat) Pins() []bot.MessageRef {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.pins)
+	return cloneLocked(&c.mu, &c.pins)
 }
 
 // Archived returns the archived channels, in order.
 func (c *Chat) Archived() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.archived)
+	return cloneLocked(&c.mu, &c.archived)
 }
 
 // Uploads returns the uploaded files, in order.
 func (c *Chat) Uploads() []bot.File {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.uploads)
+	return cloneLocked(&c.mu, &c.uploads)
 }
 
 // Modals returns the forms opened, in order.
 func (c *Chat) Modals() []bot.Modal {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.modals)
+	return cloneLocked(&c.mu, &c.modals)
 }
 
 // Group returns a user group's members now.
@@ -551,4 +493,12 @@ func (c *Chat) Group(id string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.groups[id])
+}
+
+// cloneLocked copies the slice *s under mu, so that the test reads a
+// snapshot while the code under test goes on writing.
+func cloneLocked[T any](mu *sync.Mutex, s *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(*s)
 }
