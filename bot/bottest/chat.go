@@ -89,9 +89,9 @@ func (c *Chat) record(method string, detail ...string) error {
 	return c.fail[method]
 }
 
-// IsDM says whether a channel argument names a person (a direct message),
+// isDM says whether a channel argument names a person (a direct message),
 // as Slack reads user IDs given as a channel.
-func IsDM(channel string) bool {
+func isDM(channel string) bool {
 	return strings.HasPrefix(channel, "U") || strings.HasPrefix(channel, "W")
 }
 
@@ -192,7 +192,7 @@ func (c *Chat) Post(_ context.Context, m bot.Message) (bot.MessageRef, error) {
 	}
 	c.seq++
 	ref := bot.MessageRef{Channel: m.Channel, TS: fmt.Sprintf("1700000000.%06d", c.seq)}
-	if IsDM(m.Channel) {
+	if isDM(m.Channel) {
 		ref.Channel = "D" + m.Channel
 	}
 	c.posts = append(c.posts, m)
@@ -402,12 +402,12 @@ func (c *Chat) PostsIn(channel string) []bot.Message {
 
 // ChannelPosts returns the messages posted in channels, not in DMs.
 func (c *Chat) ChannelPosts() []bot.Message {
-	return c.postsWhere(func(m bot.Message) bool { return !IsDM(m.Channel) })
+	return c.postsWhere(func(m bot.Message) bool { return !isDM(m.Channel) })
 }
 
 // DMs returns the direct messages; Channel is the person's ID.
 func (c *Chat) DMs() []bot.Message {
-	return c.postsWhere(func(m bot.Message) bool { return IsDM(m.Channel) })
+	return c.postsWhere(func(m bot.Message) bool { return isDM(m.Channel) })
 }
 
 func (c *Chat) postsWhere(keep func(bot.Message) bool) []bot.Message {
