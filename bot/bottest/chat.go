@@ -20,11 +20,11 @@ import (
 // It behaves as Slack does where tests depend on it: a message posted to a
 // user ID is a direct message, and its reference names the DM channel
 // ("D" + user ID); editing a message it never posted, or naming the wrong
-// channel, fails; a taken or
-// rejected channel name fails with bot.ErrNameTaken or bot.ErrInvalidName;
-// an unknown person is bot.ErrNotFound. An unknown user group has no
-// members. Message reads only what AddMessage stored (messages people
-// posted), not the bot's own posts.
+// channel, fails; a taken or rejected channel name fails with
+// bot.ErrNameTaken or bot.ErrInvalidName; an unknown person is
+// bot.ErrNotFound. An unknown user group has no members. Message reads only
+// what AddMessage stored (messages people posted), not the bot's own posts:
+// a test says what people wrote.
 type Chat struct {
 	mu       sync.Mutex
 	seq      int
