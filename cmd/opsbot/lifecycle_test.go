@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
@@ -58,7 +59,7 @@ func (g *gatedChat) Post(ctx context.Context, msg bot.Message) (bot.MessageRef, 
 // background loops) the reminder was posted and its event refused by the
 // closed timeline.
 func TestShutdownStopsSchedulersBeforeClosingTheTimeline(t *testing.T) {
-	clock := &e2eClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	clock := bottest.NewClock(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 	gate := &gatedChat{frontEnd: newConsoleWorkspace(io.Discard, clock),
 		entered: make(chan struct{}), canceled: make(chan struct{}), release: make(chan struct{})}
 	cfg := config.Config{File: config.File{Admins: []string{"U0ALICE"}}}
@@ -71,7 +72,7 @@ func TestShutdownStopsSchedulersBeforeClosingTheTimeline(t *testing.T) {
 	a.engine.Handle(ctx, &bot.Request{Kind: bot.KindCommand, EnvelopeID: "E1", Command: "/incident",
 		Text: "declare sev2 disk full", UserID: "U0ALICE", ChannelID: "C0GENERAL", TeamID: consoleTeam})
 	// An hour without an update: the scheduler's first round reminds.
-	clock.Set(clock.Now().Add(time.Hour))
+	clock.Add(time.Hour)
 	a.start(context.Background())
 	select {
 	case <-gate.entered:

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/cmd/opsbot/config"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
@@ -22,7 +23,7 @@ import (
 // in the timeline gauges, and the failed commands in the Redis error count.
 func TestDurabilityMetrics(t *testing.T) {
 	srv := redistest.NewServer(t)
-	clock := &e2eClock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	clock := bottest.NewClock(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 	reg := prometheus.NewRegistry()
 	c, err := oredis.New(testCtx(t), oredis.Config{URL: srv.URL()})
 	if err != nil {
@@ -40,7 +41,7 @@ func TestDurabilityMetrics(t *testing.T) {
 	if err := a.timeline.Append(testCtx(t), ev); err != nil {
 		t.Fatal(err)
 	}
-	clock.Set(clock.Now().Add(90 * time.Second))
+	clock.Add(90 * time.Second)
 	// Collectors that read Redis fail now; these must not.
 	families, _ := reg.Gather()
 	got := map[string]float64{}
