@@ -422,7 +422,7 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 			":alert": newConsoleAlerts(a.alerts, a.hooks(), cfg.AlertsToken.Reveal(), clock).command(),
 		}
 	}
-	runErr := repl.Run(ctx, stdin, stdout)
+	runErr := repl.Run(ctx, stdin, ws.Output())
 
 	stopWeb()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

@@ -77,11 +77,29 @@ var _ bot.Responder = (*Workspace)(nil)
 // NewWorkspace returns a workspace printing to out.
 func NewWorkspace(out io.Writer, clock bot.Clock, team string) *Workspace {
 	return &Workspace{
-		out: out, clock: clock, team: team,
+		out: &lockedWriter{w: out}, clock: clock, team: team,
 		channels: map[string]*channel{},
 		users:    map[string]bot.User{},
 		groups:   map[string]*group{},
 	}
+}
+
+// Output is the workspace's output. The REPL and console commands write
+// through it too: the bot posts from background work (on-call handoffs,
+// reminders) while the REPL echoes what was typed, and both reach one
+// terminal.
+func (w *Workspace) Output() io.Writer { return w.out }
+
+// lockedWriter serialises writes from the workspace and the REPL.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // AddUser adds a person to the directory.
