@@ -230,6 +230,12 @@ type AlertStore interface {
 	// and it is due for rendering at once. An error from fn aborts the
 	// update and is returned as is.
 	UpdateState(ctx context.Context, id string, touch bool, fn func(*AlertGroupState) error) (AlertGroupState, error)
+	// ClaimState is UpdateState for a change that decides that something
+	// happens once, or that a person is told about (an acknowledgement):
+	// it returns only once the change is safe from a failover of the
+	// store; otherwise the change is given back and an error returned, so
+	// the caller acts as if nothing was written.
+	ClaimState(ctx context.Context, id string, touch bool, fn func(*AlertGroupState) error) (AlertGroupState, error)
 	// Firing lists the groups with firing alerts, longest firing first.
 	Firing(ctx context.Context) ([]string, error)
 	// ScheduleTimer makes id due in the timer queue kind at at, replacing

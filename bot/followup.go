@@ -131,6 +131,12 @@ type FollowupStore interface {
 	// than once on contention) and returns the result. An error from fn
 	// aborts the update and is returned as is.
 	Update(ctx context.Context, incident string, n int, fn func(*Followup) error) (Followup, error)
+	// Claim is Update for a change that decides that something happens
+	// once (a reminder sent) or that a person is told about (marked done):
+	// it returns only once the change is safe from a failover of the
+	// store; otherwise the change is given back and an error returned, so
+	// the caller acts as if nothing was written.
+	Claim(ctx context.Context, incident string, n int, fn func(*Followup) error) (Followup, error)
 	// OpenByOwner lists the open follow-ups owned by user, by due date
 	// (undated last).
 	OpenByOwner(ctx context.Context, user string) ([]Followup, error)

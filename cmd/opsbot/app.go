@@ -140,7 +140,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		}
 		// Overrides made from chat (cover requests, /oncall override) live
 		// in Redis, since the file is read-only.
-		provider, providerName = fp.WithOverrides(oredis.NewFileOverrides(d.Redis)), "the on-call file"
+		provider, providerName = fp.WithOverrides(oredis.NewFileOverrides(d.Redis, storeOpts...)), "the on-call file"
 	}
 
 	incSettings.Admins = cfg.File.Admins
@@ -157,7 +157,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 	if provider != nil {
 		a.oncall, err = oncall.New(oncall.Config{
 			Provider: provider, ProviderName: providerName, Chat: d.Chat, Cache: onCallCache,
-			Covers: oredis.NewCovers(d.Redis), IDs: d.IDs, Alerts: firing,
+			Covers: oredis.NewCovers(d.Redis, storeOpts...), IDs: d.IDs, Alerts: firing,
 			Locker: locker, Incidents: open, Followups: open, Clock: d.Clock, Logger: d.Logger.Named("oncall"), Admins: cfg.File.Admins, Settings: ocSettings,
 		})
 		if err != nil {
@@ -165,7 +165,7 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		}
 	}
 
-	followups, err := oredis.NewFollowups(d.Redis)
+	followups, err := oredis.NewFollowups(d.Redis, storeOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("follow-up store: %w", err)
 	}
@@ -173,6 +173,8 @@ func buildApp(cfg config.Config, d appDeps) (*app, error) {
 		Chat: d.Chat, Store: store, Timeline: tl, Locker: locker, Deduper: deduper,
 		Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("incident"), Settings: incSettings,
 		Followups: followups, FollowupSettings: cfg.File.Followups, Registerer: d.Registry,
+		// The limiter's counts are not confirmed on replicas: see
+		// oredis.Limiter for why a limit is not worth a replica round trip.
 		TeamID: d.TeamID, Limiter: oredis.NewLimiter(d.Redis, d.Clock), Secrets: oredis.NewSecrets(d.Redis),
 	}
 	switch fs := cfg.File.Followups; {
@@ -281,7 +283,8 @@ func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker 
 	set := cfg.File.Alerts
 	set.Timezone = a.incidents.Settings().Timezone
 	set.PageServices, set.RoutingKeys = sortedNames(cfg.File.PagerDuty.Services), sortedNames(cfg.File.PagerDuty.RoutingKeys)
-	store, err := oredis.NewAlerts(oredis.AlertsConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Logger: d.Logger})
+	store, err := oredis.NewAlerts(oredis.AlertsConfig{Client: d.Redis, SpoolDir: d.SpoolDir, Logger: d.Logger,
+		Durability: cfg.File.Redis.Durability()})
 	if err != nil {
 		return fmt.Errorf("alert store: %w", err)
 	}

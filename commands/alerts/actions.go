@@ -94,7 +94,7 @@ func (s *Service) onAck(ctx context.Context, req *bot.Request) (bot.Response, er
 	}
 	now := s.clock.Now()
 	var prior bot.AlertGroupState
-	_, err = s.store.UpdateState(ctx, c.g.ID, true, func(x *bot.AlertGroupState) error {
+	_, err = s.store.ClaimState(ctx, c.g.ID, true, func(x *bot.AlertGroupState) error {
 		if x.AckedBy != "" {
 			prior = *x
 			return errAlready

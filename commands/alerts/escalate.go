@@ -217,7 +217,7 @@ func (s *Service) declareGroup(ctx context.Context, g *bot.AlertGroup, route Rou
 	if err != nil {
 		return bot.IncidentSummary{}, false, err
 	}
-	st, err := s.store.UpdateState(ctx, g.ID, true, func(x *bot.AlertGroupState) error {
+	st, err := s.store.ClaimState(ctx, g.ID, true, func(x *bot.AlertGroupState) error {
 		if x.Episode != g.Episode {
 			return errAlready
 		}
@@ -238,7 +238,7 @@ func (s *Service) declareGroup(ctx context.Context, g *bot.AlertGroup, route Rou
 // state update claims it, DeclareLinked's dedupe key makes the incident
 // once even if a click races it.
 func (s *Service) autoDeclare(ctx context.Context, g *bot.AlertGroup, route Route, log *zap.Logger) {
-	_, err := s.store.UpdateState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
+	_, err := s.store.ClaimState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
 		if x.Episode != g.Episode || x.AutoDeclared || x.Incident != "" {
 			return errAlready
 		}

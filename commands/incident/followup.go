@@ -384,7 +384,7 @@ func (s *Service) onFollowupDone(ctx context.Context, req *bot.Request) (bot.Res
 // message and (on the next sync, tried at once) the tracker.
 func (s *Service) markDone(ctx context.Context, inc bot.Incident, n int, actor string) (bot.Response, error) {
 	now := s.clock.Now().UTC()
-	f, err := s.followups.Update(ctx, inc.Key, n, func(f *bot.Followup) error {
+	f, err := s.followups.Claim(ctx, inc.Key, n, func(f *bot.Followup) error {
 		if !f.Open() {
 			return bot.Userf("Follow-up #%d of %s is already done (%s).", n, inc.Key, bot.Quote(s.doneBy(f)))
 		}

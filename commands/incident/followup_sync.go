@@ -91,7 +91,7 @@ func (s *Service) FollowupTick(ctx context.Context) error {
 func (s *Service) remindFollowup(ctx context.Context, f bot.Followup, now time.Time) error {
 	var prevAt time.Time
 	claimed := false
-	f, err := s.followups.Update(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
+	f, err := s.followups.Claim(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
 		claimed = false
 		if g.RemindAt.IsZero() || now.Before(g.RemindAt) {
 			return nil
@@ -181,7 +181,7 @@ func (s *Service) syncNow(ctx context.Context, f bot.Followup) (bot.Followup, st
 func (s *Service) syncFollowup(ctx context.Context, f bot.Followup) (bot.Followup, error) {
 	now := s.clock.Now().UTC()
 	claimed := false
-	f, err := s.followups.Update(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
+	f, err := s.followups.Claim(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
 		claimed = !g.SyncAt.IsZero() && !now.Before(g.SyncAt) && !now.Before(g.Tracker.LeaseUntil)
 		if claimed {
 			g.Tracker.LeaseUntil = now.Add(syncLease)

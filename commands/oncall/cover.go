@@ -55,6 +55,13 @@ const (
 	maxReason  = 300
 )
 
+// errCoverStoreDown tells the person that a change to a cover request did
+// not happen because the store did not take it (unreachable, or unable to
+// make it safe from a failover).
+func errCoverStoreDown(what string) error {
+	return bot.Userf("I can't reach the on-call store right now, so %s. Please try again in a minute.", what)
+}
+
 // userAndZone returns the chat user and the time zone their times are read
 // and shown in: their own, else the configured one.
 func (s *Service) userAndZone(ctx context.Context, id string) (bot.User, *time.Location, error) {
@@ -189,7 +196,8 @@ func (s *Service) handleCover(ctx context.Context, req *bot.Request) (bot.Respon
 	r := bot.CoverRequest{ID: s.cfg.IDs.New().String(), Schedule: sc.ID, Requester: req.UserID, Start: start, End: end,
 		Reason: reason, CreatedAt: now, State: bot.CoverOpen}
 	if err := s.cfg.Covers.CreateCover(ctx, r, now); err != nil {
-		return bot.Response{}, fmt.Errorf("cover request for %q: %w", sc.ID, err)
+		s.logger(ctx).Error("cover request not stored", zap.String("schedule", sc.ID), zap.Error(err))
+		return bot.Response{}, errCoverStoreDown("no cover request was posted")
 	}
 	msg := s.coverMessage(sc, r)
 	msg.Channel = sc.HandoffChannel
@@ -289,7 +297,8 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 	}
 	r, won, err := s.cfg.Covers.ClaimCover(ctx, r.ID, req.UserID, now, now.Add(claimLease))
 	if err != nil {
-		return bot.Response{}, fmt.Errorf("take cover %s: %w", req.Action.Value, err)
+		log.Error("cover not claimed", zap.Error(err))
+		return bot.Response{}, errCoverStoreDown("you have not taken this cover")
 	}
 	if !won {
 		return bot.Reply(stateReply(r)), nil
@@ -309,7 +318,21 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 		return bot.Response{}, s.providerProblem(err, "the override")
 	}
 	taken, ok, err := s.cfg.Covers.CompleteCover(context.WithoutCancel(ctx), r.ID, req.UserID, o.ID, now)
-	if err != nil || !ok {
+	if err != nil {
+		// Not recorded as taken, so the override must go: a request that
+		// is open again with an override standing could be taken twice.
+		log.Error("cover not recorded as taken; removing its override", zap.String("override", o.ID), zap.Error(err))
+		if derr := s.cfg.Overrides.DeleteOverride(context.WithoutCancel(ctx), sc.ID, o.ID); derr != nil {
+			log.Error("override of an unrecorded cover not removed; the request stays claimed until its lease ends",
+				zap.String("override", o.ID), zap.Error(derr))
+			return bot.Response{}, errCoverStoreDown("your cover was not recorded")
+		}
+		if _, _, rerr := s.cfg.Covers.ReleaseCover(context.WithoutCancel(ctx), r.ID, req.UserID); rerr != nil {
+			log.Error("cover claim not released; the request frees itself after the lease", zap.Error(rerr))
+		}
+		return bot.Response{}, errCoverStoreDown("you have not taken this cover (the override was removed)")
+	}
+	if !ok {
 		// The claim was lost (its lease ran out while the provider was
 		// slow, and someone else has it): undo this override, so that one
 		// stays.
@@ -356,7 +379,8 @@ func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.
 	}
 	r, ok, err := s.cfg.Covers.CancelCover(ctx, r.ID, req.UserID)
 	if err != nil {
-		return bot.Response{}, fmt.Errorf("cancel cover %s: %w", req.Action.Value, err)
+		s.logger(ctx).Error("cover request not cancelled", zap.String("cover", req.Action.Value), zap.Error(err))
+		return bot.Response{}, errCoverStoreDown("your request was not cancelled")
 	}
 	if !ok {
 		return bot.Reply(stateReply(r)), nil

@@ -156,11 +156,32 @@ redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'next') or ARGV[3], ARGV
 return 0`)
 
 // claimTimersScript hands out due timers, pushing each to the end of its
-// lease so that no other replica takes it meanwhile.
+// lease so that no other replica takes it meanwhile. It answers the IDs with
+// their scores before the claim, so that a claim can be given back.
 var claimTimersScript = goredis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
-return ids`)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], due[i]) end
+return due`)
+
+// unclaimTimersScript gives claimed timers back: each that still ends its
+// lease at ARGV[1] (nobody rescheduled or took it since) is due again at
+// its old score. ARGV[2…]: ID, old score pairs.
+var unclaimTimersScript = goredis.NewScript(`
+local lease = tonumber(ARGV[1])
+for i = 2, #ARGV - 1, 2 do
+  local cur = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if cur and tonumber(cur) == lease then redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 1], ARGV[i]) end
+end
+return 0`)
+
+// restoreStateScript puts a group's state back as it was before an
+// unconfirmed change, if nobody changed it since. ARGV: the state written,
+// the state before ("" when there was none).
+var restoreStateScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`)
 
 // Defaults of AlertsConfig.
 const (
@@ -190,6 +211,9 @@ type AlertsConfig struct {
 	// ResolvedTTL is how long a resolved group is kept (default
 	// DefaultResolvedTTL).
 	ResolvedTTL time.Duration
+	// Durability says when a claim (ClaimState, ClaimTimers) counts: see
+	// Durability; the zero value waits for every replica online.
+	Durability Durability
 }
 
 // Alerts is the bot.AlertStore on Redis. Notifications are merged by an
@@ -199,10 +223,20 @@ type AlertsConfig struct {
 // unreachable, Record holds notifications in a local fsync'd spool and Run
 // merges them once it is back; merging is idempotent, so a crash that
 // replays the spool is harmless.
+//
+// What decides that something happens once counts only once the replicas
+// the store's Durability asks for have it, and is given back otherwise
+// (ClaimState: an acknowledgement, the auto-declare rule applied;
+// ClaimTimers: an escalation taken): a failover cannot let it happen twice.
+// Other state changes (the message posted, the page sent) wait for the
+// replicas too but stand when they are slow, logged, because they record
+// what was already done: a failover in that moment can lose the record of
+// a posted message, and the next render then posts a second one.
 type Alerts struct {
 	c   Client
 	cfg AlertsConfig
 	log *zap.Logger
+	rep *replicas
 
 	wake    chan struct{}
 	flushMu sync.Mutex
@@ -262,7 +296,12 @@ func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerts store: %w", err)
 	}
-	a := &Alerts{c: cfg.Client, cfg: cfg, log: log, wake: make(chan struct{}, 1), spool: sp}
+	if err := cfg.Durability.Validate(); err != nil {
+		_ = sp.close()
+		return nil, fmt.Errorf("alerts store: %w", err)
+	}
+	rep := newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)}), false)
+	a := &Alerts{c: cfg.Client, cfg: cfg, log: log, rep: rep, wake: make(chan struct{}, 1), spool: sp}
 	for _, line := range lines {
 		var s spooledNotification
 		if err := json.Unmarshal(line, &s); err != nil || !alertGroupIDRE.MatchString(s.ID) {
@@ -674,8 +713,20 @@ type errStateAbort struct{ err error }
 func (e errStateAbort) Error() string { return e.err.Error() }
 
 // UpdateState implements bot.AlertStore with an optimistic WATCH on the
-// state key. The state expires with its group.
+// state key. The state expires with its group. The change waits for the
+// replicas and stands when they are slow (logged).
 func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	return a.updateState(ctx, id, touch, false, fn)
+}
+
+// ClaimState implements bot.AlertStore: UpdateState, but a change the
+// replicas do not confirm in time is given back (the state as it was,
+// unless changed since) and reported as an error wrapping ErrNotReplicated.
+func (a *Alerts) ClaimState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	return a.updateState(ctx, id, touch, true, fn)
+}
+
+func (a *Alerts) updateState(ctx context.Context, id string, touch, claim bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
 	if !alertGroupIDRE.MatchString(id) {
 		return bot.AlertGroupState{}, fmt.Errorf("alert group %q: %w", id, bot.ErrAlertGroupNotFound)
 	}
@@ -683,6 +734,8 @@ func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func
 	defer cancel()
 	sk, gk := alertStateKey(id), alertGroupKey(id)
 	var out bot.AlertGroupState
+	var before, after []byte // the state as read and as written
+	var confirmErr error
 	txf := func(tx *goredis.Tx) error {
 		ttl, err := tx.PTTL(ctx, gk).Result()
 		if err != nil {
@@ -693,6 +746,7 @@ func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func
 		}
 		var st bot.AlertGroupState
 		raw, err := tx.Get(ctx, sk).Bytes()
+		before = raw
 		switch {
 		case errors.Is(err, goredis.Nil):
 		case err != nil:
@@ -724,7 +778,8 @@ func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func
 			return nil
 		})
 		if err == nil {
-			out = st
+			out, after = st, data
+			confirmErr = a.rep.confirmTx(ctx, tx, sk)
 		}
 		return err
 	}
@@ -740,7 +795,18 @@ func (a *Alerts) UpdateState(ctx context.Context, id string, touch bool, fn func
 		if err != nil {
 			return bot.AlertGroupState{}, fmt.Errorf("update state of alert group %s: %w", id, err)
 		}
-		return out, nil
+		if confirmErr == nil {
+			return out, nil
+		}
+		if !claim {
+			a.log.Warn("alert group state not yet on every replica; a failover now would roll it back",
+				zap.String("alert_group", id), zap.Error(confirmErr))
+			return out, nil
+		}
+		a.rep.giveBack(ctx, sk, func(ctx context.Context, c goredis.Cmdable) error {
+			return restoreStateScript.Run(ctx, c, []string{sk}, after, before).Err()
+		})
+		return bot.AlertGroupState{}, fmt.Errorf("update state of alert group %s: %w", id, confirmErr)
 	}
 	return bot.AlertGroupState{}, fmt.Errorf("update state of alert group %s: too much contention", id)
 }
@@ -776,14 +842,43 @@ func (a *Alerts) CancelTimer(ctx context.Context, kind, id string) error {
 	return nil
 }
 
-// ClaimTimers implements bot.AlertStore.
+// ClaimTimers implements bot.AlertStore. Claims the replicas do not
+// confirm in time are given back (due again as they were) and reported as
+// an error wrapping ErrNotReplicated: what they start (a page) waits for
+// the next round rather than risk being started twice.
 func (a *Alerts) ClaimTimers(ctx context.Context, kind string, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	ids, err := claimTimersScript.Run(ctx, a.c, []string{alertTimerKey(kind)},
-		millis(now), millis(now.Add(lease)), limit).StringSlice()
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	key, until := alertTimerKey(kind), millis(now.Add(lease))
+	var due []string // ID, old score pairs
+	err := a.rep.claim(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		due, err = claimTimersScript.Run(ctx, c, []string{key}, millis(now), until, limit).StringSlice()
+		if errors.Is(err, goredis.Nil) {
+			err = nil
+		}
+		return err
+	}, func(ctx context.Context, c goredis.Cmdable) error {
+		if len(due) == 0 {
+			return nil
+		}
+		args := append([]any{until}, anys(due)...)
+		return unclaimTimersScript.Run(ctx, c, []string{key}, args...).Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("claim %s timers: %w", kind, err)
 	}
+	ids := make([]string, 0, len(due)/2)
+	for i := 0; i+1 < len(due); i += 2 {
+		ids = append(ids, due[i])
+	}
 	return ids, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

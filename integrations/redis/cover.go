@@ -20,12 +20,24 @@ import (
 // scripts that check the state first, so that of any number of clicks on
 // any number of replicas exactly one claims a request, and only the claimer
 // completes or releases it.
+//
+// Creating, claiming, completing and cancelling a request count once the
+// replicas the store's Durability asks for have them, and are given back
+// otherwise (an error wrapping ErrNotReplicated): a failover cannot bring
+// back a request its requester was told is cancelled, nor reopen one whose
+// override was made, so a cover is taken once and makes one override.
+// Releasing a claim and the message and override records are not
+// confirmed: a release a failover loses leaves the claim to lapse after
+// its lease, and the records only annotate what the provider holds.
 type Covers struct {
-	c Client
+	c   Client
+	rep *replicas
 }
 
 // NewCovers returns the cover store on c.
-func NewCovers(c Client) *Covers { return &Covers{c: c} }
+func NewCovers(c Client, opts ...Option) *Covers {
+	return &Covers{c: c, rep: newReplicas(c, applyOptions(opts), false)}
+}
 
 // Retention: a request is kept this long after its window ends (its buttons
 // answer sensibly until then); override records likewise.
@@ -49,7 +61,18 @@ func (s *Covers) CreateCover(ctx context.Context, r bot.CoverRequest, now time.T
 	}
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	ok, err := coverCreate.Run(ctx, s.c, []string{coverKey(r.ID)}, raw, r.Requester, coverTTL(r.End, now).Milliseconds()).Int()
+	key := coverKey(r.ID)
+	var ok int
+	err = s.rep.claim(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		ok, err = coverCreate.Run(ctx, c, []string{key}, raw, r.Requester, coverTTL(r.End, now).Milliseconds()).Int()
+		return err
+	}, func(ctx context.Context, c goredis.Cmdable) error {
+		if ok == 0 {
+			return nil
+		}
+		return coverUncreate.Run(ctx, c, []string{key}, raw).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("create cover request %s: %w", r.ID, err)
 	}
@@ -64,6 +87,15 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'state', 'open', 'requester', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`)
+
+// coverUncreate removes a request whose creation the replicas did not
+// confirm, unless something happened to it since.
+var coverUncreate = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'data') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'open'
+  and redis.call('HEXISTS', KEYS[1], 'message') == 0 then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
 
 // SetCoverMessage records where the request was posted.
 func (s *Covers) SetCoverMessage(ctx context.Context, id string, ref bot.MessageRef) error {
@@ -116,31 +148,64 @@ func decodeCover(id string, m map[string]string) (bot.CoverRequest, error) {
 // ClaimCover lets user claim an open request (or one whose claim lease
 // ran out, its claimer having died) until leaseUntil. It returns the
 // request as it is after the attempt and whether this caller claimed it.
+// A claim the replicas do not confirm in time is given back and reported
+// as an error wrapping ErrNotReplicated.
 func (s *Covers) ClaimCover(ctx context.Context, id, user string, now, leaseUntil time.Time) (bot.CoverRequest, bool, error) {
-	return s.transition(ctx, "claim", id, coverClaim, user, now.UnixMilli(), leaseUntil.UnixMilli())
+	return s.transition(ctx, "claim", id, coverClaim, coverUnclaim, []any{user, leaseUntil.UnixMilli()},
+		user, now.UnixMilli(), leaseUntil.UnixMilli())
 }
 
 // CompleteCover marks the request user claimed as taken with its override.
-// ok is false when user does not hold the claim (any more).
+// ok is false when user does not hold the claim (any more). When the
+// replicas do not confirm it in time, the request goes back to claimed by
+// user (an error wrapping ErrNotReplicated): the caller removes the
+// override and releases the claim.
 func (s *Covers) CompleteCover(ctx context.Context, id, user, overrideID string, at time.Time) (bot.CoverRequest, bool, error) {
-	return s.transition(ctx, "complete", id, coverComplete, user, overrideID, at.UnixMilli())
+	return s.transition(ctx, "complete", id, coverComplete, coverUncomplete, []any{user, overrideID},
+		user, overrideID, at.UnixMilli())
 }
 
 // ReleaseCover gives back user's claim, so that others can take the
 // request again (the override could not be made).
 func (s *Covers) ReleaseCover(ctx context.Context, id, user string) (bot.CoverRequest, bool, error) {
-	return s.transition(ctx, "release", id, coverRelease, user)
+	return s.transition(ctx, "release", id, coverRelease, nil, nil, user)
 }
 
-// CancelCover cancels an open request; only its requester may.
+// CancelCover cancels an open request; only its requester may. A
+// cancellation the replicas do not confirm in time is given back (the
+// request open again) and reported as an error wrapping ErrNotReplicated.
 func (s *Covers) CancelCover(ctx context.Context, id, user string) (bot.CoverRequest, bool, error) {
-	return s.transition(ctx, "cancel", id, coverCancel, user)
+	return s.transition(ctx, "cancel", id, coverCancel, coverUncancel, nil, user)
 }
 
-func (s *Covers) transition(ctx context.Context, what, id string, script *goredis.Script, args ...any) (bot.CoverRequest, bool, error) {
+// transition runs one state change; when undo is set, the change counts
+// once the replicas confirm it, and undo (with undoArgs) gives it back
+// otherwise.
+func (s *Covers) transition(ctx context.Context, what, id string, script, undo *goredis.Script, undoArgs []any, args ...any) (bot.CoverRequest, bool, error) {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	res, err := script.Run(ctx, s.c, []string{coverKey(id)}, args...).Slice()
+	key := coverKey(id)
+	var res []any
+	run := func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		res, err = script.Run(ctx, c, []string{key}, args...).Slice()
+		return err
+	}
+	var err error
+	if undo == nil {
+		err = run(ctx, s.c)
+	} else {
+		err = s.rep.claim(ctx, key, run, func(ctx context.Context, c goredis.Cmdable) error {
+			if len(res) == 0 || res[0] != int64(1) {
+				return nil // nothing changed, nothing to give back
+			}
+			return undo.Run(ctx, c, []string{key}, undoArgs...).Err()
+		})
+		if errors.Is(err, ErrNotReplicated) && (len(res) == 0 || res[0] != int64(1)) {
+			// Nothing was written: the answer stands as read.
+			err = nil
+		}
+	}
 	if err != nil {
 		return bot.CoverRequest{}, false, fmt.Errorf("%s cover request %s: %w", what, id, err)
 	}
@@ -181,8 +246,8 @@ return {0, redis.call('HGETALL', KEYS[1])}`)
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {0, {}} end
 if st == 'claimed' and redis.call('HGET', KEYS[1], 'taker') == ARGV[1] then
+  -- lease_ms stays, unused while taken, for coverUncomplete.
   redis.call('HSET', KEYS[1], 'state', 'taken', 'override_id', ARGV[2], 'taken_ms', ARGV[3])
-  redis.call('HDEL', KEYS[1], 'lease_ms')
   return {1, redis.call('HGETALL', KEYS[1])}
 end
 return {0, redis.call('HGETALL', KEYS[1])}`)
@@ -203,6 +268,37 @@ if st == 'open' and redis.call('HGET', KEYS[1], 'requester') == ARGV[1] then
   return {1, redis.call('HGETALL', KEYS[1])}
 end
 return {0, redis.call('HGETALL', KEYS[1])}`)
+)
+
+// Scripts that give back a transition the replicas did not confirm, each
+// only if the request is still as the transition left it.
+var (
+	// ARGV: user, lease.
+	coverUnclaim = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') == 'claimed' and redis.call('HGET', KEYS[1], 'taker') == ARGV[1]
+  and redis.call('HGET', KEYS[1], 'lease_ms') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'state', 'open')
+  redis.call('HDEL', KEYS[1], 'taker', 'lease_ms')
+  return 1
+end
+return 0`)
+	// ARGV: user, override ID. The request is claimed by user again, under
+	// its claim's lease, for the caller to remove the override and release
+	// it.
+	coverUncomplete = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') == 'taken' and redis.call('HGET', KEYS[1], 'taker') == ARGV[1]
+  and redis.call('HGET', KEYS[1], 'override_id') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'state', 'claimed')
+  redis.call('HDEL', KEYS[1], 'override_id', 'taken_ms')
+  return 1
+end
+return 0`)
+	coverUncancel = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') == 'cancelled' then
+  redis.call('HSET', KEYS[1], 'state', 'open')
+  return 1
+end
+return 0`)
 )
 
 // RecordOverride keeps a record of an override opsbot made, and drops

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/opsbot/opsbot/bot"
 )
 
@@ -16,12 +18,30 @@ import (
 // else to keep them: one hash per schedule, override ID to JSON. IDs come
 // from a counter, so they are short and ordered by creation, which is the
 // order in which overrides apply (a later one wins).
+//
+// An override counts once the replicas the store's Durability asks for
+// have it (its number first, so that a failover cannot hand the number out
+// again and let a later override replace it); one they do not confirm in
+// time is given back and reported as an error wrapping ErrNotReplicated,
+// so that nobody is told they are on call by an override a failover could
+// lose. Deletions wait for the replicas but stand when they are slow
+// (logged): they only clean up after a cover that could not be recorded.
 type FileOverrides struct {
-	c Client
+	c   Client
+	rep *replicas
 }
 
 // NewFileOverrides returns the store on c.
-func NewFileOverrides(c Client) *FileOverrides { return &FileOverrides{c: c} }
+func NewFileOverrides(c Client, opts ...Option) *FileOverrides {
+	return &FileOverrides{c: c, rep: newReplicas(c, applyOptions(opts), false)}
+}
+
+// hdelIfEqual deletes a hash field only if it still holds the given value.
+var hdelIfEqual = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+	return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0`)
 
 func fileOverridesKey(schedule string) string { return OnCallPrefix + "file-overrides:" + schedule }
 
@@ -32,7 +52,15 @@ const fileOverrideSeqKey = OnCallPrefix + "file-override-seq"
 func (s *FileOverrides) AddOverride(ctx context.Context, o bot.Override) (bot.Override, error) {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	n, err := s.c.Incr(ctx, fileOverrideSeqKey).Result()
+	var n int64
+	// The number and the override live in different slots: each is
+	// confirmed on its own primary's replicas. An unconfirmed number is
+	// simply not used.
+	err := s.rep.do(ctx, fileOverrideSeqKey, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		n, err = c.Incr(ctx, fileOverrideSeqKey).Result()
+		return err
+	})
 	if err != nil {
 		return bot.Override{}, fmt.Errorf("add override to %q: %w", o.Schedule, err)
 	}
@@ -41,8 +69,14 @@ func (s *FileOverrides) AddOverride(ctx context.Context, o bot.Override) (bot.Ov
 	if err != nil {
 		return bot.Override{}, fmt.Errorf("add override to %q: %w", o.Schedule, err)
 	}
-	if err := s.c.HSet(ctx, fileOverridesKey(o.Schedule), o.ID, raw).Err(); err != nil {
-		return bot.Override{}, fmt.Errorf("add override to %q: %w", o.Schedule, err)
+	key := fileOverridesKey(o.Schedule)
+	err = s.rep.claim(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		return c.HSet(ctx, key, o.ID, raw).Err()
+	}, func(ctx context.Context, c goredis.Cmdable) error {
+		return hdelIfEqual.Run(ctx, c, []string{key}, o.ID, raw).Err()
+	})
+	if err != nil {
+		return bot.Override{}, fmt.Errorf("add override %s to %q: %w", o.ID, o.Schedule, err)
 	}
 	s.prune(ctx, o.Schedule, o.Start)
 	return o, nil
@@ -109,7 +143,14 @@ func (s *FileOverrides) Overrides(ctx context.Context, schedule string, from, to
 func (s *FileOverrides) DeleteOverride(ctx context.Context, schedule, id string) error {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	n, err := s.c.HDel(ctx, fileOverridesKey(schedule), id).Result()
+	key := fileOverridesKey(schedule)
+	var n int64
+	err := s.rep.do(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		n, err = c.HDel(ctx, key, id).Result()
+		return err
+	})
+	err = s.rep.settle(ctx, key, err, "override deletion")
 	if err != nil {
 		return fmt.Errorf("delete override %s of %q: %w", id, schedule, err)
 	}

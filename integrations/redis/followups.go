@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -41,18 +42,30 @@ const (
 // a per-incident counter, and indexes (open by due date, open by owner, by
 // reminder time, by tracker sync time) kept equal to the records' own fields
 // in the same transaction as every write.
+//
+// A new follow-up, and a change made with Claim (a reminder taken, a
+// follow-up marked done), count once the replicas the store's Durability
+// asks for have them; otherwise they are given back and reported as an
+// error wrapping ErrNotReplicated, so that a failover can neither forget a
+// follow-up its owner was told about nor let a reminder be sent twice.
+// Changes made with Update wait for the replicas too but stand when they
+// are slow (logged): they record what was already done (a message posted,
+// an issue opened), and a failover in that moment can lose the record.
 type Followups struct {
-	c Client
+	c   Client
+	rep *replicas
+	log *zap.Logger
 }
 
 var _ bot.FollowupStore = (*Followups)(nil)
 
 // NewFollowups returns the follow-up store on c.
-func NewFollowups(c Client) (*Followups, error) {
+func NewFollowups(c Client, opts ...Option) (*Followups, error) {
 	if c == nil {
 		return nil, errors.New("redis follow-ups: nil client")
 	}
-	return &Followups{c: c}, nil
+	o := applyOptions(opts)
+	return &Followups{c: c, rep: newReplicas(c, o, false), log: o.log}, nil
 }
 
 // followupAdd allocates the number and stores record and indexes at once, so
@@ -75,6 +88,21 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[6], ARGV[6], id) end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[7], ARGV[7], id) end
 redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
 return {id, 1}
+`)
+
+// followupUnadd removes a follow-up whose addition the replicas did not
+// confirm, if it is still as added; its number stays used.
+//
+// KEYS: dedupe, rec, open, owner, remind, sync. ARGV: id, number, record.
+var followupUnadd = goredis.NewScript(`
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 `)
 
 // Add implements bot.FollowupStore.
@@ -103,12 +131,18 @@ func (s *Followups) Add(ctx context.Context, dedupeKey string, f bot.Followup) (
 	}
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
-	res, err := followupAdd.Run(ctx, s.c,
-		[]string{followupDedupPref + dedupeKey, followupSeqKey, followupRecPrefix + f.Incident, followupOpenKey,
-			followupOwnerPref + owner, followupRemindKey, followupSyncKey},
-		int(followupDedupeTTL/time.Second), f.Incident, raw, openScore(&f), owner,
-		timeScore(f.RemindAt), timeScore(f.SyncAt)).Slice()
-	if err != nil {
+	dedupe, recKey := followupDedupPref+dedupeKey, followupRecPrefix+f.Incident
+	var res []any
+	err = s.rep.do(ctx, followupSeqKey, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		res, err = followupAdd.Run(ctx, c,
+			[]string{dedupe, followupSeqKey, recKey, followupOpenKey,
+				followupOwnerPref + owner, followupRemindKey, followupSyncKey},
+			int(followupDedupeTTL/time.Second), f.Incident, raw, openScore(&f), owner,
+			timeScore(f.RemindAt), timeScore(f.SyncAt)).Slice()
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
 		return bot.Followup{}, false, fmt.Errorf("add follow-up to %s: %w", f.Incident, err)
 	}
 	if len(res) != 2 {
@@ -116,10 +150,22 @@ func (s *Followups) Add(ctx context.Context, dedupeKey string, f bot.Followup) (
 	}
 	id, _ := res[0].(string)
 	created, _ := res[1].(int64)
-	inc, n, err := bot.ParseFollowupID(id)
-	if err != nil {
-		return bot.Followup{}, false, fmt.Errorf("add follow-up to %s: %w", f.Incident, err)
+	inc, n, perr := bot.ParseFollowupID(id)
+	if perr != nil {
+		return bot.Followup{}, false, fmt.Errorf("add follow-up to %s: %w", f.Incident, perr)
 	}
+	if err != nil && created == 1 {
+		// Give it back rather than tell its owner about a follow-up a
+		// failover could lose; a retry adds it afresh.
+		rec := strings.Replace(string(raw), followupNumberPH, `"number":`+strconv.Itoa(n)+`,`, 1)
+		s.rep.giveBack(ctx, followupSeqKey, func(ctx context.Context, c goredis.Cmdable) error {
+			return followupUnadd.Run(ctx, c, []string{dedupe, recKey, followupOpenKey, followupOwnerPref + owner,
+				followupRemindKey, followupSyncKey}, id, n, rec).Err()
+		})
+		return bot.Followup{}, false, fmt.Errorf("add follow-up %s: %w", id, err)
+	}
+	// Unconfirmed but not created: nothing was written, and the follow-up
+	// the first delivery added answers for it.
 	out, err := s.Get(ctx, inc, n)
 	if err != nil {
 		return bot.Followup{}, false, err
@@ -162,12 +208,26 @@ func (s *Followups) ForIncident(ctx context.Context, incident string) ([]bot.Fol
 }
 
 // Update implements bot.FollowupStore with an optimistic WATCH/MULTI
-// transaction on the incident's record hash.
+// transaction on the incident's record hash. It waits for the replicas
+// and stands when they are slow (logged).
 func (s *Followups) Update(ctx context.Context, incident string, n int, fn func(*bot.Followup) error) (bot.Followup, error) {
+	return s.update(ctx, incident, n, false, fn)
+}
+
+// Claim implements bot.FollowupStore: Update, but a change the replicas do
+// not confirm in time is given back (the follow-up as it was, unless
+// changed since) and reported as an error wrapping ErrNotReplicated.
+func (s *Followups) Claim(ctx context.Context, incident string, n int, fn func(*bot.Followup) error) (bot.Followup, error) {
+	return s.update(ctx, incident, n, true, fn)
+}
+
+func (s *Followups) update(ctx context.Context, incident string, n int, claim bool, fn func(*bot.Followup) error) (bot.Followup, error) {
 	ctx, cancel := withTimeout(ctx, opTimeout)
 	defer cancel()
 	recKey, field, id := followupRecPrefix+incident, strconv.Itoa(n), bot.FollowupID(incident, n)
-	var out bot.Followup
+	var out, prev bot.Followup
+	var before, after []byte // the record as read and as written
+	var confirmErr error
 	txf := func(tx *goredis.Tx) error {
 		raw, err := tx.HGet(ctx, recKey, field).Bytes()
 		if errors.Is(err, goredis.Nil) {
@@ -180,7 +240,7 @@ func (s *Followups) Update(ctx context.Context, incident string, n int, fn func(
 		if err != nil {
 			return errAbort{err}
 		}
-		before := f
+		prev, before = f, raw
 		if err := fn(&f); err != nil {
 			return errAbort{err}
 		}
@@ -190,24 +250,12 @@ func (s *Followups) Update(ctx context.Context, incident string, n int, fn func(
 			return errAbort{fmt.Errorf("encode follow-up %s: %w", id, err)}
 		}
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.HSet(ctx, recKey, field, data)
-			if f.Open() {
-				p.ZAdd(ctx, followupOpenKey, goredis.Z{Score: openScore(&f), Member: id})
-			} else {
-				p.ZRem(ctx, followupOpenKey, id)
-			}
-			if before.Owner != "" && (before.Owner != f.Owner || !f.Open()) {
-				p.SRem(ctx, followupOwnerPref+before.Owner, id)
-			}
-			if f.Owner != "" && f.Open() {
-				p.SAdd(ctx, followupOwnerPref+f.Owner, id)
-			}
-			indexTime(ctx, p, followupRemindKey, id, f.RemindAt)
-			indexTime(ctx, p, followupSyncKey, id, f.SyncAt)
+			writeFollowup(ctx, p, id, &prev, &f, data)
 			return nil
 		})
 		if err == nil {
-			out = f
+			out, after = f, data
+			confirmErr = s.rep.confirmTx(ctx, tx, recKey)
 		}
 		return err
 	}
@@ -223,9 +271,60 @@ func (s *Followups) Update(ctx context.Context, incident string, n int, fn func(
 		if err != nil {
 			return bot.Followup{}, fmt.Errorf("update follow-up %s: %w", id, err)
 		}
-		return out, nil
+		if confirmErr == nil {
+			return out, nil
+		}
+		if !claim {
+			s.log.Warn("follow-up change not yet on every replica; a failover now would roll it back",
+				zap.String("incident", incident), zap.Int("followup", n), zap.Error(confirmErr))
+			return out, nil
+		}
+		s.rep.giveBack(ctx, recKey, func(ctx context.Context, _ goredis.Cmdable) error {
+			return s.restore(ctx, id, &out, &prev, after, before)
+		})
+		return bot.Followup{}, fmt.Errorf("update follow-up %s: %w", id, confirmErr)
 	}
 	return bot.Followup{}, fmt.Errorf("update follow-up %s: too much contention", id)
+}
+
+// writeFollowup writes follow-up to (JSON data) and moves its index
+// entries from where from had them.
+func writeFollowup(ctx context.Context, p goredis.Pipeliner, id string, from, to *bot.Followup, data []byte) {
+	p.HSet(ctx, followupRecPrefix+to.Incident, strconv.Itoa(to.Number), data)
+	if to.Open() {
+		p.ZAdd(ctx, followupOpenKey, goredis.Z{Score: openScore(to), Member: id})
+	} else {
+		p.ZRem(ctx, followupOpenKey, id)
+	}
+	if from.Owner != "" && (from.Owner != to.Owner || !to.Open()) {
+		p.SRem(ctx, followupOwnerPref+from.Owner, id)
+	}
+	if to.Owner != "" && to.Open() {
+		p.SAdd(ctx, followupOwnerPref+to.Owner, id)
+	}
+	indexTime(ctx, p, followupRemindKey, id, to.RemindAt)
+	indexTime(ctx, p, followupSyncKey, id, to.SyncAt)
+}
+
+// restore writes back follow-up prev (stored as before) in place of cur
+// (stored as after), if the record is still after.
+func (s *Followups) restore(ctx context.Context, id string, cur, prev *bot.Followup, after, before []byte) error {
+	recKey, field := followupRecPrefix+cur.Incident, strconv.Itoa(cur.Number)
+	err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
+		raw, err := tx.HGet(ctx, recKey, field).Bytes()
+		if err != nil || !bytes.Equal(raw, after) {
+			return err // gone, or changed since: leave it
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			writeFollowup(ctx, p, id, cur, prev, before)
+			return nil
+		})
+		return err
+	}, recKey)
+	if errors.Is(err, goredis.Nil) {
+		return nil
+	}
+	return err
 }
 
 // OpenByOwner implements bot.FollowupStore.

@@ -25,6 +25,15 @@ const capTTL = 90 * 24 * time.Hour
 // the edge of a window cannot double the rate as fixed windows allow; a cap
 // is a counter. Either is checked and counted in one script, so two replicas
 // counting at once cannot both take the last slot.
+//
+// Unlike the other stores, the Limiter takes no Durability: its counts are
+// not confirmed on replicas. A limit is a brake, not a promise: its callers
+// let the action through when the Limiter cannot answer, so a count that
+// must wait for replicas (and fails when they are slow) would protect
+// nothing while making every note, update and declaration wait for a
+// replica round trip. A failover can forget the last moments' counts, so a
+// person may declare a few more incidents than the rate, or an incident's
+// timeline exceed its cap by a few events, right after it.
 type Limiter struct {
 	c     Client
 	clock bot.Clock

@@ -355,6 +355,61 @@ func (r *replicas) setNX(ctx context.Context, key string, value any, ttl time.Du
 	return won, err
 }
 
+// claim runs fn against the primary that serves key and confirms what it
+// wrote on the replicas, like do. When the replicas fall short, it calls
+// giveBack (on the client, with a context that outlives the caller's, so
+// that a claim is given back even when the caller gave up) to undo the
+// write, and returns the error wrapping ErrNotReplicated: the caller must
+// act as if nothing was written, since a failover could lose it. giveBack
+// must undo only what is still as fn left it.
+func (r *replicas) claim(ctx context.Context, key string, fn func(context.Context, goredis.Cmdable) error,
+	giveBack func(context.Context, goredis.Cmdable) error) error {
+	err := r.do(ctx, key, fn)
+	if errors.Is(err, ErrNotReplicated) {
+		r.giveBack(ctx, key, giveBack)
+	}
+	return err
+}
+
+// giveBack undoes an unconfirmed write. A failure is logged: the write then
+// stands on the primary, unconfirmed, and the caller was told it failed.
+func (r *replicas) giveBack(ctx context.Context, key string, fn func(context.Context, goredis.Cmdable) error) {
+	if fn == nil {
+		return
+	}
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+	defer cancel()
+	if err := fn(gctx, r.c); err != nil {
+		r.log.Warn("unconfirmed write not given back; it stands on the primary though the caller was told it failed",
+			zap.String("key", key), zap.Error(err))
+	}
+}
+
+// confirmTx waits, on the connection of a transaction (WATCH/MULTI) that
+// wrote key, for the replicas to have it.
+func (r *replicas) confirmTx(ctx context.Context, tx *goredis.Tx, key string) error {
+	need, _, err := r.required(ctx, key)
+	if err != nil {
+		return err
+	}
+	if need == 0 {
+		return nil
+	}
+	return r.wait(ctx, tx, need, key)
+}
+
+// settle confirms a write that is worth keeping even unconfirmed (a record
+// of something already done, such as a message posted): a shortfall is
+// logged, not returned, and the write stands; a failover in that moment
+// can lose it.
+func (r *replicas) settle(ctx context.Context, key string, err error, what string) error {
+	if errors.Is(err, ErrNotReplicated) {
+		r.log.Warn(what+" not yet on every replica; a failover now would roll it back", zap.String("key", key), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
 // delIfEqual deletes a key only if it still holds the given value.
 var delIfEqual = goredis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then

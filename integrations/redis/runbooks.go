@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -65,12 +66,19 @@ return {1}
 // append-only audit trail (a stream) and run locks (keys naming their
 // holder).
 //
-// Taking an approval and taking a run lock count once the replicas the
+// Taking an approval, a run lock or a run slot counts once the replicas the
 // store's Durability asks for have it: a failover cannot bring a used
-// approval back, nor free a lock a run holds.
+// approval back, nor free a lock a run holds, nor let a person run more at
+// once than the limit. So do the audit records that let a run go ahead
+// (approval requested, approval granted, started): one the replicas do not
+// confirm is removed again and reported as an error, and nothing runs
+// unaudited. The other audit records (outcomes, refusals) record what
+// already happened: they wait for the replicas too but stand when they are
+// slow (logged), and a failover in that moment can lose one.
 type Runbooks struct {
 	rdb goredis.UniversalClient
 	rep *replicas
+	log *zap.Logger
 }
 
 var (
@@ -85,7 +93,8 @@ func NewRunbooks(rdb goredis.UniversalClient, opts ...Option) (*Runbooks, error)
 	if rdb == nil {
 		return nil, errors.New("redis runbooks: nil client")
 	}
-	return &Runbooks{rdb: rdb, rep: newReplicas(rdb, applyOptions(opts), false)}, nil
+	o := applyOptions(opts)
+	return &Runbooks{rdb: rdb, rep: newReplicas(rdb, o, false), log: o.log}, nil
 }
 
 // PutApproval implements bot.ApprovalStore.
@@ -225,10 +234,33 @@ func (s *Runbooks) AppendAudit(ctx context.Context, rec bot.AuditRecord) error {
 	if rec.ExitCode != nil {
 		values = append(values, "exit_code", strconv.Itoa(*rec.ExitCode))
 	}
-	if err := s.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: AuditStream, Values: values}).Err(); err != nil {
+	var id string
+	err = s.rep.do(ctx, AuditStream, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		id, err = c.XAdd(ctx, &goredis.XAddArgs{Stream: AuditStream, Values: values}).Result()
+		return err
+	})
+	if errors.Is(err, ErrNotReplicated) && id != "" {
+		if !auditGates[rec.Event] {
+			s.log.Warn("runbook audit record not yet on every replica; a failover now would lose it",
+				zap.String("run_id", rec.RunID), zap.String("audit_event", string(rec.Event)), zap.Error(err))
+			return nil
+		}
+		s.rep.giveBack(ctx, AuditStream, func(ctx context.Context, c goredis.Cmdable) error {
+			return c.XDel(ctx, AuditStream, id).Err()
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("append audit record %s (%s %s): %w", rec.ID, rec.Event, rec.Runbook, err)
 	}
 	return nil
+}
+
+// auditGates are the audit events a run waits for: the caller refuses to
+// go on when they cannot be made safe, so an unconfirmed one is removed
+// rather than left to claim that something happened.
+var auditGates = map[bot.AuditEvent]bool{
+	bot.AuditApprovalRequested: true, bot.AuditApprovalGranted: true, bot.AuditStarted: true,
 }
 
 // RecentAudit implements bot.AuditLog.
@@ -303,7 +335,8 @@ func (s *Runbooks) AcquireRunLock(ctx context.Context, key string, h bot.RunLock
 }
 
 // AcquireRunSlot implements bot.RunSlots with one script over a sorted set
-// per person.
+// per person. A slot the replicas do not confirm in time is given back and
+// reported as an error wrapping ErrNotReplicated.
 func (s *Runbooks) AcquireRunSlot(ctx context.Context, user string, limit int, slot bot.RunSlot, now time.Time, ttl time.Duration) (func(), []bot.RunSlot, bool, error) {
 	if user == "" || limit <= 0 {
 		return nil, nil, false, fmt.Errorf("run slot for %q: need a user and a positive limit", user)
@@ -313,8 +346,20 @@ func (s *Runbooks) AcquireRunSlot(ctx context.Context, user string, limit int, s
 		return nil, nil, false, fmt.Errorf("run slot for %s: encode: %w", user, err)
 	}
 	key := runbookRunningPre + user
-	res, err := runSlotScript.Run(ctx, s.rdb, []string{key},
-		now.UnixMilli(), limit, member, now.Add(ttl).UnixMilli()).Slice()
+	var res []any
+	err = s.rep.claim(ctx, key, func(ctx context.Context, c goredis.Cmdable) error {
+		var err error
+		res, err = runSlotScript.Run(ctx, c, []string{key}, now.UnixMilli(), limit, member, now.Add(ttl).UnixMilli()).Slice()
+		return err
+	}, func(ctx context.Context, c goredis.Cmdable) error {
+		if len(res) == 0 || res[0] != int64(1) {
+			return nil
+		}
+		return c.ZRem(ctx, key, string(member)).Err()
+	})
+	if errors.Is(err, ErrNotReplicated) && (len(res) == 0 || res[0] != int64(1)) {
+		err = nil // full: nothing was taken, and the answer stands
+	}
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("run slot for %s: %w", user, err)
 	}
