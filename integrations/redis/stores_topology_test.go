@@ -133,6 +133,140 @@ func TestStoresOnEveryTopology(t *testing.T) {
 				}
 			})
 
+			t.Run("alerts", func(t *testing.T) {
+				a, err := NewAlerts(AlertsConfig{Client: c, SpoolDir: t.TempDir(), Durability: Durability{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = a.Close() })
+				if err := a.Record(ctx, "g1", note(at0, firing("f1", at0), firing("f2", at0))); err != nil {
+					t.Fatal(err)
+				}
+				g, err := a.Group(ctx, "g1")
+				if err != nil || g.Firing != 2 {
+					t.Fatalf("Group = %d firing, %v; want 2", g.Firing, err)
+				}
+				if _, err := a.UpdateState(ctx, "g1", false, func(st *bot.AlertGroupState) error {
+					st.Episode, st.Message = g.Episode, bot.MessageRef{Channel: "C1", TS: "1.1"}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.ClaimState(ctx, "g1", true, func(st *bot.AlertGroupState) error {
+					st.AckedBy = "U1"
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if g := mustGroupCtx(t, a, "g1"); g.State.AckedBy != "U1" || g.State.Message.TS != "1.1" || g.DueAt.IsZero() {
+					t.Fatalf("state after the claim = %+v, due %s", g.State, g.DueAt)
+				}
+				if err := a.ScheduleTimer(ctx, "escalate", "g1", at0); err != nil {
+					t.Fatal(err)
+				}
+				ids, err := a.ClaimTimers(ctx, "escalate", at0.Add(time.Second), time.Minute, 10)
+				if err != nil || !cmp.Equal(ids, []string{"g1"}) {
+					t.Fatalf("ClaimTimers = %v, %v", ids, err)
+				}
+				if ids, err := a.ClaimTimers(ctx, "escalate", at0.Add(time.Second), time.Minute, 10); err != nil || len(ids) != 0 {
+					t.Fatalf("second ClaimTimers = %v, %v; want none (leased)", ids, err)
+				}
+			})
+
+			t.Run("covers and file overrides", func(t *testing.T) {
+				cv := NewCovers(c, WithDurability(Durability{}))
+				now := at0
+				for _, id := range []string{"CA", "CB"} {
+					if err := cv.CreateCover(ctx, bot.CoverRequest{ID: id, Schedule: "P1", Requester: "U0", Start: now, End: now.Add(time.Hour)}, now); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, won, err := cv.ClaimCover(ctx, "CA", "U1", now, now.Add(time.Minute)); err != nil || !won {
+					t.Fatalf("ClaimCover = %v, %v", won, err)
+				}
+				if r, ok, err := cv.CompleteCover(ctx, "CA", "U1", "PO1", now); err != nil || !ok || r.State != bot.CoverTaken {
+					t.Fatalf("CompleteCover = %+v, %v, %v", r, ok, err)
+				}
+				if r, ok, err := cv.CancelCover(ctx, "CB", "U0"); err != nil || !ok || r.State != bot.CoverCancelled {
+					t.Fatalf("CancelCover = %+v, %v, %v", r, ok, err)
+				}
+				rec := bot.OverrideRecord{Override: bot.Override{ID: "PO1", Schedule: "P1", End: now.Add(time.Hour)}, CreatedAt: now}
+				if err := cv.RecordOverride(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+				if recs, err := cv.OverrideRecords(ctx, "P1", now); err != nil || len(recs) != 1 {
+					t.Fatalf("OverrideRecords = %v, %v", recs, err)
+				}
+				fo := NewFileOverrides(c, WithDurability(Durability{}))
+				var added []string
+				for _, sc := range []string{"rota-a", "rota-b", "rota-a"} {
+					o, err := fo.AddOverride(ctx, bot.Override{Schedule: sc, Start: now, End: now.Add(time.Hour)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					added = append(added, o.ID)
+				}
+				if list, err := fo.Overrides(ctx, "rota-a", now, now.Add(time.Hour)); err != nil || len(list) != 2 || list[1].ID != added[2] {
+					t.Fatalf("Overrides = %+v, %v; want %s last", list, err, added[2])
+				}
+				if err := fo.DeleteOverride(ctx, "rota-b", added[1]); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			t.Run("follow-ups and limits", func(t *testing.T) {
+				fs, err := NewFollowups(c, WithDurability(Durability{}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, created, err := fs.Add(ctx, "req-1", bot.Followup{Incident: "INC-1", Text: "x", Owner: "U1", RemindAt: at0, SyncAt: at0})
+				if err != nil || !created {
+					t.Fatalf("Add = %v, %v", created, err)
+				}
+				if _, err := fs.Claim(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
+					g.RemindAt = time.Time{}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fs.Update(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
+					g.Owner = "U2"
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if due, err := fs.RemindDue(ctx, at0, 10); err != nil || len(due) != 0 {
+					t.Fatalf("RemindDue = %v, %v; want none", due, err)
+				}
+				if mine, err := fs.OpenByOwner(ctx, "U2"); err != nil || len(mine) != 1 {
+					t.Fatalf("OpenByOwner = %v, %v", mine, err)
+				}
+				l := NewLimiter(c, nil)
+				for i, want := range []bool{true, true, false} {
+					if ok, _, err := l.Allow(ctx, "declare:U1", 2, time.Hour); err != nil || ok != want {
+						t.Fatalf("Allow %d = %v, %v; want %v", i, ok, err, want)
+					}
+					if ok, _, err := l.Allow(ctx, "timeline:INC-1", 2, 0); err != nil || ok != want {
+						t.Fatalf("cap Allow %d = %v, %v; want %v", i, ok, err, want)
+					}
+				}
+			})
+
+			t.Run("run slots", func(t *testing.T) {
+				s, err := NewRunbooks(c, WithDurability(Durability{}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				release, _, ok, err := s.AcquireRunSlot(ctx, "U1", 1, bot.RunSlot{RunID: "R1"}, at0, time.Hour)
+				if err != nil || !ok {
+					t.Fatalf("AcquireRunSlot = %v, %v", ok, err)
+				}
+				if _, running, ok, err := s.AcquireRunSlot(ctx, "U1", 1, bot.RunSlot{RunID: "R2"}, at0, time.Hour); err != nil || ok || len(running) != 1 {
+					t.Fatalf("second AcquireRunSlot = %v, %v, %v; want full", ok, running, err)
+				}
+				release()
+			})
+
 			t.Run("timeline", func(t *testing.T) {
 				tl := newTimelineWith(t, c, t.TempDir(), Durability{})
 				// Incidents spread over the cluster's nodes; one batch of
@@ -163,6 +297,15 @@ func TestStoresOnEveryTopology(t *testing.T) {
 			})
 		})
 	}
+}
+
+func mustGroupCtx(t *testing.T, a *Alerts, id string) bot.AlertGroup {
+	t.Helper()
+	g, err := a.Group(topoCtx(t), id)
+	if err != nil {
+		t.Fatalf("Group(%s): %v", id, err)
+	}
+	return g
 }
 
 // TestTimelineFollowsSlotMoves appends to one incident while the cluster
