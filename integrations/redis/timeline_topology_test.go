@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -52,6 +53,21 @@ func newTimelineWith(t testing.TB, c Client, dir string, d Durability) *Timeline
 func xlenOn(t testing.TB, addr, incident string) int64 {
 	t.Helper()
 	c := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer c.Close()
+	n, err := c.XLen(testCtx(t), StreamKey(incident)).Result()
+	if err != nil {
+		t.Fatalf("XLEN on %s: %v", addr, err)
+	}
+	return n
+}
+
+// xlenOnClusterReplica is xlenOn for a cluster replica, which answers
+// reads only on a READONLY connection.
+func xlenOnClusterReplica(t testing.TB, addr, incident string) int64 {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, OnConnect: func(ctx context.Context, cn *goredis.Conn) error {
+		return cn.ReadOnly(ctx).Err()
+	}})
 	defer c.Close()
 	n, err := c.XLen(testCtx(t), StreamKey(incident)).Result()
 	if err != nil {
@@ -127,6 +143,66 @@ func TestTimelineWaitsForReplicas(t *testing.T) {
 		if n := xlenOn(t, r, "INC-1"); n != 2 {
 			t.Errorf("replica %s has %d events after the drain, want 2", r, n)
 		}
+	}
+}
+
+// TestTimelineWaitsForClusterReplicas checks confirmation on a Cluster
+// whose primaries have a replica each: every event waits for the replica
+// of the primary that serves its incident (WAIT on that primary's own
+// connection), so the replica has it the moment Append returns; asking
+// for more replicas than a primary has holds the event; and a claim asking
+// for too many fails closed there as under Sentinel.
+func TestTimelineWaitsForClusterReplicas(t *testing.T) {
+	cl := redistest.NewCluster(t, redistest.WithClusterReplicas(1))
+	ctx := topoCtx(t)
+	c, err := New(ctx, Config{Addrs: cl.Addrs()})
+	if err != nil {
+		t.Fatalf("New on the cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	tl := newTimelineWith(t, c, t.TempDir(), Durability{})
+
+	// Enough incidents that every primary serves some.
+	primaries := map[string]bool{}
+	for i := 0; i < 12; i++ {
+		inc := fmt.Sprintf("INC-%d", 200+i)
+		mustAppend(t, tl, event(inc, "confirmed"))
+		if n := tl.Pending(); n != 0 {
+			t.Fatalf("Pending() after appending to %s = %d, want 0 (its primary's replica confirmed it)", inc, n)
+		}
+		slot, err := cl.Slot(ctx, StreamKey(inc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		primary, err := cl.SlotOwner(ctx, slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		primaries[primary] = true
+		replicas, err := cl.ReplicasOf(ctx, primary)
+		if err != nil || len(replicas) != 1 {
+			t.Fatalf("ReplicasOf(%s) = %v, %v; want one", primary, replicas, err)
+		}
+		// WAIT returned only once the replica had it: no polling needed.
+		if n := xlenOnClusterReplica(t, replicas[0], inc); n != 1 {
+			t.Errorf("replica %s of %s has %d events of %s right after Append, want 1", replicas[0], primary, n, inc)
+		}
+	}
+	if len(primaries) != 3 {
+		t.Fatalf("the incidents landed on %d primaries, want all 3", len(primaries))
+	}
+
+	tooMany := newTimelineWith(t, c, t.TempDir(), Durability{Replicas: 2, Timeout: 50 * time.Millisecond})
+	mustAppend(t, tooMany, event("INC-300", "two replicas asked"))
+	if st := tooMany.Stats(); st.Held != 1 || st.AwaitingReplicas != 1 {
+		t.Fatalf("Stats() with 2 replicas asked of 1 = %+v, want 1 held, awaiting replicas", st)
+	}
+	won, err := NewDeduper(c, WithDurability(Durability{Replicas: 2, Timeout: 50 * time.Millisecond})).Claim(ctx, "envelope:E1", time.Minute)
+	if !errors.Is(err, ErrNotReplicated) || won {
+		t.Fatalf("claim with 2 replicas asked of 1 = %v, %v; want ErrNotReplicated", won, err)
+	}
+	if won, err := NewDeduper(c).Claim(ctx, "envelope:E1", time.Minute); err != nil || !won {
+		t.Fatalf("claim after the failed one = %v, %v; want won (it was given back)", won, err)
 	}
 }
 

@@ -19,9 +19,10 @@ import (
 
 // Cluster is a Redis Cluster of three primaries, local redis-server
 // processes joined with `redis-cli --cluster create`, as Cluster users run
-// it (without replicas, to stay small).
+// it (without replicas unless WithClusterReplicas, to stay small).
 type Cluster struct {
 	bin, cli, dir string
+	replicas      int // per primary
 
 	mu      sync.Mutex
 	nodes   []*member
@@ -32,11 +33,20 @@ type Cluster struct {
 // cluster redis-cli agrees to create.
 const clusterPrimaries = 3
 
+// ClusterOption configures NewCluster.
+type ClusterOption func(*Cluster)
+
+// WithClusterReplicas gives each primary n replicas (default none).
+func WithClusterReplicas(n int) ClusterOption {
+	return func(c *Cluster) { c.replicas = n }
+}
+
 // NewCluster starts a three-primary Cluster on free ports, waits until
-// every node serves all 16384 slots, and kills every process when the test
-// ends. Without redis-server or redis-cli it skips the test, or fails it
-// under OPSBOT_REQUIRE_REAL_REDIS=1.
-func NewCluster(t testing.TB) *Cluster {
+// every node serves all 16384 slots (and every replica is online), and
+// kills every process when the test ends. Without redis-server or
+// redis-cli it skips the test, or fails it under
+// OPSBOT_REQUIRE_REAL_REDIS=1.
+func NewCluster(t testing.TB, opts ...ClusterOption) *Cluster {
 	t.Helper()
 	bin := requireBinary(t)
 	cli := cliBinary(bin)
@@ -48,7 +58,7 @@ func NewCluster(t testing.TB) *Cluster {
 		t.Skip("redistest: no redis-cli binary found; it creates the cluster")
 		return nil
 	}
-	c, err := startCluster(bin, cli, t.TempDir())
+	c, err := startCluster(bin, cli, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 		return nil
@@ -74,23 +84,26 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-func startCluster(bin, cli, dir string) (c *Cluster, err error) {
+func startCluster(bin, cli, dir string, opts ...ClusterOption) (c *Cluster, err error) {
 	c = &Cluster{bin: bin, cli: cli, dir: dir}
+	for _, o := range opts {
+		o(c)
+	}
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	for i := 0; i < clusterPrimaries; i++ {
+	for i := 0; i < clusterPrimaries*(1+c.replicas); i++ {
 		ndir := filepath.Join(dir, "node"+strconv.Itoa(i))
 		if err := os.MkdirAll(ndir, 0o700); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
-		spec := procSpec{bin: bin, dir: ndir, extra: []string{
+		spec := procSpec{bin: bin, dir: ndir, extra: append([]string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000",
-		}, extraFn: func(int) []string {
+		}, dataNodeOptions...), extraFn: func(int) []string {
 			// The bus port defaults to port+10000, which may be taken or
 			// out of range; a free one of its own avoids both.
 			bus, err := freePort()
@@ -107,7 +120,7 @@ func startCluster(bin, cli, dir string) (c *Cluster, err error) {
 		c.nodes = append(c.nodes, &member{spec: spec, proc: proc})
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(c.replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), topologyWait)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -189,8 +202,55 @@ func (c *Cluster) consistent(ctx context.Context) error {
 		} else if view != first {
 			return fmt.Errorf("node %s sees slots %s, another node %s", addr, view, first)
 		}
+		if c.replicas > 0 && len(slots) > 0 {
+			// Every primary must have its replicas online and
+			// acknowledging, or a test's first WAIT would count a replica
+			// still in its initial sync. The primaries' INFO says so at
+			// once; CLUSTER SLOTS lists the replicas only once gossip has
+			// spread the news (seconds), which nothing here needs.
+			for _, s := range slots {
+				if n, err := onlineReplicas(ctx, s.Nodes[0].Addr); err != nil || n != c.replicas {
+					return fmt.Errorf("primary %s: %d replicas online (%v), want %d", s.Nodes[0].Addr, n, err, c.replicas)
+				}
+				if err := replicasAck(ctx, s.Nodes[0].Addr, c.replicas); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
+}
+
+// ReplicasOf lists the addresses of the replicas of the primary at addr,
+// from its INFO replication.
+func (c *Cluster) ReplicasOf(ctx context.Context, primary string) ([]string, error) {
+	nc := nodeClient(primary)
+	defer nc.Close()
+	info, err := nc.Info(ctx, "replication").Result()
+	if err != nil {
+		return nil, fmt.Errorf("INFO replication of %s: %w", primary, err)
+	}
+	var out []string
+	for _, line := range strings.Split(info, "\n") {
+		// slave0:ip=127.0.0.1,port=40871,state=online,offset=…,lag=0
+		if !strings.HasPrefix(line, "slave") {
+			continue
+		}
+		var ip, port string
+		for _, kv := range strings.Split(strings.TrimSpace(line[strings.Index(line, ":")+1:]), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "ip":
+				ip = v
+			case "port":
+				port = v
+			}
+		}
+		if ip != "" && port != "" {
+			out = append(out, net.JoinHostPort(ip, port))
+		}
+	}
+	return out, nil
 }
 
 func slotView(slots []goredis.ClusterSlot) string {
