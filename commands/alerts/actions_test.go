@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/alertmanager"
+	"github.com/opsbot/opsbot/integrations/redis"
+	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
 
 func userError(err error) string {
@@ -185,5 +189,39 @@ func TestSilenceRefusals(t *testing.T) {
 	_, err := r.click("U0ALICE", ref(m), ActionSilence1h, buttonValue(all, 1))
 	if got := userError(err); !strings.Contains(got, "would match every alert") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestAckFailsClosedWithoutReplicas: an acknowledgement the store's
+// replicas do not confirm is given back, so a failover cannot undo one the
+// person was told about: they are told the store is unreachable and nothing
+// is acknowledged, and their next click, once the replicas confirm, is.
+func TestAckFailsClosedWithoutReplicas(t *testing.T) {
+	w := newWorld(t)
+	tg := redistest.Shared(t, redistest.KindSentinel) // a primary and two replicas
+	w.rdb = tg.Client
+	strict, err := redis.NewAlerts(redis.AlertsConfig{Client: tg.Client, SpoolDir: t.TempDir(), Logger: zaptest.NewLogger(t),
+		Durability: redis.Durability{Replicas: 3, Timeout: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = strict.Close() })
+	r := w.replica(func(c *Config) { c.Store = strict })
+	id := r.notify(diskGroup(disk("db-1", time.Now().Add(-5*time.Minute))))
+	flush(r)
+	msg, value := ref(w.only(w.alerts)), buttonValue(id, 1)
+
+	_, err = r.click("U0BOB", msg, ActionAck, value)
+	if got := userError(err); !strings.Contains(got, "can't reach the alert store right now, so it is not acknowledged") {
+		t.Fatalf("acknowledgement the replicas did not confirm: got %q, want the store unreachable", got)
+	}
+	if g := r.group(id); g.State.AckedBy != "" {
+		t.Fatalf("an unconfirmed acknowledgement was kept: %+v", g.State)
+	}
+	if _, err := w.replica().click("U0BOB", msg, ActionAck, value); err != nil {
+		t.Fatalf("acknowledgement with the replicas confirming: %v", err)
+	}
+	if g := r.group(id); g.State.AckedBy != "U0BOB" {
+		t.Fatalf("acknowledged by %q, want U0BOB", g.State.AckedBy)
 	}
 }
