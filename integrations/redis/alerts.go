@@ -291,13 +291,12 @@ func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
 	if cfg.ResolvedTTL <= 0 {
 		cfg.ResolvedTTL = DefaultResolvedTTL
 	}
+	if err := cfg.Durability.Validate(); err != nil {
+		return nil, fmt.Errorf("alerts store: %w", err)
+	}
 	log := cfg.Logger.Named("alerts")
 	sp, lines, err := openLineSpool(cfg.SpoolDir, AlertsSpoolFile, log)
 	if err != nil {
-		return nil, fmt.Errorf("alerts store: %w", err)
-	}
-	if err := cfg.Durability.Validate(); err != nil {
-		_ = sp.close()
 		return nil, fmt.Errorf("alerts store: %w", err)
 	}
 	rep := newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)}), false)
