@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -13,7 +14,8 @@ type Handler func(ctx context.Context, req *Request) (Response, error)
 type Middleware func(Handler) Handler
 
 // Command is one subcommand of a slash command, declared as a value so that
-// help, usage and authorization come from the same place as the behaviour.
+// help, usage, argument checks and authorization come from the same place as
+// the behaviour.
 type Command struct {
 	// Name is the first word after the slash command, e.g. "declare".
 	Name    string
@@ -22,9 +24,45 @@ type Command struct {
 	Usage       string
 	Description string
 	// Examples are whole command lines, shown by `/family help NAME`.
-	Examples   []string
+	Examples []string
+	// Parse, when set, checks what was typed after Name before anything
+	// else runs, and returns the value the handler works on (see
+	// WithParsed) or a user error (Userf) saying what is wrong. It must do
+	// no I/O and read no clock: it sees only the typed input, so the front
+	// end can answer its errors at once, over Slack in the envelope's ack,
+	// without a worker, a Web API call or a trip to Redis. Middleware and
+	// Handler run only when it succeeds. Nil leaves the checks to Handler.
+	Parse      func(in Args) (any, error)
 	Middleware []Middleware
 	Handler    Handler
+}
+
+// Args is what a person typed after a subcommand's name (for a family's
+// FallbackParse, everything they typed), as Command.Parse sees it.
+type Args struct {
+	// Words are the arguments split on white space.
+	Words []string
+	// Text is the same input as typed, trimmed, with its inner spacing and
+	// line breaks (a note, an update).
+	Text string
+}
+
+// Parser adapts a typed parse function to Command.Parse.
+func Parser[T any](parse func(in Args) (T, error)) func(Args) (any, error) {
+	return func(in Args) (any, error) { return parse(in) }
+}
+
+// WithParsed adapts a handler of a command with Parse: it receives the
+// parsed value instead of re-reading the text.
+func WithParsed[T any](h func(ctx context.Context, req *Request, args T) (Response, error)) Handler {
+	return func(ctx context.Context, req *Request) (Response, error) {
+		args, ok := req.Parsed.(T)
+		if !ok {
+			var want T
+			return Response{}, fmt.Errorf("bot: handler wants %T arguments, the request carries %T (is Parse set?)", want, req.Parsed)
+		}
+		return h(ctx, req, args)
+	}
 }
 
 // Family is a slash command and its subcommands, e.g. /incident.
@@ -39,6 +77,9 @@ type Family struct {
 	// Fallback runs when the first word names no subcommand (e.g.
 	// /oncall payments). Nil answers with usage.
 	Fallback Handler
+	// FallbackParse checks the input of Fallback as Command.Parse does for
+	// a subcommand (its Args hold every word typed).
+	FallbackParse func(in Args) (any, error)
 }
 
 // Router maps requests to handlers. Routes are registered explicitly by the
@@ -135,37 +176,142 @@ func (r *Router) Route(req *Request) (Handler, string) {
 }
 
 func (r *Router) routeCommand(req *Request) (Handler, string) {
+	rc := r.resolveCommand(req)
+	if rc.answer != nil {
+		resp, err := *rc.answer, rc.err
+		return func(context.Context, *Request) (Response, error) { return resp, err }, rc.label
+	}
+	h := rc.handler
+	if parse := rc.parse; parse != nil {
+		next := h
+		// Parsed here, inside the handler, when the front end has not
+		// parsed already: the engine recovers a panicking Parse as it does
+		// a panicking handler.
+		h = func(ctx context.Context, req *Request) (Response, error) {
+			if !req.parsed {
+				v, err := parse(rc.input)
+				if err != nil {
+					return Response{}, err
+				}
+				req.Parsed, req.parsed = v, true
+			}
+			return next(ctx, req)
+		}
+	}
+	return h, rc.label
+}
+
+// resolved is where a slash command goes: an answer known without running
+// anything (help, usage), or a handler with the parse step it needs first.
+type resolved struct {
+	label   string
+	answer  *Response
+	err     error
+	handler Handler
+	parse   func(Args) (any, error)
+	input   Args
+}
+
+func answered(resp Response, label string) resolved { return resolved{label: label, answer: &resp} }
+
+func (r *Router) resolveCommand(req *Request) resolved {
 	f, ok := r.families[req.Command]
 	if !ok {
-		return replyHandler(fmt.Sprintf("I do not know the command %s.", req.Command)), "command:unknown"
+		return answered(Reply(fmt.Sprintf("I do not know the command %s.", req.Command)), "command:unknown")
 	}
 	args := req.Args()
 	if len(args) == 0 {
 		if f.Default != nil {
-			return f.Default, f.Name
+			return resolved{label: f.Name, handler: f.Default}
 		}
-		return replyHandler(f.Help()), f.Name + " help"
+		return answered(Reply(f.Help()), f.Name+" help")
 	}
 	word := strings.ToLower(args[0])
 	if word == "help" || word == "-h" || word == "--help" {
 		if len(args) > 1 {
 			if c := f.command(strings.ToLower(args[1])); c != nil {
-				return replyHandler(f.CommandHelp(c)), f.Name + " help"
+				return answered(Reply(f.CommandHelp(c)), f.Name+" help")
 			}
 		}
-		return replyHandler(f.Help()), f.Name + " help"
+		return answered(Reply(f.Help()), f.Name+" help")
 	}
 	if c := f.command(word); c != nil {
 		h := c.Handler
 		for j := len(c.Middleware) - 1; j >= 0; j-- {
 			h = c.Middleware[j](h)
 		}
-		return h, f.Name + " " + c.Name
+		return resolved{label: f.Name + " " + c.Name, handler: h, parse: c.Parse,
+			input: Args{Words: args[1:], Text: afterFirstWord(req.Text)}}
 	}
 	if f.Fallback != nil {
-		return f.Fallback, f.Name
+		return resolved{label: f.Name, handler: f.Fallback, parse: f.FallbackParse,
+			input: Args{Words: args, Text: strings.TrimSpace(req.Text)}}
 	}
-	return replyHandler(fmt.Sprintf("I do not know `%s %s`.\n%s", f.Name, args[0], f.Help())), f.Name + " unknown"
+	return answered(Reply(fmt.Sprintf("I do not know `%s %s`.\n%s", f.Name, args[0], f.Help())), f.Name+" unknown")
+}
+
+// Immediate is the answer to a request that needs no I/O, for the front end
+// to deliver at once (Slack: in the envelope's ack).
+type Immediate struct {
+	Response Response
+	// Route labels the request for logs and metrics, as Route does.
+	Route string
+	// Err is the user error the answer reports, if it is one.
+	Err error
+}
+
+// Immediate answers req when that needs no I/O: help, usage, an unknown
+// subcommand, and the user errors of a command's Parse. Otherwise ok is
+// false; what Parse returned is then kept in req, so the handler does not
+// parse again. Only slash commands are answered here: clicks, forms and
+// events always need their handlers.
+func (r *Router) Immediate(req *Request) (im Immediate, ok bool) {
+	if req.Kind != KindCommand {
+		return Immediate{}, false
+	}
+	rc := r.resolveCommand(req)
+	if rc.answer != nil {
+		return Immediate{Response: *rc.answer, Route: rc.label, Err: rc.err}, true
+	}
+	if rc.parse == nil || req.parsed {
+		return Immediate{}, false
+	}
+	v, err, panicked := safeParse(rc.parse, rc.input)
+	var ue *UserError
+	switch {
+	case panicked:
+		// Left to the engine, which recovers, logs and answers it.
+		return Immediate{}, false
+	case err == nil:
+		req.Parsed, req.parsed = v, true
+		return Immediate{}, false
+	case errors.As(err, &ue):
+		return Immediate{Response: Reply(ue.Msg), Route: rc.label, Err: err}, true
+	default:
+		// Not a user error: a bug or a misconfiguration, which the engine
+		// logs and answers with a reference.
+		return Immediate{}, false
+	}
+}
+
+func safeParse(parse func(Args) (any, error), in Args) (v any, err error, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err, panicked = nil, nil, true
+		}
+	}()
+	v, err = parse(in)
+	return v, err, false
+}
+
+// afterFirstWord is text without its first word, trimmed, keeping inner
+// spacing and line breaks.
+func afterFirstWord(text string) string {
+	t := strings.TrimSpace(text)
+	if i := strings.IndexAny(t, " \t\n"); i >= 0 {
+		return strings.TrimSpace(t[i:])
+	}
+	return ""
 }
 
 // command returns the subcommand named word (or one of its aliases), or nil.

@@ -146,6 +146,30 @@ func (e *Engine) stopIntake() {
 	}
 }
 
+// Immediate returns the answer to req when it needs no I/O (see
+// Router.Immediate): the front end delivers it at once, without a worker
+// (Slack: in the envelope's ack), and then calls Answered. When it cannot
+// deliver it that way (too big for an ack), it submits req instead, and a
+// worker answers the same through the Responder.
+func (e *Engine) Immediate(req *Request) (Immediate, bool) { return e.cfg.Router.Immediate(req) }
+
+// Answered records an answer the front end delivered from Immediate, as
+// Handle records a request it ran: the outcome for metrics, and a log line
+// when it refused something. took is from receipt to delivery.
+func (e *Engine) Answered(req *Request, im Immediate, took time.Duration) {
+	outcome := "ok"
+	if im.Err != nil {
+		outcome = "user_error"
+		// Built only here: most immediate answers are help, logged by nobody.
+		e.log.Info("request refused", zap.String("envelope_id", req.EnvelopeID), zap.String("kind", string(req.Kind)),
+			zap.String("user", req.UserID), zap.String("channel", req.ChannelID), zap.String("route", im.Route),
+			zap.String("reason", im.Err.Error()), zap.Bool("in_ack", true))
+	}
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Handled(im.Route, outcome, took)
+	}
+}
+
 // Submit queues an acknowledged request. It blocks while the queue is full,
 // until ctx ends. The request's own context is detached from ctx's
 // cancellation so that a request already accepted finishes during shutdown.

@@ -52,6 +52,12 @@ type Request struct {
 	ResponseURL string
 	// Received is when the front end received the request (UTC).
 	Received time.Time
+	// Parsed is what the command's Parse returned (see Command.Parse and
+	// WithParsed); set by the router before the middleware and handler run.
+	Parsed any
+	// parsed says Parsed is set, so a request parsed by the front end
+	// before its ack is not parsed again by the worker.
+	parsed bool
 }
 
 // Args splits Text into words.
