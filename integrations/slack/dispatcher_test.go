@@ -35,14 +35,19 @@ func (r *recorder) ValidateView(*bot.ViewSubmission) map[string]string {
 	return map[string]string{"title": "no"}
 }
 
+// Immediate answers nothing at once: every command goes to Submit.
+func (r *recorder) Immediate(*bot.Request) (bot.Immediate, bool) { return bot.Immediate{}, false }
+
+func (r *recorder) Answered(*bot.Request, bot.Immediate, time.Duration) {}
+
 func (r *recorder) count() (submitted, validated int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.submitted), r.validated
 }
 
-// Listen needs only Submit and ValidateView: it acks, then submits, and a
-// modal refused before the ack is never submitted.
+// Listen needs only the Dispatcher: it acks, then submits, and a modal
+// refused before the ack is never submitted.
 func TestListenFeedsAnyDispatcher(t *testing.T) {
 	fs := fakeslack.New(t)
 	fs.AddUser(fakeslack.User{ID: alice, Name: "alice"})

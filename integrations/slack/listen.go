@@ -25,6 +25,11 @@ type Dispatcher interface {
 	// ValidateView checks a modal submission before the ack, which carries
 	// its field errors; it must be fast and do no I/O.
 	ValidateView(v *bot.ViewSubmission) map[string]string
+	// Immediate returns the answer to a request that needs no I/O (help,
+	// usage, argument errors), which travels in the ack; Answered records
+	// that it was delivered.
+	Immediate(req *bot.Request) (bot.Immediate, bool)
+	Answered(req *bot.Request, im bot.Immediate, took time.Duration)
 }
 
 var _ Dispatcher = (*bot.Engine)(nil)
@@ -99,7 +104,9 @@ func (c *Client) dispatch(ctx context.Context, smc *socketmode.Client, engine Di
 	}
 }
 
-// envelope acks one envelope and submits the request it carries.
+// envelope acks one envelope and submits the request it carries. A slash
+// command whose answer needs no I/O (help, usage, an argument error) is
+// answered in the ack itself: one round trip, no Web API call, no worker.
 func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine Dispatcher, evt socketmode.Event) {
 	received := time.Now()
 	if evt.Request == nil {
@@ -107,39 +114,108 @@ func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine Di
 	}
 	typ := string(evt.Type)
 	env := evt.Request
-	log := c.log.With(zap.String("envelope_id", env.EnvelopeID), zap.String("type", typ),
-		zap.Int("retry_attempt", env.RetryAttempt))
 	c.metrics.received.WithLabelValues(typ).Inc()
 
 	req, ackPayload, err := c.convert(evt, engine)
 	if err != nil {
-		log.Warn("envelope not understood; acknowledged and dropped", zap.Error(err))
+		c.envLog(env, typ).Warn("envelope not understood; acknowledged and dropped", zap.Error(err))
+	}
+	var (
+		answer   bot.Immediate
+		answered bool
+	)
+	if req != nil && req.Kind == bot.KindCommand {
+		req.EnvelopeID = env.EnvelopeID
+		if im, ok := engine.Immediate(req); ok {
+			if p, fits := ackAnswer(env.EnvelopeID, im.Response); fits {
+				ackPayload, answer, answered = p, im, true
+			} else {
+				// Slack drops acks of 20 KB or more: the answer goes the
+				// way of every other, posted by a worker after a plain ack.
+				c.envLog(env, typ).Info("answer too big for the ack; posting it", zap.Int("bytes", len(p)))
+			}
+		}
 	}
 	// AckCtx only queues the ack for slack-go's writer; the deadline keeps a
 	// stalled connection from blocking the loop (Slack will redeliver).
 	actx, cancel := context.WithTimeout(ctx, ackTimeout)
 	aerr := smc.AckCtx(actx, env.EnvelopeID, ackPayload)
 	cancel()
+	if aerr != nil && answered && !errors.Is(aerr, context.DeadlineExceeded) && !errors.Is(aerr, context.Canceled) {
+		// Refused before it was queued (slack-go checks the size too):
+		// acknowledge plainly and post the answer instead.
+		c.envLog(env, typ).Warn("answer not accepted in the ack; posting it", zap.Error(aerr))
+		answered = false
+		actx, cancel := context.WithTimeout(ctx, ackTimeout)
+		aerr = smc.AckCtx(actx, env.EnvelopeID, nil)
+		cancel()
+	}
 	if aerr != nil {
-		log.Error("ack failed", zap.Error(aerr))
+		c.envLog(env, typ).Error("ack failed", zap.Error(aerr))
 		return
 	}
 	c.metrics.acked.WithLabelValues(typ).Inc()
-	c.metrics.ackLatency.Observe(time.Since(received).Seconds())
+	took := time.Since(received)
+	c.metrics.ackLatency.Observe(took.Seconds())
 	if req == nil {
 		return
 	}
 	req.EnvelopeID = env.EnvelopeID
 	req.RetryAttempt = env.RetryAttempt
 	req.Received = c.now()
-	log.Debug("envelope acknowledged", zap.String("kind", string(req.Kind)), zap.String("dedupe_key", req.DedupeKey))
+	if answered {
+		engine.Answered(req, answer, took)
+		return
+	}
+	if ce := c.log.Check(zap.DebugLevel, "envelope acknowledged"); ce != nil {
+		ce.Write(zap.String("envelope_id", env.EnvelopeID), zap.String("type", typ), zap.Int("retry_attempt", env.RetryAttempt),
+			zap.String("kind", string(req.Kind)), zap.String("dedupe_key", req.DedupeKey))
+	}
 	// Submit blocks while the engine's queue is full. That is deliberate
 	// backpressure: this envelope is acked and will run, and the envelopes
 	// behind it stay unacked, so Slack redelivers them (possibly to another
 	// replica) instead of the bot accepting work it cannot start.
 	if err := engine.Submit(ctx, req); err != nil {
-		log.Error("request not queued", zap.Error(err))
+		c.envLog(env, typ).Error("request not queued", zap.Error(err))
 	}
+}
+
+// envLog is the logger for one envelope. Built only when something is
+// logged: fields made for every envelope and never written cost an
+// allocation each on the ack path.
+func (c *Client) envLog(env *socketmode.Request, typ string) *zap.Logger {
+	return c.log.With(zap.String("envelope_id", env.EnvelopeID), zap.String("type", typ),
+		zap.Int("retry_attempt", env.RetryAttempt))
+}
+
+// maxAck is Slack's limit on a Socket Mode response: Slack silently drops
+// one of 20 KB or more (slack-go's AckCtx refuses it too).
+const maxAck = 20 * 1024
+
+// commandAnswer is a slash command's answer in its ack, as Slack reads it
+// from a slash command's response.
+type commandAnswer struct {
+	ResponseType string        `json:"response_type"`
+	Text         string        `json:"text"`
+	Blocks       []slack.Block `json:"blocks,omitempty"`
+}
+
+// ackAnswer renders resp as a slash command's ack payload. fits is false
+// when the whole ack (envelope ID and payload, as slack-go writes it) would
+// reach Slack's size limit.
+func ackAnswer(envelopeID string, resp bot.Response) (payload json.RawMessage, fits bool) {
+	text, blocks := RenderMessage(resp.Message)
+	a := commandAnswer{ResponseType: slack.ResponseTypeEphemeral, Text: text, Blocks: blocks}
+	if resp.Visibility == bot.InChannel {
+		a.ResponseType = slack.ResponseTypeInChannel
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return nil, false
+	}
+	// {"envelope_id":"…","payload":…}
+	size := len(`{"envelope_id":"","payload":}`) + len(envelopeID) + len(raw)
+	return raw, size < maxAck
 }
 
 // convert turns an envelope into a request. A nil request means there is

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -279,5 +280,89 @@ func TestSocketModeAckRecorded(t *testing.T) {
 	got := <-cmds
 	if got.TriggerID != sent.TriggerID || got.ResponseURL != sent.ResponseURL || got.Command != "/incident" || got.TeamID != fakeslack.TeamID {
 		t.Errorf("slash command = %+v, want trigger %s", got, sent.TriggerID)
+	}
+}
+
+// TestSlashCommandAnsweredInAck: an ack payload answers the command as Slack
+// shows it (ephemeral by default, in_channel on request), and an ack of
+// MaxAckSize or more is dropped whole, as Slack drops it: the envelope stays
+// unacknowledged and nothing is shown. A raw websocket client is used because
+// slack-go refuses to send such an ack at all.
+func TestSlashCommandAnsweredInAck(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.AddUser(fakeslack.User{ID: "U0ALICE", Name: "alice"})
+	general := fs.AddChannel("general", "U0ALICE")
+	_, url, err := client(fs, fs.AppToken()).StartSocketModeContext(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx(t), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var hello map[string]any
+	if err := ws.ReadJSON(&hello); err != nil || hello["type"] != "hello" {
+		t.Fatalf("hello = %v, %v", hello, err)
+	}
+	send := func(text string) string {
+		t.Helper()
+		sent, err := fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/incident", Text: text, UserID: "U0ALICE", ChannelID: general})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			EnvelopeID             string `json:"envelope_id"`
+			AcceptsResponsePayload bool   `json:"accepts_response_payload"`
+		}
+		if err := ws.ReadJSON(&env); err != nil || env.EnvelopeID != sent.EnvelopeID || !env.AcceptsResponsePayload {
+			t.Fatalf("envelope = %+v, %v; want %s accepting a response payload", env, err, sent.EnvelopeID)
+		}
+		return env.EnvelopeID
+	}
+	ack := func(id string, payload any) {
+		t.Helper()
+		if err := ws.WriteJSON(map[string]any{"envelope_id": id, "payload": payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	id := send("help")
+	ack(id, map[string]any{"response_type": "ephemeral", "text": "the help",
+		"blocks": []any{map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "*the help*"}}}})
+	a, err := fs.WaitAck(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eph := fs.Ephemerals(general, "U0ALICE")
+	if len(eph) != 1 || eph[0].Via != "ack" || !strings.Contains(eph[0].Rendered(), "*the help*") || eph[0].Time.Before(a.Sent) {
+		t.Errorf("ephemerals = %+v, want the help via the ack", eph)
+	}
+
+	id = send("say")
+	ack(id, map[string]any{"response_type": "in_channel", "text": "for all"})
+	if _, err := fs.WaitAck(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := fs.Messages(general); len(msgs) != 1 || msgs[0].Text != "for all" || msgs[0].BotID == "" {
+		t.Errorf("messages = %+v, want the bot's in_channel answer", msgs)
+	}
+
+	id = send("big")
+	ack(id, map[string]any{"text": strings.Repeat("x", fakeslack.MaxAckSize)})
+	ack(id+"-after", nil) // a later message proves the big one was read
+	if _, err := fs.WaitAck(ctx(t), id+"-after"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.DroppedAcks(); got != 1 {
+		t.Errorf("dropped acks = %d, want 1", got)
+	}
+	for _, a := range fs.Acks() {
+		if a.EnvelopeID == id {
+			t.Errorf("the oversized ack was recorded: %d bytes", a.Size)
+		}
+	}
+	if got := len(fs.Ephemerals(general, "U0ALICE")); got != 1 {
+		t.Errorf("ephemerals = %d, want only the first", got)
 	}
 }

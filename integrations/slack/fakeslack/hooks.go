@@ -118,7 +118,7 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 		s.appendMessageLocked(c, &Message{User: BotUserID, BotID: BotID, Text: body.Text, Blocks: body.Blocks, ThreadTS: body.ThreadTS})
 	default:
 		s.ephemerals = append(s.ephemerals, Ephemeral{Channel: target.channel, User: target.user,
-			ThreadTS: body.ThreadTS, Text: body.Text, Blocks: body.Blocks, Via: "response_url"})
+			ThreadTS: body.ThreadTS, Text: body.Text, Blocks: body.Blocks, Via: "response_url", Time: call.Time})
 	}
 	call.Status = http.StatusOK
 	s.calls = append(s.calls, call)

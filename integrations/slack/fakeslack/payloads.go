@@ -82,7 +82,12 @@ func (s *Server) SendSlashCommand(cmd SlashCommand) (Sent, error) {
 		"command": cmd.Command, "text": cmd.Text, "api_app_id": AppID,
 		"response_url": respURL, "trigger_id": trigger,
 	}
-	return s.sendPayload("slash_commands", payload, true, trigger, "", respURL)
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return Sent{}, fmt.Errorf("fakeslack: marshal slash_commands payload: %w", err)
+	}
+	return s.send(&envelope{ID: newEnvelopeID(), Type: "slash_commands", AcceptsResponsePayload: true, Payload: raw,
+		triggerID: trigger, responseURL: respURL, answer: responseTarget{channel: cmd.ChannelID, user: cmd.UserID}})
 }
 
 // BlockAction is a click on a button in a message.

@@ -68,7 +68,9 @@ type Server struct {
 	totalConns int
 	envelopes  map[string]*envelope
 	acks       []Ack
-	closed     bool
+	// droppedAcks counts acks over MaxAckSize.
+	droppedAcks int
+	closed      bool
 }
 
 // Option configures a Server.

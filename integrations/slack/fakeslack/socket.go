@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +21,20 @@ var ErrNoConnection = errors.New("fakeslack: no socket mode connection")
 type Ack struct {
 	EnvelopeID string
 	// Payload is the ack's payload (e.g. a view_submission response
-	// action), or nil for a plain ack.
+	// action, or a slash command's answer), or nil for a plain ack.
 	Payload json.RawMessage
+	// Size is the websocket message's length in bytes.
+	Size int
 	// Sent is when the envelope was (last) sent; Received when the ack came.
 	Sent     time.Time
 	Received time.Time
 }
+
+// MaxAckSize is Slack's limit on a Socket Mode response: Slack silently
+// drops messages of 20 KB or more, so the envelope stays unacknowledged (and
+// is redelivered) and its answer is never shown. The fake does the same and
+// counts them (DroppedAcks).
+const MaxAckSize = 20 * 1024
 
 // Sent describes an envelope the fake sent.
 type Sent struct {
@@ -48,7 +57,9 @@ type envelope struct {
 	Payload                json.RawMessage `json:"payload"`
 
 	triggerID, eventID, responseURL string
-	sentAt                          time.Time
+	// answer is who sees a slash command's answer sent in its ack.
+	answer responseTarget
+	sentAt time.Time
 }
 
 type wsConn struct {
@@ -131,23 +142,75 @@ func (s *Server) pingLoop(c *wsConn) {
 func (s *Server) readLoop(c *wsConn) {
 	defer s.dropConn(c)
 	for {
+		_, raw, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if len(raw) >= MaxAckSize {
+			s.mu.Lock()
+			s.droppedAcks++
+			s.notifyLocked()
+			s.mu.Unlock()
+			continue
+		}
 		var msg struct {
 			EnvelopeID string          `json:"envelope_id"`
 			Payload    json.RawMessage `json:"payload"`
 		}
-		if err := c.ws.ReadJSON(&msg); err != nil {
+		if err := json.Unmarshal(raw, &msg); err != nil {
 			return
 		}
-		now := time.Now()
 		s.mu.Lock()
-		ack := Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, Received: now}
+		ack := Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, Size: len(raw), Received: now}
 		if env, ok := s.envelopes[msg.EnvelopeID]; ok {
 			ack.Sent = env.sentAt
+			if env.Type == "slash_commands" && len(msg.Payload) > 0 && string(msg.Payload) != "null" {
+				s.answerInAckLocked(env, msg.Payload, now)
+			}
 		}
 		s.acks = append(s.acks, ack)
 		s.notifyLocked()
 		s.mu.Unlock()
 	}
+}
+
+// answerInAckLocked shows a slash command's answer sent in its ack, as Slack
+// does: to the user who typed it (response_type ephemeral, the default) or
+// in the channel (in_channel). A payload Slack would refuse (invalid blocks,
+// nothing to show) shows nothing. s.mu must be held.
+func (s *Server) answerInAckLocked(env *envelope, payload json.RawMessage, at time.Time) {
+	var body struct {
+		Text         string          `json:"text"`
+		Blocks       json.RawMessage `json:"blocks"`
+		ResponseType string          `json:"response_type"`
+	}
+	if json.Unmarshal(payload, &body) != nil {
+		return
+	}
+	if string(body.Blocks) == "null" {
+		body.Blocks = nil
+	}
+	if (strings.TrimSpace(body.Text) == "" && body.Blocks == nil) || validateBlocks(string(body.Blocks)) != "" {
+		return
+	}
+	t := env.answer
+	if body.ResponseType == "in_channel" {
+		if c := s.channels[t.channel]; c != nil {
+			s.appendMessageLocked(c, &Message{User: BotUserID, BotID: BotID, Text: body.Text, Blocks: body.Blocks})
+		}
+		return
+	}
+	s.ephemerals = append(s.ephemerals, Ephemeral{Channel: t.channel, User: t.user, Text: body.Text,
+		Blocks: body.Blocks, Via: "ack", Time: at})
+}
+
+// DroppedAcks is how many Socket Mode responses were too big (MaxAckSize)
+// and dropped, as Slack drops them.
+func (s *Server) DroppedAcks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.droppedAcks
 }
 
 func (s *Server) dropConn(c *wsConn) {

@@ -63,16 +63,19 @@ type Message struct {
 // one per line, for assertions that should not depend on the block layout.
 func (m Message) Rendered() string { return render(m.Text, m.Blocks) }
 
-// Ephemeral is a message only one user saw: posted with chat.postEphemeral or
-// through a response URL with response_type ephemeral.
+// Ephemeral is a message only one user saw: posted with chat.postEphemeral,
+// through a response URL with response_type ephemeral, or sent in the ack of
+// the user's slash command.
 type Ephemeral struct {
 	Channel  string
 	User     string
 	ThreadTS string
 	Text     string
 	Blocks   json.RawMessage
-	// Via is "chat.postEphemeral" or "response_url".
+	// Via is "chat.postEphemeral", "response_url" or "ack".
 	Via string
+	// Time is when the fake received it.
+	Time time.Time
 }
 
 // Rendered is like Message.Rendered.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -111,7 +112,7 @@ func (s *Server) chatPostEphemeral(p url.Values) (obj, string) {
 		return nil, code
 	}
 	s.ephemerals = append(s.ephemerals, Ephemeral{Channel: c.ID, User: user, ThreadTS: p.Get("thread_ts"),
-		Text: text, Blocks: rawOrNil(blocks), Via: "chat.postEphemeral"})
+		Text: text, Blocks: rawOrNil(blocks), Via: "chat.postEphemeral", Time: time.Now()})
 	return obj{"message_ts": s.nextTSLocked()}, ""
 }
 
