@@ -37,8 +37,9 @@ func TestConsoleScript(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"alice@#general> /incident help",
+		"alice@#general> /incident help\n→ only @alice sees, in #general (answered in the ack):",
 		"`/incident declare [--drill] [sev1..sev4] TITLE…`",
+		"/incident sev sev9\n→ only @alice sees, in #inc-1-checkout-errors (answered in the ack):",
 		"created channel #inc-1-checkout-errors",
 		"(you are now in #inc-1-checkout-errors)",
 		"@bob is now the commander of INC-1",

@@ -16,15 +16,42 @@ func TestE2ESlashCommandIsAckedThenAnswered(t *testing.T) {
 	if err := w.Slack.WaitConnections(testCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
+	// Help, usage and argument errors need no I/O: they travel in the ack,
+	// shown from it, with no Web API call.
 	for _, cmd := range []string{"/incident", "/oncall", "/runbook"} {
-		w.slash(t, alice, w.General, cmd, "help")
-		w.ephemeralContaining(t, w.General, alice, cmd+" help")
+		sent := w.slash(t, alice, w.General, cmd, "help")
+		if e := w.ephemeralContaining(t, w.General, alice, cmd+" help"); e.Via != "ack" {
+			t.Errorf("%s help shown via %s, want the ack", cmd, e.Via)
+		}
+		if a, _ := w.Slack.WaitAck(testCtx(t), sent.EnvelopeID); !strings.Contains(string(a.Payload), `"response_type":"ephemeral"`) {
+			t.Errorf("%s help ack = %s, want the ephemeral answer in it", cmd, a.Payload)
+		}
 	}
 	// Unknown input answers with usage, ephemerally, and changes nothing.
 	w.slash(t, bob, w.General, "/incident", "frobnicate now")
 	w.ephemeralContaining(t, w.General, bob, "I do not know `/incident frobnicate`")
-	if n := len(w.Slack.Calls("conversations.create")); n != 0 {
-		t.Errorf("got %d conversations.create calls, want 0", n)
+	for _, c := range []struct{ cmd, text, want string }{
+		{"/incident", "sev sev9", "Unknown severity `sev9`"},
+		{"/incident", "commander bob", "I need a mention of a person"},
+		{"/runbook", "run", "Usage: `/runbook run NAME"},
+		{"/runbook", "show", "Usage: `/runbook show NAME`"},
+	} {
+		w.slash(t, carol, w.General, c.cmd, c.text)
+		if e := w.ephemeralContaining(t, w.General, carol, c.want); e.Via != "ack" {
+			t.Errorf("%s %s answered via %s, want the ack", c.cmd, c.text, e.Via)
+		}
+	}
+	if calls := w.Slack.Calls("chat.postEphemeral", "chat.postMessage", "conversations.create"); len(calls) != 0 {
+		t.Errorf("Web API calls for answers without I/O: %+v", calls)
+	}
+	// A command that needs I/O is acknowledged plainly, then answered.
+	sent := w.slash(t, alice, w.General, "/incident", "list")
+	ack, err := w.Slack.WaitAck(testCtx(t), sent.EnvelopeID)
+	if err != nil || ack.Payload != nil {
+		t.Errorf("ack of /incident list = %s, %v; want a plain ack", ack.Payload, err)
+	}
+	if e := w.ephemeralContaining(t, w.General, alice, "No open incidents"); e.Via != "chat.postEphemeral" || e.Time.Before(ack.Received) {
+		t.Errorf("/incident list answered %+v, want chat.postEphemeral after the ack (%v)", e, ack.Received)
 	}
 }
 

@@ -47,28 +47,12 @@ type declaration struct {
 	AlertGroups []string
 }
 
-func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args, drill, err := cutDrillFlag(req.Args()[1:])
-	if err != nil {
-		return bot.Response{}, err
-	}
-	sev := bot.Sev3
-	if len(args) > 0 {
-		if p, ok := bot.ParseSeverity(args[0]); ok {
-			sev, args = p, args[1:]
-		} else if looksLikeSeverity(args[0]) {
-			return bot.Response{}, bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", args[0])
-		}
-	}
-	title := strings.Join(args, " ")
-	if err := checkTitle(title); err != nil {
-		return bot.Response{}, bot.Userf("%s\n%s", err.Error(), s.usage("declare"))
-	}
+func (s *Service) cmdDeclare(ctx context.Context, req *bot.Request, a declareArgs) (bot.Response, error) {
 	if err := s.allowDeclare(ctx, req.UserID); err != nil {
 		return bot.Response{}, err
 	}
-	inc, created, err := s.declare(ctx, declaration{Title: title, Severity: sev, By: req.UserID,
-		DedupeKey: dedupeKey(req), ReplyChannel: req.ChannelID, Drill: drill})
+	inc, created, err := s.declare(ctx, declaration{Title: a.title, Severity: a.sev, By: req.UserID,
+		DedupeKey: dedupeKey(req), ReplyChannel: req.ChannelID, Drill: a.drill})
 	if err != nil {
 		return bot.Response{}, err
 	}

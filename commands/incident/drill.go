@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,19 +258,12 @@ func cutDrillFlag(args []string) ([]string, bool, error) {
 
 // pageInDrill answers /incident page in a drill: nobody is paged, and the
 // timeline records what would have happened.
-func (s *Service) pageInDrill(ctx context.Context, req *bot.Request, inc bot.Incident) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) == 0 {
-		return bot.Response{}, bot.Userf("Name a service. %s%s", s.usage("page"), s.servicesHint())
-	}
-	service := strings.ToLower(args[0])
-	if len(s.set.PageServices) > 0 && !slices.Contains(s.set.PageServices, service) {
-		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", args[0], s.servicesHint())
-	}
-	message := strings.TrimSpace(strings.TrimPrefix(restText(req), args[0]))
-	if err := s.checkTextOptional(message); err != nil {
+func (s *Service) pageInDrill(ctx context.Context, req *bot.Request, inc bot.Incident, a pageArgs) (bot.Response, error) {
+	a, err := s.checkPage(a)
+	if err != nil {
 		return bot.Response{}, err
 	}
+	service, message := a.service, a.message
 	ev := bot.TimelineEvent{Type: bot.TLPage, Actor: req.UserID, Text: bot.CleanText(message),
 		Details: map[string]string{"service": service, "simulated": "true"}}
 	if err := s.record(ctx, &inc, ev); err != nil {

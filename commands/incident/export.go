@@ -636,21 +636,7 @@ func (d *Document) indexLater() {
 	}
 }
 
-func (s *Service) cmdExport(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	format := FormatMarkdown
-	if len(args) > 1 {
-		return bot.Response{}, bot.Userf("%s", s.usage("export"))
-	}
-	if len(args) == 1 {
-		format = strings.ToLower(args[0])
-		if format == "markdown" {
-			format = FormatMarkdown
-		}
-		if format != FormatMarkdown && format != FormatJSON {
-			return bot.Response{}, bot.Userf("Unknown format `%s`: use md or json.", args[0])
-		}
-	}
+func (s *Service) cmdExport(ctx context.Context, req *bot.Request, format string) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err

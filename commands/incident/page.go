@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -12,28 +11,18 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-func (s *Service) cmdPage(ctx context.Context, req *bot.Request) (bot.Response, error) {
+func (s *Service) cmdPage(ctx context.Context, req *bot.Request, a pageArgs) (bot.Response, error) {
 	if inc, ok, err := s.byChannel(ctx, req.ChannelID); err == nil && ok && inc.Drill {
-		return s.pageInDrill(ctx, req, inc)
+		return s.pageInDrill(ctx, req, inc, a)
 	}
 	if s.pager == nil {
 		return bot.Response{}, bot.Userf("Paging is not configured: set PAGERDUTY_TOKEN and pagerduty.services in the config.")
 	}
-	args := req.Args()[1:]
-	if len(args) == 0 {
-		return bot.Response{}, bot.Userf("Name a service. %s%s", s.usage("page"), s.servicesHint())
-	}
-	service := strings.ToLower(args[0])
-	if len(s.set.PageServices) > 0 && !slices.Contains(s.set.PageServices, service) {
-		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", args[0], s.servicesHint())
-	}
-	message := ""
-	if len(args) > 1 {
-		message = strings.TrimSpace(strings.TrimPrefix(restText(req), args[0]))
-	}
-	if err := s.checkTextOptional(message); err != nil {
+	a, err := s.checkPage(a)
+	if err != nil {
 		return bot.Response{}, err
 	}
+	service, message := a.service, a.message
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err

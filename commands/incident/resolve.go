@@ -12,11 +12,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-func (s *Service) cmdResolve(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	summary := restText(req)
-	if err := s.checkSummary(summary); err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) cmdResolve(ctx context.Context, req *bot.Request, summary string) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err

@@ -11,15 +11,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-func (s *Service) cmdCommander(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) != 1 {
-		return bot.Response{}, bot.Userf("Name one person. %s", s.usage("commander"))
-	}
-	user, err := bot.ParseUser(args[0])
-	if err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) cmdCommander(ctx context.Context, req *bot.Request, user string) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
@@ -27,25 +19,12 @@ func (s *Service) cmdCommander(ctx context.Context, req *bot.Request) (bot.Respo
 	return s.assign(ctx, inc, bot.RoleCommander, user, req.UserID)
 }
 
-func (s *Service) cmdRole(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) != 2 {
-		return bot.Response{}, bot.Userf("Name a role and one person. %s", s.usage("role"))
-	}
-	role, ok := s.parseRole(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("Unknown role `%s`: use one of %s.", args[0],
-			strings.Join(s.set.RoleNames(), ", "))
-	}
-	user, err := bot.ParseUser(args[1])
-	if err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) cmdRole(ctx context.Context, req *bot.Request, a roleArgs) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	return s.assign(ctx, inc, role, user, req.UserID)
+	return s.assign(ctx, inc, a.role, a.user, req.UserID)
 }
 
 // onTakeCommand makes whoever clicked the summary's button the commander.

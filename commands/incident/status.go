@@ -9,15 +9,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-func (s *Service) cmdSeverity(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) != 1 {
-		return bot.Response{}, bot.Userf("Name one severity. %s", s.usage("sev"))
-	}
-	sev, ok := bot.ParseSeverity(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", args[0])
-	}
+func (s *Service) cmdSeverity(ctx context.Context, req *bot.Request, sev bot.Severity) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
@@ -73,15 +65,7 @@ func (s *Service) inviteOnCall(ctx context.Context, inc bot.Incident) []string {
 	return users
 }
 
-func (s *Service) cmdStatus(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) != 1 {
-		return bot.Response{}, bot.Userf("Name one status. %s", s.usage("status"))
-	}
-	st, ok := bot.ParseStatus(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("Unknown status `%s`: use investigating, identified, monitoring or resolved.", args[0])
-	}
+func (s *Service) cmdStatus(ctx context.Context, req *bot.Request, st bot.Status) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err

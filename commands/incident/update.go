@@ -34,11 +34,7 @@ func (s *Service) checkText(text, what, usage string) error {
 	return s.checkTextContent(text, what)
 }
 
-func (s *Service) cmdUpdate(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	text := restText(req)
-	if err := s.checkText(text, "update", s.usage("update")); err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) cmdUpdate(ctx context.Context, req *bot.Request, text string) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err
@@ -108,11 +104,7 @@ func (s *Service) postUpdate(ctx context.Context, inc bot.Incident, actor, text 
 	return parallel(ctx, fns...)
 }
 
-func (s *Service) cmdNote(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	text := restText(req)
-	if err := s.checkText(text, "note", s.usage("note")); err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) cmdNote(ctx context.Context, req *bot.Request, text string) (bot.Response, error) {
 	inc, err := s.current(ctx, req)
 	if err != nil {
 		return bot.Response{}, err

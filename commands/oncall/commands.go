@@ -30,13 +30,15 @@ func (s *Service) Register(r *bot.Router) {
 			Usage:       "cover SCHEDULE FROM UNTIL [REASON…]",
 			Description: "ask in the handoff channel for someone to take your shift for a while; times in your time zone: `2026-12-01 18:00`, `tomorrow 09:00`, `fri 18:00`, `18:00`, `+4h`",
 			Examples:    []string{"/oncall cover payments tomorrow 18:00 +4h dentist", "/oncall cover payments 2026-12-24 2026-12-27"},
-			Handler:     s.handleCover,
+			Parse:       bot.Parser(s.parseCover),
+			Handler:     bot.WithParsed(s.handleCover),
 		}, {
 			Name:        "override",
 			Usage:       "override SCHEDULE @user FROM UNTIL",
 			Description: "put someone on call directly (admins and the schedule's current on-call)",
 			Examples:    []string{"/oncall override payments @bob now +4h"},
-			Handler:     s.handleOverride,
+			Parse:       bot.Parser(s.parseOverride),
+			Handler:     bot.WithParsed(s.handleOverride),
 		}, {
 			Name:        "me",
 			Usage:       "me",
@@ -51,8 +53,9 @@ func (s *Service) Register(r *bot.Router) {
 			Middleware:  []bot.Middleware{s.adminOnly},
 			Handler:     s.handleSync,
 		}},
-		Default:  s.handleAll,
-		Fallback: s.handleOne,
+		Default:       s.handleAll,
+		Fallback:      bot.WithParsed(s.handleOne),
+		FallbackParse: bot.Parser(s.parseSchedule),
 	})
 	r.Action(AckAction, s.handleAck)
 	r.Action(TakeAction, s.handleTake)
@@ -85,15 +88,7 @@ func (s *Service) handleAll(ctx context.Context, req *bot.Request) (bot.Response
 	return bot.Response{Message: msg}, nil
 }
 
-func (s *Service) handleOne(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()
-	if len(args) != 1 {
-		return bot.Response{}, bot.Userf("Usage: `/oncall`, `/oncall SCHEDULE`, `/oncall me`, `/oncall cover …`, `/oncall override …` or `/oncall sync`. Schedules: %s.", s.names())
-	}
-	sc, ok := s.find(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("I do not follow a schedule called `%s`. Schedules: %s.", bot.Quote(args[0]), s.names())
-	}
+func (s *Service) handleOne(ctx context.Context, req *bot.Request, sc bot.ScheduleConfig) (bot.Response, error) {
 	now := s.clock.Now()
 	loc := s.zoneOf(ctx, req.UserID)
 	v := s.look(ctx, sc, true)

@@ -142,35 +142,21 @@ func samePerson(a bot.Person, email string) bool {
 }
 
 // handleCover posts a cover request in the schedule's handoff channel.
-func (s *Service) handleCover(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	usage := "Usage: `/oncall cover SCHEDULE FROM UNTIL [REASON…]`, e.g. `/oncall cover payments tomorrow 18:00 +4h dentist`."
-	if len(args) < 3 {
-		return bot.Response{}, bot.Userf("%s Schedules: %s.", usage, s.names())
-	}
-	if err := s.overridesReady(); err != nil {
-		return bot.Response{}, err
-	}
-	sc, ok := s.find(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("I do not follow a schedule called `%s`. Schedules: %s.", bot.Quote(args[0]), s.names())
-	}
-	if sc.HandoffChannel == "" {
-		return bot.Response{}, bot.Userf("*%s* has no handoff channel (`handoff_channel` in the config), where cover requests are posted. Ask an admin for `/oncall override`.", sc.Name)
-	}
+func (s *Service) handleCover(ctx context.Context, req *bot.Request, a coverArgs) (bot.Response, error) {
+	sc := a.sc
 	user, loc, err := s.userAndZone(ctx, req.UserID)
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("cover request: who is %s: %w", req.UserID, err)
 	}
 	now := s.clock.Now()
-	start, end, used, err := parseWindow(args[1:], now, loc)
+	start, end, used, err := parseWindow(a.rest, now, loc)
 	if err != nil {
 		return bot.Response{}, err
 	}
 	if err := s.checkWindow(start, end, now, loc); err != nil {
 		return bot.Response{}, err
 	}
-	reason := strings.Join(args[1+used:], " ")
+	reason := strings.Join(a.rest[used:], " ")
 	if len(reason) > maxReason {
 		return bot.Response{}, bot.Userf("Keep the reason under %d characters.", maxReason)
 	}
@@ -397,22 +383,8 @@ func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.
 
 // handleOverride puts someone on call directly: admins, and whoever is on
 // call for the schedule now, may.
-func (s *Service) handleOverride(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()[1:]
-	if len(args) < 4 {
-		return bot.Response{}, bot.Userf("Usage: `/oncall override SCHEDULE @user FROM UNTIL`, e.g. `/oncall override payments @bob now +4h`. Schedules: %s.", s.names())
-	}
-	if err := s.overridesReady(); err != nil {
-		return bot.Response{}, err
-	}
-	sc, ok := s.find(args[0])
-	if !ok {
-		return bot.Response{}, bot.Userf("I do not follow a schedule called `%s`. Schedules: %s.", bot.Quote(args[0]), s.names())
-	}
-	target, err := bot.ParseUser(args[1])
-	if err != nil {
-		return bot.Response{}, err
-	}
+func (s *Service) handleOverride(ctx context.Context, req *bot.Request, a overrideArgs) (bot.Response, error) {
+	sc, target := a.sc, a.target
 	now := s.clock.Now()
 	if !s.admins[req.UserID] {
 		v := s.look(ctx, sc, false)
@@ -433,11 +405,11 @@ func (s *Service) handleOverride(ctx context.Context, req *bot.Request) (bot.Res
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("override: who is %s: %w", req.UserID, err)
 	}
-	start, end, used, err := parseWindow(args[2:], now, loc)
+	start, end, used, err := parseWindow(a.rest, now, loc)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	if extra := args[2+used:]; len(extra) > 0 {
+	if extra := a.rest[used:]; len(extra) > 0 {
 		return bot.Response{}, bot.Userf("I did not understand `%s` after the times.", bot.Quote(strings.Join(extra, " ")))
 	}
 	if err := s.checkWindow(start, end, now, loc); err != nil {

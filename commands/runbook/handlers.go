@@ -46,15 +46,16 @@ func (s *Service) lookup(name string) (*runbooks.Runbook, error) {
 	return rb, nil
 }
 
-func (s *Service) show(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()
-	if len(args) != 2 {
-		return bot.Response{}, bot.Userf("Usage: `/runbook show NAME`")
+// parseShow is `/runbook show NAME`: the runbook, from the catalogue loaded
+// at start (no I/O), so a wrong name is answered in the command's ack.
+func (s *Service) parseShow(in bot.Args) (*runbooks.Runbook, error) {
+	if len(in.Words) != 1 {
+		return nil, bot.Userf("Usage: `/runbook show NAME`")
 	}
-	rb, err := s.lookup(args[1])
-	if err != nil {
-		return bot.Response{}, err
-	}
+	return s.lookup(in.Words[0])
+}
+
+func (s *Service) show(ctx context.Context, req *bot.Request, rb *runbooks.Runbook) (bot.Response, error) {
 	fields := []bot.Field{
 		{Label: "Timeout", Value: rb.Timeout.String()},
 		{Label: "Who may run it", Value: whoMayRun(rb)},
@@ -79,12 +80,20 @@ func (s *Service) show(ctx context.Context, req *bot.Request) (bot.Response, err
 	}}, nil
 }
 
-func (s *Service) run(ctx context.Context, req *bot.Request) (bot.Response, error) {
-	args := req.Args()
-	if len(args) < 2 {
-		return bot.Response{}, bot.Userf("Usage: `/runbook run NAME [key=value …] [--dry-run]`. `/runbook list` shows what you may run.")
+// parseRun checks only that a runbook is named: every later refusal of a
+// run (unknown runbook, bad parameters) is written to the audit trail, which
+// is I/O, so it is the handler's.
+func parseRun(in bot.Args) ([]string, error) {
+	if len(in.Words) < 1 {
+		return nil, bot.Userf("Usage: `/runbook run NAME [key=value …] [--dry-run]`. `/runbook list` shows what you may run.")
 	}
-	name := args[1]
+	return in.Words, nil
+}
+
+// run is `/runbook run NAME [key=value …] [--dry-run]`; args are the words
+// after "run".
+func (s *Service) run(ctx context.Context, req *bot.Request, args []string) (bot.Response, error) {
+	name := args[0]
 	caller := s.caller(req)
 	runID := s.cfg.IDs.New().String()
 	incident := s.incident(ctx, req.ChannelID)
@@ -101,7 +110,7 @@ func (s *Service) run(ctx context.Context, req *bot.Request) (bot.Response, erro
 	if err != nil {
 		return refuse("unknown runbook", err)
 	}
-	raw, dryRun, err := runbooks.ParseArgs(args[2:])
+	raw, dryRun, err := runbooks.ParseArgs(args[1:])
 	var inv *runbooks.Invocation
 	if err == nil {
 		inv, err = rb.PrepareContext(ctx, raw, s.cfg.Resolver)

@@ -226,12 +226,14 @@ func (s *Service) Register(r *bot.Router) {
 		Description: "run whitelisted operational commands",
 		Commands: []bot.Command{
 			{Name: "list", Aliases: []string{"ls"}, Usage: "list", Description: "runbooks you may run", Handler: s.list},
-			{Name: "show", Aliases: []string{"info"}, Usage: "show NAME", Description: "parameters, who may run it, whether it needs approval", Handler: s.show},
+			{Name: "show", Aliases: []string{"info"}, Usage: "show NAME", Description: "parameters, who may run it, whether it needs approval",
+				Parse: bot.Parser(s.parseShow), Handler: bot.WithParsed(s.show)},
 			{
 				Name: "run", Usage: "run NAME [key=value …] [--dry-run]",
 				Description: "run a runbook (with --dry-run: show the exact command and decision only)",
 				Examples:    []string{"/runbook run restart-deployment deployment=checkout namespace=staging --dry-run"},
-				Handler:     s.run,
+				Parse:       bot.Parser(parseRun),
+				Handler:     bot.WithParsed(s.run),
 			},
 		},
 	})

@@ -279,6 +279,20 @@ func (w *Workspace) PostEphemeral(_ context.Context, user string, msg bot.Messag
 	return nil
 }
 
+// ackAnswer shows an answer Slack would show from the command's ack.
+func (w *Workspace) ackAnswer(req *bot.Request, resp bot.Response) {
+	msg := resp.Message
+	msg.Channel = req.ChannelID
+	if resp.Visibility == bot.InChannel {
+		_, _ = w.Post(context.Background(), msg)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.print(fmt.Sprintf("only @%s sees, in %s (answered in the ack)", w.userName(req.UserID), w.channelLabel(msg.Channel)),
+		bot.MessageRef{Channel: msg.Channel}, msg, "")
+}
+
 // Respond implements bot.Responder.
 func (w *Workspace) Respond(ctx context.Context, req *bot.Request, resp bot.Response) error {
 	msg := resp.Message

@@ -19,6 +19,13 @@ type Handler interface {
 	Handle(ctx context.Context, req *bot.Request)
 }
 
+// answerer answers requests that need no I/O at once, as the Slack listener
+// does in the ack; *bot.Engine fits.
+type answerer interface {
+	Immediate(req *bot.Request) (bot.Immediate, bool)
+	Answered(req *bot.Request, im bot.Immediate, took time.Duration)
+}
+
 // REPL reads what a person would type in Slack and feeds it to the bot.
 type REPL struct {
 	Workspace *Workspace
@@ -239,6 +246,15 @@ func (r *REPL) dispatch(ctx context.Context, req *bot.Request) {
 		req.ChannelID = r.Channel
 	}
 	_, req.ChannelName, _ = r.Workspace.ChannelByName(req.ChannelID)
+	// The same answer Slack shows from the ack, marked as such.
+	if a, ok := r.Handler.(answerer); ok {
+		if im, ok := a.Immediate(req); ok {
+			start := time.Now()
+			r.Workspace.ackAnswer(req, im.Response)
+			a.Answered(req, im, time.Since(start))
+			return
+		}
+	}
 	before := r.Workspace.MemberChannels(r.User)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	r.Handler.Handle(hctx, req)
