@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +111,22 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready
 type route struct {
 	pattern string
 	handler http.Handler
+}
+
+// profileRoutes serve Go's profiles under /debug/pprof/ (OPSBOT_PPROF), for
+// finding where time goes under load. Lock contention and blocking are
+// sampled from here on: both cost a little on every contended lock, so only
+// when asked for.
+func profileRoutes() []route {
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	return []route{
+		{"GET /debug/pprof/", http.HandlerFunc(pprof.Index)},
+		{"GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline)},
+		{"GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile)},
+		{"GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol)},
+		{"GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace)},
+	}
 }
 
 // serve serves h on ln until ctx ends, then shuts down gracefully; the

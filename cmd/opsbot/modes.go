@@ -225,7 +225,7 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 				return true, "ok", nil
 			}},
 			{"timeline", func(context.Context) (bool, string, error) { return true, timelineState(a.timeline.Stats()), nil }},
-		}, a.hooks(), log, pages...)
+		}, a.hooks(), log, append(pages, profiling(cfg)...)...)
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE):
 			// Another opsbot on this host with the same configuration
@@ -523,4 +523,12 @@ func runExport(ctx context.Context, cfg config.Config, o exportOptions, stdout, 
 	}
 	stdout.Write(doc)
 	return 0
+}
+
+// profiling is the profile routes when OPSBOT_PPROF asks for them.
+func profiling(cfg config.Config) []route {
+	if !cfg.Profiling() {
+		return nil
+	}
+	return profileRoutes()
 }

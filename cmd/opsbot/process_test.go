@@ -72,6 +72,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		{"metrics, while one collector fails", "/metrics", true, 200, `opsbot_requests_handled_total{outcome="ok",route="/incident declare"} 1`},
 		{"alert hooks without an alerts section", "/hooks/alertmanager", true, 404, "alert intake is not configured"},
 		{"grafana hook without an alerts section", "/hooks/grafana", true, 404, "alert intake is not configured"},
+		{"no profiles unless asked", "/debug/pprof/", true, 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +108,31 @@ var built struct {
 	dir  string
 	path string
 	err  error
+}
+
+// TestHTTPProfiles: with OPSBOT_PPROF, Go's profiles are served.
+func TestHTTPProfiles(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done, err := serveHTTP(ctx, "127.0.0.1:0", newRegistry(), nil, nil, zaptest.NewLogger(t), profileRoutes()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/mutex?debug=1"} {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes; want 200 with a profile", path, resp.StatusCode, len(body))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server stopped with %v", err)
+	}
 }
 
 // buildBinary builds the opsbot binary once per test run.

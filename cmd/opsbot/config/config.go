@@ -99,7 +99,10 @@ type Config struct {
 	ConfigPath  string
 	RunbooksDir string
 	HTTPAddr    string
-	LogLevel    string
+	// PProf is OPSBOT_PPROF: "true" or "1" serves Go's profiles under
+	// /debug/pprof/ on HTTPAddr (see Profiling).
+	PProf    string
+	LogLevel string
 	// LogLevelSet says the level was asked for (env or flag), so console
 	// mode keeps it instead of its quieter default.
 	LogLevelSet bool
@@ -120,6 +123,11 @@ type Config struct {
 	// File is the decoded config file (zero when there is none).
 	File File
 }
+
+// Profiling reports whether Go's profiles are served on the HTTP address
+// (OPSBOT_PPROF), for finding where time goes under load; off by default,
+// as the profiles show the process's internals.
+func (c Config) Profiling() bool { return c.PProf == "1" || c.PProf == "true" }
 
 // Console reports whether opsbot runs in console mode: no Slack tokens.
 func (c Config) Console() bool { return c.SlackAppToken == "" && c.SlackBotToken == "" }
@@ -157,6 +165,7 @@ func (c *Config) envVars() []envVar {
 		{"OPSBOT_CONFIG", &c.ConfigPath},
 		{"OPSBOT_RUNBOOKS", &c.RunbooksDir},
 		{"OPSBOT_HTTP_ADDR", &c.HTTPAddr},
+		{"OPSBOT_PPROF", &c.PProf},
 		{"OPSBOT_LOG_LEVEL", &c.LogLevel},
 		{"OPSBOT_ALLOW_EPHEMERAL_STORE", &c.EphemeralStore},
 		{"STATE_DIRECTORY", &c.StateDir},
@@ -311,6 +320,11 @@ func (c Config) check() Problems {
 		if _, err := strconv.ParseBool(c.EphemeralStore); err != nil {
 			add("OPSBOT_ALLOW_EPHEMERAL_STORE must be 1, true, 0 or false")
 		}
+	}
+	switch c.PProf {
+	case "", "0", "1", "false", "true":
+	default:
+		add("OPSBOT_PPROF must be true or false")
 	}
 	problems = append(problems, c.checkWeb()...)
 	return problems

@@ -90,6 +90,28 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"SLACK_API_URL must end with /", "OPSBOT_LOG_LEVEL", "REDIS_URL must use redis or rediss"},
 		},
 		{
+			name:    "profiling switch",
+			env:     map[string]string{"OPSBOT_PPROF": "yes please"},
+			wantErr: []string{"OPSBOT_PPROF must be true or false"},
+		},
+		{
+			name: "profiling on",
+			env:  map[string]string{"OPSBOT_PPROF": "true"},
+			check: func(t *testing.T, c Config) {
+				if !c.Profiling() {
+					t.Error("Profiling() = false with OPSBOT_PPROF=true")
+				}
+			},
+		},
+		{
+			name: "profiling off by default",
+			check: func(t *testing.T, c Config) {
+				if c.Profiling() {
+					t.Error("Profiling() = true without OPSBOT_PPROF")
+				}
+			},
+		},
+		{
 			name: "env wins over flags",
 			args: []string{"--runbooks", "from-flag", "--log-level", "debug"},
 			env:  map[string]string{"OPSBOT_RUNBOOKS": "from-env"},
