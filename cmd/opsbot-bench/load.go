@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
@@ -46,12 +48,22 @@ type load struct {
 	concurrency int
 }
 
-// sample is one command sent.
+// sample is one request sent.
 type sample struct {
 	envelopeID string
 	user       string
-	sent       time.Time
+	// key finds the reply: the user's ID (an ephemeral answer, in the ack
+	// or posted), or a token the reply's text carries (tokenPrefix…).
+	key  string
+	kind string
+	sent time.Time
 }
+
+// tokenPrefix starts the tokens that mark requests answered by a channel
+// message rather than an ephemeral one (status updates).
+const tokenPrefix = "benchtok"
+
+var tokenRE = regexp.MustCompile(tokenPrefix + `[0-9]+`)
 
 // send pushes the batch through fs. At a rate it is open-loop: a command
 // leaves at its scheduled time whether or not earlier ones were acked, as
@@ -89,7 +101,7 @@ func send(ctx context.Context, fs *fakeslack.Server, channel string, l load) ([]
 		if err != nil {
 			return out, fmt.Errorf("send command %d of %d: %w", i+1, len(l.users), err)
 		}
-		out = append(out, sample{envelopeID: s.EnvelopeID, user: user, sent: s.At})
+		out = append(out, sample{envelopeID: s.EnvelopeID, user: user, key: user, sent: s.At})
 	}
 	return out, nil
 }
@@ -112,7 +124,7 @@ func collectAcks(ctx context.Context, fs *fakeslack.Server, samples []sample) (m
 		for _, a := range fs.Acks() {
 			if want[a.EnvelopeID] {
 				if _, seen := got[a.EnvelopeID]; !seen {
-					got[a.EnvelopeID] = ackTimes{sent: a.Sent, received: a.Received}
+					got[a.EnvelopeID] = ackTimes{sent: a.Sent, received: a.Received, size: a.Size}
 				}
 			}
 		}
@@ -129,25 +141,40 @@ func collectAcks(ctx context.Context, fs *fakeslack.Server, samples []sample) (m
 // hold the run until -timeout.
 const replyStall = 10 * time.Second
 
-// collectReplies waits until every sample's user has been sent an ephemeral
-// message, and returns when each first reached the fake. It gives up when ctx
-// ends or no reply came for replyStall.
+// collectReplies waits until every sample has its answer and returns when
+// each first reached the fake, by sample key: an ephemeral message to the
+// sample's user (in the ack, by chat.postEphemeral or a response URL), or a
+// chat.postMessage carrying its token. It gives up when ctx ends or no reply
+// came for replyStall.
 func collectReplies(ctx context.Context, fs *fakeslack.Server, samples []sample) (map[string]time.Time, error) {
 	want := make(map[string]bool, len(samples))
+	tokens := false
 	for _, s := range samples {
-		want[s.user] = true
+		want[s.key] = true
+		tokens = tokens || strings.HasPrefix(s.key, tokenPrefix)
 	}
 	got := make(map[string]time.Time, len(samples))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	progress := time.Now()
+	seen := func(key string, at time.Time) {
+		if want[key] {
+			if t, ok := got[key]; !ok || at.Before(t) {
+				got[key] = at
+			}
+		}
+	}
 	err := poll(ctx, func() bool {
 		before := len(got)
-		for _, c := range fs.Calls("chat.postEphemeral") {
-			u := c.Params.Get("user")
-			if want[u] && c.Status == http.StatusOK && c.Error == "" {
-				if _, seen := got[u]; !seen {
-					got[u] = c.Time
+		for _, e := range fs.Ephemerals("", "") {
+			seen(e.User, e.Time)
+		}
+		if tokens {
+			for _, c := range fs.Calls("chat.postMessage") {
+				if c.Status == http.StatusOK && c.Error == "" {
+					for _, tok := range tokenRE.FindAllString(c.Params.Get("text"), -1) {
+						seen(tok, c.Time)
+					}
 				}
 			}
 		}
@@ -162,7 +189,7 @@ func collectReplies(ctx context.Context, fs *fakeslack.Server, samples []sample)
 		err = c
 	}
 	if err != nil {
-		return got, fmt.Errorf("%d of %d replies seen (the command must answer with an ephemeral message): %w", len(got), len(want), err)
+		return got, fmt.Errorf("%d of %d replies seen (the command must answer): %w", len(got), len(want), err)
 	}
 	return got, nil
 }

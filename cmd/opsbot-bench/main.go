@@ -1,16 +1,26 @@
-// Command opsbot-bench measures the Socket Mode ack path of the real opsbot
-// binary: it starts the fake Slack and a throwaway Redis on loopback, runs the
-// bot against them as a child process, pushes N slash commands over the
-// websocket at a given rate and reports ack latency (envelope written by the
-// fake → ack read by the fake) and reply latency (→ the bot's
-// chat.postEphemeral reaching the fake) as p50/p95/p99/max with throughput.
-// It then runs a trivial in-process echo client (slack-go's socketmode client
-// acking every envelope and doing nothing else) over a fresh fake with the
-// same load, as the floor the bot is compared with.
+// Command opsbot-bench measures the Socket Mode ack and reply paths of the
+// real opsbot binary side by side with two peers, each over its own fake
+// Slack on loopback:
 //
-//	go run ./cmd/opsbot-bench                     # 2000 commands at 200/s
-//	go run ./cmd/opsbot-bench -n 5000 -rate 500
-//	go run ./cmd/opsbot-bench -n 1000 -rate 0 -concurrency 32 -json
+//   - bare: slack-go's socketmode client doing nothing but acking, with the
+//     same answer in the ack that opsbot sends (the floor);
+//   - opsbot: the real binary as a child process, with a throwaway Redis;
+//   - bolt: the official Bolt for JavaScript in Socket Mode answering in its
+//     ack (cmd/opsbot-bench/bolt; skipped with a message without node/npm).
+//
+// The load is sent in rounds, each client taking its turn in every round, so
+// a change in the machine's load hits all three alike and every figure is a
+// ratio measured in the same run. Ack latency is from the fake writing an
+// envelope to reading its ack; reply latency to the answer reaching the
+// fake (in the ack, or the bot's chat.postEphemeral). With -mixed it then
+// runs a mixed workload against opsbot alone (notes, pins and updates across
+// 100 open incidents, declarations, runbook dry-runs) and reports its reply
+// latency per kind.
+//
+//	go run ./cmd/opsbot-bench                          # 2000 × /incident help at 200/s
+//	go run ./cmd/opsbot-bench -n 5000 -rate 1000 -mixed
+//	go run ./cmd/opsbot-bench -n 5000 -rate 0 -concurrency 32
+//	go run ./cmd/opsbot-bench -n 5000 -rate 1000 -profile /tmp/prof   # CPU, heap, mutex, trace of opsbot
 //
 // The alerts subcommand measures an alert storm through the real
 // Alertmanager instead (see alerts.go):
@@ -45,6 +55,11 @@ type options struct {
 	text        string
 	json        bool
 	timeout     time.Duration
+	rounds      int
+	bolt        string
+	mixed       bool
+	mixedN      int
+	profile     string
 }
 
 // maxCommands bounds -n: every command gets its own fake user (so replies can
@@ -64,7 +79,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.command, "command", "/incident", "slash command to send")
 	fs.StringVar(&o.text, "text", "help", "text of the slash command; it must make the bot answer with an ephemeral message")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long, build included")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long, build included")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds the load is split into; in each, every client takes its turn")
+	fs.StringVar(&o.bolt, "bolt", "auto", "the Bolt peer: auto (when node and npm are on PATH), on (required) or off")
+	fs.BoolVar(&o.mixed, "mixed", false, "then run the mixed workload against opsbot (100 incidents, notes, pins, updates, declarations, dry-runs)")
+	fs.IntVar(&o.mixedN, "mixed-n", 2000, "requests in the mixed workload (at -rate, or 200/s when -rate is 0)")
+	fs.StringVar(&o.profile, "profile", "", "directory to write opsbot's CPU, heap, mutex and block profiles and an execution trace, taken during its turns")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,6 +103,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-command must start with / (e.g. /incident)")
 	case o.timeout <= 0:
 		return o, errors.New("-timeout must be positive")
+	case o.rounds < 1 || o.rounds > o.n:
+		return o, errors.New("-rounds must be between 1 and -n")
+	case o.bolt != "auto" && o.bolt != "on" && o.bolt != "off":
+		return o, errors.New("-bolt must be auto, on or off")
+	case o.mixedN < 1 || o.mixedN > maxCommands:
+		return o, fmt.Errorf("-mixed-n must be between 1 and %d", maxCommands)
 	}
 	return o, nil
 }

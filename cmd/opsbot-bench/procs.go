@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,6 +178,45 @@ func writeBotConfig(dir, admin, broadcast string) (string, error) {
 		return "", fmt.Errorf("write bot config: %w", err)
 	}
 	return path, nil
+}
+
+// benchRunbook is the runbook the mixed workload dry-runs.
+const benchRunbook = `name: bench-probe
+description: Probe a host (the load tool's dry-run target)
+command: ["/bin/echo", "probe", "{{host}}"]
+params:
+  host: {pattern: "^[a-z0-9.-]{1,63}$", required: true}
+`
+
+// writeRunbooks writes the bot's runbook directory.
+func writeRunbooks(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench-probe.yaml"), []byte(benchRunbook), 0o600); err != nil {
+		return fmt.Errorf("write bench runbook: %w", err)
+	}
+	return nil
+}
+
+// loadAvg is the machine's load average over 1, 5 and 15 minutes; nil where
+// the kernel does not say.
+func loadAvg() []float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nil
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return nil
+	}
+	out := make([]float64, 3)
+	for i := range out {
+		if out[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			return nil
+		}
+	}
+	return out
 }
 
 // botEnv is the tool's environment without anything that configures opsbot,

@@ -77,16 +77,16 @@ func TestSummarize(t *testing.T) {
 
 func TestRatio(t *testing.T) {
 	tests := []struct {
-		name       string
-		bot, floor Summary
-		want       Ratio
+		name string
+		a, b Summary
+		want Ratio
 	}{
-		{name: "bot slower", bot: Summary{P50: 2, P95: 9, P99: 30}, floor: Summary{P50: 1, P95: 3, P99: 10}, want: Ratio{P50: 2, P95: 3, P99: 3}},
-		{name: "zero floor gives zero, not Inf", bot: Summary{P50: 2}, floor: Summary{}, want: Ratio{}},
+		{name: "slower", a: Summary{P50: 2, P95: 9, P99: 30}, b: Summary{P50: 1, P95: 3, P99: 10}, want: Ratio{P50: 2, P95: 3, P99: 3}},
+		{name: "zero divisor gives zero, not Inf", a: Summary{P50: 2}, b: Summary{}, want: Ratio{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, ratio(tt.bot, tt.floor)); diff != "" {
+			if diff := cmp.Diff(tt.want, ratio(tt.a, tt.b)); diff != "" {
 				t.Errorf("ratio mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -97,41 +97,66 @@ func TestResult(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	samples := []sample{
-		{envelopeID: "e1", user: "U1", sent: at(0)},
-		{envelopeID: "e2", user: "U2", sent: at(500)},
-		{envelopeID: "e3", user: "U3", sent: at(1000)},
+		{envelopeID: "e1", key: "U1", sent: at(0)},
+		{envelopeID: "e2", key: "U2", sent: at(500)},
+		{envelopeID: "e3", key: "benchtok3", sent: at(1000)},
 	}
 	tests := []struct {
 		name    string
-		acks    map[string]ackTimes
-		replies map[string]time.Time
+		batches []batch
 		want    Result
 	}{
 		{
 			name: "acks and replies",
-			acks: map[string]ackTimes{
-				"e1": {sent: at(0), received: at(1)},
-				"e2": {sent: at(500), received: at(502)},
+			batches: []batch{{samples: samples, acks: map[string]ackTimes{
+				"e1": {sent: at(0), received: at(1), size: 100},
+				"e2": {sent: at(500), received: at(502), size: 300},
 				"e3": {sent: at(1000), received: at(1250)},
-			},
-			replies: map[string]time.Time{"U1": at(10), "U2": at(520), "U3": at(1300)},
+			}, replies: map[string]time.Time{"U1": at(10), "U2": at(520), "benchtok3": at(1300)}}},
 			want: Result{
 				Ack:        Summary{Count: 3, P50: 2, P95: 250, P99: 250, Max: 250},
 				Reply:      &Summary{Count: 3, P50: 20, P95: 300, P99: 300, Max: 300},
-				AcksPerSec: 3 / 1.25, SendRate: 2,
+				AcksPerSec: 3 / 1.25, SendRate: 2, AckBytes: 200,
 			},
 		},
 		{
 			name: "missing ack is not counted",
-			acks: map[string]ackTimes{"e1": {sent: at(0), received: at(4)}, "e2": {sent: at(500), received: at(504)}},
+			batches: []batch{{samples: samples, acks: map[string]ackTimes{
+				"e1": {sent: at(0), received: at(4)}, "e2": {sent: at(500), received: at(504)}}}},
 			want: Result{Ack: Summary{Count: 2, P50: 4, P95: 4, P99: 4, Max: 4}, AcksPerSec: 2 / 0.504, SendRate: 2},
+		},
+		{
+			// Two turns of 2 s each with a long pause between: rates are
+			// over the turns, not the pause.
+			name: "rounds pool latencies and add up the time of the turns",
+			batches: []batch{
+				{samples: []sample{{envelopeID: "a", sent: at(0)}, {envelopeID: "b", sent: at(1000)}},
+					acks: map[string]ackTimes{"a": {sent: at(0), received: at(1)}, "b": {sent: at(1000), received: at(2000)}}},
+				{samples: []sample{{envelopeID: "c", sent: at(60000)}, {envelopeID: "d", sent: at(61000)}},
+					acks: map[string]ackTimes{"c": {sent: at(60000), received: at(60003)}, "d": {sent: at(61000), received: at(62000)}}},
+			},
+			want: Result{Ack: Summary{Count: 4, P50: 3, P95: 1000, P99: 1000, Max: 1000}, AcksPerSec: 4 / 4.0, SendRate: 2 / 2.0},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, result(samples, tt.acks, tt.replies)); diff != "" {
+			if diff := cmp.Diff(tt.want, result(tt.batches...)); diff != "" {
 				t.Errorf("result mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestRatios(t *testing.T) {
+	r := Report{Bare: Result{Ack: Summary{P99: 1}, AcksPerSec: 1000},
+		Opsbot: Result{Ack: Summary{P99: 2}, Reply: &Summary{P99: 3}, AcksPerSec: 600}}
+	r.ratios()
+	if r.Ratios.AckOverBare.P99 != 2 || r.Ratios.AcksPerSecOverBare != 0.6 || r.Ratios.AckOverBolt != nil {
+		t.Errorf("without Bolt: %+v", r.Ratios)
+	}
+	r.Bolt = &Result{Ack: Summary{P99: 8}, Reply: &Summary{P99: 12}, AcksPerSec: 300}
+	r.ratios()
+	if r.Ratios.AckOverBolt == nil || r.Ratios.AckOverBolt.P99 != 0.25 || r.Ratios.ReplyOverBolt.P99 != 0.25 || r.Ratios.AcksPerSecOverBolt != 2 {
+		t.Errorf("with Bolt: %+v", r.Ratios)
 	}
 }
