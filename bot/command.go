@@ -86,9 +86,12 @@ type Family struct {
 // composition root; there are no init-time registries.
 type Router struct {
 	families map[string]*Family
-	actions  map[string]Handler
-	views    map[string]ViewRoute
-	events   map[EventType][]Handler
+	// help is each family's help text, built once: families do not change
+	// after registration, and help is the most frequent request.
+	help    map[string]string
+	actions map[string]Handler
+	views   map[string]ViewRoute
+	events  map[EventType][]Handler
 }
 
 // ViewRoute handles a modal submission. Validate runs before the envelope is
@@ -103,6 +106,7 @@ type ViewRoute struct {
 func NewRouter() *Router {
 	return &Router{
 		families: map[string]*Family{},
+		help:     map[string]string{},
 		actions:  map[string]Handler{},
 		views:    map[string]ViewRoute{},
 		events:   map[EventType][]Handler{},
@@ -116,6 +120,7 @@ func (r *Router) Family(f *Family) {
 		panic("bot: family registered twice: " + f.Name)
 	}
 	r.families[f.Name] = f
+	r.help[f.Name] = f.Help()
 }
 
 // Action registers the handler for clicks on buttons with this action ID.
@@ -224,7 +229,7 @@ func (r *Router) resolveCommand(req *Request) resolved {
 		if f.Default != nil {
 			return resolved{label: f.Name, handler: f.Default}
 		}
-		return answered(Reply(f.Help()), f.Name+" help")
+		return answered(Reply(r.help[f.Name]), f.Name+" help")
 	}
 	word := strings.ToLower(args[0])
 	if word == "help" || word == "-h" || word == "--help" {
@@ -233,7 +238,7 @@ func (r *Router) resolveCommand(req *Request) resolved {
 				return answered(Reply(f.CommandHelp(c)), f.Name+" help")
 			}
 		}
-		return answered(Reply(f.Help()), f.Name+" help")
+		return answered(Reply(r.help[f.Name]), f.Name+" help")
 	}
 	if c := f.command(word); c != nil {
 		h := c.Handler
@@ -247,7 +252,7 @@ func (r *Router) resolveCommand(req *Request) resolved {
 		return resolved{label: f.Name, handler: f.Fallback, parse: f.FallbackParse,
 			input: Args{Words: args, Text: strings.TrimSpace(req.Text)}}
 	}
-	return answered(Reply(fmt.Sprintf("I do not know `%s %s`.\n%s", f.Name, args[0], f.Help())), f.Name+" unknown")
+	return answered(Reply(fmt.Sprintf("I do not know `%s %s`.\n%s", f.Name, args[0], r.help[f.Name])), f.Name+" unknown")
 }
 
 // Immediate is the answer to a request that needs no I/O, for the front end

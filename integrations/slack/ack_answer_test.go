@@ -192,6 +192,16 @@ func TestAckAnswerSize(t *testing.T) {
 			t.Errorf("%d bytes of text: fits = %v, but the ack is %d bytes on the wire (limit %d)", n, fits, len(wire), maxAck)
 		}
 	}
+	// Rendered once, kept, and checked against each envelope's own size.
+	c, _, _ := newClient(t, fakeslack.New(t))
+	first, _ := c.ackAnswer(id, bot.Reply("the help"))
+	again, fits := c.ackAnswer(id+"-longer", bot.Reply("the help"))
+	if c.answers.Len() != 1 || string(first) != string(again) || !fits {
+		t.Errorf("cache holds %d answers, second render %s (fits %v), want the first kept: %s", c.answers.Len(), again, fits, first)
+	}
+	if _, fits := c.ackAnswer(strings.Repeat("e", maxAck), bot.Reply("the help")); fits {
+		t.Error("a kept answer fits whatever the envelope ID's length")
+	}
 	p, _ := ackAnswer(id, bot.Say("for all"))
 	if !strings.Contains(string(p), `"response_type":"in_channel"`) {
 		t.Errorf("in-channel answer = %s", p)

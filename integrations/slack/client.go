@@ -13,6 +13,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -68,6 +70,8 @@ type Client struct {
 	now   func() time.Time
 
 	connected atomic.Bool
+	// answers keeps rendered ack answers (see ackAnswer).
+	answers *lru.Cache[answerKey, json.RawMessage]
 }
 
 // New validates cfg and returns a Client. It makes no network calls.
@@ -103,7 +107,12 @@ func New(cfg Config) (*Client, error) {
 		slack.OptionHTTPClient(cfg.HTTPClient),
 		slack.OptionAppLevelToken(cfg.AppToken),
 	)
+	answers, err := lru.New[answerKey, json.RawMessage](answerCacheSize)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
+		answers:     answers,
 		api:         api,
 		log:         cfg.Logger.With(zap.String("component", "slack")),
 		metrics:     m,

@@ -127,7 +127,7 @@ func (c *Client) envelope(ctx context.Context, smc *socketmode.Client, engine Di
 	if req != nil && req.Kind == bot.KindCommand {
 		req.EnvelopeID = env.EnvelopeID
 		if im, ok := engine.Immediate(req); ok {
-			if p, fits := ackAnswer(env.EnvelopeID, im.Response); fits {
+			if p, fits := c.ackAnswer(env.EnvelopeID, im.Response); fits {
 				ackPayload, answer, answered = p, im, true
 			} else {
 				// Slack drops acks of 20 KB or more: the answer goes the
@@ -200,9 +200,46 @@ type commandAnswer struct {
 	Blocks       []slack.Block `json:"blocks,omitempty"`
 }
 
+// answerCacheSize bounds the rendered answers kept: help texts, usage lines
+// and the commoner refusals.
+const answerCacheSize = 256
+
+// answerKey identifies an answer made of text alone, which is what help,
+// usage and argument errors are.
+type answerKey struct {
+	vis  bot.Visibility
+	text string
+}
+
 // ackAnswer renders resp as a slash command's ack payload. fits is false
 // when the whole ack (envelope ID and payload, as slack-go writes it) would
-// reach Slack's size limit.
+// reach Slack's size limit. Answers of text alone are rendered once and
+// kept: the same help goes out thousands of times, and rendering it (Block
+// Kit, then JSON) was most of the allocation on the ack path.
+func (c *Client) ackAnswer(envelopeID string, resp bot.Response) (payload json.RawMessage, fits bool) {
+	m := resp.Message
+	textOnly := m.Title == "" && len(m.Fields) == 0 && m.Code == "" && len(m.Buttons) == 0 && m.Context == "" && m.ThreadTS == ""
+	key := answerKey{vis: resp.Visibility, text: m.Text}
+	if textOnly {
+		if raw, ok := c.answers.Get(key); ok {
+			return raw, ackFits(envelopeID, raw)
+		}
+	}
+	raw, fits := ackAnswer(envelopeID, resp)
+	if textOnly && raw != nil {
+		c.answers.Add(key, raw)
+	}
+	return raw, fits
+}
+
+// ackFits reports whether an ack with this payload stays under Slack's limit:
+// {"envelope_id":"…","payload":…}.
+func ackFits(envelopeID string, payload json.RawMessage) bool {
+	return len(`{"envelope_id":"","payload":}`)+len(envelopeID)+len(payload) < maxAck
+}
+
+// ackAnswer renders resp as a slash command's ack payload; see
+// Client.ackAnswer.
 func ackAnswer(envelopeID string, resp bot.Response) (payload json.RawMessage, fits bool) {
 	text, blocks := RenderMessage(resp.Message)
 	a := commandAnswer{ResponseType: slack.ResponseTypeEphemeral, Text: text, Blocks: blocks}
@@ -213,9 +250,7 @@ func ackAnswer(envelopeID string, resp bot.Response) (payload json.RawMessage, f
 	if err != nil {
 		return nil, false
 	}
-	// {"envelope_id":"…","payload":…}
-	size := len(`{"envelope_id":"","payload":}`) + len(envelopeID) + len(raw)
-	return raw, size < maxAck
+	return raw, ackFits(envelopeID, raw)
 }
 
 // convert turns an envelope into a request. A nil request means there is

@@ -166,6 +166,10 @@ func splitText(s string, limit, maxChunks int) []string {
 	if maxChunks < 1 {
 		maxChunks = 1
 	}
+	// Most messages fit one section: no copy, no rune slice.
+	if utf8.RuneCountInString(s) <= limit {
+		return []string{s}
+	}
 	var out []string
 	r := []rune(s)
 	for len(r) > 0 {
