@@ -97,10 +97,19 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 	}
 	defer bare.fs.Close()
 	bare.ws, _ = setUpWorkspace(bare.fs, o.warmup+o.n)
-	bc := startBare(ctx, bare.fs, answer)
-	defer bc.stop()
-	if err := waitConnected(ctx, bare.fs); err != nil {
+	bc, err := startBare(bare.fs, answer)
+	if err != nil {
 		return rep, fmt.Errorf("bare client: %w", err)
+	}
+	bareStopped := false
+	defer func() {
+		if !bareStopped {
+			bc.stop(5 * time.Second)
+		}
+	}()
+	go watch(ctx, bc, cancel)
+	if err := waitConnected(ctx, bare.fs); err != nil {
+		return rep, fmt.Errorf("bare client: %w", cause(ctx, err))
 	}
 	fmt.Fprintf(stderr, "opsbot-bench: bare: %d warm-up commands\n", o.warmup)
 	if err := warmUp(ctx, bare, o); err != nil {
@@ -167,9 +176,6 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 		rep.Bolt = &b
 	}
 	rep.ratios()
-	if n := bc.ackErrors.Load(); n > 0 {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("bare client: %d acks failed", n))
-	}
 
 	if o.profile != "" {
 		fmt.Fprintf(stderr, "opsbot-bench: profiling opsbot under the same load into %s\n", o.profile)
@@ -187,6 +193,10 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 	}
 
 	cancel(nil) // children exiting from here on is expected
+	bareStopped = true
+	if code, killed := bc.stop(botGrace); code != 0 || killed {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("bare client exited %d (killed: %v): %s", code, killed, bc.output))
+	}
 	botStopped = true
 	code, killed := bot.proc.stop(botGrace)
 	rep.BotExitCode = code

@@ -3,7 +3,8 @@
 // Slack on loopback:
 //
 //   - bare: slack-go's socketmode client doing nothing but acking, with the
-//     same answer in the ack that opsbot sends (the floor);
+//     same answer in the ack that opsbot sends (the floor), run as a process
+//     of its own (this binary again) like the other two;
 //   - opsbot: the real binary as a child process, with a throwaway Redis;
 //   - bolt: the official Bolt for JavaScript in Socket Mode answering in its
 //     ack (cmd/opsbot-bench/bolt; skipped with a message without node/npm).
@@ -41,7 +42,12 @@ import (
 	"time"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if os.Getenv(bareEnv) == "1" {
+		os.Exit(runBare(os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // options are the command line.
 type options struct {

@@ -12,6 +12,15 @@ import (
 	"github.com/opsbot/opsbot/integrations/alertmanager/amtest"
 )
 
+// TestMain lets the test binary, which the tool runs as its bare client
+// (os.Executable), be that client.
+func TestMain(m *testing.M) {
+	if os.Getenv(bareEnv) == "1" {
+		os.Exit(runBare(os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
 func TestParseOptions(t *testing.T) {
 	tests := []struct {
 		name    string

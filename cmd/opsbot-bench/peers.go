@@ -9,10 +9,12 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -25,27 +27,31 @@ import (
 // not in its ack (a command that needs I/O).
 var defaultAnswer = json.RawMessage(`{"response_type":"ephemeral","text":"ok"}`)
 
-// bareClient is the floor: slack-go's socketmode client acking every
-// envelope as it arrives, with the answer in the ack, and doing nothing else,
-// so the difference to opsbot is what opsbot adds.
-type bareClient struct {
-	ackErrors atomic.Int64
-	wg        sync.WaitGroup
-	cancel    context.CancelFunc
-}
+// bareEnv, set to 1, makes the tool's own binary run as the bare client:
+// a process of its own, like opsbot and Bolt, so that none of the three
+// shares the fake's process (and its running threads) and all three pay the
+// same cross-process wake-ups.
+const bareEnv = "OPSBOT_BENCH_BARE"
 
-func startBare(ctx context.Context, fs *fakeslack.Server, answer json.RawMessage) *bareClient {
-	ctx, cancel := context.WithCancel(ctx)
-	e := &bareClient{cancel: cancel}
-	api := slack.New(fs.BotToken(), slack.OptionAppLevelToken(fs.AppToken()), slack.OptionAPIURL(fs.APIURL()))
+// runBare is the bare client: slack-go's socketmode client acking every
+// envelope as it arrives, a slash command's with the answer BENCH_ANSWER,
+// and doing nothing else, so the difference to opsbot is what opsbot adds.
+// It runs until SIGTERM or SIGINT and exits 1 if an ack failed.
+func runBare(stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	answer := json.RawMessage(os.Getenv("BENCH_ANSWER"))
+	if !json.Valid(answer) {
+		answer = defaultAnswer
+	}
+	api := slack.New(os.Getenv("SLACK_BOT_TOKEN"), slack.OptionAppLevelToken(os.Getenv("SLACK_APP_TOKEN")),
+		slack.OptionAPIURL(os.Getenv("SLACK_API_URL")))
 	smc := socketmode.New(api, socketmode.OptionLog(log.New(io.Discard, "", 0)))
-	e.wg.Add(2)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer e.wg.Done()
-		_ = smc.RunContext(ctx)
-	}()
-	go func() {
-		defer e.wg.Done()
+		defer wg.Done()
 		for {
 			select {
 			case <-ctx.Done():
@@ -58,19 +64,36 @@ func startBare(ctx context.Context, fs *fakeslack.Server, answer json.RawMessage
 				if evt.Type == socketmode.EventTypeSlashCommand {
 					payload = answer
 				}
-				if err := smc.AckCtx(ctx, evt.Request.EnvelopeID, payload); err != nil {
-					e.ackErrors.Add(1)
+				if err := smc.AckCtx(ctx, evt.Request.EnvelopeID, payload); err != nil && ctx.Err() == nil {
+					failed.Add(1)
 				}
 			}
 		}
 	}()
-	return e
+	err := smc.RunContext(ctx)
+	stop()
+	wg.Wait()
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "bare client: %v\n", err)
+		return 1
+	}
+	if n := failed.Load(); n > 0 {
+		fmt.Fprintf(stderr, "bare client: %d acks failed\n", n)
+		return 1
+	}
+	return 0
 }
 
-// stop ends the client and waits for its goroutines.
-func (e *bareClient) stop() {
-	e.cancel()
-	e.wg.Wait()
+// startBare runs the bare client, the tool's own binary, against fs.
+func startBare(fs *fakeslack.Server, answer json.RawMessage) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the tool's own binary: %w", err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = botEnv(bareEnv+"=1", "SLACK_APP_TOKEN="+fs.AppToken(), "SLACK_BOT_TOKEN="+fs.BotToken(),
+		"SLACK_API_URL="+fs.APIURL(), "BENCH_ANSWER="+string(answer))
+	return startChild("bare client", cmd)
 }
 
 // boltPeer is the Bolt for JavaScript app in cmd/opsbot-bench/bolt, run
