@@ -65,6 +65,7 @@ type options struct {
 	bolt        string
 	mixed       bool
 	mixedN      int
+	mixedRate   float64
 	profile     string
 }
 
@@ -89,7 +90,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds the load is split into; in each, every client takes its turn")
 	fs.StringVar(&o.bolt, "bolt", "auto", "the Bolt peer: auto (when node and npm are on PATH), on (required) or off")
 	fs.BoolVar(&o.mixed, "mixed", false, "then run the mixed workload against opsbot (100 incidents, notes, pins, updates, declarations, dry-runs)")
-	fs.IntVar(&o.mixedN, "mixed-n", 2000, "requests in the mixed workload (at -rate, or 200/s when -rate is 0)")
+	fs.IntVar(&o.mixedN, "mixed-n", 2000, "requests in the mixed workload")
+	fs.Float64Var(&o.mixedRate, "mixed-rate", 200, "requests per second in the mixed workload")
 	fs.StringVar(&o.profile, "profile", "", "directory to write opsbot's CPU, heap, mutex and block profiles and an execution trace, taken during its turns")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -113,6 +115,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rounds must be between 1 and -n")
 	case o.bolt != "auto" && o.bolt != "on" && o.bolt != "off":
 		return o, errors.New("-bolt must be auto, on or off")
+	case o.mixedRate <= 0:
+		return o, errors.New("-mixed-rate must be positive")
 	case o.mixedN < 1 || o.mixedN > maxCommands:
 		return o, fmt.Errorf("-mixed-n must be between 1 and %d", maxCommands)
 	}

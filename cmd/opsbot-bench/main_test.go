@@ -36,6 +36,10 @@ func TestParseOptions(t *testing.T) {
 		{name: "command without slash", args: []string{"-command", "incident"}, wantErr: "-command"},
 		{name: "stray argument", args: []string{"now"}, wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-fast"}, wantErr: "not defined"},
+		{name: "more rounds than commands", args: []string{"-n", "3", "-rounds", "4"}, wantErr: "-rounds"},
+		{name: "bolt switch", args: []string{"-bolt", "maybe"}, wantErr: "-bolt must be"},
+		{name: "mixed rate", args: []string{"-mixed-rate", "0"}, wantErr: "-mixed-rate"},
+		{name: "mixed size", args: []string{"-mixed-n", "0"}, wantErr: "-mixed-n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,14 +32,11 @@ var mixedPattern = []string{"note", "pin", "update", "note", "dry-run", "note", 
 func mixedUser(i int) string { return fmt.Sprintf("U0MIXED%06d", i) }
 
 // mixed declares mixedIncidents incidents, then sends o.mixedN requests of
-// mixedPattern across them at -rate (200/s when -rate is 0), open-loop, and
-// measures when each is answered.
+// mixedPattern across them at -mixed-rate, open-loop, and measures when each
+// is answered.
 func mixed(ctx context.Context, bot *opsbotTarget, o options, stderr io.Writer) (*MixedResult, error) {
 	fs := bot.fs
-	rate := o.rate
-	if rate == 0 {
-		rate = 200
-	}
+	rate := o.mixedRate
 	// Every request and every set-up declaration has its own user.
 	total := mixedIncidents + o.mixedN
 	for i := 0; i < total; i++ {

@@ -11,10 +11,15 @@ import (
 	"time"
 )
 
-// profileCommands is how many commands the profiled turn sends: enough for
-// the CPU profile to have samples, outside the measured rounds so the
-// profiler's own cost is in no figure.
-func profileCommands(o options) int { return min(max(o.n/o.rounds, 1000), 5000) }
+// profileCommands is how many commands the profiled turn sends: about five
+// seconds' worth, enough for the CPU profile to have samples, outside the
+// measured rounds so the profiler's own cost is in no figure.
+func profileCommands(o options) int {
+	if o.rate == 0 {
+		return 5000
+	}
+	return min(max(int(5*o.rate), 500), 10000)
+}
 
 // profileTurn sends one more turn to opsbot while its CPU profile and an
 // execution trace are taken, then saves its heap, allocation, mutex, block
