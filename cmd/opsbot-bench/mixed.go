@@ -27,6 +27,11 @@ var mixedKinds = []struct{ name, answer string }{
 
 var mixedPattern = []string{"note", "pin", "update", "note", "dry-run", "note", "pin", "update", "declare", "dry-run"}
 
+// planned is one request of the mixed workload.
+type planned struct {
+	kind, user, channel, text, ts string
+}
+
 // mixedUser is the fake user sending the i-th mixed request (one each, so
 // every ephemeral answer is matched to its request).
 func mixedUser(i int) string { return fmt.Sprintf("U0MIXED%06d", i) }
@@ -69,9 +74,6 @@ func mixed(ctx context.Context, bot *opsbotTarget, o options, stderr io.Writer) 
 	sort.Strings(incidents)
 
 	// Messages to pin, one per pin request, posted by the people before.
-	type planned struct {
-		kind, user, channel, text, ts string
-	}
 	plan := make([]planned, o.mixedN)
 	for i := range plan {
 		p := planned{kind: mixedPattern[i%len(mixedPattern)], user: mixedUser(mixedIncidents + i), channel: incidents[i%len(incidents)]}
@@ -90,41 +92,21 @@ func mixed(ctx context.Context, bot *opsbotTarget, o options, stderr io.Writer) 
 		plan[i] = p
 	}
 
-	interval := time.Duration(float64(time.Second) / rate)
-	samples := make([]sample, 0, len(plan))
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for i, p := range plan {
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		var (
-			sent fakeslack.Sent
-			err  error
-		)
-		key := p.user
-		switch p.kind {
-		case "pin":
-			sent, err = fs.SendReaction(true, p.user, "pushpin", p.channel, p.ts)
-		case "dry-run":
-			sent, err = fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/runbook", Text: p.text, UserID: p.user, ChannelID: p.channel})
-		default:
-			if p.kind == "update" {
-				key = fmt.Sprintf("%s%d", tokenPrefix, i)
-			}
-			sent, err = fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/incident", Text: p.text, UserID: p.user, ChannelID: p.channel})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("send %s %d: %w", p.kind, i, err)
-		}
-		samples = append(samples, sample{envelopeID: sent.EnvelopeID, user: p.user, key: key, kind: p.kind, sent: sent.At})
+	var samples []sample
+	sendAll := func() error {
+		var err error
+		samples, err = sendPlan(ctx, fs, plan, rate)
+		return err
+	}
+	var err error
+	if o.profile != "" {
+		secs := max(int(float64(len(plan))/rate+0.999), 1)
+		err = profiled(ctx, bot, o.profile, "mixed-", secs, sendAll)
+	} else {
+		err = sendAll()
+	}
+	if err != nil {
+		return nil, err
 	}
 	acks, err := collectAcks(ctx, fs, samples)
 	if err != nil {
@@ -147,4 +129,45 @@ func mixed(ctx context.Context, bot *opsbotTarget, o options, stderr io.Writer) 
 		m.ByKind[k] = summarize(lat)
 	}
 	return m, nil
+}
+
+// sendPlan sends the planned requests at rate, open-loop.
+func sendPlan(ctx context.Context, fs *fakeslack.Server, plan []planned, rate float64) ([]sample, error) {
+	interval := time.Duration(float64(time.Second) / rate)
+	samples := make([]sample, 0, len(plan))
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for i, p := range plan {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return samples, ctx.Err()
+			}
+		}
+		var (
+			sent fakeslack.Sent
+			err  error
+		)
+		key := p.user
+		switch p.kind {
+		case "pin":
+			sent, err = fs.SendReaction(true, p.user, "pushpin", p.channel, p.ts)
+		case "dry-run":
+			sent, err = fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/runbook", Text: p.text, UserID: p.user, ChannelID: p.channel})
+		default:
+			if p.kind == "update" {
+				key = fmt.Sprintf("%s%d", tokenPrefix, i)
+			}
+			sent, err = fs.SendSlashCommand(fakeslack.SlashCommand{Command: "/incident", Text: p.text, UserID: p.user, ChannelID: p.channel})
+		}
+		if err != nil {
+			return samples, fmt.Errorf("send %s %d: %w", p.kind, i, err)
+		}
+		samples = append(samples, sample{envelopeID: sent.EnvelopeID, user: p.user, key: key, kind: p.kind, sent: sent.At})
+	}
+	return samples, nil
 }

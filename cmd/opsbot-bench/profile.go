@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,17 +22,27 @@ func profileCommands(o options) int {
 	return min(max(int(5*o.rate), 500), 10000)
 }
 
-// profileTurn sends one more turn to opsbot while its CPU profile and an
-// execution trace are taken, then saves its heap, allocation, mutex, block
-// and goroutine profiles (cumulative since start) into -profile.
+// profileTurn sends one more turn to opsbot while its profiles are taken
+// (see profiled), into -profile.
 func profileTurn(ctx context.Context, bot *opsbotTarget, o options) error {
-	if err := os.MkdirAll(o.profile, 0o755); err != nil {
-		return err
-	}
 	n := profileCommands(o)
-	secs := 2
+	secs := 5
 	if o.rate > 0 {
 		secs = max(int(float64(n)/o.rate+0.999), 1)
+	}
+	t := &bot.target
+	measured := len(t.batches)
+	defer func() { t.batches = t.batches[:measured] }() // not part of the figures
+	return profiled(ctx, bot, o.profile, "", secs, func() error { return turn(ctx, t, o, t.users(n), true) })
+}
+
+// profiled runs load while opsbot's CPU profile and an execution trace are
+// taken for secs, then saves its heap, allocation, mutex, block and
+// goroutine profiles (cumulative since start) into dir, each file name
+// starting with prefix.
+func profiled(ctx context.Context, bot *opsbotTarget, dir, prefix string, secs int, load func() error) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
 	base := "http://" + bot.httpAddr + "/debug/pprof/"
 	var wg sync.WaitGroup
@@ -43,30 +54,22 @@ func profileTurn(ctx context.Context, bot *opsbotTarget, o options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = fetch(ctx, base+p.path, filepath.Join(o.profile, p.file))
+			errs[i] = fetch(ctx, base+p.path, filepath.Join(dir, prefix+p.file))
 		}()
 	}
 	// Both collectors are listening before the load starts.
 	time.Sleep(100 * time.Millisecond)
-	t := &bot.target
-	measured := len(t.batches)
-	turnErr := turn(ctx, t, o, t.users(n), true)
-	t.batches = t.batches[:measured] // not part of the figures
+	loadErr := load()
 	wg.Wait()
 	for _, p := range []string{"heap", "allocs", "mutex", "block", "goroutine"} {
-		if err := fetch(ctx, base+p, filepath.Join(o.profile, p+".pprof")); err != nil {
+		if err := fetch(ctx, base+p, filepath.Join(dir, prefix+p+".pprof")); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if turnErr != nil {
-		return turnErr
+	if loadErr != nil {
+		return loadErr
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func fetch(ctx context.Context, url, file string) error {
