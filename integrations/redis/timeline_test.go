@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
@@ -509,5 +510,73 @@ func TestTimelineConcurrentAppendsThroughOutage(t *testing.T) {
 			t.Fatalf("writer %s: %s stored after %s; want append order", writer, name, prev)
 		}
 		last[writer] = name
+	}
+}
+
+// meetHook holds every script call until two are in flight at once.
+type meetHook struct {
+	mu      sync.Mutex
+	inside  int
+	met     chan struct{}
+	metOnce sync.Once
+}
+
+func (h *meetHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *meetHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+func (h *meetHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			h.mu.Lock()
+			h.inside++
+			if h.inside >= 2 {
+				h.metOnce.Do(func() { close(h.met) })
+			}
+			h.mu.Unlock()
+			select {
+			case <-h.met:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestTimelineAppendsRunSideBySide: appends to Redis do not wait for one
+// another (they used to queue behind one lock held over the round trip).
+// Each store is held until a second is in flight; were they serialised, the
+// first would time out and be held in the spool.
+func TestTimelineAppendsRunSideBySide(t *testing.T) {
+	c := redistest.New(t)
+	h := &meetHook{met: make(chan struct{})}
+	c.AddHook(h)
+	tl := newTimeline(t, c, t.TempDir())
+	var wg sync.WaitGroup
+	for _, inc := range []string{"INC-21", "INC-22"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tl.Append(testCtx(t), event(inc, "side by side")); err != nil {
+				t.Errorf("Append to %s: %v", inc, err)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-h.met:
+	default:
+		t.Fatal("the two appends never ran at the same time")
+	}
+	if n := tl.Pending(); n != 0 {
+		t.Errorf("%d events held, want both stored in Redis directly", n)
+	}
+	for _, inc := range []string{"INC-21", "INC-22"} {
+		if got := texts(mustEvents(t, tl, inc)); !cmp.Equal(got, []string{"side by side"}) {
+			t.Errorf("Events(%s) = %q", inc, got)
+		}
 	}
 }
