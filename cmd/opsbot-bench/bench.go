@@ -32,6 +32,28 @@ type target struct {
 	ws      workspace
 	next    int // the next unused user in ws
 	batches []batch
+	// pid is the client's process, for its CPU time.
+	pid int
+	// cpu is the CPU time it used over the rounds; cpuOK says it is known.
+	cpu   time.Duration
+	cpuOK bool
+}
+
+// cpuUsed records the process's CPU time, negated at the start of the
+// rounds and added at their end.
+func (t *target) cpuUsed(sign time.Duration) {
+	d, ok := cpuTime(t.pid)
+	t.cpu += sign * d
+	t.cpuOK = ok && (t.cpuOK || sign < 0)
+}
+
+// finish is the target's Result with its CPU time per command.
+func (t *target) finish() Result {
+	r := result(t.batches...)
+	if n := r.Ack.Count; t.cpuOK && n > 0 {
+		r.CPUPerCommand = float64(t.cpu.Microseconds()) / float64(n)
+	}
+	return r
 }
 
 // users takes the next n users of t's workspace.
@@ -107,6 +129,7 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 			bc.stop(5 * time.Second)
 		}
 	}()
+	bare.pid = bc.cmd.Process.Pid
 	go watch(ctx, bc, cancel)
 	if err := waitConnected(ctx, bare.fs); err != nil {
 		return rep, fmt.Errorf("bare client: %w", cause(ctx, err))
@@ -142,6 +165,7 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 				return rep, fmt.Errorf("bolt: %w", err)
 			}
 			defer bp.proc.stop(5 * time.Second)
+			bolt.pid = bp.proc.cmd.Process.Pid
 			go watch(ctx, bp.proc, cancel)
 			if err := waitConnected(ctx, bolt.fs); err != nil {
 				return rep, fmt.Errorf("bolt: %w", cause(ctx, err))
@@ -156,6 +180,9 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 	}
 
 	fmt.Fprintf(stderr, "opsbot-bench: %d rounds of %d commands per client\n", o.rounds, o.n)
+	for _, t := range targets {
+		t.cpuUsed(-1)
+	}
 	for r := 0; r < o.rounds; r++ {
 		per := o.n / o.rounds
 		if r == o.rounds-1 {
@@ -170,9 +197,12 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 			time.Sleep(pause)
 		}
 	}
-	rep.Bare, rep.Opsbot = result(bare.batches...), result(bot.batches...)
+	for _, t := range targets {
+		t.cpuUsed(1)
+	}
+	rep.Bare, rep.Opsbot = bare.finish(), bot.finish()
 	if bolt != nil {
-		b := result(bolt.batches...)
+		b := bolt.finish()
 		rep.Bolt = &b
 	}
 	rep.ratios()
@@ -259,6 +289,7 @@ func startOpsbot(ctx context.Context, o options, bin, redisURL, dir string, canc
 		fs.Close()
 		return nil, err
 	}
+	t.pid = t.proc.cmd.Process.Pid
 	go watch(ctx, t.proc, cancel)
 	if err := waitConnected(ctx, fs); err != nil {
 		t.proc.stop(5 * time.Second)

@@ -199,6 +199,36 @@ func writeRunbooks(dir string) error {
 	return nil
 }
 
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times;
+// 100 on every Linux architecture Go runs on.
+const clockTicks = 100
+
+// cpuTime is the CPU time (user and system) process pid has used; ok is
+// false where /proc says nothing.
+func cpuTime(pid int) (d time.Duration, ok bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis are fixed: utime and stime are the 12th and 13th.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, true
+}
+
 // loadAvg is the machine's load average over 1, 5 and 15 minutes; nil where
 // the kernel does not say.
 func loadAvg() []float64 {

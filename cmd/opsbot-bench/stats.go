@@ -78,6 +78,11 @@ type Result struct {
 	SendRate float64 `json:"send_rate"`
 	// AckBytes is the mean size of the ack messages, answer included.
 	AckBytes float64 `json:"ack_bytes"`
+	// CPUPerCommand is the client process's CPU time (user and system)
+	// over the measured rounds divided by the commands it was sent, in
+	// microseconds: what each command cost it, whatever the machine's load
+	// did to the latencies. 0 where /proc is missing.
+	CPUPerCommand float64 `json:"cpu_us_per_command"`
 }
 
 // Ratios are opsbot's figures over the peers', measured in the same run.
@@ -271,14 +276,14 @@ func (r Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tcount\tp50\tp95\tp99\tmax\tacks/s\tsent/s\tack bytes\t")
+	fmt.Fprintln(tw, "\tcount\tp50\tp95\tp99\tmax\tacks/s\tsent/s\tack bytes\tCPU/cmd\t")
 	row := func(name string, s Summary, res *Result) {
 		if res == nil {
-			fmt.Fprintf(tw, "%-13s\t%d\t%s\t%s\t%s\t%s\t\t\t\t\n", name, s.Count, fmtMS(s.P50), fmtMS(s.P95), fmtMS(s.P99), fmtMS(s.Max))
+			fmt.Fprintf(tw, "%-13s\t%d\t%s\t%s\t%s\t%s\t\t\t\t\t\n", name, s.Count, fmtMS(s.P50), fmtMS(s.P95), fmtMS(s.P99), fmtMS(s.Max))
 			return
 		}
-		fmt.Fprintf(tw, "%-13s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t\n", name, s.Count,
-			fmtMS(s.P50), fmtMS(s.P95), fmtMS(s.P99), fmtMS(s.Max), fmtRate(res.AcksPerSec), fmtRate(res.SendRate), res.AckBytes)
+		fmt.Fprintf(tw, "%-13s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0fµs\t\n", name, s.Count,
+			fmtMS(s.P50), fmtMS(s.P95), fmtMS(s.P99), fmtMS(s.Max), fmtRate(res.AcksPerSec), fmtRate(res.SendRate), res.AckBytes, res.CPUPerCommand)
 	}
 	for _, c := range []struct {
 		name string
@@ -293,7 +298,7 @@ func (r Report) WriteTable(w io.Writer) {
 		}
 	}
 	ratioRow := func(name string, q Ratio) {
-		fmt.Fprintf(tw, "%-13s\t\t%.2f×\t%.2f×\t%.2f×\t\t\t\t\t\n", name, q.P50, q.P95, q.P99)
+		fmt.Fprintf(tw, "%-13s\t\t%.2f×\t%.2f×\t%.2f×\t\t\t\t\t\t\n", name, q.P50, q.P95, q.P99)
 	}
 	ratioRow("opsbot/bare ack", r.Ratios.AckOverBare)
 	if r.Ratios.AckOverBolt != nil {
@@ -327,6 +332,7 @@ func (r Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nack: the fake writes the envelope → the fake reads its ack (websocket round trip)\n")
 	fmt.Fprintf(w, "reply: the fake writes the envelope → the answer reaches the fake (in the ack, or by chat.postEphemeral)\n")
 	fmt.Fprintf(w, "acks/s: commands / (last ack − first send), summed over the rounds; sent/s: the rate achieved sending\n")
+	fmt.Fprintf(w, "CPU/cmd: the client process's CPU time over the rounds / the commands it was sent\n")
 	fmt.Fprintf(w, "opsbot exit code after SIGTERM: %d\n", r.BotExitCode)
 }
 

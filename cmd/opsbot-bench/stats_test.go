@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -158,5 +159,32 @@ func TestRatios(t *testing.T) {
 	r.ratios()
 	if r.Ratios.AckOverBolt == nil || r.Ratios.AckOverBolt.P99 != 0.25 || r.Ratios.ReplyOverBolt.P99 != 0.25 || r.Ratios.AcksPerSecOverBolt != 2 {
 		t.Errorf("with Bolt: %+v", r.Ratios)
+	}
+}
+
+func TestCPUTime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	d, ok := cpuTime(os.Getpid())
+	if !ok {
+		t.Fatal("cpuTime of this process is not known")
+	}
+	// Burn CPU until the count moves (10 ms resolution); give up after far
+	// longer than that could take, however loaded the machine.
+	x := 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		for i := 0; i < 1_000_000; i++ {
+			x += i
+		}
+		if d2, ok := cpuTime(os.Getpid()); ok && d2 > d {
+			break
+		}
+	}
+	if d2, _ := cpuTime(os.Getpid()); d2 <= d {
+		t.Errorf("cpuTime stayed at %v while burning CPU (%d)", d2, x)
+	}
+	if _, ok := cpuTime(-1); ok {
+		t.Error("cpuTime of no process says ok")
 	}
 }
