@@ -44,14 +44,18 @@ func TestE2ESlashCommandIsAckedThenAnswered(t *testing.T) {
 	if calls := w.Slack.Calls("chat.postEphemeral", "chat.postMessage", "conversations.create"); len(calls) != 0 {
 		t.Errorf("Web API calls for answers without I/O: %+v", calls)
 	}
-	// A command that needs I/O is acknowledged plainly, then answered.
+	// A command that needs I/O is acknowledged plainly and answered by a
+	// worker. (The ack is queued before the work starts; which reaches the
+	// fake first is up to the scheduler. integrations/slack's
+	// TestIOCommandAcksFirstThenReplies holds the handler to show the ack
+	// never waits for it.)
 	sent := w.slash(t, alice, w.General, "/incident", "list")
 	ack, err := w.Slack.WaitAck(testCtx(t), sent.EnvelopeID)
 	if err != nil || ack.Payload != nil {
 		t.Errorf("ack of /incident list = %s, %v; want a plain ack", ack.Payload, err)
 	}
-	if e := w.ephemeralContaining(t, w.General, alice, "No open incidents"); e.Via != "chat.postEphemeral" || e.Time.Before(ack.Received) {
-		t.Errorf("/incident list answered %+v, want chat.postEphemeral after the ack (%v)", e, ack.Received)
+	if e := w.ephemeralContaining(t, w.General, alice, "No open incidents"); e.Via != "chat.postEphemeral" {
+		t.Errorf("/incident list answered via %s, want chat.postEphemeral", e.Via)
 	}
 }
 
