@@ -83,6 +83,9 @@ type Result struct {
 	// microseconds: what each command cost it, whatever the machine's load
 	// did to the latencies. 0 where /proc is missing.
 	CPUPerCommand float64 `json:"cpu_us_per_command"`
+	// RoundAckP99 is the ack p99 of each of the client's turns, in ms: a
+	// stall of the machine shows as one turn far above the others.
+	RoundAckP99 []float64 `json:"round_ack_p99_ms,omitempty"`
 }
 
 // Ratios are opsbot's figures over the peers', measured in the same run.
@@ -188,6 +191,7 @@ func result(batches ...batch) Result {
 		if len(b.samples) == 0 {
 			continue
 		}
+		turn := len(ackLat)
 		first, lastSend, lastAck := b.samples[0].sent, b.samples[0].sent, time.Time{}
 		n := 0
 		for _, s := range b.samples {
@@ -203,6 +207,9 @@ func result(batches ...batch) Result {
 			}
 		}
 		acked += n
+		if len(batches) > 1 {
+			r.RoundAckP99 = append(r.RoundAckP99, summarize(ackLat[turn:]).P99)
+		}
 		if d := lastAck.Sub(first); n > 0 && d > 0 {
 			ackSpan += d
 		}

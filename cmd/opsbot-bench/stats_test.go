@@ -136,7 +136,8 @@ func TestResult(t *testing.T) {
 				{samples: []sample{{envelopeID: "c", sent: at(60000)}, {envelopeID: "d", sent: at(61000)}},
 					acks: map[string]ackTimes{"c": {sent: at(60000), received: at(60003)}, "d": {sent: at(61000), received: at(62000)}}},
 			},
-			want: Result{Ack: Summary{Count: 4, P50: 3, P95: 1000, P99: 1000, Max: 1000}, AcksPerSec: 4 / 4.0, SendRate: 2 / 2.0},
+			want: Result{Ack: Summary{Count: 4, P50: 3, P95: 1000, P99: 1000, Max: 1000}, AcksPerSec: 4 / 4.0, SendRate: 2 / 2.0,
+				RoundAckP99: []float64{1000, 1000}},
 		},
 	}
 	for _, tt := range tests {
