@@ -151,7 +151,14 @@ func (e *Engine) stopIntake() {
 // (Slack: in the envelope's ack), and then calls Answered. When it cannot
 // deliver it that way (too big for an ack), it submits req instead, and a
 // worker answers the same through the Responder.
-func (e *Engine) Immediate(req *Request) (Immediate, bool) { return e.cfg.Router.Immediate(req) }
+func (e *Engine) Immediate(req *Request) (Immediate, bool) {
+	if e.cfg.TeamID != "" && req.TeamID != e.cfg.TeamID {
+		// Another workspace gets the engine's refusal, from a worker, and
+		// nothing of any family: not even its help.
+		return Immediate{}, false
+	}
+	return e.cfg.Router.Immediate(req)
+}
 
 // Answered records an answer the front end delivered from Immediate, as
 // Handle records a request it ran: the outcome for metrics, and a log line

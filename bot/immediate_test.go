@@ -245,3 +245,35 @@ func TestEngineAnswered(t *testing.T) {
 		t.Errorf("the responder was used for answers the front end delivered: %q", rec.texts())
 	}
 }
+
+// TestImmediateRefusesOtherWorkspaces: a request from another workspace is
+// never answered at once, not even with help; the worker refuses it.
+func TestImmediateRefusesOtherWorkspaces(t *testing.T) {
+	cf := &countFamily{}
+	r := NewRouter()
+	r.Family(cf.family())
+	rec, obs := &recorder{}, &outcomes{}
+	e, err := NewEngine(EngineConfig{Router: r, Responder: rec, Observer: obs, TeamID: "T0HOME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	for _, text := range []string{"help", "add x"} {
+		req := countReq(text)
+		req.TeamID = "T0EVIL"
+		if im, ok := e.Immediate(req); ok {
+			t.Errorf("%q from another workspace answered at once: %q", text, im.Response.Message.Text)
+		}
+		e.Handle(context.Background(), req)
+	}
+	for _, txt := range rec.texts() {
+		if !strings.Contains(txt, "another Slack workspace") {
+			t.Errorf("reply %q, want the refusal", txt)
+		}
+	}
+	req := countReq("help")
+	req.TeamID = "T0HOME"
+	if _, ok := e.Immediate(req); !ok {
+		t.Error("help from the home workspace not answered at once")
+	}
+}
