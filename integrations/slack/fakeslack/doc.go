@@ -2,7 +2,9 @@
 // protocol, so the real slack-go Web API client and its socketmode client run
 // against it unmodified: apps.connections.open hands out a websocket URL, the
 // websocket says hello, carries envelopes (slash_commands, events_api,
-// interactive) in Slack's shapes and records the acks; the Web API methods
+// interactive) in Slack's shapes and records the acks (a slash command's
+// answer in its ack is shown to the user as Slack shows it, and an ack of
+// MaxAckSize or more is dropped whole, as Slack drops it); the Web API methods
 // opsbot uses answer with Slack's JSON over HTTP, check the bearer token and
 // keep state (channels, members, topics, pins, messages with ts and threads,
 // users, user groups, modals, uploaded files).
