@@ -482,3 +482,36 @@ func TestTokensNeverInErrorsOrLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestWebAPICallsReuseConnections: calls made many at a time, as the
+// engine's workers make them, reuse the connections of earlier calls
+// instead of dialling (with TLS, in production) for each one beyond the
+// second.
+func TestWebAPICallsReuseConnections(t *testing.T) {
+	fs := fakeslack.New(t)
+	fs.AddUser(fakeslack.User{ID: alice, Name: "alice"})
+	general := fs.AddChannel("general", alice)
+	c, _, _ := newClient(t, fs)
+	const waves, inFlight = 5, 32
+	before := fs.HTTPConnections()
+	for w := 0; w < waves; w++ {
+		var wg sync.WaitGroup
+		for i := 0; i < inFlight; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Post(waitCtx(t), bot.Message{Channel: general, Text: "wave"}); err != nil {
+					t.Errorf("post: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	// Go's default of 2 idle connections per host dials about
+	// waves × (inFlight − 2) times; a pool that keeps them dials about
+	// inFlight times, a few more when a connection is still on its way
+	// back to the pool as the next wave starts.
+	if got := fs.HTTPConnections() - before; got >= 2*inFlight {
+		t.Errorf("%d calls opened %d connections, want fewer than %d (connections reused)", waves*inFlight, got, 2*inFlight)
+	}
+}

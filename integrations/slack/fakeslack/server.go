@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,6 +69,8 @@ type Server struct {
 	totalConns int
 	envelopes  map[string]*envelope
 	acks       []Ack
+	// httpConns counts the HTTP connections clients opened.
+	httpConns int
 	// droppedAcks counts acks over MaxAckSize.
 	droppedAcks int
 	closed      bool
@@ -129,7 +132,15 @@ func Start(opts ...Option) (*Server, error) {
 	mux.HandleFunc("/upload/", s.handleUpload)
 	mux.HandleFunc("/response/", s.handleResponseURL)
 	mux.HandleFunc("/link/", s.handleLink)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.httpConns++
+			s.mu.Unlock()
+		}
+	}
+	s.srv.Start()
 	return s, nil
 }
 
@@ -185,6 +196,15 @@ func (s *Server) Calls(methods ...string) []Call {
 		}
 	}
 	return out
+}
+
+// HTTPConnections is how many HTTP connections clients have opened to the
+// fake (Web API, response URLs, uploads, the websocket's upgrade), so tests
+// can see whether a client reuses its connections.
+func (s *Server) HTTPConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpConns
 }
 
 // FailNext makes the next call of method answer {"ok":false,"error":slackError}.
