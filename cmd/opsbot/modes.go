@@ -53,7 +53,9 @@ func newLogger(level string, w io.Writer, human bool) *zap.Logger {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl))
+	// Locked: background loops and requests log at once, and w need not be
+	// safe for concurrent writes (a test's buffer is not).
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl))
 }
 
 // noRedisMessage is why Socket Mode refuses to start without Redis, and how

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
@@ -109,9 +110,13 @@ func TestNoIOAnswersTravelInTheAck(t *testing.T) {
 	if got := k.runs.Load(); got != 0 {
 		t.Errorf("handler ran %d times, want 0", got)
 	}
-	if got := testutil.ToFloat64(e.client.metrics.acked.WithLabelValues("slash_commands")); got != float64(len(tests)) {
-		t.Errorf("acked slash_commands = %v, want %d", got, len(tests))
-	}
+	// The listener counts an ack and records the answer once slack-go has
+	// queued it, which may be after the fake has read it: wait for that
+	// bookkeeping rather than race it.
+	waitFor(t, "the acks counted and the refusals logged", func() bool {
+		return testutil.ToFloat64(e.client.metrics.acked.WithLabelValues("slash_commands")) == float64(len(tests)) &&
+			len(e.logs.FilterMessage("request refused").All()) >= 2
+	})
 	refused := e.logs.FilterMessage("request refused").All()
 	if len(refused) != 2 {
 		t.Fatalf("refusal log lines = %d, want 2 (usage, validation)", len(refused))
@@ -205,5 +210,20 @@ func TestAckAnswerSize(t *testing.T) {
 	p, _ := ackAnswer(id, bot.Say("for all"))
 	if !strings.Contains(string(p), `"response_type":"in_channel"`) {
 		t.Errorf("in-channel answer = %s", p)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline: for state that no fake can signal (the listener's own metrics
+// and logs).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := waitCtx(t)
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
