@@ -59,10 +59,10 @@ func TestArgumentErrorsNeedNoIO(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			req := &bot.Request{Kind: bot.KindCommand, Command: "/incident", Text: tt.text, UserID: "UALICE", ChannelID: "CGENERAL"}
-			before := len(h.chat.calls)
+			before := len(h.chat.Calls())
 			im, ok := h.router.Immediate(req)
-			if got := len(h.chat.calls); got != before {
-				t.Errorf("chat calls during Immediate: %q", h.chat.calls[before:])
+			if calls := h.chat.Calls(); len(calls) != before {
+				t.Errorf("chat calls during Immediate: %q", calls[before:])
 			}
 			if tt.want == "" {
 				if ok {
@@ -81,8 +81,8 @@ func TestArgumentErrorsNeedNoIO(t *testing.T) {
 			}
 		})
 	}
-	if n := len(h.chat.mutations()); n != 0 {
-		t.Errorf("refused commands changed the workspace: %q", h.chat.mutations())
+	if n := len(h.chat.Mutations()); n != 0 {
+		t.Errorf("refused commands changed the workspace: %q", h.chat.Mutations())
 	}
 }
 
