@@ -123,6 +123,10 @@ func (s *Service) handleAck(ctx context.Context, req *bot.Request) (bot.Response
 	if !found || h.ShiftStart.Unix() != unix {
 		return bot.Reply("This handoff has been replaced by a later shift change."), nil
 	}
+	if !onItsMessage(req, h.Ref) {
+		s.logger(ctx).Warn("handoff button on another message refused", zap.String("schedule", id))
+		return bot.Response{}, errNotItsMessage
+	}
 	if h.AckedBy != "" {
 		return bot.Reply(fmt.Sprintf("Already acknowledged by %s.", bot.MentionUser(h.AckedBy))), nil
 	}

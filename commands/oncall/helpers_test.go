@@ -185,9 +185,10 @@ func (f *fixture) command(t *testing.T, user, text string) (bot.Response, error)
 	return h(context.Background(), req)
 }
 
-func (f *fixture) click(t *testing.T, user string, b bot.Button) (bot.Response, error) {
+// click clicks button b of the message at on.
+func (f *fixture) click(t *testing.T, user string, on bot.MessageRef, b bot.Button) (bot.Response, error) {
 	t.Helper()
-	req := &bot.Request{Kind: bot.KindAction, UserID: user, Action: &bot.Action{ID: b.ID, Value: b.Value}}
+	req := &bot.Request{Kind: bot.KindAction, UserID: user, ChannelID: on.Channel, Action: &bot.Action{ID: b.ID, Value: b.Value, Message: on}}
 	h, _ := f.router.Route(req)
 	return h(context.Background(), req)
 }

@@ -312,7 +312,14 @@ func TestHandoffLifecycle(t *testing.T) {
 		t.Errorf("got %d user group updates, members %v; want 2 (Ben, then Cleo) ending with [UCLEO]", sets, members)
 	}
 
-	resp, err := f.click(t, "UBEN", h.Buttons[0])
+	handoffRef := bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000001"}
+	// The button's value copied onto another message (a crafted click)
+	// acknowledges nothing, even for the incoming person.
+	resp, err := f.click(t, "UCLEO", bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000099"}, h.Buttons[0])
+	if err == nil || !strings.Contains(err.Error(), "does not belong to the message") {
+		t.Errorf("ack from another message = %q, %v; want a refusal", resp.Message.Text, err)
+	}
+	resp, err = f.click(t, "UBEN", handoffRef, h.Buttons[0])
 	if err != nil || !strings.Contains(resp.Message.Text, "Only the incoming on-call (<@UCLEO>) can acknowledge") {
 		t.Errorf("ack by the outgoing person = %q, %v; want a refusal", resp.Message.Text, err)
 	}
@@ -327,7 +334,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if len(posts) != 2 || posts[1].ThreadTS != "1700000000.000001" || !strings.Contains(posts[1].Text, "<@UCLEO> please acknowledge the on-call handoff for *berlin* (posted 15m ago)") {
 		t.Fatalf("got posts %+v, want the handoff and one reminder in its thread", posts)
 	}
-	resp, err = f.click(t, "UCLEO", h.Buttons[0])
+	resp, err = f.click(t, "UCLEO", handoffRef, h.Buttons[0])
 	if err != nil || !strings.Contains(resp.Message.Text, "you are on call for *berlin*") {
 		t.Fatalf("ack by the incoming person = %q, %v; want thanks", resp.Message.Text, err)
 	}
@@ -341,7 +348,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if !ok || len(updated.Buttons) != 0 || !strings.Contains(bot.DateFallbacks(updated.Context), "Acknowledged by <@UCLEO> at 2026-03-29 09:16 CEST") {
 		t.Errorf("updated handoff %+v, want no button and the acknowledgement", updated)
 	}
-	resp, _ = f.click(t, "UCLEO", h.Buttons[0])
+	resp, _ = f.click(t, "UCLEO", handoffRef, h.Buttons[0])
 	if !strings.Contains(resp.Message.Text, "Already acknowledged by <@UCLEO>") {
 		t.Errorf("second ack = %q, want already acknowledged", resp.Message.Text)
 	}
@@ -355,11 +362,11 @@ func TestHandoffLifecycle(t *testing.T) {
 	if len(posts) != 3 || !strings.Contains(posts[2].Text, "<@UCLEO> hands over to <@UANNA>") {
 		t.Fatalf("got %d posts, last %+v; want the second handoff", len(posts), posts[len(posts)-1])
 	}
-	if _, err := f.click(t, "UANNA", posts[2].Buttons[0]); err != nil {
+	if _, err := f.click(t, "UANNA", bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000003"}, posts[2].Buttons[0]); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 	// The old message's button now names a replaced handoff.
-	resp, _ = f.click(t, "UCLEO", h.Buttons[0])
+	resp, _ = f.click(t, "UCLEO", handoffRef, h.Buttons[0])
 	if !strings.Contains(resp.Message.Text, "replaced by a later shift change") {
 		t.Errorf("old ack = %q, want replaced", resp.Message.Text)
 	}
