@@ -222,7 +222,13 @@ type CoverRequest struct {
 	Message   MessageRef `json:"message"`
 	State     CoverState `json:"state"`
 	// Taker is who claimed or took it (Slack user ID).
-	Taker      string    `json:"taker,omitempty"`
+	Taker string `json:"taker,omitempty"`
+	// Attempts lists every claim ever made on the request, in order, one
+	// Slack user ID per claim (repeated when someone claimed twice). A
+	// claim whose replica died, or whose provider call failed without a
+	// clear answer, may have left an override behind; whoever claims next
+	// checks for it, so a window never gets two.
+	Attempts   []string  `json:"-"`
 	OverrideID string    `json:"override_id,omitempty"`
 	TakenAt    time.Time `json:"taken_at,omitempty"`
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
+	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
@@ -304,4 +306,117 @@ func TestE2ECoverTakenOnceAcrossReplicas(t *testing.T) {
 		t.Errorf("%d handoffs in all, want 3: the cover's start and end, and the direct override's start", n)
 	}
 
+}
+
+// TestE2ECoverRefusalsAndLeftovers: guests cannot arrange cover; a reason
+// with control characters, a click from another workspace and a button
+// value moved to another message change nothing; a 429 asking opsbot to
+// come back in a minute is answered at once; and an override a dead
+// replica made before it could mark the request taken is never doubled:
+// someone else's click removes it, the same person's click takes it as
+// theirs.
+func TestE2ECoverRefusalsAndLeftovers(t *testing.T) {
+	cw := newCoverWorld(t)
+	ctx := testCtx(t)
+
+	// Guests: no request, no override, no take.
+	cw.slash(t, guest, cw.General, "/oncall", "cover payments today 19:00 +1h")
+	cw.ephemeralContaining(t, cw.General, guest, "Guests can see who is on call, but only full members of this workspace can ask for cover")
+	cw.slash(t, guest, cw.General, "/oncall", "override payments <@"+guest+"|gus> now +1h")
+	cw.ephemeralContaining(t, cw.General, guest, "only full members of this workspace can set overrides")
+	// Control characters in the reason.
+	cw.slash(t, alice, cw.General, "/oncall", "cover payments today 19:00 +1h dentist \x1b[2J\x07")
+	cw.ephemeralContaining(t, cw.General, alice, "The reason contains control characters")
+	if n := len(cw.Slack.Messages(cw.Handoff)); n != 0 {
+		t.Fatalf("%d messages in the handoff channel after refused requests, want none", n)
+	}
+
+	ask := func(text, want string) (fakeslack.Message, string) {
+		t.Helper()
+		cw.slash(t, alice, cw.General, "/oncall", text)
+		m := cw.messageContaining(t, cw.Handoff, want)
+		return m, buttonValue(m.Blocks, "oncall.cover.take")
+	}
+	reqA, idA := ask("cover payments today 19:00 +4h dentist", "from 2026-12-01 18:00 UTC to 2026-12-01 22:00 UTC")
+	reqB, idB := ask("cover payments tomorrow 01:00 +2h school run", "from 2026-12-02 00:00 UTC to 2026-12-02 02:00 UTC")
+
+	cw.click(t, guest, reqA, "oncall.cover.take")
+	cw.ephemeralContaining(t, cw.Handoff, guest, "You are a guest in this workspace and cannot be put on call")
+
+	// Crafted clicks: another workspace; B's value on A's message; the
+	// requester's Cancel for B sent from a message in #general.
+	sent, err := cw.Slack.SendBlockAction(fakeslack.BlockAction{UserID: bob, ChannelID: cw.Handoff, MessageTS: reqA.TS,
+		ActionID: "oncall.cover.take", Value: idA, TeamID: "T0EVIL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cw.Slack.WaitAck(ctx, sent.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
+	cw.ephemeralContaining(t, cw.Handoff, bob, "serves another Slack workspace")
+	if _, err := cw.Slack.SendBlockAction(fakeslack.BlockAction{UserID: bob, ChannelID: cw.Handoff, MessageTS: reqA.TS,
+		ActionID: "oncall.cover.take", Value: idB}); err != nil {
+		t.Fatal(err)
+	}
+	cw.ephemeralContaining(t, cw.Handoff, bob, "That button does not belong to the message it was clicked on")
+	chatter := cw.Slack.AddMessage(cw.General, carol, "anyone around?", "")
+	if _, err := cw.Slack.SendBlockAction(fakeslack.BlockAction{UserID: alice, ChannelID: cw.General, MessageTS: chatter,
+		ActionID: "oncall.cover.cancel", Value: idB}); err != nil {
+		t.Fatal(err)
+	}
+	cw.ephemeralContaining(t, cw.General, alice, "That button does not belong to the message it was clicked on")
+	if n := len(cw.PD.Overrides("PSCHED01")); n != 0 {
+		t.Fatalf("%d overrides after refused clicks, want none", n)
+	}
+
+	// PagerDuty asks to come back in a minute: the clicker hears so at
+	// once (not after a minute of waiting), and the request stays open.
+	cw.PD.FailNextOn("POST /schedules/{id}/overrides", 1, fakepd.Fault{Status: 429, RetryAfter: "60"})
+	cw.click(t, carol, reqB, "oncall.cover.take")
+	cw.ephemeralContaining(t, cw.Handoff, carol, "PagerDuty is rate-limiting opsbot, so the override was not made")
+	if m, _ := cw.Slack.Message(cw.Handoff, reqB.TS); buttonValue(m.Blocks, "oncall.cover.take") == "" {
+		t.Fatalf("request B lost its Take it button after a 429: %s", m.Rendered())
+	}
+
+	// A replica claimed each request for bob, made his override, and died
+	// before marking the request taken; the claims have lapsed.
+	covers := oredis.NewCovers(cw.Redis)
+	now := cw.Clock.Now()
+	for _, c := range []struct {
+		id         string
+		start, end time.Time
+	}{
+		{idA, time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)},
+		{idB, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC)},
+	} {
+		if _, ok, err := covers.ClaimCover(ctx, c.id, bob, now.Add(-3*time.Minute), now.Add(-time.Minute)); err != nil || !ok {
+			t.Fatalf("the dead replica's claim on %s: %v %v", c.id, ok, err)
+		}
+		cw.PD.AddOverride("PSCHED01", fakepd.Entry{UserID: "PBOB", Start: c.start, End: c.end})
+	}
+	leftB := ""
+	for _, o := range cw.PD.Overrides("PSCHED01") {
+		if o.Start.Equal(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)) {
+			leftB = o.ID
+		}
+	}
+
+	// carol takes A: bob's leftover goes, carol's is the one override.
+	cw.click(t, carol, reqA, "oncall.cover.take")
+	cw.ephemeralContaining(t, cw.Handoff, carol, "You are on call for *payments* from 2026-12-01 18:00 UTC to 2026-12-01 22:00 UTC, covering for <@U0ALICE>")
+	// bob clicks B again: the override his first attempt made is his.
+	cw.click(t, bob, reqB, "oncall.cover.take")
+	cw.ephemeralContaining(t, cw.Handoff, bob, "You are on call for *payments* from 2026-12-02 00:00 UTC to 2026-12-02 02:00 UTC, covering for <@U0ALICE> (override "+leftB+")")
+
+	var got []string
+	for _, o := range cw.PD.Overrides("PSCHED01") {
+		got = append(got, fmt.Sprintf("%s %s–%s", o.UserID, o.Start.Format("02 15:04"), o.End.Format("02 15:04")))
+	}
+	slices.Sort(got)
+	if want := []string{"PBOB 02 00:00–02 02:00", "PCAROL 01 18:00–01 22:00"}; !slices.Equal(got, want) {
+		t.Errorf("overrides %q, want exactly %q", got, want)
+	}
+	if n := len(cw.messagesWith("took the cover")); n != 2 {
+		t.Errorf("%d taken messages, want 2 (one per request)", n)
+	}
 }

@@ -26,6 +26,9 @@ type Overrider interface {
 	// DeleteOverride removes one, when a claim on a cover was lost after
 	// its override was made.
 	DeleteOverride(ctx context.Context, scheduleID, id string) error
+	// Overrides lists the overrides of a schedule overlapping [from, to),
+	// each with its person, to find what an earlier claim left behind.
+	Overrides(ctx context.Context, scheduleID string, from, to time.Time) ([]bot.Override, error)
 }
 
 // CoverStore keeps cover requests and the overrides opsbot made, shared by
@@ -52,7 +55,14 @@ const (
 	// claimLease is how long one click holds a request while it makes the
 	// override; a replica that dies meanwhile frees it after this.
 	claimLease = 2 * time.Minute
-	maxReason  = 300
+	// overrideCallTimeout bounds the provider calls of one click or
+	// command: the person waits for the answer, and a provider asking
+	// opsbot to come back later (429 with a long Retry-After) is answered
+	// with "try again in a minute" rather than a click that hangs. It is
+	// well inside claimLease, so a claim never lapses while its holder
+	// is still working.
+	overrideCallTimeout = 20 * time.Second
+	maxReason           = 300
 )
 
 // errCoverStoreDown tells the person that a change to a cover request did
@@ -137,6 +147,19 @@ func (s *Service) personOf(ctx context.Context, u bot.User, self bool) (bot.Pers
 	return p, nil
 }
 
+// memberOnly refuses guests, bots and deactivated accounts: arranging who
+// is on call changes state, which needs a full member of the workspace
+// (SPEC §7), whoever is named in the schedule.
+func memberOnly(u bot.User, what string) error {
+	switch {
+	case u.IsRestricted || u.IsUltraRestricted:
+		return bot.Userf("Guests can see who is on call, but only full members of this workspace can %s. Nothing changed.", what)
+	case u.IsBot || u.Deleted:
+		return bot.Userf("Only active people of this workspace can %s. Nothing changed.", what)
+	}
+	return nil
+}
+
 func samePerson(a bot.Person, email string) bool {
 	return email != "" && strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(email))
 }
@@ -147,6 +170,9 @@ func (s *Service) handleCover(ctx context.Context, req *bot.Request, a coverArgs
 	user, loc, err := s.userAndZone(ctx, req.UserID)
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("cover request: who is %s: %w", req.UserID, err)
+	}
+	if err := memberOnly(user, "ask for cover"); err != nil {
+		return bot.Response{}, err
 	}
 	now := s.clock.Now()
 	start, end, used, err := parseWindow(a.rest, now, loc)
@@ -159,6 +185,9 @@ func (s *Service) handleCover(ctx context.Context, req *bot.Request, a coverArgs
 	reason := strings.Join(a.rest[used:], " ")
 	if len(reason) > maxReason {
 		return bot.Response{}, bot.Userf("Keep the reason under %d characters.", maxReason)
+	}
+	if bot.HasControl(reason) {
+		return bot.Response{}, bot.Userf("The reason contains control characters (such as ESC or NUL); remove them and try again. Nothing was posted.")
 	}
 	if !s.admins[req.UserID] {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
@@ -230,6 +259,17 @@ func (s *Service) coverMessage(sc bot.ScheduleConfig, r bot.CoverRequest) bot.Me
 	return msg
 }
 
+// errNotItsMessage refuses a button whose value names a request (or a
+// handoff) other than the one its message shows: a crafted click.
+var errNotItsMessage = bot.Userf("That button does not belong to the message it was clicked on, so nothing was done.")
+
+// onItsMessage says whether a click came from the message its request or
+// handoff was posted as. One whose message was not recorded cannot be
+// checked and is accepted: its buttons exist only on that message.
+func onItsMessage(req *bot.Request, posted bot.MessageRef) bool {
+	return posted.TS == "" || (req.Action != nil && req.Action.Message == posted)
+}
+
 // stateReply explains why a click on a request did nothing.
 func stateReply(r bot.CoverRequest) string {
 	switch r.State {
@@ -258,6 +298,11 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 	if !found {
 		return bot.Reply("That cover request is not one I know any more."), nil
 	}
+	if !onItsMessage(req, r.Message) {
+		log.Warn("cover button on another message refused", zap.String("channel", req.Action.Message.Channel),
+			zap.String("ts", req.Action.Message.TS))
+		return bot.Response{}, errNotItsMessage
+	}
 	sc, known := s.byID(r.Schedule)
 	if !known {
 		return bot.Reply("That cover request is for a schedule I no longer follow."), nil
@@ -277,7 +322,9 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("take cover %s: who is %s: %w", r.ID, req.UserID, err)
 	}
-	person, err := s.personOf(ctx, user, true)
+	lctx, cancel := context.WithTimeout(ctx, overrideCallTimeout)
+	person, err := s.personOf(lctx, user, true)
+	cancel()
 	if err != nil {
 		return bot.Response{}, err
 	}
@@ -289,18 +336,34 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 	if !won {
 		return bot.Reply(stateReply(r)), nil
 	}
+	release := func() {
+		if _, _, rerr := s.cfg.Covers.ReleaseCover(context.WithoutCancel(ctx), r.ID, req.UserID); rerr != nil {
+			log.Error("cover claim not released; the request frees itself after the lease", zap.Error(rerr))
+		}
+	}
 	start := r.Start
 	if start.Before(now) {
 		// The window began while the request waited: cover what is left,
 		// and leave the past as it was.
 		start = now
 	}
-	o, err := s.cfg.Overrides.CreateOverride(ctx, sc.ID, person, start, r.End)
+	pctx, cancel := context.WithTimeout(ctx, overrideCallTimeout)
+	defer cancel()
+	o, mine, err := s.settleEarlierAttempts(pctx, sc, r, req.UserID, person)
 	if err != nil {
+		log.Warn("earlier attempts at the cover not settled; request open again", zap.Error(err))
+		release()
+		return bot.Response{}, s.providerProblem(err, "the override")
+	}
+	if !mine {
+		o, err = s.cfg.Overrides.CreateOverride(pctx, sc.ID, person, start, r.End)
+	}
+	if err != nil {
+		// A failure without a clear answer may still have made the
+		// override: the attempt stays on the request, and whoever claims
+		// it next (this person again, or someone else) settles it.
 		log.Warn("override for cover not made; request open again", zap.Error(err))
-		if _, _, rerr := s.cfg.Covers.ReleaseCover(context.WithoutCancel(ctx), r.ID, req.UserID); rerr != nil {
-			log.Error("cover claim not released; the request frees itself after the lease", zap.Error(rerr))
-		}
+		release()
 		return bot.Response{}, s.providerProblem(err, "the override")
 	}
 	taken, ok, err := s.cfg.Covers.CompleteCover(context.WithoutCancel(ctx), r.ID, req.UserID, o.ID, now)
@@ -348,6 +411,78 @@ func (s *Service) handleTake(ctx context.Context, req *bot.Request) (bot.Respons
 		sc.Name, bot.FormatTime(o.Start, loc), bot.FormatTime(o.End, loc), bot.MentionUser(r.Requester), o.ID)), nil
 }
 
+// settleEarlierAttempts deals with overrides that earlier claims on r may
+// have left: a claim whose replica died after the provider made the
+// override but before the request was marked taken (its lease then ran
+// out), or whose provider call failed without a clear answer. Left alone,
+// the next claim would make a second override for the same window. An
+// earlier attempt's trace is an override of its person ending when the
+// request ends and starting inside it. One of taker's own is theirs:
+// returned with mine true, to be used instead of a new one. Anyone else's
+// is removed, so that the window keeps exactly one override, whose taker
+// is the person told. taker is empty when the request is being cancelled.
+func (s *Service) settleEarlierAttempts(ctx context.Context, sc bot.ScheduleConfig, r bot.CoverRequest, taker string, takerPerson bot.Person) (bot.Override, bool, error) {
+	earlier := r.Attempts
+	if taker != "" && len(earlier) > 0 && earlier[len(earlier)-1] == taker {
+		// The last attempt is this very claim.
+		earlier = earlier[:len(earlier)-1]
+	}
+	if len(earlier) == 0 {
+		return bot.Override{}, false, nil
+	}
+	list, err := s.cfg.Overrides.Overrides(ctx, sc.ID, r.Start, r.End)
+	if err != nil {
+		return bot.Override{}, false, fmt.Errorf("overrides of %q: %w", sc.ID, err)
+	}
+	log := s.logger(ctx).With(zap.String("cover", r.ID), zap.String("schedule", sc.ID))
+	var mine bot.Override
+	found := false
+	seen := map[string]bool{}
+	for _, user := range earlier {
+		if seen[user] {
+			continue
+		}
+		seen[user] = true
+		person := takerPerson
+		if user != taker {
+			u, err := s.cfg.Chat.User(ctx, user)
+			if err != nil {
+				return bot.Override{}, false, fmt.Errorf("who is %s: %w", user, err)
+			}
+			person, err = s.cfg.Overrides.PersonByEmail(ctx, u.Email)
+			if errors.Is(err, bot.ErrNotFound) {
+				continue // no account, so no override of theirs
+			}
+			if err != nil {
+				return bot.Override{}, false, err
+			}
+		}
+		for _, o := range list {
+			if !leftBy(o, person, r) {
+				continue
+			}
+			if user == taker && !found {
+				log.Warn("override left by an earlier attempt of the same person taken as theirs", zap.String("override", o.ID))
+				mine, found = o, true
+				continue
+			}
+			if err := s.cfg.Overrides.DeleteOverride(ctx, sc.ID, o.ID); err != nil && !errors.Is(err, bot.ErrNotFound) {
+				return bot.Override{}, false, fmt.Errorf("remove override %s left by an earlier attempt: %w", o.ID, err)
+			}
+			log.Warn("override left by an earlier attempt removed", zap.String("override", o.ID), zap.String("attempt_by", user))
+		}
+	}
+	return mine, found, nil
+}
+
+// leftBy says whether o looks like what a claim on r by person made: their
+// override ending with the request and starting inside its window.
+func leftBy(o bot.Override, p bot.Person, r bot.CoverRequest) bool {
+	sec := func(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+	same := (p.ProviderID != "" && o.Person.ProviderID == p.ProviderID) || samePerson(o.Person, p.Email)
+	return same && sec(o.End).Equal(sec(r.End)) && !sec(o.Start).Before(sec(r.Start)) && sec(o.Start).Before(sec(r.End))
+}
+
 // handleCancelCover lets the requester withdraw a request nobody took.
 func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.Response, error) {
 	if err := s.overridesReady(); err != nil {
@@ -359,6 +494,10 @@ func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.
 	}
 	if !found {
 		return bot.Reply("That cover request is not one I know any more."), nil
+	}
+	if !onItsMessage(req, r.Message) {
+		s.logger(ctx).Warn("cover button on another message refused", zap.String("cover", r.ID))
+		return bot.Response{}, errNotItsMessage
 	}
 	if req.UserID != r.Requester {
 		return bot.Reply(fmt.Sprintf("Only %s, who asked, can cancel this request.", bot.MentionUser(r.Requester))), nil
@@ -375,6 +514,16 @@ func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.
 	if sc.Name == "" {
 		sc.Name = r.Schedule
 	}
+	if len(r.Attempts) > 0 && sc.ID != "" {
+		// Cancelled, nobody can claim it any more: an override an earlier
+		// attempt left (its answer lost) would otherwise stay.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), overrideCallTimeout)
+		if _, _, err := s.settleEarlierAttempts(pctx, sc, r, "", bot.Person{}); err != nil {
+			s.logger(ctx).Error("cancelled cover: an override an earlier attempt may have left was not checked",
+				zap.String("cover", r.ID), zap.Strings("attempts", r.Attempts), zap.Error(err))
+		}
+		cancel()
+	}
 	if err := s.cfg.Chat.Update(ctx, r.Message, s.coverMessage(sc, r)); err != nil {
 		s.logger(ctx).Warn("cancelled cover request message not updated", zap.String("cover", r.ID), zap.Error(err))
 	}
@@ -385,6 +534,13 @@ func (s *Service) handleCancelCover(ctx context.Context, req *bot.Request) (bot.
 // call for the schedule now, may.
 func (s *Service) handleOverride(ctx context.Context, req *bot.Request, a overrideArgs) (bot.Response, error) {
 	sc, target := a.sc, a.target
+	asker, loc, err := s.userAndZone(ctx, req.UserID)
+	if err != nil {
+		return bot.Response{}, fmt.Errorf("override: who is %s: %w", req.UserID, err)
+	}
+	if err := memberOnly(asker, "set overrides"); err != nil {
+		return bot.Response{}, err
+	}
 	now := s.clock.Now()
 	if !s.admins[req.UserID] {
 		v := s.look(ctx, sc, false)
@@ -400,10 +556,6 @@ func (s *Service) handleOverride(ctx context.Context, req *bot.Request, a overri
 		if !onCall {
 			return bot.Response{}, bot.Userf("Only opsbot admins and whoever is on call for *%s* now can set overrides. To hand over your own shift, use `/oncall cover`.", sc.Name)
 		}
-	}
-	_, loc, err := s.userAndZone(ctx, req.UserID)
-	if err != nil {
-		return bot.Response{}, fmt.Errorf("override: who is %s: %w", req.UserID, err)
 	}
 	start, end, used, err := parseWindow(a.rest, now, loc)
 	if err != nil {
@@ -423,11 +575,13 @@ func (s *Service) handleOverride(ctx context.Context, req *bot.Request, a overri
 	if err != nil {
 		return bot.Response{}, fmt.Errorf("override: who is %s: %w", target, err)
 	}
-	person, err := s.personOf(ctx, tu, target == req.UserID)
+	pctx, cancel := context.WithTimeout(ctx, overrideCallTimeout)
+	defer cancel()
+	person, err := s.personOf(pctx, tu, target == req.UserID)
 	if err != nil {
 		return bot.Response{}, err
 	}
-	o, err := s.cfg.Overrides.CreateOverride(ctx, sc.ID, person, start, end)
+	o, err := s.cfg.Overrides.CreateOverride(pctx, sc.ID, person, start, end)
 	if err != nil {
 		s.logger(ctx).Warn("override not made", zap.String("schedule", sc.ID), zap.String("target", target), zap.Error(err))
 		return bot.Response{}, s.providerProblem(err, "the override")

@@ -139,6 +139,9 @@ func decodeCover(id string, m map[string]string) (bot.CoverRequest, error) {
 	r.State = bot.CoverState(m["state"])
 	r.Taker = m["taker"]
 	r.OverrideID = m["override_id"]
+	if a := m["attempts"]; a != "" {
+		r.Attempts = strings.Split(a, ",")
+	}
 	if ms, err := strconv.ParseInt(m["taken_ms"], 10, 64); err == nil {
 		r.TakenAt = time.UnixMilli(ms).UTC()
 	}
@@ -150,6 +153,8 @@ func decodeCover(id string, m map[string]string) (bot.CoverRequest, error) {
 // request as it is after the attempt and whether this caller claimed it.
 // A claim the replicas do not confirm in time is given back and reported
 // as an error wrapping ErrNotReplicated.
+// Every successful claim is appended to the request's Attempts, which no
+// later transition clears.
 func (s *Covers) ClaimCover(ctx context.Context, id, user string, now, leaseUntil time.Time) (bot.CoverRequest, bool, error) {
 	return s.transition(ctx, "claim", id, coverClaim, coverUnclaim, []any{user, leaseUntil.UnixMilli()},
 		user, now.UnixMilli(), leaseUntil.UnixMilli())
@@ -238,7 +243,9 @@ local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {0, {}} end
 local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_ms') or '0')
 if st == 'open' or (st == 'claimed' and lease < tonumber(ARGV[2])) then
-  redis.call('HSET', KEYS[1], 'state', 'claimed', 'taker', ARGV[1], 'lease_ms', ARGV[3])
+  local attempts = redis.call('HGET', KEYS[1], 'attempts')
+  if attempts then attempts = attempts .. ',' .. ARGV[1] else attempts = ARGV[1] end
+  redis.call('HSET', KEYS[1], 'state', 'claimed', 'taker', ARGV[1], 'lease_ms', ARGV[3], 'attempts', attempts)
   return {1, redis.call('HGETALL', KEYS[1])}
 end
 return {0, redis.call('HGETALL', KEYS[1])}`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,15 @@ func TestCoverReleaseLeaseCancel(t *testing.T) {
 		if got.Message != (bot.MessageRef{Channel: "C1", TS: "1.2"}) {
 			t.Errorf("%s: message %+v lost", st.name, got.Message)
 		}
+	}
+	// Every claim is remembered, released and lapsed ones too: each may
+	// have left an override for whoever claims next to find.
+	got, _, err := s.Cover(ctx, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"UA", "UB", "UC"}; !slices.Equal(got.Attempts, want) {
+		t.Errorf("attempts %q, want %q", got.Attempts, want)
 	}
 }
 
