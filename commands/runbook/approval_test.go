@@ -43,7 +43,7 @@ func TestApprovalRequestRunsNothing(t *testing.T) {
 	if want := `["/bin/echo","restart","deployment/checkout","-n","prod"]`; m.Code != want {
 		t.Errorf("got argv %s, want %s", m.Code, want)
 	}
-	if !strings.Contains(m.Context, "Expires 03:15 UTC") {
+	if !strings.Contains(bot.DateFallbacks(m.Context), "Expires 2026-11-22 03:15 UTC") || !strings.Contains(m.Context, "<!date^") {
 		t.Errorf("got context %q, want the expiry 15 minutes on", m.Context)
 	}
 	if got := events(e.audit()); strings.Join(got, ",") != "approval_requested" {
@@ -141,6 +141,24 @@ func TestApprovalClicks(t *testing.T) {
 				return do(t, e.router, click("U0LEAD", "C0INC", ActionApprove, id+":"+strings.Repeat("0", 64)))
 			},
 			wantErr: "This button does not match the request it claims to approve", wantEvents: "approval_requested",
+		},
+		{
+			name: "button value copied onto another message",
+			act: func(t *testing.T, e *env, v string) (bot.Response, error) {
+				req := click("U0LEAD", "C0OTHER", ActionApprove, v)
+				req.Action.Message = bot.MessageRef{Channel: "C0OTHER", TS: "1700000099.000001"}
+				return do(t, e.router, req)
+			},
+			wantErr: "not on this approval request's message", wantEvents: "approval_requested",
+		},
+		{
+			name: "button value copied onto another message, denied",
+			act: func(t *testing.T, e *env, v string) (bot.Response, error) {
+				req := click("U0LEAD", "C0INC", ActionDeny, v)
+				req.Action.Message.TS = "1700000099.000001"
+				return do(t, e.router, req)
+			},
+			wantErr: "not on this approval request's message", wantEvents: "approval_requested",
 		},
 		{
 			name: "runbook changed since the request",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -219,7 +220,7 @@ func approvalMessage(a bot.PendingApproval, inv *runbooks.Invocation) bot.Messag
 			{ID: ActionApprove, Text: "Approve", Value: value, Style: bot.ButtonPrimary},
 			{ID: ActionDeny, Text: "Deny", Value: value, Style: bot.ButtonDanger},
 		},
-		Context: fmt.Sprintf("Expires %s · bound to this exact command (sha256 %s…)", a.ExpiresAt.Format("15:04 MST"), a.ArgvHash[:12]),
+		Context: fmt.Sprintf("Expires %s · bound to this exact command (sha256 %s…)", bot.FormatTime(a.ExpiresAt, time.UTC), a.ArgvHash[:12]),
 	}
 }
 
@@ -281,6 +282,13 @@ func (s *Service) approvalFromClick(ctx context.Context, req *bot.Request) (bot.
 	}
 	if a.ArgvHash != hash {
 		return bot.PendingApproval{}, bot.Userf("This button does not match the request it claims to approve; nothing was done.")
+	}
+	// The buttons exist only on the request's own message: the same value
+	// clicked anywhere else is a crafted click. (A click that comes before
+	// the message is recorded cannot be checked, and is on that message.)
+	if a.Message.TS != "" && (req.Action == nil || req.Action.Message != a.Message) {
+		bot.Logger(ctx).Warn("approval button on another message refused", zap.String("run_id", a.ID))
+		return bot.PendingApproval{}, bot.Userf("That button is not on this approval request's message, so nothing was done.")
 	}
 	return a, nil
 }
