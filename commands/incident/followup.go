@@ -144,6 +144,8 @@ func (s *Service) parseFollowup(ctx context.Context, raw string) (followupInput,
 		return in, bot.Userf("Please write what should be done. %s", usage)
 	case n > FollowupTextMax:
 		return in, bot.Userf("That follow-up is %d characters; keep it to %d (details belong in the issue).", n, FollowupTextMax)
+	case bot.HasControl(text):
+		return in, bot.Userf("That follow-up contains control characters (such as ESC or NUL); remove them and try again.")
 	}
 	in.Text = text
 	if in.Owner != "" {
@@ -193,6 +195,9 @@ func (s *Service) remindAt(due string) time.Time {
 }
 
 func (s *Service) addFollowup(ctx context.Context, req *bot.Request, inc bot.Incident, in followupInput) (bot.Response, error) {
+	if err := s.allowTimeline(ctx, &inc, "follow-up"); err != nil {
+		return bot.Response{}, err
+	}
 	now := s.clock.Now().UTC()
 	f := bot.Followup{Incident: inc.Key, Text: in.Text, Owner: in.Owner, Due: in.Due, DueAt: in.DueAt, Drill: inc.Drill,
 		CreatedBy: req.UserID, CreatedAt: now, State: bot.FollowupOpen}
@@ -369,6 +374,24 @@ func (s *Service) onFollowupDone(ctx context.Context, req *bot.Request) (bot.Res
 	inc, err := s.getIncident(ctx, key)
 	if err != nil {
 		return bot.Response{}, err
+	}
+	if req.ChannelID != inc.Channel {
+		// Outside the incident's channel the button is only ever shown to
+		// the follow-up's owner (their reminder, `followups mine`): anyone
+		// else's click carries a value they copied.
+		f, err := s.followups.Get(ctx, key, n)
+		switch {
+		case errors.Is(err, bot.ErrFollowupNotFound):
+			return bot.Response{}, bot.Userf("%s has no follow-up #%d.", key, n)
+		case err != nil:
+			bot.Logger(ctx).Error("follow-up not read", zap.String("incident", key), zap.Int("followup", n), zap.Error(err))
+			return bot.Response{}, errFollowupStoreDown
+		case f.Owner != req.UserID:
+			bot.Logger(ctx).Warn("follow-up Done outside its incident by someone other than the owner refused",
+				zap.String("incident", key), zap.Int("followup", n))
+			return bot.Response{}, bot.Userf("Only the owner of follow-up #%d of %s can mark it done from here; in %s, `/incident followup done %d` works for anyone helping.",
+				n, key, bot.MentionChannel(inc.Channel), n)
+		}
 	}
 	resp, err := s.markDone(ctx, inc, n, req.UserID)
 	if err != nil {

@@ -94,6 +94,8 @@ func TestFollowupBadInput(t *testing.T) {
 		{name: "date years away", text: "followup fix it due 2031-01-01", want: "more than three years away"},
 		{name: "two due dates", text: "followup fix it due 2026-12-01 due 2026-12-02", want: "one due date"},
 		{name: "too long", text: "followup " + strings.Repeat("x", FollowupTextMax+1), want: "keep it to 500"},
+		{name: "control characters", text: "followup fix \x1b[2Jit\x07 <@UBOB|bob>", want: "contains control characters"},
+		{name: "a bidirectional override", text: "followup fix \u202eti", want: "contains control characters"},
 		{name: "outside an incident channel", channel: "CGENERAL", text: "followup fix it", want: "only works in an incident channel"},
 		{name: "done of a missing one", text: "followup done 7", want: "INC-1 has no follow-up #7"},
 	}
@@ -270,10 +272,18 @@ func TestFollowupDoneButtonActsOnlyOnItsIncident(t *testing.T) {
 	h := newLearnHarness(t, false)
 	a := h.declare("sev3 first")
 	b := h.declare("sev3 second")
-	h.must("UALICE", a.Channel, "followup check the cache")
-	click := func(channel, value string) (bot.Response, error) {
-		return h.run(&bot.Request{Kind: bot.KindAction, UserID: "UCAROL", ChannelID: channel, TriggerID: "tr-" + channel,
+	h.must("UALICE", a.Channel, "followup check the cache <@UCAROL|carol>")
+	clicks := 0
+	clickAs := func(user, channel, value string) (bot.Response, error) {
+		clicks++
+		return h.run(&bot.Request{Kind: bot.KindAction, UserID: user, ChannelID: channel, TriggerID: fmt.Sprintf("tr-%d", clicks),
 			Action: &bot.Action{ID: ActionFollowupDone, Value: value}})
+	}
+	click := func(channel, value string) (bot.Response, error) { return clickAs("UCAROL", channel, value) }
+	// Outside the incident's channel, the button is shown only to the
+	// owner: bob's click with carol's value, in #general, is refused.
+	if _, err := clickAs("UBOB", "CGENERAL", "INC-1/1"); err == nil || !strings.Contains(err.Error(), "Only the owner of follow-up #1 of INC-1") {
+		t.Errorf("click by someone else outside the incident channel: %v", err)
 	}
 	if _, err := click(b.Channel, "INC-1/1"); err == nil || !strings.Contains(err.Error(), "belongs to INC-1, not to INC-2") {
 		t.Errorf("click in another incident's channel: %v", err)
@@ -284,7 +294,7 @@ func TestFollowupDoneButtonActsOnlyOnItsIncident(t *testing.T) {
 	if h.followup(a.Key, 1).State != bot.FollowupOpen {
 		t.Fatal("a refused click changed the follow-up")
 	}
-	resp, err := click("DUCAROL", "INC-1/1") // from a DM
+	resp, err := click("DUCAROL", "INC-1/1") // from the owner's DM (a reminder)
 	if err != nil || resp.Visibility != bot.Ephemeral || !strings.Contains(resp.Message.Text, "done") {
 		t.Errorf("click in a DM = %+v, %v", resp, err)
 	}

@@ -20,7 +20,7 @@ type Limits struct {
 	// Declarations is how many incidents one person may declare per
 	// window; the zero Rate means DefaultDeclarations.
 	Declarations Rate
-	// TimelineEvents caps the notes, updates and pinned messages (and
+	// TimelineEvents caps the notes, updates, follow-ups and pinned messages (and
 	// their edits) one incident's timeline accepts. State changes (roles,
 	// severity, status, resolution) are always recorded.
 	TimelineEvents int
@@ -179,7 +179,7 @@ func (s *Service) allowTimeline(ctx context.Context, inc *bot.Incident, what str
 	}
 	if !ok {
 		bot.Logger(ctx).Warn("timeline event refused: cap reached", zap.String("incident", inc.Key), zap.String("what", what))
-		return bot.Userf("The %s timeline is full (%d notes, updates and pinned messages), so this %s was not added. "+
+		return bot.Userf("The %s timeline is full (%d notes, updates, follow-ups and pinned messages), so this %s was not added. "+
 			"State changes are still recorded; put longer material in a document and link it.", inc.Key, n, what)
 	}
 	return nil

@@ -444,6 +444,11 @@ func TestTimelineCaps(t *testing.T) {
 	h := trustHarness(t, func(c *Config, rdb redis.Client) {
 		c.Limiter = redis.NewLimiter(rdb, c.Clock)
 		c.Settings.Limits = Limits{TimelineEvents: 10, TextBytes: 300}
+		fups, err := redis.NewFollowups(rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Followups = fups
 	})
 	if _, err := h.as("UALICE", "CGENERAL", "declare sev3 noisy"); err != nil {
 		t.Fatal(err)
@@ -452,10 +457,15 @@ func TestTimelineCaps(t *testing.T) {
 	if _, err := h.as("UALICE", inc.Channel, "note "+strings.Repeat("é", 151)); err == nil || !strings.Contains(err.Error(), "302 bytes; keep it to 300") {
 		t.Errorf("over-long note: got %v, want the byte refusal", err)
 	}
-	for i := 0; i < 9; i++ {
+	for i := 0; i < 8; i++ {
 		if _, err := h.as("UALICE", inc.Channel, "note n"+string(rune('a'+i))); err != nil {
 			t.Fatalf("note %d: %v", i+1, err)
 		}
+	}
+	// Follow-ups are written by people into the timeline (and may each
+	// open an issue): they count too.
+	if _, err := h.as("UALICE", inc.Channel, "followup add a dashboard"); err != nil {
+		t.Fatalf("follow-up (9th): %v", err)
 	}
 	if _, err := h.as("UALICE", inc.Channel, "update still noisy"); err != nil {
 		t.Fatalf("update (10th): %v", err)
@@ -466,6 +476,9 @@ func TestTimelineCaps(t *testing.T) {
 	}
 	if _, err := h.as("UALICE", inc.Channel, "update one too many"); err == nil || !strings.Contains(err.Error(), "timeline is full") {
 		t.Errorf("11th update: got %v, want the cap refusal", err)
+	}
+	if _, err := h.as("UALICE", inc.Channel, "followup one too many"); err == nil || !strings.Contains(err.Error(), "so this follow-up was not added") {
+		t.Errorf("11th, a follow-up: got %v, want the cap refusal", err)
 	}
 	h.unchanged(t, "notes over the cap", before)
 	h.chat.AddMessage(bot.ChatMessage{Ref: bot.MessageRef{Channel: inc.Channel, TS: "1800000100.000100"}, User: "UBOB", Text: "pinned", Time: h.clock.Now()})
