@@ -90,7 +90,12 @@ type Incident struct {
 	Title       string   `json:"title"`
 	Description string   `json:"description,omitempty"`
 	Severity    Severity `json:"severity"`
-	Status      Status   `json:"status"`
+	// HighestSeverity is the worst severity the incident has had, kept when
+	// it is lowered (statistics count an incident under it); empty until a
+	// change, and on records from before it was kept. Read it through
+	// Highest.
+	HighestSeverity Severity `json:"highest_severity,omitempty"`
+	Status          Status   `json:"status"`
 	// Channel is the incident channel's ID; ChannelName its name.
 	Channel     string `json:"channel"`
 	ChannelName string `json:"channel_name"`
@@ -160,6 +165,15 @@ func ParseIncidentKey(s string) (string, error) {
 
 // Open reports whether the incident is not resolved.
 func (i *Incident) Open() bool { return i.Status != StatusResolved }
+
+// Highest is the worst severity the incident has had: HighestSeverity when
+// it is worse than the current one, else Severity.
+func (i *Incident) Highest() Severity {
+	if i.HighestSeverity.Valid() && (!i.Severity.Valid() || i.HighestSeverity.Rank() < i.Severity.Rank()) {
+		return i.HighestSeverity
+	}
+	return i.Severity
+}
 
 // HasPinned reports whether the message with ts was captured.
 func (i *Incident) HasPinned(ts string) bool {

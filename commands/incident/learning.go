@@ -153,7 +153,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		declared: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsbot_incidents_declared_total",
 			Help: "Incidents declared, by severity at declaration (drills excluded)."}, []string{"severity"}),
 		ttr: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opsbot_incident_time_to_resolve_seconds",
-			Help:    "Time from declaration to resolution, by severity at resolution (drills excluded).",
+			Help:    "Time from declaration to resolution, by the highest severity the incident had (drills excluded).",
 			Buckets: []float64{300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 72 * 3600}}, []string{"severity"}),
 	}
 	if reg == nil {
@@ -177,6 +177,6 @@ func (m *metrics) incidentDeclared(inc *bot.Incident) {
 
 func (m *metrics) incidentResolved(inc *bot.Incident) {
 	if !inc.Drill && !inc.ResolvedAt.IsZero() {
-		m.ttr.WithLabelValues(string(inc.Severity)).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
+		m.ttr.WithLabelValues(string(inc.Highest())).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
 	}
 }

@@ -13,8 +13,9 @@ import (
 // detected, declared, acknowledged, mitigated, resolved — never from when a
 // record was last touched. Every duration is measured from the declaration,
 // except time to detect, which runs from detection to the declaration.
-// Incidents count under their severity at the time of the report (the
-// severity they ended with); drills are left out and counted apart.
+// Incidents count under the highest severity they had, as post-mortems
+// report them: a sev1 lowered to sev3 once mitigated is still a sev1 (the
+// export shows the same "highest"). Drills are left out and counted apart.
 
 // StatsWindows are the windows /incident stats and opsbot stats accept.
 var StatsWindows = []string{"7d", "30d", "90d"}
@@ -102,7 +103,7 @@ func ComputeStats(incs []bot.Incident, from, to time.Time, zone *time.Location) 
 			st.Drills++
 			continue
 		}
-		rank := inc.Severity.Rank()
+		rank := inc.Highest().Rank()
 		if rank == 0 {
 			continue
 		}

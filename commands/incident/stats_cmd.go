@@ -114,7 +114,7 @@ func (st Stats) Message(window string) bot.Message {
 		Title:   "Incidents, last " + windowWords(window),
 		Text:    b.String(),
 		Code:    st.Table(),
-		Context: "Times from declaration (detect: first alert to declaration); p50 = median. Acknowledged = first commander action or update.",
+		Context: "Each incident counts under the highest severity it had. Times from declaration (detect: first alert to declaration); p50 = median. Acknowledged = first commander action or update.",
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -330,5 +331,67 @@ func TestChartIsAReadablePNG(t *testing.T) {
 	}
 	if _, err := png.Decode(bytes.NewReader(empty)); err != nil {
 		t.Errorf("empty chart is not a PNG: %v", err)
+	}
+}
+
+// TestStatsCountTheHighestSeverity: an incident counts under the worst
+// severity it had — a sev1 lowered to sev3 once mitigated is a sev1 in the
+// report and in the time-to-resolve metric, as in its post-mortem; a
+// record from before the highest severity was kept counts under its own.
+func TestStatsCountTheHighestSeverity(t *testing.T) {
+	h := newLearnHarness(t, false)
+	a := h.declare("sev1 checkout down")
+	h.must("UALICE", a.Channel, "sev sev3")
+	h.must("UALICE", a.Channel, "sev sev2")
+	b := h.declare("sev3 slow search")
+	h.must("UALICE", b.Channel, "sev sev2")
+	if got := h.get(a.Key); got.Severity != bot.Sev2 || got.HighestSeverity != bot.Sev1 || got.Highest() != bot.Sev1 {
+		t.Errorf("%s: severity %s, highest %s (%s); want sev2, highest sev1", a.Key, got.Severity, got.HighestSeverity, got.Highest())
+	}
+	if got := h.get(b.Key); got.Highest() != bot.Sev2 {
+		t.Errorf("%s: highest %s, want sev2 (raised)", b.Key, got.Highest())
+	}
+	h.must("UALICE", a.Channel, "resolve back to normal")
+
+	st, err := h.svc.Stats(h.ctx(), 7*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, r := range st.BySeverity {
+		counts[r.Severity] = r.Count
+	}
+	if counts["sev1"] != 1 || counts["sev2"] != 1 || counts["sev3"] != 0 || counts["all"] != 2 {
+		t.Errorf("counts by severity %v, want sev1 1 (lowered later), sev2 1 (raised), sev3 0", counts)
+	}
+	if n := testutil.CollectAndCount(h.svc.metrics.ttr, "opsbot_incident_time_to_resolve_seconds"); n != 1 {
+		t.Fatalf("%d time-to-resolve series, want 1", n)
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.declared.WithLabelValues("sev1")); got != 1 {
+		t.Errorf("declared sev1 = %v, want 1", got)
+	}
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(`
+# HELP opsbot_incident_time_to_resolve_seconds Time from declaration to resolution, by the highest severity the incident had (drills excluded).
+# TYPE opsbot_incident_time_to_resolve_seconds histogram
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="300"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="900"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="1800"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="3600"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="7200"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="14400"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="28800"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="86400"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="259200"} 1
+opsbot_incident_time_to_resolve_seconds_bucket{severity="sev1",le="+Inf"} 1
+opsbot_incident_time_to_resolve_seconds_sum{severity="sev1"} 0
+opsbot_incident_time_to_resolve_seconds_count{severity="sev1"} 1
+`), "opsbot_incident_time_to_resolve_seconds"); err != nil {
+		t.Error(err)
+	}
+
+	// A record written before the highest severity was kept.
+	legacy := statInc("L", bot.Sev3, feb(3, 10, 0), 0, min_, min_, min_)
+	if got := ComputeStats([]bot.Incident{legacy}, statsTo.AddDate(0, 0, -30), statsTo, time.UTC); got.BySeverity[2].Count != 1 {
+		t.Errorf("legacy sev3 record counted %+v, want under sev3", got.BySeverity)
 	}
 }

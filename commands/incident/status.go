@@ -22,6 +22,10 @@ func (s *Service) cmdSeverity(ctx context.Context, req *bot.Request, sev bot.Sev
 		if i.Severity == sev {
 			return bot.Userf("%s is already %s.", i.Key, sev)
 		}
+		i.HighestSeverity = i.Highest()
+		if sev.Rank() < i.HighestSeverity.Rank() {
+			i.HighestSeverity = sev
+		}
 		from, i.Severity = i.Severity, sev
 		return nil
 	})
