@@ -16,6 +16,7 @@ import (
 	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/integrations/github/fakegh"
+	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
@@ -24,18 +25,37 @@ import (
 // one injected clock (their schedulers are driven by the test).
 func learningWorld(t *testing.T, start time.Time) (*world, string, *fakegh.Server, *bottest.Clock, *testBot, *testBot) {
 	t.Helper()
+	w, announce, fg, clk, b1, b2, _ := learningWorldWith(t, start, false)
+	return w, announce, fg, clk, b1, b2
+}
+
+// learningWorldWith is learningWorld, with PagerDuty (the fake, where
+// /incident page checkout pages the service PSVC001) when withPD is set.
+func learningWorldWith(t *testing.T, start time.Time, withPD bool) (*world, string, *fakegh.Server, *e2eClock, *testBot, *testBot, *fakepd.Server) {
+	t.Helper()
 	w, announce, cfg := incidentWorld(t)
 	clk := bottest.NewClock(start)
 	fg := fakegh.New(t, fakegh.WithClock(clk.Now))
 	fg.AddRepo("acme/ops")
 	cfg += fmt.Sprintf("followups:\n  github_repo: acme/ops\n  github_api_url: %s\n  github_labels: [incident-follow-up]\n", fg.URL())
-	opts := botOptions{ConfigYAML: cfg, Env: map[string]string{"GITHUB_TOKEN": fg.Token()}, Clock: clk, NoBackground: true}
+	env := map[string]string{"GITHUB_TOKEN": fg.Token()}
+	var pd *fakepd.Server
+	if withPD {
+		const token = "pd-learning-token"
+		pd = fakepd.New(t, token)
+		pd.AddUser(fakepd.User{ID: "PBOT", Name: "opsbot", Email: "opsbot@example.com"})
+		pd.AddEscalationPolicy(fakepd.EscalationPolicy{ID: "PEP1", Name: "checkout"})
+		pd.AddService(fakepd.Service{ID: "PSVC001", Name: "Checkout", EscalationPolicyID: "PEP1"})
+		cfg += "pagerduty:\n  from_email: opsbot@example.com\n  services: {checkout: PSVC001}\n"
+		env["PAGERDUTY_TOKEN"], env["PAGERDUTY_API_URL"] = token, pd.URL
+	}
+	opts := botOptions{ConfigYAML: cfg, Env: env, Clock: clk, NoBackground: true}
 	b1 := w.startBot(t, opts)
 	b2 := w.startBot(t, opts)
 	if err := w.Slack.WaitConnections(testCtx(t), 2); err != nil {
 		t.Fatal(err)
 	}
-	return w, announce, fg, clk, b1, b2
+	return w, announce, fg, clk, b1, b2, pd
 }
 
 // dmsTo returns the bot's messages in its DM with user.
@@ -186,7 +206,7 @@ func TestE2EFollowupToGitHubAndBack(t *testing.T) {
 // is left out of /incident list and /incident stats, whose chart arrives
 // as a PNG in the asker's DMs.
 func TestE2EDrillPagesNobodyAndStaysOutOfStats(t *testing.T) {
-	w, announce, _, clk, b1, _ := learningWorld(t, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	w, announce, _, clk, b1, _, pd := learningWorldWith(t, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), true)
 	before := len(w.Slack.Messages(announce))
 	w.slash(t, alice, w.General, "/incident", "declare --drill sev1 Region failover")
 	w.ephemeralContaining(t, w.General, alice, "DRILL")
@@ -207,8 +227,8 @@ func TestE2EDrillPagesNobodyAndStaysOutOfStats(t *testing.T) {
 			t.Errorf("a bot message in the drill channel is not marked:\n%s", m.Rendered())
 		}
 	}
-	if n := len(w.Slack.Calls("incidents.create")); n != 0 {
-		t.Errorf("%d PagerDuty-like calls", n)
+	if n := pd.Requests("POST /incidents"); n != 0 {
+		t.Errorf("a drill's /incident page reached PagerDuty %d time(s): %+v", n, pd.Incidents())
 	}
 	clk.Add(30 * time.Minute)
 	w.slash(t, alice, ch.ID, "/incident", "resolve failover worked")
@@ -217,9 +237,11 @@ func TestE2EDrillPagesNobodyAndStaysOutOfStats(t *testing.T) {
 		t.Errorf("%d messages in the broadcast channel for a drill", after-before)
 	}
 
-	// A real incident for comparison.
+	// A real incident for comparison: the same page reaches PagerDuty.
 	w.slash(t, bob, w.General, "/incident", "declare sev2 Search latency")
 	w.messageContaining(t, announce, "INC-2 declared: Search latency")
+	w.slash(t, bob, channelNamed(t, w, "inc-2-search-latency").ID, "/incident", "page checkout search is slow")
+	w.waitFor(t, "the real incident's page at PagerDuty", func() bool { return len(pd.Incidents()) == 1 })
 
 	w.slash(t, carol, w.General, "/incident", "list")
 	list := w.ephemeralContaining(t, w.General, carol, "open incident")
