@@ -158,6 +158,14 @@ func (s *Service) cmdSilence(ctx context.Context, req *bot.Request) (bot.Respons
 	if len([]rune(comment)) > maxSilenceNote {
 		return bot.Response{}, bot.Userf("Keep the comment to %d characters.", maxSilenceNote)
 	}
+	for _, m := range matchers {
+		if bot.HasControl(m.Value) {
+			return bot.Response{}, bot.Userf("The value of `%s` contains control characters (such as ESC or NUL); nothing was silenced.", bot.QuoteRaw(m.Name))
+		}
+	}
+	if bot.HasControl(comment) {
+		return bot.Response{}, bot.Userf("The comment contains control characters (such as ESC or NUL); remove them and try again. Nothing was silenced.")
+	}
 	u, err := s.chat.User(ctx, req.UserID)
 	if err != nil {
 		return bot.Response{}, bot.Userf("I could not check who you are, so nothing was silenced. Please try again.")

@@ -44,6 +44,8 @@ func TestAlertsCommand(t *testing.T) {
 		{"silence alertname for 1h", "is not LABEL=VALUE"},
 		{"silence my-label=x for 1h", "not a label name"},
 		{"silence <!channel>=x for 1h", "not a label name"},
+		{"silence alertname=DiskFull for 1h \x1b]0;pwned\x07", "The comment contains control characters"},
+		{"silence alertname=Disk\x00Full for 1h", "The value of `alertname` contains control characters"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.text, func(t *testing.T) {
@@ -75,8 +77,24 @@ func TestAlertsCommand(t *testing.T) {
 		sils[0].CreatedBy != "Alice Adams (Slack U0ALICE)" {
 		t.Fatalf("silence %+v", sils)
 	}
+	// A comment that tries to ping is repeated as text, here and in the
+	// list of silences.
+	resp, err = r.command("U0ALICE", w.general, `silence alertname=Other for 1h <!channel> ask <@U0BOB|bob> <https://evil.example|https://good.example>`)
+	if err != nil || !strings.Contains(resp.Message.Text, "@channel ask @bob https://good.example (https://evil.example)") {
+		t.Errorf("silence with a hostile comment: %+v, %v", resp, err)
+	}
+	for _, bad := range []string{"<!channel>", "<@U0BOB", "<https://evil"} {
+		if strings.Contains(resp.Message.Text, bad) {
+			t.Errorf("silence confirmation repeats %q as markup: %s", bad, resp.Message.Text)
+		}
+	}
 	resp, err = r.command("U0BOB", w.general, "silences")
-	if err != nil || resp.Message.Title != "1 active silence" || !strings.Contains(resp.Message.Text, "Alice Adams (Slack U0ALICE)") ||
+	for _, bad := range []string{"<!channel>", "<@U0BOB", "<https://evil"} {
+		if strings.Contains(resp.Message.Text, bad) {
+			t.Errorf("list of silences repeats %q as markup: %s", bad, resp.Message.Text)
+		}
+	}
+	if err != nil || resp.Message.Title != "2 active silences" || !strings.Contains(resp.Message.Text, "Alice Adams (Slack U0ALICE)") ||
 		!strings.Contains(resp.Message.Text, "disk &amp; cache replaced") {
 		t.Errorf("silences: %+v, %v", resp, err)
 	}
