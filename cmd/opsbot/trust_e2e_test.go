@@ -548,3 +548,60 @@ func TestE2ELimits(t *testing.T) {
 	w.slash(t, alice, inc, "/incident", "note "+strings.Repeat("x", 513))
 	w.ephemeralContaining(t, inc, alice, "513 bytes; keep it to 512")
 }
+
+// TestE2ERepeatedTextNeverPingsInFollowupsAndCover (class 1, for the
+// families built since): hostile markup in a follow-up (its message, both
+// listings, the timeline, the Done confirmation, the post-mortem) and in a
+// cover request's reason (the request, what taking it posts, the handoff
+// and the read-in that list the incident and the follow-up due) reaches
+// Slack only as text.
+func TestE2ERepeatedTextNeverPingsInFollowupsAndCover(t *testing.T) {
+	cw := newCoverWorld(t)
+	cw.Slack.AddUser(fakeslack.User{ID: victim, Name: "victim", RealName: "Vic Tim"})
+
+	cw.slash(t, alice, cw.General, "/incident", "declare sev2 "+evilTitle)
+	cw.ephemeralContaining(t, cw.General, alice, "Declared INC-1")
+	inc := channelNamed(t, cw.world, "inc-1-db-here-sre-victim-https-good-example").ID
+	cw.slash(t, alice, inc, "/incident", "followup "+evil+" <@"+bob+"|bob> due 2026-12-01")
+	fu := cw.messageContaining(t, inc, "Follow-up #1 of INC-1")
+	if !strings.Contains(fu.Rendered(), "@here @channel @everyone @sre @victim #secret https://good.example (https://evil.example/x)") {
+		t.Errorf("follow-up message does not show the text as text:\n%s", fu.Rendered())
+	}
+	cw.slash(t, alice, inc, "/incident", "followups")
+	cw.ephemeralContaining(t, inc, alice, "Follow-ups of INC-1")
+	cw.slash(t, bob, cw.General, "/incident", "followups mine")
+	cw.ephemeralContaining(t, cw.General, bob, "Your open follow-ups")
+	cw.slash(t, alice, inc, "/incident", "timeline")
+	cw.ephemeralContaining(t, inc, alice, "INC-1 timeline")
+
+	cw.slash(t, alice, cw.General, "/oncall", "cover payments today 19:00 +4h "+evil)
+	req := cw.messageContaining(t, cw.Handoff, "needs someone on call")
+	if !strings.Contains(req.Rendered(), "Reason: @here @channel @everyone @sre @victim #secret https://good.example (https://evil.example/x)") {
+		t.Errorf("cover request does not show the reason as text:\n%s", req.Rendered())
+	}
+	cw.click(t, bob, req, "oncall.cover.take")
+	cw.messageContaining(t, cw.Handoff, "took the cover")
+	// The cover starts: the handoff and the read-in list the incident and
+	// the follow-up due.
+	cw.Clock.Set(time.Date(2026, 12, 1, 18, 0, 30, 0, time.UTC))
+	cw.syncAll(t)
+	handoff := cw.messageContaining(t, cw.Handoff, "hands over to <@"+bob+">")
+	for _, want := range []string{"INC-1 db @here @sre @victim", "Follow-ups due this shift", "#1 @here @channel"} {
+		if !strings.Contains(handoff.Rendered(), want) {
+			t.Errorf("handoff lacks %q:\n%s", want, handoff.Rendered())
+		}
+	}
+
+	cw.slash(t, bob, inc, "/incident", "followup done 1")
+	cw.messageContaining(t, inc, "marked follow-up #1 of INC-1 done")
+	cw.slash(t, alice, inc, "/incident", "export")
+	cw.waitFor(t, "the post-mortem", func() bool {
+		for _, f := range cw.Slack.Files() {
+			if strings.HasSuffix(f.Name, "-postmortem.md") && f.Shared {
+				return true
+			}
+		}
+		return false
+	})
+	scanSlack(t, cw.world)
+}
