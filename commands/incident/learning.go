@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,28 +88,96 @@ func (s *Service) noteMilestones(ctx context.Context, inc *bot.Incident, ev *bot
 	if at.Before(inc.DeclaredAt) {
 		at = inc.DeclaredAt
 	}
+	a := pendingAck{key: inc.Key, at: at, actor: ev.Actor, by: ev.Type}
+	stamped, err := s.stampAck(ctx, a)
+	if err != nil {
+		// The event itself is held by the timeline's spool; the milestone
+		// is stamped at its own time once the store answers (Tick), so an
+		// outage does not move time to acknowledge to whatever comes next.
+		bot.Logger(ctx).Warn("acknowledged milestone not stamped; will be once the store answers",
+			zap.String("incident", inc.Key), zap.Error(err))
+		s.acks.hold(a)
+		return
+	}
+	inc.AcknowledgedAt = stamped
+}
+
+// stampAck sets the acknowledged milestone of a.key to a.at unless it is
+// set, and records the milestone event when this call set it. It returns
+// the milestone as stored.
+func (s *Service) stampAck(ctx context.Context, a pendingAck) (time.Time, error) {
 	claimed := false
-	updated, err := s.store.Update(ctx, inc.Key, func(i *bot.Incident) error {
+	updated, err := s.store.Update(ctx, a.key, func(i *bot.Incident) error {
 		claimed = i.AcknowledgedAt.IsZero()
 		if claimed {
-			i.AcknowledgedAt = at
+			i.AcknowledgedAt = a.at
 		}
 		return nil
 	})
 	if err != nil {
-		bot.Logger(ctx).Warn("acknowledged milestone not stamped", zap.String("incident", inc.Key), zap.Error(err))
-		return
+		return time.Time{}, err
 	}
-	inc.AcknowledgedAt = updated.AcknowledgedAt
 	if !claimed {
-		return
+		return updated.AcknowledgedAt, nil
 	}
 	s.remember(updated)
-	details := map[string]string{"milestone": "acknowledged", "by_event": string(ev.Type),
-		"seconds_since_declared": fmt.Sprint(int64(at.Sub(updated.DeclaredAt).Round(time.Second) / time.Second))}
-	if err := s.record(ctx, &updated, bot.TimelineEvent{Type: bot.TLMilestone, Actor: ev.Actor, Time: at,
+	details := map[string]string{"milestone": "acknowledged", "by_event": string(a.by),
+		"seconds_since_declared": fmt.Sprint(int64(a.at.Sub(updated.DeclaredAt).Round(time.Second) / time.Second))}
+	if err := s.record(ctx, &updated, bot.TimelineEvent{Type: bot.TLMilestone, Actor: a.actor, Time: a.at,
 		Details: details, DedupeKey: "milestone:acknowledged"}); err != nil {
-		bot.Logger(ctx).Warn("acknowledged milestone not recorded", zap.String("incident", inc.Key), zap.Error(err))
+		bot.Logger(ctx).Warn("acknowledged milestone not recorded", zap.String("incident", a.key), zap.Error(err))
+	}
+	return updated.AcknowledgedAt, nil
+}
+
+// pendingAck is an acknowledged milestone reached while the store could
+// not be written: which incident, when, by whom and by what event.
+type pendingAck struct {
+	key   string
+	at    time.Time
+	actor string
+	by    bot.TimelineEventType
+}
+
+// pendingAcks holds them, the earliest per incident, in this process (a
+// replica that dies meanwhile loses them: the next acknowledging event
+// then stamps the milestone, later than it was).
+type pendingAcks struct {
+	mu sync.Mutex
+	m  map[string]pendingAck
+}
+
+func (p *pendingAcks) hold(a pendingAck) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]pendingAck{}
+	}
+	if old, ok := p.m[a.key]; !ok || a.at.Before(old.at) {
+		p.m[a.key] = a
+	}
+}
+
+func (p *pendingAcks) take() []pendingAck {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]pendingAck, 0, len(p.m))
+	for _, a := range p.m {
+		out = append(out, a)
+	}
+	p.m = nil
+	return out
+}
+
+// stampHeldAcks stamps the milestones held during an outage; those the
+// store still refuses are held again.
+func (s *Service) stampHeldAcks(ctx context.Context) {
+	for _, a := range s.acks.take() {
+		if _, err := s.stampAck(ctx, a); err != nil {
+			s.acks.hold(a)
+			continue
+		}
+		s.log.Info("acknowledged milestone reached during an outage stamped", zap.String("incident", a.key), zap.Time("at", a.at))
 	}
 }
 

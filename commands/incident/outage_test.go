@@ -83,6 +83,15 @@ func TestRedisOutage(t *testing.T) {
 	if got := h.get(inc.Key); got.Severity != bot.Sev2 {
 		t.Errorf("severity = %s after a refused change, want sev2", got.Severity)
 	}
+	// The update during the outage acknowledged the incident: the
+	// milestone is stamped at its own time once the store answers.
+	h.clock.Advance(10 * time.Minute)
+	if err := h.svc.Tick(h.ctx()); err != nil {
+		t.Fatalf("tick after the outage: %v", err)
+	}
+	if got, want := h.get(inc.Key).AcknowledgedAt, t0.Add(5*time.Minute); !got.Equal(want) {
+		t.Errorf("AcknowledgedAt = %s after the outage, want %s (the update during it)", got, want)
+	}
 	// Commands work normally again.
 	h.must("UBOB", inc.Channel, "sev sev1")
 }

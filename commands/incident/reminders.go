@@ -56,6 +56,8 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Tick(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, tickInterval)
 	defer cancel()
+	// Held in this process, so every replica stamps its own, lease or not.
+	s.stampHeldAcks(ctx)
 	if s.locker != nil {
 		release, ok, err := s.locker.TryLock(ctx, schedLockKey, schedLockTTL)
 		if err != nil {

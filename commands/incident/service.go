@@ -101,6 +101,9 @@ type Service struct {
 	// lastKnown caches incidents by channel so that notes, updates and
 	// pins keep working while the store is unreachable.
 	lastKnown sync.Map // channel ID -> bot.Incident
+	// acks holds acknowledged milestones reached while the store was
+	// unreachable, stamped once it answers (learning.go).
+	acks pendingAcks
 }
 
 var (
