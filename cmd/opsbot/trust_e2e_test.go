@@ -573,6 +573,13 @@ func TestE2ERepeatedTextNeverPingsInFollowupsAndCover(t *testing.T) {
 	cw.ephemeralContaining(t, cw.General, bob, "Your open follow-ups")
 	cw.slash(t, alice, inc, "/incident", "timeline")
 	cw.ephemeralContaining(t, inc, alice, "INC-1 timeline")
+	// Refusals repeat what was typed as text too.
+	cw.slash(t, alice, inc, "/incident", "followup fix it due 1<!here>")
+	cw.ephemeralContaining(t, inc, alice, "`1@here` is not a date")
+	cw.slash(t, alice, inc, "/incident", "stats <!channel>")
+	cw.ephemeralContaining(t, inc, alice, "`@channel` is not a window I report on")
+	cw.slash(t, alice, cw.General, "/oncall", "cover <!everyone> today 19:00 +1h")
+	cw.ephemeralContaining(t, cw.General, alice, "I do not follow a schedule called `@everyone`")
 
 	cw.slash(t, alice, cw.General, "/oncall", "cover payments today 19:00 +4h "+evil)
 	req := cw.messageContaining(t, cw.Handoff, "needs someone on call")

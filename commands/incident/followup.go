@@ -171,7 +171,7 @@ func (s *Service) parseDue(v string) (string, time.Time, error) {
 	d, err := time.ParseInLocation("2006-01-02", v, loc)
 	if err != nil {
 		return "", time.Time{}, bot.Userf("`%s` is not a date: write the due date as YYYY-MM-DD, e.g. due %s.",
-			v, s.clock.Now().In(loc).AddDate(0, 0, 14).Format("2006-01-02"))
+			bot.Quote(v), s.clock.Now().In(loc).AddDate(0, 0, 14).Format("2006-01-02"))
 	}
 	now := s.clock.Now().In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)

@@ -29,7 +29,7 @@ func ParseStatsWindow(s string) (time.Duration, error) {
 		fmt.Sscanf(w, "%dd", &days)
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
-	return 0, bot.Userf("`%s` is not a window I report on: use 7d, 30d or 90d.", s)
+	return 0, bot.Userf("`%s` is not a window I report on: use 7d, 30d or 90d.", bot.Quote(s))
 }
 
 // Spread is the median and 90th percentile of a set of durations.
