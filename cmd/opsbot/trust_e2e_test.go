@@ -580,6 +580,17 @@ func TestE2ERepeatedTextNeverPingsInFollowupsAndCover(t *testing.T) {
 	cw.ephemeralContaining(t, inc, alice, "`@channel` is not a window I report on")
 	cw.slash(t, alice, cw.General, "/oncall", "cover <!everyone> today 19:00 +1h")
 	cw.ephemeralContaining(t, cw.General, alice, "I do not follow a schedule called `@everyone`")
+	for _, c := range [][3]string{
+		{"/incident", "sev <!here>", "Unknown severity `@here`"},
+		{"/incident", "status <!channel>", "Unknown status `@channel`"},
+		{"/incident", "role <!subteam^S0SRE|@sre> <@" + bob + "|bob>", "Unknown role `@sre`"},
+		{"/incident", "page <@U0VICTIM|victim>", "Unknown service `@victim`"},
+		{"/incident", "export <https://evil.example/x|https://good.example>", "Unknown format `https://good.example (https://evil.example/x)`"},
+		{"/runbook", "run <!everyone>", "There is no runbook called `@everyone`"},
+	} {
+		cw.slash(t, alice, inc, c[0], c[1])
+		cw.ephemeralContaining(t, inc, alice, c[2])
+	}
 
 	cw.slash(t, alice, cw.General, "/oncall", "cover payments today 19:00 +4h "+evil)
 	req := cw.messageContaining(t, cw.Handoff, "needs someone on call")

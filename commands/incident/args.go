@@ -29,7 +29,7 @@ func (s *Service) parseDeclare(in bot.Args) (declareArgs, error) {
 		if p, ok := bot.ParseSeverity(args[0]); ok {
 			sev, args = p, args[1:]
 		} else if looksLikeSeverity(args[0]) {
-			return declareArgs{}, bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", args[0])
+			return declareArgs{}, bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", bot.Quote(args[0]))
 		}
 	}
 	title := strings.Join(args, " ")
@@ -59,7 +59,7 @@ func (s *Service) parseRoleArgs(in bot.Args) (roleArgs, error) {
 	}
 	role, ok := s.parseRole(in.Words[0])
 	if !ok {
-		return roleArgs{}, bot.Userf("Unknown role `%s`: use one of %s.", in.Words[0],
+		return roleArgs{}, bot.Userf("Unknown role `%s`: use one of %s.", bot.Quote(in.Words[0]),
 			strings.Join(s.set.RoleNames(), ", "))
 	}
 	user, err := bot.ParseUser(in.Words[1])
@@ -75,7 +75,7 @@ func (s *Service) parseSeverityArg(in bot.Args) (bot.Severity, error) {
 	}
 	sev, ok := bot.ParseSeverity(in.Words[0])
 	if !ok {
-		return "", bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", in.Words[0])
+		return "", bot.Userf("Unknown severity `%s`: use sev1, sev2, sev3 or sev4.", bot.Quote(in.Words[0]))
 	}
 	return sev, nil
 }
@@ -86,7 +86,7 @@ func (s *Service) parseStatusArg(in bot.Args) (bot.Status, error) {
 	}
 	st, ok := bot.ParseStatus(in.Words[0])
 	if !ok {
-		return "", bot.Userf("Unknown status `%s`: use investigating, identified, monitoring or resolved.", in.Words[0])
+		return "", bot.Userf("Unknown status `%s`: use investigating, identified, monitoring or resolved.", bot.Quote(in.Words[0]))
 	}
 	return st, nil
 }
@@ -119,7 +119,7 @@ func (s *Service) parseExport(in bot.Args) (string, error) {
 		format = FormatMarkdown
 	}
 	if format != FormatMarkdown && format != FormatJSON {
-		return "", bot.Userf("Unknown format `%s`: use md or json.", in.Words[0])
+		return "", bot.Userf("Unknown format `%s`: use md or json.", bot.Quote(in.Words[0]))
 	}
 	return format, nil
 }
@@ -156,7 +156,7 @@ func (s *Service) checkPage(a pageArgs) (pageArgs, error) {
 	}
 	service := strings.ToLower(in.Words[0])
 	if len(s.set.PageServices) > 0 && !slices.Contains(s.set.PageServices, service) {
-		return pageArgs{}, bot.Userf("Unknown service `%s`.%s", in.Words[0], s.servicesHint())
+		return pageArgs{}, bot.Userf("Unknown service `%s`.%s", bot.Quote(in.Words[0]), s.servicesHint())
 	}
 	message := ""
 	if len(in.Words) > 1 {

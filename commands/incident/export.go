@@ -183,7 +183,7 @@ func (s *Service) Export(ctx context.Context, key string, format string) ([]byte
 		format = FormatMarkdown
 	}
 	if format != FormatMarkdown && format != FormatJSON {
-		return nil, bot.Userf("Unknown format `%s`: use md or json.", format)
+		return nil, bot.Userf("Unknown format `%s`: use md or json.", bot.Quote(format))
 	}
 	k, err := bot.ParseIncidentKey(key)
 	if err != nil {

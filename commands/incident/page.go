@@ -48,7 +48,7 @@ func (s *Service) cmdPage(ctx context.Context, req *bot.Request, a pageArgs) (bo
 		}
 		return bot.Reply(text), nil
 	case errors.Is(err, bot.ErrNotFound):
-		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", service, s.servicesHint())
+		return bot.Response{}, bot.Userf("Unknown service `%s`.%s", bot.Quote(service), s.servicesHint())
 	case errors.Is(err, bot.ErrRateLimited):
 		// A 429 means PagerDuty created nothing, so saying so is safe.
 		return bot.Response{}, bot.Userf("PagerDuty is rate-limiting opsbot and nobody was paged. Try again in a minute, or page from PagerDuty directly.")

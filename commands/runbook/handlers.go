@@ -42,7 +42,7 @@ func (s *Service) list(ctx context.Context, req *bot.Request) (bot.Response, err
 func (s *Service) lookup(name string) (*runbooks.Runbook, error) {
 	rb, ok := s.cfg.Catalog.Get(name)
 	if !ok {
-		return nil, bot.Userf("There is no runbook called `%s`. `/runbook list` shows the ones you may run.", clip(name, 64))
+		return nil, bot.Userf("There is no runbook called `%s`. `/runbook list` shows the ones you may run.", bot.Quote(clip(name, 64)))
 	}
 	return rb, nil
 }
