@@ -82,7 +82,15 @@ func (h *harness) unchanged(t *testing.T, what string, before snapshot) {
 // add to its timeline, and nothing more, by command, button or form.
 func TestGuestsReadAndNoteOnly(t *testing.T) {
 	pager := &fakePager{}
-	h := trustHarness(t, func(c *Config, _ redis.Client) { c.Pager = pager; c.Settings.PageServices = []string{"checkout"} })
+	h := trustHarness(t, func(c *Config, rdb redis.Client) {
+		c.Pager = pager
+		c.Settings.PageServices = []string{"checkout"}
+		fups, err := redis.NewFollowups(rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Followups = fups
+	})
 	if _, err := h.as("UALICE", "CGENERAL", "declare sev3 queue backlog"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +98,11 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 	if _, err := h.as("UALICE", inc.Channel, "role scribe <@UGUEST|gus>"); err != nil {
 		t.Fatalf("a guest may hold a role: %v", err)
 	}
+	if _, err := h.as("UALICE", inc.Channel, "followup add a queue depth alert <@UGUEST|gus>"); err != nil {
+		t.Fatalf("a follow-up owned by a guest: %v", err)
+	}
 	for _, guest := range []string{"UGUEST", "USINGLE"} {
-		for _, text := range []string{"timeline", "list", "export json"} {
+		for _, text := range []string{"timeline", "list", "export json", "followups", "stats 7d"} {
 			if _, err := h.as(guest, inc.Channel, text); err != nil {
 				t.Errorf("%s: /incident %s refused: %v", guest, text, err)
 			}
@@ -100,7 +111,8 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 			t.Errorf("%s: note refused: %v", guest, err)
 		}
 		for _, text := range []string{"declare sev1 fake outage", "commander <@" + guest + ">", "role comms <@UBOB|bob>",
-			"sev sev1", "status identified", "status resolved", "update all good", "resolve done", "page checkout now"} {
+			"sev sev1", "status identified", "status resolved", "update all good", "resolve done", "page checkout now",
+			"followup write the runbook", "followup done 1"} {
 			before := h.snap(inc.Key)
 			_, err := h.as(guest, inc.Channel, text)
 			if err == nil || !strings.Contains(err.Error(), "needs a full member") {
@@ -108,10 +120,14 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 			}
 			h.unchanged(t, guest+" /incident "+text, before)
 		}
-		for _, id := range []string{ActionTakeCommand, ActionAssign, ActionUpdateStatus, ActionResolve} {
+		for _, id := range []string{ActionTakeCommand, ActionAssign, ActionUpdateStatus, ActionResolve, ActionFollowupDone} {
 			before := h.snap(inc.Key)
+			value := inc.Key
+			if id == ActionFollowupDone {
+				value = inc.Key + "/1" // even the follow-up the guest owns
+			}
 			_, err := h.run(&bot.Request{Kind: bot.KindAction, TeamID: "T1", UserID: guest, ChannelID: inc.Channel,
-				TriggerID: "t-" + guest + id, Action: &bot.Action{ID: id, Value: inc.Key, Message: inc.SummaryRef}})
+				TriggerID: "t-" + guest + id, Action: &bot.Action{ID: id, Value: value, Message: inc.SummaryRef}})
 			if err == nil || !strings.Contains(err.Error(), "needs a full member") {
 				t.Errorf("%s clicking %s: got %v, want the guest refusal", guest, id, err)
 			}
