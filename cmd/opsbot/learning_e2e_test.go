@@ -31,7 +31,7 @@ func learningWorld(t *testing.T, start time.Time) (*world, string, *fakegh.Serve
 
 // learningWorldWith is learningWorld, with PagerDuty (the fake, where
 // /incident page checkout pages the service PSVC001) when withPD is set.
-func learningWorldWith(t *testing.T, start time.Time, withPD bool) (*world, string, *fakegh.Server, *e2eClock, *testBot, *testBot, *fakepd.Server) {
+func learningWorldWith(t *testing.T, start time.Time, withPD bool) (*world, string, *fakegh.Server, *bottest.Clock, *testBot, *testBot, *fakepd.Server) {
 	t.Helper()
 	w, announce, cfg := incidentWorld(t)
 	clk := bottest.NewClock(start)
