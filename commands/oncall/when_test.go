@@ -88,3 +88,38 @@ func TestParseWindowAcrossDST(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseWindow: whatever people type after `/oncall cover SCHEDULE`,
+// reading FROM and UNTIL never panics, never consumes more words than there
+// are, and a window it accepts has both ends set, UNTIL from FROM onwards
+// for offsets, and no refusal that repeats typed markup.
+func FuzzParseWindow(f *testing.F) {
+	for _, s := range []string{"now +4h", "tomorrow 09:00 +90m dentist", "2026-12-01 18:00 2026-12-02", "fri 18:00 mon 09:00",
+		"18:00 +1d12h", "today 20:00 today 19:00", "+99999999d now", "<!here> +1h", "2026-03-29 02:30 +1h", "now +-1h", ""} {
+		f.Add(s)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 3, 28, 22, 30, 0, 0, time.UTC) // the night Berlin's clocks go forward
+	f.Fuzz(func(t *testing.T, text string) {
+		args := strings.Fields(text)
+		start, end, used, err := parseWindow(args, now, berlin)
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "<!") || strings.Contains(msg, "<@") {
+				t.Fatalf("refusal %q repeats markup", msg)
+			}
+			return
+		}
+		if used < 2 || used > len(args) {
+			t.Fatalf("used %d of %d words", used, len(args))
+		}
+		if start.IsZero() || end.IsZero() {
+			t.Fatalf("window %s–%s has an unset end", start, end)
+		}
+		if strings.HasPrefix(args[used-1], "+") && end.Before(start) {
+			t.Fatalf("offset %q gave an end %s before the start %s", args[used-1], end, start)
+		}
+	})
+}
