@@ -159,6 +159,13 @@ func (s *Service) parseFollowup(ctx context.Context, raw string) (followupInput,
 			bot.Logger(ctx).Warn("follow-up owner not checked", zap.String("user", in.Owner), zap.Error(err))
 		case u.IsBot:
 			return in, bot.Userf("%s is a bot; a follow-up needs a person to own it.", bot.MentionUser(in.Owner))
+		case u.Deleted:
+			return in, bot.Userf("%s's account is deactivated; a follow-up needs an owner who can act on it.", bot.MentionUser(in.Owner))
+		case u.IsRestricted || u.IsUltraRestricted:
+			// Guests may not mark follow-ups done (a change), so one could
+			// never close what it owns: its reminders would offer a Done
+			// button that refuses it.
+			return in, bot.Userf("%s is a guest in this workspace and could not mark the follow-up done; name a full member as its owner.", bot.MentionUser(in.Owner))
 		}
 	}
 	return in, nil

@@ -77,6 +77,8 @@ func (h *learnHarness) dms(user string) []bot.Message {
 // behind: no follow-up, no timeline event, no message.
 func TestFollowupBadInput(t *testing.T) {
 	h := newLearnHarness(t, false)
+	h.chat.AddUser(bot.User{ID: "UGUEST", Name: "gus", IsRestricted: true})
+	h.chat.AddUser(bot.User{ID: "UGONE", Name: "gone", Deleted: true})
 	inc := h.declare("sev2 checkout errors")
 	ch := inc.Channel
 	tests := []struct {
@@ -86,6 +88,8 @@ func TestFollowupBadInput(t *testing.T) {
 		{name: "only an owner", text: "followup <@UBOB|bob>", want: "Please write what should be done"},
 		{name: "unknown owner", text: "followup fix it <@UNOBODY|ghost>", want: "I can't find <@UNOBODY> in this workspace"},
 		{name: "a bot as owner", text: "followup fix it <@UBOT|deploybot>", want: "is a bot; a follow-up needs a person"},
+		{name: "a guest as owner", text: "followup fix it <@UGUEST|gus>", want: "is a guest in this workspace and could not mark the follow-up done"},
+		{name: "a deactivated owner", text: "followup fix it <@UGONE|gone>", want: "account is deactivated"},
 		{name: "bare name", text: "followup fix it @bob", want: "I need a real mention"},
 		{name: "two owners", text: "followup fix it <@UBOB|bob> <@UCAROL|carol>", want: "one owner"},
 		{name: "date that does not exist", text: "followup fix it due 2026-02-30", want: "`2026-02-30` is not a date: write the due date as YYYY-MM-DD"},

