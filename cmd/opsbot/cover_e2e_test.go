@@ -339,6 +339,8 @@ func TestE2ECoverRefusalsAndLeftovers(t *testing.T) {
 	}
 	reqA, idA := ask("cover payments today 19:00 +4h dentist", "from 2026-12-01 18:00 UTC to 2026-12-01 22:00 UTC")
 	reqB, idB := ask("cover payments tomorrow 01:00 +2h school run", "from 2026-12-02 00:00 UTC to 2026-12-02 02:00 UTC")
+	// C ends when A does; bob takes it normally below.
+	reqC, _ := ask("cover payments today 22:00 +1h", "from 2026-12-01 21:00 UTC to 2026-12-01 22:00 UTC")
 
 	cw.click(t, guest, reqA, "oncall.cover.take")
 	cw.ephemeralContaining(t, cw.Handoff, guest, "You are a guest in this workspace and cannot be put on call")
@@ -401,6 +403,11 @@ func TestE2ECoverRefusalsAndLeftovers(t *testing.T) {
 		}
 	}
 
+	// bob takes C: an override of his that ends when A ends, but made and
+	// recorded by a finished take, so it is nobody's leftover.
+	cw.click(t, bob, reqC, "oncall.cover.take")
+	cw.ephemeralContaining(t, cw.Handoff, bob, "You are on call for *payments* from 2026-12-01 21:00 UTC to 2026-12-01 22:00 UTC")
+
 	// carol takes A: bob's leftover goes, carol's is the one override.
 	cw.click(t, carol, reqA, "oncall.cover.take")
 	cw.ephemeralContaining(t, cw.Handoff, carol, "You are on call for *payments* from 2026-12-01 18:00 UTC to 2026-12-01 22:00 UTC, covering for <@U0ALICE>")
@@ -413,10 +420,10 @@ func TestE2ECoverRefusalsAndLeftovers(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s–%s", o.UserID, o.Start.Format("02 15:04"), o.End.Format("02 15:04")))
 	}
 	slices.Sort(got)
-	if want := []string{"PBOB 02 00:00–02 02:00", "PCAROL 01 18:00–01 22:00"}; !slices.Equal(got, want) {
+	if want := []string{"PBOB 01 21:00–01 22:00", "PBOB 02 00:00–02 02:00", "PCAROL 01 18:00–01 22:00"}; !slices.Equal(got, want) {
 		t.Errorf("overrides %q, want exactly %q", got, want)
 	}
-	if n := len(cw.messagesWith("took the cover")); n != 2 {
-		t.Errorf("%d taken messages, want 2 (one per request)", n)
+	if n := len(cw.messagesWith("took the cover")); n != 3 {
+		t.Errorf("%d taken messages, want 3 (one per request)", n)
 	}
 }

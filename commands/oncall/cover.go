@@ -434,6 +434,17 @@ func (s *Service) settleEarlierAttempts(ctx context.Context, sc bot.ScheduleConf
 	if err != nil {
 		return bot.Override{}, false, fmt.Errorf("overrides of %q: %w", sc.ID, err)
 	}
+	// Overrides opsbot finished making (another request taken, a direct
+	// override) are recorded: whatever they look like, they are not
+	// leftovers of this request.
+	recs, err := s.cfg.Covers.OverrideRecords(ctx, sc.ID, r.Start)
+	if err != nil {
+		return bot.Override{}, false, fmt.Errorf("override records of %q: %w", sc.ID, err)
+	}
+	made := map[string]bool{}
+	for _, rec := range recs {
+		made[rec.ID] = true
+	}
 	log := s.logger(ctx).With(zap.String("cover", r.ID), zap.String("schedule", sc.ID))
 	var mine bot.Override
 	found := false
@@ -458,7 +469,7 @@ func (s *Service) settleEarlierAttempts(ctx context.Context, sc bot.ScheduleConf
 			}
 		}
 		for _, o := range list {
-			if !leftBy(o, person, r) {
+			if made[o.ID] || !leftBy(o, person, r) {
 				continue
 			}
 			if user == taker && !found {
