@@ -312,7 +312,7 @@ func TestHandoffLifecycle(t *testing.T) {
 		t.Errorf("got %d user group updates, members %v; want 2 (Ben, then Cleo) ending with [UCLEO]", sets, members)
 	}
 
-	handoffRef := bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000001"}
+	handoffRef := latestHandoffRef(t, f)
 	// The button's value copied onto another message (a crafted click)
 	// acknowledges nothing, even for the incoming person.
 	resp, err := f.click(t, "UCLEO", bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000099"}, h.Buttons[0])
@@ -362,7 +362,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	if len(posts) != 3 || !strings.Contains(posts[2].Text, "<@UCLEO> hands over to <@UANNA>") {
 		t.Fatalf("got %d posts, last %+v; want the second handoff", len(posts), posts[len(posts)-1])
 	}
-	if _, err := f.click(t, "UANNA", bot.MessageRef{Channel: "CHANDOFF", TS: "1700000000.000003"}, posts[2].Buttons[0]); err != nil {
+	if _, err := f.click(t, "UANNA", latestHandoffRef(t, f), posts[2].Buttons[0]); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 	// The old message's button now names a replaced handoff.
@@ -481,4 +481,15 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// latestHandoffRef is the message of the newest handoff of berlin, where
+// its Acknowledge button is.
+func latestHandoffRef(t *testing.T, f *fixture) bot.MessageRef {
+	t.Helper()
+	h, ok, err := f.store.LatestHandoff(context.Background(), "berlin")
+	if err != nil || !ok || h.Ref.TS == "" {
+		t.Fatalf("latest handoff: %+v %v %v", h, ok, err)
+	}
+	return h.Ref
 }
