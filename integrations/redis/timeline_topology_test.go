@@ -160,7 +160,11 @@ func TestTimelineWaitsForClusterReplicas(t *testing.T) {
 		t.Fatalf("New on the cluster: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	tl := newTimelineWith(t, c, t.TempDir(), Durability{})
+	// A bound, not a speed claim: a replica fresh from its initial sync has
+	// been seen to take seconds to acknowledge its first writes on a busy
+	// machine, and the default 250 ms would then hold the event in the
+	// spool (safe, but not what this test looks at).
+	tl := newTimelineWith(t, c, t.TempDir(), Durability{Timeout: 5 * time.Second})
 
 	// Enough incidents that every primary serves some.
 	primaries := map[string]bool{}
@@ -253,7 +257,11 @@ func TestTimelineKeepsAcceptedEventsAcrossFailover(t *testing.T) {
 	s := redistest.NewSentinel(t)
 	c := sentinelClient(t, s)
 	ctx := topoCtx(t)
-	tl := newTimelineWith(t, c, t.TempDir(), Durability{})
+	// A bound, not a speed claim: a replica fresh from its initial sync has
+	// been seen to take seconds to acknowledge its first writes on a busy
+	// machine, and the default 250 ms would then hold the event in the
+	// spool (safe, but not what this test looks at).
+	tl := newTimelineWith(t, c, t.TempDir(), Durability{Timeout: 5 * time.Second})
 	startRun(t, tl)
 
 	const writers = 4

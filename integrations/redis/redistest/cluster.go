@@ -84,8 +84,10 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-func startCluster(bin, cli, dir string, opts ...ClusterOption) (c *Cluster, err error) {
-	c = &Cluster{bin: bin, cli: cli, dir: dir}
+func startCluster(bin, cli, dir string, opts ...ClusterOption) (_ *Cluster, err error) {
+	// Not the named result: `return nil, err` would clear it before the
+	// deferred Close that stops what was started.
+	c := &Cluster{bin: bin, cli: cli, dir: dir}
 	for _, o := range opts {
 		o(c)
 	}

@@ -112,8 +112,10 @@ func requireBinary(t testing.TB) string {
 // start at once instead of after the default 5 s grace period.
 var dataNodeOptions = []string{"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"}
 
-func startSentinel(bin, dir string, spec sentinelSpec) (s *Sentinel, err error) {
-	s = &Sentinel{bin: bin, dir: dir, spec: spec}
+func startSentinel(bin, dir string, spec sentinelSpec) (_ *Sentinel, err error) {
+	// Not the named result: `return nil, err` would clear it before the
+	// deferred Close that stops what was started.
+	s := &Sentinel{bin: bin, dir: dir, spec: spec}
 	defer func() {
 		if err != nil {
 			s.Close()
