@@ -236,10 +236,11 @@ func (s *Service) declareGroup(ctx context.Context, g *bot.AlertGroup, route Rou
 
 // autoDeclare applies the route's declare rule once per group episode: the
 // state update claims it, DeclareLinked's dedupe key makes the incident
-// once even if a click races it.
+// once even if a click races it. A silence made meanwhile wins.
 func (s *Service) autoDeclare(ctx context.Context, g *bot.AlertGroup, route Route, log *zap.Logger) {
+	now := s.clock.Now()
 	_, err := s.store.ClaimState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
-		if x.Episode != g.Episode || x.AutoDeclared || x.Incident != "" {
+		if x.Episode != g.Episode || x.AutoDeclared || x.Incident != "" || x.Silenced(now) {
 			return errAlready
 		}
 		x.AutoDeclared = true

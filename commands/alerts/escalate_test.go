@@ -219,3 +219,41 @@ func TestAutoDeclareOnce(t *testing.T) {
 		t.Errorf("export: %v\n%s", err, doc)
 	}
 }
+
+// TestNoAutoDeclareWhileSilenced: a silence from the message means someone
+// is on it, so the route's declare rule waits; once the silence is expired
+// and the group still fires, it applies.
+func TestNoAutoDeclareWhileSilenced(t *testing.T) {
+	w := newWorld(t)
+	clock := &fakeClock{now: time.Now().UTC()}
+	r := w.replica(withClock(clock))
+	start := clock.Now().Add(-time.Minute)
+	id := r.notify(paymentsGroup("warning", start))
+	flush(r)
+	msg := ref(w.only(w.payments))
+	if _, err := r.click("U0BOB", msg, ActionSilence1h, buttonValue(id, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// A critical alert joins the silenced group (sent before the silence
+	// reached every Alertmanager, say).
+	clock.Advance(time.Minute)
+	r.notify(paymentsGroup("critical", start))
+	flush(r)
+	clock.Advance(time.Minute)
+	flush(r)
+	if incs, _ := w.incident.OpenIncidentSummaries(context.Background()); len(incs) != 0 {
+		t.Fatalf("a silenced group declared %+v", incs)
+	}
+	if g := r.group(id); g.State.AutoDeclared || g.State.Incident != "" {
+		t.Fatalf("state %+v", g.State)
+	}
+	// Expired: nobody is on it any more, and the rule applies.
+	if _, err := r.click("U0BOB", msg, ActionExpire, buttonValue(id, 1)); err != nil {
+		t.Fatal(err)
+	}
+	flush(r)
+	incs, err := w.incident.OpenIncidentSummaries(context.Background())
+	if err != nil || len(incs) != 1 || incs[0].Severity != "sev2" {
+		t.Fatalf("after the silence: incidents %+v, %v", incs, err)
+	}
+}

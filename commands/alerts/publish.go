@@ -249,8 +249,10 @@ func (s *Service) afterRender(ctx context.Context, g *bot.AlertGroup, log *zap.L
 	if g.State.Incident != "" {
 		s.recordAlerts(ctx, g, g.State.Incident, log)
 	}
+	// A silence from the message means someone is on it: the declare rule
+	// waits until it ends (its end re-renders the group).
 	if g.Firing > 0 && route.Declare != nil && g.State.Incident == "" && !g.State.AutoDeclared &&
-		s.incidents != nil && route.Declare.declares(g) {
+		!g.State.Silenced(s.clock.Now()) && s.incidents != nil && route.Declare.declares(g) {
 		s.autoDeclare(ctx, g, route, log)
 	}
 	if g.Firing == 0 {
