@@ -24,16 +24,23 @@ import (
 
 // startSilenceStandIn serves the in-process stand-in for Alertmanager's
 // silence API on a loopback port, for console mode: the Silence buttons and
-// /alerts silence work against it. It is not Alertmanager (nothing is
-// silenced: no alerts flow through it), and console mode says so.
-func startSilenceStandIn(clock bot.Clock) (url string, stop func(), err error) {
+// /alerts silence work against it, and :alert leaves out what its silences
+// match, as Alertmanager would. It is not Alertmanager, and console mode
+// says so.
+func startSilenceStandIn(clock bot.Clock) (standIn *alertmanager.StandIn, url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("alertmanager stand-in: %w", err)
+		return nil, "", nil, fmt.Errorf("alertmanager stand-in: %w", err)
 	}
-	srv := &http.Server{Handler: alertmanager.NewStandIn(clock.Now), ReadHeaderTimeout: 5 * time.Second}
+	standIn = alertmanager.NewStandIn(clock.Now)
+	srv := &http.Server{Handler: standIn, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	return standIn, "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// muter says whether a silence matches an alert's labels.
+type muter interface {
+	Mutes(labels map[string]string) bool
 }
 
 // consoleAlerts is the console's ":alert" command: it plays Alertmanager,
@@ -45,6 +52,10 @@ type consoleAlerts struct {
 	token string
 	svc   *alerts.Service
 	clock bot.Clock
+	// silences mutes alerts as Alertmanager's silences would; nil when the
+	// config names a real Alertmanager (whose silences the console cannot
+	// apply to what it sends).
+	silences muter
 
 	mu     sync.Mutex
 	alerts map[string]*consoleAlert // by instance
@@ -62,8 +73,8 @@ type consoleAlert struct {
 const consoleAlertUsage = ":alert fire|resolve [k=v …]  play Alertmanager: fire (or resolve) CheckoutLatencyHigh " +
 	"(team=payments; k=v adds or changes labels, e.g. instance=checkout-2 severity=critical)"
 
-func newConsoleAlerts(svc *alerts.Service, hooks http.Handler, token string, clock bot.Clock) *consoleAlerts {
-	return &consoleAlerts{hooks: hooks, token: token, svc: svc, clock: clock, alerts: map[string]*consoleAlert{}}
+func newConsoleAlerts(svc *alerts.Service, hooks http.Handler, token string, clock bot.Clock, silences muter) *consoleAlerts {
+	return &consoleAlerts{hooks: hooks, token: token, svc: svc, clock: clock, silences: silences, alerts: map[string]*consoleAlert{}}
 }
 
 // command is the console.Command for the REPL.
@@ -109,9 +120,16 @@ func (c *consoleAlerts) run(ctx context.Context, arg string, out io.Writer) {
 	default:
 		a.ends = now
 	}
-	body := c.notificationLocked()
+	body, muted := c.notificationLocked()
 	c.mu.Unlock()
 
+	if body == "" {
+		fmt.Fprintln(out, "  ⚙ Alertmanager sent nothing: a silence matches every alert of the group (Expire silence, or /alerts silences)")
+		return
+	}
+	if muted > 0 {
+		fmt.Fprintf(out, "  ⚙ Alertmanager left out the silenced alerts (%d)\n", muted)
+	}
 	req := httptest.NewRequest(http.MethodPost, alerts.PathAlertmanager, strings.NewReader(body)).WithContext(ctx)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
@@ -126,13 +144,19 @@ func (c *consoleAlerts) run(ctx context.Context, arg string, out io.Writer) {
 }
 
 // notificationLocked is the webhook payload Alertmanager sends for the
-// group: every alert of it, firing and recently resolved.
-func (c *consoleAlerts) notificationLocked() string {
+// group: every alert of it, firing and recently resolved, less those a
+// silence matches ("" when that is all of them), and how many it left out.
+func (c *consoleAlerts) notificationLocked() (string, int) {
 	status := "resolved"
 	var list []map[string]any
 	common := map[string]string{}
-	for i, key := range c.order {
+	muted := 0
+	for _, key := range c.order {
 		a := c.alerts[key]
+		if c.silences != nil && c.silences.Mutes(a.labels) {
+			muted++
+			continue
+		}
 		st, ends := "firing", "0001-01-01T00:00:00Z"
 		if !a.ends.IsZero() {
 			st, ends = "resolved", a.ends.Format(time.RFC3339Nano)
@@ -143,7 +167,7 @@ func (c *consoleAlerts) notificationLocked() string {
 			"startsAt": a.starts.Format(time.RFC3339Nano), "endsAt": ends,
 			"generatorURL": "http://prometheus.example.com/graph?g0.expr=checkout_latency_p99",
 			"fingerprint":  fingerprint(a.labels)})
-		if i == 0 {
+		if len(list) == 1 {
 			for k, v := range a.labels {
 				common[k] = v
 			}
@@ -161,7 +185,10 @@ func (c *consoleAlerts) notificationLocked() string {
 		"groupLabels": map[string]string{"alertname": "CheckoutLatencyHigh"}, "commonLabels": common,
 		"commonAnnotations": map[string]string{}, "externalURL": "http://alertmanager.example.com:9093",
 	})
-	return string(b)
+	if len(list) == 0 {
+		return "", muted
+	}
+	return string(b), muted
 }
 
 // fingerprint stands in for Alertmanager's label hash.

@@ -9,8 +9,9 @@ import (
 // TestConsoleAlerts plays Alertmanager from console mode: an alert fires
 // (one message, with the route's user group), a second joins (the same
 // message, edited), Acknowledge and Silence work against the in-process
-// stand-in, a critical alert declares an incident with the alerts in its
-// timeline, and everything resolves.
+// stand-in, whose silences mute what :alert sends until Expire, a critical
+// alert declares an incident with the alerts in its timeline, and
+// everything resolves.
 func TestConsoleAlerts(t *testing.T) {
 	t.Chdir("../..")
 	script := strings.Join([]string{
@@ -23,6 +24,9 @@ func TestConsoleAlerts(t *testing.T) {
 		":click 8",
 		"/alerts silences",
 		"/alerts silence alertname=DiskFull for 2h replacing disks",
+		":alert fire instance=checkout-3",
+		":click 15",
+		"/alerts silence instance=checkout-3 for 1h",
 		":alert fire severity=critical",
 		":in inc-1-checkout-p99-latency-above-2s-on-checkout-1",
 		"/incident timeline",
@@ -51,6 +55,9 @@ func TestConsoleAlerts(t *testing.T) {
 		"1 active silence",
 		"Alice Example (Slack U0ALICE)",
 		"@alice silenced alertname=\"DiskFull\" for 2h (until",
+		":alert fire instance=checkout-3\n  ⚙ Alertmanager sent nothing: a silence matches every alert of the group",
+		"Silence expired: Alertmanager notifies about this group again.",
+		":alert fire severity=critical\n  ⚙ Alertmanager left out the silenced alerts (1)\n  ⚙ Alertmanager posted",
 		"created channel #inc-1-checkout-p99-latency-above-2s-on-checkout-1",
 		"opsbot declared this incident automatically from an alert",
 		"Incident: INC-1 in #inc-1-checkout-p99-latency-above-2s-on-checkout-1",

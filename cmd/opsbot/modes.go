@@ -378,6 +378,7 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 
 	clock := bot.SystemClock
 	ws := newConsoleWorkspace(stdout, clock)
+	var silences muter
 	if cfg.File.AlertsEnabled() {
 		// The console plays Alertmanager itself (:alert), so the hooks need
 		// no token from outside, and silences go to an in-process stand-in
@@ -386,14 +387,15 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 			cfg.AlertsToken = config.Secret(randomToken())
 		}
 		if cfg.File.Alerts.AlertmanagerURL == "" {
-			url, stop, err := startSilenceStandIn(clock)
+			standIn, url, stop, err := startSilenceStandIn(clock)
 			if err != nil {
 				fmt.Fprintf(stderr, "opsbot: %v\n", err)
 				return 1
 			}
 			defer stop()
 			cfg.File.Alerts.AlertmanagerURL = url
-			log.Info("silences go to an in-process stand-in for Alertmanager's API (console mode only; nothing is really silenced)")
+			silences = standIn
+			log.Info("silences go to an in-process stand-in for Alertmanager's API (console mode only): :alert leaves out what they match")
 		}
 	}
 	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4})
@@ -421,7 +423,7 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 	repl := &console.REPL{Workspace: ws, Handler: a.engine, Clock: clock, User: "U0ALICE", Channel: "C0GENERAL", Team: consoleTeam, Prompt: interactive}
 	if a.alerts != nil {
 		repl.Commands = map[string]console.Command{
-			":alert": newConsoleAlerts(a.alerts, a.hooks(), cfg.AlertsToken.Reveal(), clock).command(),
+			":alert": newConsoleAlerts(a.alerts, a.hooks(), cfg.AlertsToken.Reveal(), clock, silences).command(),
 		}
 	}
 	runErr := repl.Run(ctx, stdin, ws.Output())

@@ -21,7 +21,10 @@ import (
 // silences live in memory and silence nothing, since no alerts flow through
 // it. It validates silences as Alertmanager does and answers in its wire
 // format, and the tests run the same scenarios against it and the real
-// binary. Serve it on a loopback listener and point a Client at it.
+// binary. Serve it on a loopback listener and point a Client at it. The
+// console's own stand-in for Alertmanager's notifications asks Mutes, so
+// that a silence made from Slack mutes what the console sends as it would in
+// Alertmanager.
 type StandIn struct {
 	now func() time.Time
 
@@ -168,6 +171,46 @@ func (s *StandIn) expire(w http.ResponseWriter, id string) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// Mutes reports whether an active silence matches labels, as Alertmanager's
+// silence stage decides (every matcher of the silence must match; a label
+// that is absent has the empty value; regular expressions are anchored).
+func (s *StandIn) Mutes(labels map[string]string) bool {
+	now := s.now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.order {
+		sil := s.silences[id]
+		if sil.StartsAt.After(now) || !sil.EndsAt.After(now) {
+			continue
+		}
+		if matchesAll(sil.Matchers, labels) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesAll(ms []matcher, labels map[string]string) bool {
+	for _, m := range ms {
+		v := labels[m.Name]
+		ok := v == m.Value
+		if m.IsRegex {
+			re, err := regexp.Compile("^(?:" + m.Value + ")$")
+			if err != nil {
+				return false // refused when posted; never here
+			}
+			ok = re.MatchString(v)
+		}
+		if m.IsEqual != nil && !*m.IsEqual {
+			ok = !ok
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
