@@ -420,3 +420,63 @@ func TestE2EAlertEscalation(t *testing.T) {
 		t.Errorf("the acknowledged group paged: %+v", incs)
 	}
 }
+
+// TestE2EAlertsResolvedWhileSilenced: Alertmanager sends nothing about
+// silenced alerts, not even that they resolved, and then forgets them. Two
+// groups are silenced from their messages; one's alert resolves during the
+// silence. Once Alertmanager has said nothing about them for a while, opsbot
+// checks what it holds: the resolved group is shown resolved, the one still
+// firing (muted) stays firing.
+func TestE2EAlertsResolvedWhileSilenced(t *testing.T) {
+	clock := &skipClock{}
+	aw := newAlertsWorld(t, clock)
+	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	disk := alertFor("DiskFull", "db", "db-1", "warning", start)
+	aw.post(t, disk, alertFor("CheckoutLatency", "payments", "c1", "warning", start))
+	var msgs [2]fakeslack.Message
+	for i, c := range []struct{ channel, name string }{{aw.Ops, "DiskFull"}, {aw.Payments, "CheckoutLatency"}} {
+		aw.waitFor(t, "the "+c.name+" message", func() bool { return len(aw.alertMessages(c.channel, c.name)) == 1 })
+		msgs[i] = aw.alertMessages(c.channel, c.name)[0]
+		aw.click(t, alice, msgs[i], "alerts.silence.1h")
+		aw.waitFor(t, "the silence on "+c.name, func() bool { return strings.Contains(aw.current(msgs[i]), "FIRING (silenced)") })
+	}
+	// DiskFull resolves during the silence: Alertmanager mutes the news.
+	disk.EndsAt = time.Now().UTC()
+	aw.post(t, disk)
+	ctx := testCtx(t)
+	for {
+		held, err := aw.am.Alerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stillFiring := false
+		for _, a := range held {
+			if a.Labels["alertname"] == "DiskFull" && a.EndsAt.After(time.Now()) {
+				stillFiring = true
+			}
+		}
+		if !stillFiring {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("Alertmanager never took the resolution")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if strings.Contains(aw.current(msgs[0]), "RESOLVED") {
+		t.Fatal("resolved before Alertmanager went quiet: the test proves nothing")
+	}
+	// Ten quiet minutes later: checked against Alertmanager.
+	clock.Advance(11 * time.Minute)
+	aw.waitFor(t, "DiskFull resolved", func() bool { return strings.Contains(aw.current(msgs[0]), "RESOLVED: DiskFull") })
+	if cur := aw.current(msgs[1]); !strings.Contains(cur, "FIRING (silenced): CheckoutLatency") {
+		t.Errorf("the silenced group that still fires changed:\n%s", cur)
+	}
+	for _, b := range aw.bots {
+		groups, err := b.App.alerts.FiringAlertGroups(ctx)
+		if err != nil || len(groups) != 1 || groups[0].Name != "CheckoutLatency" {
+			t.Errorf("firing groups %+v, %v; want CheckoutLatency only", groups, err)
+		}
+	}
+}

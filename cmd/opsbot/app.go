@@ -52,6 +52,9 @@ type appDeps struct {
 	TeamID string
 	// Workers bounds concurrent handlers (default 16).
 	Workers int
+	// SilenceStandIn says alerts.alertmanager_url is console mode's
+	// stand-in, which holds no alerts to check groups against.
+	SilenceStandIn bool
 }
 
 // app is opsbot wired together: the one place where every package meets.
@@ -302,6 +305,9 @@ func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker 
 			return fmt.Errorf("alerts: %w", err)
 		}
 		acfg.Silencer = a.silencer
+		if !d.SilenceStandIn {
+			acfg.Lister = a.silencer
+		}
 	}
 	if a.pager != nil {
 		acfg.Pager = a.pager

@@ -398,7 +398,8 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 			log.Info("silences go to an in-process stand-in for Alertmanager's API (console mode only): :alert leaves out what they match")
 		}
 	}
-	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4})
+	a, err := buildApp(cfg, appDeps{Chat: ws, Redis: rdb, Clock: clock, Logger: log, SpoolDir: spool, TeamID: consoleTeam, Workers: 4,
+		SilenceStandIn: silences != nil})
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)
 		return 1

@@ -28,11 +28,14 @@ const maxTimelineAlerts = 100
 // errAlready aborts a state update that someone else already made.
 var errAlready = errors.New("already done")
 
-// escalateDue fires due escalations and refreshes groups whose message
-// changes at a set time. Each claimed timer is leased, so that one replica
-// handles it and another retries it only if that one died.
+// escalateDue fires due escalations, refreshes groups whose message
+// changes at a set time and checks quiet groups against Alertmanager. Each
+// claimed timer is leased, so that one replica handles it and another
+// retries it only if that one died.
 func (s *Service) escalateDue(ctx context.Context) {
 	now := s.clock.Now()
+	// Checks against Alertmanager come last: they wait on its API.
+	defer s.reconcileDue(ctx, now)
 	ids, err := s.store.ClaimTimers(ctx, refreshKind, now, s.lease, 100)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("refresh timers not claimed", zap.Error(err))

@@ -171,6 +171,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	if err := s.store.Rendered(ctx, id, g.Version, next); err != nil {
 		log.Warn("render not recorded; the group will be rendered again", zap.Error(err))
 	}
+	s.scheduleReconcile(ctx, &g, log)
 	// A silence ending changes what the message says; show it then.
 	if st.Silenced(now) && g.Firing > 0 {
 		if err := s.store.ScheduleTimer(ctx, refreshKind, id, st.SilencedUntil); err != nil {
@@ -259,6 +260,7 @@ func (s *Service) afterRender(ctx context.Context, g *bot.AlertGroup, log *zap.L
 		if err := s.store.CancelTimer(ctx, escalateKind, g.ID); err != nil {
 			log.Warn("escalation not cancelled", zap.Error(err))
 		}
+		_ = s.store.CancelTimer(ctx, reconcileKind, g.ID)
 		if g.State.PagedVia == pagedViaEvents && !g.State.PageResolved {
 			s.resolvePage(ctx, g, log)
 		}

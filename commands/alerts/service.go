@@ -50,6 +50,10 @@ type Config struct {
 	// Silencer creates silences in Alertmanager; nil hides the Silence
 	// buttons and /alerts silence.
 	Silencer bot.Silencer
+	// Lister checks quiet firing groups against what Alertmanager holds,
+	// so that alerts that resolved while muted do not stay firing here;
+	// nil turns that off (console mode's stand-in holds no alerts).
+	Lister AlertLister
 	// Pager pages through a REST incident; EventPager through the Events
 	// API, used for services with a routing key.
 	Pager      bot.Pager
@@ -85,6 +89,7 @@ type Service struct {
 	timeline  bot.Timeline
 	incidents bot.IncidentDeclarer
 	silencer  bot.Silencer
+	lister    AlertLister
 	pager     bot.Pager
 	events    bot.EventPager
 	keys      map[string]string
@@ -137,7 +142,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		chat: cfg.Chat, store: cfg.Store, locker: cfg.Locker, timeline: cfg.Timeline, incidents: cfg.Incidents,
-		silencer: cfg.Silencer, pager: cfg.Pager, events: cfg.EventPager, keys: cfg.RoutingKeys, token: cfg.Token,
+		silencer: cfg.Silencer, lister: cfg.Lister, pager: cfg.Pager, events: cfg.EventPager, keys: cfg.RoutingKeys, token: cfg.Token,
 		decoders: cfg.Decoders, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, set: set, metrics: m,
 		workers: cfg.Workers, pollInterval: cfg.PollInterval, lease: cfg.EscalationLease,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{}, failures: map[string]int{},

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -183,6 +185,50 @@ func (c *Client) ExpireSilence(ctx context.Context, id string) error {
 	return c.do(ctx, fmt.Sprintf("expire silence %q", id), http.MethodDelete, "/api/v2/silence/"+url.PathEscape(id), nil, nil)
 }
 
+// HeldAlerts returns the fingerprints of the alerts Alertmanager holds now
+// that have every label in labels (equality): those still firing, whether
+// they notify, are silenced, inhibited or not yet processed. An alert that
+// resolved is not among them. The alerts family asks it about groups whose
+// alerts were muted when they resolved, which Alertmanager never reports.
+func (c *Client) HeldAlerts(ctx context.Context, labels map[string]string) (map[string]bool, error) {
+	q := url.Values{}
+	names := make([]string, 0, len(labels))
+	for k := range labels {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		q.Add("filter", k+"="+strconv.Quote(labels[k]))
+	}
+	var in []struct {
+		Fingerprint string `json:"fingerprint"`
+	}
+	if err := c.do(ctx, "list alerts", http.MethodGet, "/api/v2/alerts?"+q.Encode(), nil, &in); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(in))
+	for _, a := range in {
+		out[a.Fingerprint] = true
+	}
+	return out, nil
+}
+
+// StartedAt is when Alertmanager started (API v2 status "uptime"). It keeps
+// no alerts across a restart: until its senders have sent them again, it
+// holds fewer than fire.
+func (c *Client) StartedAt(ctx context.Context) (time.Time, error) {
+	var st struct {
+		Uptime time.Time `json:"uptime"`
+	}
+	if err := c.do(ctx, "status", http.MethodGet, "/api/v2/status", nil, &st); err != nil {
+		return time.Time{}, err
+	}
+	if st.Uptime.IsZero() {
+		return time.Time{}, &Error{Op: "status", Class: ErrUnavailable, Detail: "answer has no uptime"}
+	}
+	return st.Uptime.UTC(), nil
+}
+
 // Ready checks that Alertmanager answers its readiness endpoint, for
 // `opsbot doctor`.
 func (c *Client) Ready(ctx context.Context) error {
@@ -203,7 +249,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 		body = bytes.NewReader(b)
 	}
 	u := *c.base
-	u.Path += path
+	p, query, _ := strings.Cut(path, "?")
+	u.Path += p
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return &Error{Op: op, Class: ErrInvalid, Detail: err.Error()}

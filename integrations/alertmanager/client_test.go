@@ -157,3 +157,51 @@ func TestClientErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldAlerts asks the real Alertmanager which alerts it holds: firing
+// ones whether silenced or not, by label, and not those that resolved.
+func TestHeldAlerts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	am := amtest.New(t, amtest.Config{WebhookURL: "http://127.0.0.1:9/unused"})
+	c, err := New(Config{URL: am.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if _, err := c.CreateSilence(ctx, bot.Silence{Matchers: []bot.SilenceMatcher{{Name: "instance", Value: "db-2", IsEqual: true}},
+		StartsAt: now, EndsAt: now.Add(time.Hour), CreatedBy: "test", Comment: "muted"}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(instance, alertname string, ends time.Time) {
+		t.Helper()
+		if err := am.PostAlerts(ctx, amtest.PostableAlert{Labels: map[string]string{"alertname": alertname, "team": `d"b`, "instance": instance},
+			StartsAt: now.Add(-time.Hour), EndsAt: ends}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post("db-1", "DiskFull", time.Time{})
+	post("db-2", "DiskFull", time.Time{})           // silenced, still held
+	post("db-3", "DiskFull", now.Add(-time.Minute)) // resolved
+	post("db-4", "OtherAlert", time.Time{})         // another group
+	all, err := am.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := map[string]string{}
+	for _, a := range all {
+		fp[a.Labels["instance"]] = a.Fingerprint
+	}
+	held, err := c.HeldAlerts(ctx, map[string]string{"alertname": "DiskFull", "team": `d"b`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{fp["db-1"]: true, fp["db-2"]: true}
+	if len(held) != 2 || !held[fp["db-1"]] || !held[fp["db-2"]] || len(want) != 2 {
+		t.Errorf("held %v, want the fingerprints of db-1 and db-2 %v", held, want)
+	}
+	started, err := c.StartedAt(ctx)
+	if err != nil || time.Since(started) > time.Minute || time.Since(started) < 0 {
+		t.Errorf("started at %v (%v), want within the last minute", started, err)
+	}
+}
