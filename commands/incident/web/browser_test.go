@@ -108,6 +108,7 @@ func TestBrowserIncidentPage(t *testing.T) {
 		`click me (javascript:document.title='pwned')`,
 		`<b onmouseover="document.title='pwned'">Mallory</b> & "co"`,
 		`rolling back; "quotes" & <ampersands>`,
+		`DiskFull <b>db</b>: Disk <b>full</b> on <!channel>	alertname=DiskFull, instance=<script>document.title='pwned'</script>	2026-03-02 10:58:30 CET	2026-03-02 11:18:00 CET`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page text lacks %q, shown as typed", want)
@@ -121,7 +122,7 @@ func TestBrowserIncidentPage(t *testing.T) {
 
 	// The timeline, in order, with its times and types.
 	kinds := eval[[]string](t, ctx, `[...document.querySelectorAll('ol.tl li .k')].map(e => e.textContent)`)
-	wantKinds := []string{"declared", "role", "role", "milestone", "role", "severity", "note", "message", "note", "update", "runbook", "status", "resolved", "follow-up"}
+	wantKinds := []string{"declared", "role", "alert firing", "role", "milestone", "role", "severity", "note", "message", "note", "update", "runbook", "status", "alert resolved", "resolved", "follow-up"}
 	if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 		t.Errorf("timeline entries (-want +got):\n%s", diff)
 	}
@@ -199,7 +200,7 @@ func TestBrowserIncidentPage(t *testing.T) {
 		scripts: document.scripts.length,
 	})`)
 	wantHeadings := []any{"Overview", "Description", "Resolution", "Severity history", "Status history", "Roles", "Timeline",
-		"Runbooks run", "Pages", "Participants", "Root cause", "Contributing factors", "What went well, what did not", "Action items"}
+		"Runbooks run", "Pages", "Alerts", "Participants", "Root cause", "Contributing factors", "What went well, what did not", "Action items"}
 	if pm["title"] != "INC-1 post-mortem: "+strings.TrimPrefix(wantTitle, "INC-1: ") || pm["entries"] != float64(len(wantKinds)) || pm["scripts"] != float64(0) {
 		t.Errorf("post-mortem = %v", pm)
 	}

@@ -199,14 +199,23 @@ func get(t testing.TB, url string) (*http.Response, string) {
 }
 
 // walk runs a small incident with hostile text everywhere a person types:
-// the title, notes, an update, a pinned message and a name. It returns the
-// incident's key.
+// the title, notes, an update, a pinned message and a name, and in an
+// alert's labels. It returns the incident's key.
 func (e *env) walk() string {
 	e.t.Helper()
 	title := bot.EscapeText(`checkout <script>document.title='pwned'</script> errors`)
 	e.cmd("U0ALICE", "C0GENERAL", "declare sev2 "+title)
 	key := "INC-1"
 	ch := e.channelOf(key)
+	// An alert of a linked group fires and later resolves; the alerts
+	// family stores its raw text escaped (QuoteRaw).
+	alert := map[string]string{"group": "g1", "fingerprint": "fp1", "alertname": bot.QuoteRaw("DiskFull <b>db</b>"),
+		"labels":    bot.QuoteRaw(`alertname=DiskFull, instance=<script>document.title='pwned'</script>`),
+		"starts_at": t0.Add(30 * time.Second).Format(time.RFC3339Nano)}
+	e.appendEvent(bot.TimelineEvent{Incident: key, Type: bot.TLAlertFiring, Actor: "opsbot", Time: t0.Add(30 * time.Second),
+		Text: bot.QuoteRaw("Disk <b>full</b> on <!channel>"), Details: alert})
+	e.appendEvent(bot.TimelineEvent{Incident: key, Type: bot.TLAlertResolved, Actor: "opsbot", Time: t0.Add(20 * time.Minute),
+		Text: bot.QuoteRaw("Disk <b>full</b> on <!channel>"), Details: alert})
 	e.clock.Add(2 * time.Minute)
 	e.cmd("U0ALICE", ch, "commander <@U0BOB|bob>")
 	e.cmd("U0BOB", ch, "role scribe <@U0MAL|mallory>")

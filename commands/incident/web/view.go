@@ -91,6 +91,17 @@ type runRow struct {
 	Outcome string
 }
 
+// alertRow is one alert of a linked alert group, as the export's Alerts
+// table lists it.
+type alertRow struct {
+	Name     []seg
+	Summary  []seg
+	Labels   []seg
+	Fired    stamp
+	Resolved stamp
+	Firing   bool
+}
+
 type pageRow struct {
 	When     stamp
 	By       string
@@ -141,6 +152,7 @@ type view struct {
 	EventCount   int
 	Runbooks     []runRow
 	Pages        []pageRow
+	Alerts       []alertRow
 	Participants []string
 
 	Strip strip
@@ -259,6 +271,16 @@ func buildView(d *incident.Document) *view {
 		}
 		pr.Link, _ = linkSeg(p.Details["url"], "PagerDuty")
 		v.Pages = append(v.Pages, pr)
+	}
+	for _, a := range d.Alerts {
+		// Name, summary and labels are stored Slack-escaped (QuoteRaw):
+		// segments turns them back into the text the alert carried.
+		r := alertRow{Name: segments(a.Name), Labels: segments(a.Labels), Fired: mk(a.FiredAt),
+			Resolved: mk(a.ResolvedAt), Firing: a.ResolvedAt.IsZero()}
+		if a.Summary != "" && a.Summary != a.Name {
+			r.Summary = segments(a.Summary)
+		}
+		v.Alerts = append(v.Alerts, r)
 	}
 	for _, p := range d.Participants {
 		v.Participants = append(v.Participants, p.Name)

@@ -266,9 +266,30 @@ func TestPostmortemPageAgreesWithTheExport(t *testing.T) {
 	if got := strings.Count(page, "<li class=\"t-"); got != mdEntries {
 		t.Errorf("page has %d timeline entries, the export %d", got, mdEntries)
 	}
-	for _, s := range []string{"Severity history", "Status history", "Participants", "Action items"} {
-		if !strings.Contains(string(md), "## "+s) || !strings.Contains(text, s) {
-			t.Errorf("section %q not in both", s)
+	// The same sections, in the same order.
+	mdHeadings := regexp.MustCompile(`(?m)^## (.+)$`).FindAllStringSubmatch(string(md), -1)
+	pageHeadings := regexp.MustCompile(`<h2 id="[^"]*">([^<]+)</h2>`).FindAllStringSubmatch(page, -1)
+	var want, got []string
+	for _, h := range mdHeadings {
+		want = append(want, h[1])
+	}
+	for _, h := range pageHeadings {
+		got = append(got, html.UnescapeString(h[1]))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sections of the export and the page (-export +page):\n%s", diff)
+	}
+	// The alerts table's full times (the timeline shows only the clock).
+	_, alertsMD, _ := strings.Cut(string(md), "## Alerts")
+	alertsMD, _, _ = strings.Cut(alertsMD, "## ")
+	alertStamps := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{3,4}`).FindAllString(alertsMD, -1)
+	if len(alertStamps) != 2 {
+		t.Fatalf("the export's Alerts table has %d times, want 2:\n%s", len(alertStamps), alertsMD)
+	}
+	_, alertsPage, _ := strings.Cut(text, " Alerts Alert Labels Fired Resolved ")
+	for _, s := range alertStamps {
+		if !strings.Contains(alertsPage, s) {
+			t.Errorf("the export's alert time %q is not in the page's Alerts table", s)
 		}
 	}
 }
