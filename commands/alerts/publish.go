@@ -35,7 +35,7 @@ const (
 // the end of a page) happens after the lock is released.
 func (s *Service) render(ctx context.Context, id string) {
 	log := s.log.With(zap.String("alert_group", id))
-	release, ok, err := s.locker.TryLock(ctx, "alerts:render:"+id, renderLease)
+	release, ok, err := s.lockGroup(ctx, id)
 	if err != nil {
 		log.Warn("alert group not rendered: lock unavailable", zap.Error(err))
 		return
@@ -43,8 +43,8 @@ func (s *Service) render(ctx context.Context, id string) {
 	if !ok {
 		return // another replica renders it; it stays due until then
 	}
-	g, changed, err := s.renderLocked(ctx, id, log, false)
-	release()
+	g, changed, err := s.renderLocked(ctx, id, log, false, release)
+	s.unlockGroup(id, release)
 	if err != nil || !changed {
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Service) render(ctx context.Context, id string) {
 // rendered and whether anything follows from it. Unless forced (a person
 // clicked and waits to see the result), an edit waits for the group's next
 // allowed edit, whichever replica made the last one.
-func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, force bool) (bot.AlertGroup, bool, error) {
+func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, force bool, release func()) (bot.AlertGroup, bool, error) {
 	now := s.clock.Now()
 	g, err := s.store.Group(ctx, id)
 	if errors.Is(err, bot.ErrAlertGroupNotFound) {
@@ -106,36 +106,55 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	route := s.set.route(&g)
 	rctx, cancel := context.WithTimeout(ctx, renderTimeout)
 	defer cancel()
+	posted := false
 	if st.Message.TS == "" {
 		st.Channel = route.Channel
-		msg := s.message(&g, &st, route, now)
-		ref, err := s.chat.Post(rctx, msg)
-		if err != nil {
-			log.Warn("alert message not posted", zap.String("channel", route.Channel), zap.Error(err))
-			s.retryLater(ctx, id, log)
-			return g, false, err
+		p, recovered := s.unrecordedPost(id, g.Episode)
+		if !recovered {
+			msg := s.message(&g, &st, route, now)
+			ref, err := s.chat.Post(rctx, msg)
+			if err != nil {
+				log.Warn("alert message not posted", zap.String("channel", route.Channel), zap.Error(err))
+				s.retryLater(ctx, id, log)
+				return g, false, err
+			}
+			s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
+			s.remember(id, messageHash(msg))
+			p = pendingPost{episode: g.Episode, ref: ref, at: now, release: release}
+			s.holdPost(id, p)
+			posted = true
 		}
-		s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
-		s.remember(id, messageHash(msg))
 		st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			x.Episode, x.Channel, x.Message, x.PostedAt = g.Episode, ref.Channel, ref, now
+			if x.Episode == p.episode && x.Message.TS == "" {
+				x.Channel, x.Message, x.PostedAt = p.ref.Channel, p.ref, p.at
+			}
 			return nil
 		})
 		if err != nil {
-			// The message is posted but not recorded: the next render
-			// would post a second one. Say so loudly; it needs Redis back.
-			log.Error("alert message posted but not recorded", zap.String("channel", ref.Channel), zap.String("ts", ref.TS), zap.Error(err))
+			// Posted but not recorded: this process keeps the message and
+			// the group's lock (until its lease ends), and records it at
+			// the next render rather than posting a second one.
+			log.Error("alert message posted but not recorded; recorded when the store answers",
+				zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS), zap.Error(err))
 			s.retryLater(ctx, id, log)
 			return g, false, err
 		}
+		s.dropPost(id)
 		g.State = st
-		log.Info("alert message posted", zap.String("channel", ref.Channel), zap.Int("firing", g.Firing), zap.Int("episode", g.Episode))
+		if recovered {
+			log.Info("alert message posted earlier recorded", zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS))
+		} else {
+			log.Info("alert message posted", zap.String("channel", p.ref.Channel), zap.Int("firing", g.Firing), zap.Int("episode", g.Episode))
+		}
 		if route.Escalate != nil && g.Firing > 0 {
-			if err := s.store.ScheduleTimer(ctx, escalateKind, id, now.Add(route.Escalate.After)); err != nil {
+			if err := s.store.ScheduleTimer(ctx, escalateKind, id, p.at.Add(route.Escalate.After)); err != nil {
 				log.Error("escalation not scheduled", zap.Error(err))
 			}
 		}
-	} else {
+	}
+	if !posted {
+		// An edit, or a message posted earlier that may show less than
+		// the group now has.
 		msg := s.message(&g, &st, route, now)
 		h := messageHash(msg)
 		if s.lastShown(id) != h {
@@ -271,15 +290,15 @@ func (s *Service) afterRender(ctx context.Context, g *bot.AlertGroup, log *zap.L
 // little for a render in progress elsewhere to finish.
 func (s *Service) renderNow(ctx context.Context, id string) {
 	for attempt := 0; attempt < 20; attempt++ {
-		release, ok, err := s.locker.TryLock(ctx, "alerts:render:"+id, renderLease)
+		release, ok, err := s.lockGroup(ctx, id)
 		if err != nil {
 			s.kick()
 			return
 		}
 		if ok {
 			log := bot.LoggerOr(ctx, s.log).With(zap.String("alert_group", id))
-			g, changed, err := s.renderLocked(ctx, id, log, true)
-			release()
+			g, changed, err := s.renderLocked(ctx, id, log, true, release)
+			s.unlockGroup(id, release)
 			if err == nil && changed {
 				s.afterRender(ctx, &g, log)
 			}
@@ -290,6 +309,66 @@ func (s *Service) renderNow(ctx context.Context, id string) {
 		}
 	}
 	s.kick() // still busy: the publisher picks it up, it is due
+}
+
+// pendingPost is a message this process posted but could not record: a
+// render that found no message would post a second one. The process keeps
+// the group's render lock with it, so that other replicas do not render
+// the group meanwhile, for as long as the lock's lease lasts.
+type pendingPost struct {
+	episode int
+	ref     bot.MessageRef
+	at      time.Time
+	release func()
+}
+
+func (s *Service) holdPost(id string, p pendingPost) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[id] = p
+}
+
+// unrecordedPost returns the message posted for the group's episode that
+// is still to be recorded. One for an earlier episode is forgotten: that
+// episode's message is no longer the group's.
+func (s *Service) unrecordedPost(id string, episode int) (pendingPost, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[id]
+	if ok && p.episode != episode {
+		delete(s.pending, id)
+		return pendingPost{}, false
+	}
+	return p, ok
+}
+
+func (s *Service) dropPost(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, id)
+}
+
+// lockGroup takes the group's render lock, or reuses the one kept with a
+// message still to be recorded.
+func (s *Service) lockGroup(ctx context.Context, id string) (func(), bool, error) {
+	s.mu.Lock()
+	p, ok := s.pending[id]
+	s.mu.Unlock()
+	if ok && p.release != nil {
+		return p.release, true, nil
+	}
+	return s.locker.TryLock(ctx, "alerts:render:"+id, renderLease)
+}
+
+// unlockGroup gives the render lock back, unless a message posted under it
+// is still to be recorded.
+func (s *Service) unlockGroup(id string, release func()) {
+	s.mu.Lock()
+	_, keep := s.pending[id]
+	s.mu.Unlock()
+	if !keep {
+		release()
+	}
 }
 
 func latency(pending, now time.Time) float64 {

@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -266,4 +267,78 @@ func TestMentionOnFirstFiring(t *testing.T) {
 		t.Error("posted in the default channel too")
 	}
 	_ = bot.Sev1
+}
+
+// stateFailing fails the next n state updates, as when Redis fails over
+// right after a post.
+type stateFailing struct {
+	bot.AlertStore
+	mu         sync.Mutex
+	skip, fail int
+}
+
+// failAfter lets skip updates through, then fails the next n.
+func (s *stateFailing) failAfter(skip, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.skip, s.fail = skip, n
+}
+
+func (s *stateFailing) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	s.mu.Lock()
+	fail := false
+	switch {
+	case s.skip > 0:
+		s.skip--
+	case s.fail > 0:
+		s.fail--
+		fail = true
+	}
+	s.mu.Unlock()
+	if fail {
+		return bot.AlertGroupState{}, errors.New("READONLY You can't write against a read only replica")
+	}
+	return s.AlertStore.UpdateState(ctx, id, touch, fn)
+}
+
+// TestPostedButNotRecordedIsNotPostedAgain: the store fails just after a
+// message is posted. The replica that posted keeps the message and the
+// group's lock, records it once the store answers, and nobody posts a
+// second message.
+func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
+	w := newWorld(t)
+	clock := &fakeClock{now: t0}
+	var flaky *stateFailing
+	r1 := w.replica(withClock(clock), func(c *Config) { flaky = &stateFailing{AlertStore: c.Store}; c.Store = flaky })
+	r2 := w.replica(withClock(clock))
+	id := r1.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
+	flaky.failAfter(1, 1) // the new episode's state, then the record of the post
+	flush(r1)
+	if n := len(w.fs.Calls("chat.postMessage")); n != 1 {
+		t.Fatalf("%d posts, want 1", n)
+	}
+	if g := r1.group(id); g.State.Message.TS != "" {
+		t.Fatalf("the failed update recorded the message: %+v", g.State)
+	}
+	// Past the backoff: the other replica's publisher finds the group due
+	// but locked; the one that posted records its message.
+	clock.Advance(maxBackoff)
+	r2.svc.render(context.Background(), id)
+	flush(r1)
+	r2.svc.render(context.Background(), id)
+	if n := len(w.fs.Calls("chat.postMessage")); n != 1 {
+		t.Fatalf("%d posts after the store came back, want 1", n)
+	}
+	g := r1.group(id)
+	m := w.only(w.alerts)
+	if g.State.Message.TS != m.TS || g.State.Message.Channel != w.alerts {
+		t.Errorf("state %+v, want the message %s recorded", g.State, m.TS)
+	}
+	// The group is rendered as usual afterwards.
+	clock.Advance(time.Second)
+	r2.notify(diskGroup(disk("db-1", t0.Add(-time.Minute)), disk("db-2", t0)))
+	flush(r2)
+	if m := w.only(w.alerts); !strings.Contains(m.Rendered(), "2 firing") {
+		t.Errorf("message after the next notification:\n%s", m.Rendered())
+	}
 }

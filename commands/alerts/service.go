@@ -111,6 +111,7 @@ type Service struct {
 	inflight map[string]bool
 	failures map[string]int
 	shown    map[string]string // group ID -> hash of the message last shown
+	pending  map[string]pendingPost
 	recorded map[string]bool   // timeline dedupe keys recorded by this process
 }
 
@@ -146,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 		decoders: cfg.Decoders, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, set: set, metrics: m,
 		workers: cfg.Workers, pollInterval: cfg.PollInterval, lease: cfg.EscalationLease,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{}, failures: map[string]int{},
-		shown: map[string]string{}, recorded: map[string]bool{},
+		shown: map[string]string{}, recorded: map[string]bool{}, pending: map[string]pendingPost{},
 	}
 	if s.clock == nil {
 		s.clock = bot.SystemClock
