@@ -112,7 +112,7 @@ type Service struct {
 	failures map[string]int
 	shown    map[string]string // group ID -> hash of the message last shown
 	pending  map[string]pendingPost
-	recorded map[string]bool   // timeline dedupe keys recorded by this process
+	recorded map[string]bool // timeline dedupe keys recorded by this process
 }
 
 var _ bot.AlertGroups = (*Service)(nil)
