@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,63 @@ func ctxSleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-time.After(d):
 		return nil
+	}
+}
+
+// TestE2ETenThousandAlertsInOneGroup: 10,000 alerts in one group. An
+// Alertmanager without max_alerts sends them in one notification of more
+// than 1 MiB: refused with 413 and a reason that tells the operator what to
+// set, which Alertmanager logs. With max_alerts: 500, as deploy/README.md
+// configures it, the notification is accepted and the one message says how
+// many alerts Alertmanager left out.
+func TestE2ETenThousandAlertsInOneGroup(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica()
+	r.run()
+	// A group_wait long enough for Alertmanager to take in the whole
+	// storm, so that the first notification has it all; should it not,
+	// the next comes a second later.
+	cfg := amtest.Config{Token: token, WebhookURL: r.hook.URL + PathAlertmanager, GroupWait: 3 * time.Second,
+		GroupInterval: time.Second}
+	uncapped := amtest.New(t, cfg)
+	cfg.MaxAlerts = 500
+	capped := amtest.New(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	var storm []amtest.PostableAlert
+	for i := 0; i < 10000; i++ {
+		storm = append(storm, amAlertFor("DiskFull", fmt.Sprintf("db-%05d", i), "ops", start))
+	}
+	if err := uncapped.PostAlerts(ctx, storm...); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(uncapped.Logs(), "413") {
+		if err := ctxSleep(ctx, 50*time.Millisecond); err != nil {
+			t.Fatalf("no 413 in Alertmanager's log:\n%s", uncapped.Logs())
+		}
+	}
+	if !strings.Contains(uncapped.Logs(), "set max_alerts") {
+		t.Errorf("Alertmanager's log lacks opsbot's reason:\n%s", uncapped.Logs())
+	}
+
+	if err := capped.PostAlerts(ctx, storm...); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the message with the whole storm", func() bool {
+		ms := w.messages(w.alerts)
+		return len(ms) == 1 && strings.Contains(ms[0].Rendered(), "9500 not sent")
+	})
+	m := w.only(w.alerts)
+	for _, want := range []string{"*500 firing* (+9500 not sent by Alertmanager)", "…and 490 more (490 firing, 0 resolved)",
+		"+9500 more alerts not sent by Alertmanager (its max_alerts setting)"} {
+		if !strings.Contains(m.Rendered(), want) {
+			t.Errorf("message lacks %q:\n%s", want, m.Rendered())
+		}
+	}
+	for _, c := range w.fs.Calls("chat.postMessage") {
+		if c.Error != "" {
+			t.Errorf("Slack refused the message: %s", c.Error)
+		}
 	}
 }

@@ -47,6 +47,10 @@ func (s *Service) message(g *bot.AlertGroup, st *bot.AlertGroupState, r Route, n
 	var b strings.Builder
 	if firing {
 		fmt.Fprintf(&b, "*%d firing*", g.Firing)
+		if g.TruncatedAlerts > 0 {
+			// A responder must not read 500 for 10,000.
+			fmt.Fprintf(&b, " (+%d not sent by %s)", g.TruncatedAlerts, sourceName(g.Source))
+		}
 		if resolved > 0 {
 			fmt.Fprintf(&b, ", %d resolved", resolved)
 		}

@@ -111,8 +111,8 @@ type Service struct {
 	inflight map[string]bool
 	failures map[string]int
 	shown    map[string]string // group ID -> hash of the message last shown
-	pending  map[string]pendingPost
-	recorded map[string]bool // timeline dedupe keys recorded by this process
+	pending  map[string]pendingPost // group ID -> message posted, not yet recorded
+	recorded map[string]bool        // timeline dedupe keys recorded by this process
 }
 
 var _ bot.AlertGroups = (*Service)(nil)
