@@ -110,7 +110,7 @@ type Service struct {
 	mu       sync.Mutex
 	inflight map[string]bool
 	failures map[string]int
-	shown    map[string]string // group ID -> hash of the message last shown
+	shown    map[string]string      // group ID -> hash of the message last shown
 	pending  map[string]pendingPost // group ID -> message posted, not yet recorded
 	recorded map[string]bool        // timeline dedupe keys recorded by this process
 }
