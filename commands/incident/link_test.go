@@ -106,6 +106,22 @@ func TestIncidentLinkRefusals(t *testing.T) {
 			t.Errorf("got %q, want the usage", msg)
 		}
 	})
+	t.Run("a crafted button value", func(t *testing.T) {
+		// Someone in one incident's channel edits the Web page button's
+		// value to another (perhaps private) incident's key.
+		links := &recordingLinker{}
+		h := newHarness(t, func(c *Config) { c.Links = links })
+		mine := h.declare("sev3 disk full")
+		other := h.declare("sev2 private matter")
+		_, err := h.run(&bot.Request{Kind: bot.KindAction, UserID: "UCAROL", ChannelID: mine.Channel, TriggerID: "T1",
+			Action: &bot.Action{ID: ActionWebLink, Value: other.Key, Message: mine.SummaryRef}})
+		if !errors.Is(err, errNotSummary) {
+			t.Errorf("got %v, want the not-this-summary refusal", err)
+		}
+		if len(links.keys) != 0 {
+			t.Errorf("links made: %v, want none", links.keys)
+		}
+	})
 	t.Run("signing fails", func(t *testing.T) {
 		h := newHarness(t, func(c *Config) { c.Links = &recordingLinker{err: errors.New("boom")} })
 		inc := h.declare("sev3 disk full")
