@@ -781,7 +781,7 @@ func (t *Timeline) readStream(ctx context.Context, incident string) ([]bot.Timel
 		for _, m := range msgs {
 			raw, _ := m.Values["event"].(string)
 			var ev bot.TimelineEvent
-			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+			if err := decodeEvent(raw, &ev); err != nil {
 				// One bad entry must not hide the rest of the timeline.
 				t.log.Error("skipping undecodable timeline entry",
 					zap.String("incident", incident), zap.String("stream_id", m.ID), zap.Error(err))
