@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
@@ -67,8 +68,22 @@ func consoleLog(t *testing.T, ctx context.Context) (stop func() []string) {
 	}
 }
 
+// readerZone makes the tab's browser run in zone, as a reader there would.
+func readerZone(t *testing.T, ctx context.Context, zone string) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		t.Fatalf("time zone %s: %v", zone, err)
+	}
+}
+
+// ourScriptOnly is the page's scripts: 1 when the only one is ours.
+const ourScriptOnly = `[...document.scripts].filter(s => s.textContent.includes('resolvedOptions().timeZone')).length * 100 + document.scripts.length`
+
 func TestBrowserIncidentPage(t *testing.T) {
 	ctx := browsertest.Tab(t)
+	// A reader in the incident's zone: the times stay as the server wrote
+	// them (TestBrowserTimesInTheReadersZone has readers elsewhere).
+	readerZone(t, ctx, "Europe/Berlin")
 	e := newEnv(t, "Europe/Berlin")
 	key := e.walk()
 	link := e.link(key)
@@ -91,14 +106,14 @@ func TestBrowserIncidentPage(t *testing.T) {
 		t.Errorf("h1 = %q", got)
 	}
 	inert := eval[map[string]int](t, ctx, `({
-		scripts: document.scripts.length,
+		scripts: `+ourScriptOnly+`,
 		pwned: document.querySelectorAll('pwned').length,
 		imgs: document.images.length,
 		bold: document.querySelectorAll('b').length,
 		handlers: [...document.querySelectorAll('*')].filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length,
 		badLinks: [...document.querySelectorAll('a')].filter(a => !['http:', 'https:', 'mailto:'].includes(a.protocol)).length,
 	})`)
-	if diff := cmp.Diff(map[string]int{"scripts": 0, "pwned": 0, "imgs": 0, "bold": 0, "handlers": 0, "badLinks": 0}, inert); diff != "" {
+	if diff := cmp.Diff(map[string]int{"scripts": 101, "pwned": 0, "imgs": 0, "bold": 0, "handlers": 0, "badLinks": 0}, inert); diff != "" {
 		t.Errorf("injected markup became live (-want +got):\n%s", diff)
 	}
 	body := eval[string](t, ctx, `document.body.innerText`)
@@ -197,11 +212,11 @@ func TestBrowserIncidentPage(t *testing.T) {
 		title: document.title,
 		headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
 		entries: document.querySelectorAll('ol.tl li').length,
-		scripts: document.scripts.length,
+		scripts: `+ourScriptOnly+`,
 	})`)
 	wantHeadings := []any{"Overview", "Description", "Resolution", "Severity history", "Status history", "Roles", "Timeline",
 		"Runbooks run", "Pages", "Alerts", "Participants", "Root cause", "Contributing factors", "What went well, what did not", "Action items"}
-	if pm["title"] != "INC-1 post-mortem: "+strings.TrimPrefix(wantTitle, "INC-1: ") || pm["entries"] != float64(len(wantKinds)) || pm["scripts"] != float64(0) {
+	if pm["title"] != "INC-1 post-mortem: "+strings.TrimPrefix(wantTitle, "INC-1: ") || pm["entries"] != float64(len(wantKinds)) || pm["scripts"] != float64(101) {
 		t.Errorf("post-mortem = %v", pm)
 	}
 	if diff := cmp.Diff(wantHeadings, pm["headings"]); diff != "" {
@@ -296,4 +311,100 @@ func checkRefused(t *testing.T, ctx context.Context, url, want string) {
 	if got["h1"] != want || strings.Contains(got["text"].(string), "disk full") || got["scripts"] != float64(0) {
 		t.Errorf("refusal page = %v, want %q and nothing of the incident", got, want)
 	}
+}
+
+// TestBrowserTimesInTheReadersZone: a reader in New York sees the page's
+// times in New York time (the UTC column as it was), and one on Kiritimati,
+// 14 hours ahead, sees the timeline regrouped under the days there; with
+// JavaScript off, the page shows the incident's zone as the server wrote it.
+func TestBrowserTimesInTheReadersZone(t *testing.T) {
+	e := newEnv(t, "Europe/Berlin")
+	key := e.walk()
+	link := e.link(key)
+	open := func(t *testing.T, ctx context.Context) {
+		t.Helper()
+		stopLog := consoleLog(t, ctx)
+		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(link))
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("open: %v %v", resp, err)
+		}
+		if msgs := stopLog(); len(msgs) > 0 {
+			t.Errorf("browser log has entries (the CSP refused the script?):\n%s", strings.Join(msgs, "\n"))
+		}
+	}
+	type view struct {
+		Days     []string   `json:"days"`
+		Rows     [][]string `json:"rows"`
+		Declared string     `json:"declared"`
+		Zone     []string   `json:"zone"`
+		Ticks    []string   `json:"ticks"`
+	}
+	read := func(t *testing.T, ctx context.Context) view {
+		return eval[view](t, ctx, `({
+			days: [...document.querySelectorAll('ol.tl')].map(ol => ol.previousElementSibling.querySelector('time').getAttribute('datetime') + ' ' + ol.children.length),
+			rows: [...document.querySelectorAll('ol.tl li')].map(li => [li.querySelector('time').textContent, li.querySelector('.utc').textContent, li.querySelector('.k').textContent]),
+			declared: [...document.querySelectorAll('#h-overview ~ table tbody tr')].find(tr => tr.cells[0].textContent === 'Declared').cells[1].textContent,
+			zone: [...document.querySelectorAll('.zone')].map(z => z.textContent),
+			ticks: [...document.querySelectorAll('svg.strip text.tk')].map(t => t.textContent),
+		})`)
+	}
+
+	t.Run("New York", func(t *testing.T) {
+		ctx := browsertest.Tab(t)
+		readerZone(t, ctx, "America/New_York")
+		open(t, ctx)
+		v := read(t, ctx)
+		if diff := cmp.Diff([]string{"2026-03-02 16"}, v.Days); diff != "" {
+			t.Errorf("days (-want +got):\n%s", diff)
+		}
+		if len(v.Rows) != 16 || v.Rows[0][0] != "04:58:00" || v.Rows[0][1] != "09:58:00" || v.Rows[0][2] != "declared" ||
+			v.Rows[14][0] != "05:35:00" || v.Rows[14][2] != "resolved" {
+			t.Errorf("rows %v, want New York times from 04:58:00 with UTC beside them", v.Rows)
+		}
+		if v.Declared != "2026-03-02 04:58:00 EST" {
+			t.Errorf("declared %q, want New York time", v.Declared)
+		}
+		for _, z := range v.Zone {
+			if z != "America/New_York (your browser's time zone)" {
+				t.Errorf("zone note %q", z)
+			}
+		}
+		if len(v.Ticks) == 0 || v.Ticks[0] != "05:00" {
+			t.Errorf("strip axis %v, want New York times from 05:00", v.Ticks)
+		}
+	})
+	t.Run("Kiritimati", func(t *testing.T) {
+		ctx := browsertest.Tab(t)
+		readerZone(t, ctx, "Pacific/Kiritimati")
+		open(t, ctx)
+		v := read(t, ctx)
+		// 09:58 to 10:35 UTC is 23:58 on 2 March to 00:35 on 3 March there.
+		if diff := cmp.Diff([]string{"2026-03-02 3", "2026-03-03 13"}, v.Days); diff != "" {
+			t.Errorf("days (-want +got):\n%s", diff)
+		}
+		kinds := make([]string, len(v.Rows))
+		for i, r := range v.Rows {
+			kinds[i] = r[2]
+		}
+		if len(v.Rows) != 16 || v.Rows[0][0] != "23:58:00" || v.Rows[3][0] != "00:00:00" || kinds[0] != "declared" || kinds[15] != "follow-up" {
+			t.Errorf("rows %v, want the same order, 23:58:00 to 00:35:00", v.Rows)
+		}
+	})
+	t.Run("without JavaScript", func(t *testing.T) {
+		ctx := browsertest.Tab(t)
+		readerZone(t, ctx, "America/New_York")
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.NavigateResponse(link)); err != nil {
+			t.Fatal(err)
+		}
+		v := read(t, ctx)
+		if diff := cmp.Diff([]string{"2026-03-02 16"}, v.Days); diff != "" {
+			t.Errorf("days (-want +got):\n%s", diff)
+		}
+		if len(v.Rows) != 16 || v.Rows[0][0] != "10:58:00" || v.Declared != "2026-03-02 10:58:00 CET" || v.Zone[0] != "Europe/Berlin" {
+			t.Errorf("without JavaScript: %+v, want the incident's zone", v)
+		}
+	})
 }

@@ -63,6 +63,9 @@ type mark struct {
 type tick struct {
 	X     string
 	Label string
+	// ISO is the tick's instant, for the script that shows the axis in
+	// the reader's zone.
+	ISO string
 }
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
@@ -218,7 +221,7 @@ func buildStrip(d *incident.Document, zoneIsUTC bool) strip {
 			if span > 20*time.Hour {
 				label = t.In(loc).Format("Jan 2 15:04")
 			}
-			s.Ticks = append(s.Ticks, tick{X: f1(px), Label: label})
+			s.Ticks = append(s.Ticks, tick{X: f1(px), Label: label, ISO: t.UTC().Format(time.RFC3339)})
 		}
 	}
 	zone := d.Timezone

@@ -6,8 +6,9 @@
 // names the incident and expires (see the Signer port); without a valid one
 // the answer is a plain 403.
 //
-// The pages need no JavaScript and allow none: the Content-Security-Policy
-// permits only the page's own stylesheet, by hash.
+// The pages work without JavaScript. One small script of ours, inlined,
+// shows their times in the reader's time zone; the Content-Security-Policy
+// permits only it and the page's own stylesheet, each by hash.
 package web
 
 import (
@@ -91,11 +92,16 @@ var styleSheet string
 //go:embed pages.html
 var pagesHTML string
 
+//go:embed localtime.js
+var localTimeJS string
+
 // pageTemplates are parsed once; the stylesheet is the only thing in a
 // <style> element, and the CSP names it by hash.
 var (
 	pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
-		"css":  func() template.CSS { return template.CSS(styleSheet) },
+		"css": func() template.CSS { return template.CSS(styleSheet) },
+		// The script is ours and constant: the CSP names it by hash.
+		"localtime": func() template.JS { return template.JS(localTimeJS) },
 		"rows": rows,
 		"plural": func(n int, what string) string {
 			if n == 1 {
@@ -104,15 +110,20 @@ var (
 			return strconv.Itoa(n) + " " + what + "s"
 		},
 	}).Parse(pagesHTML))
-	styleHash = func() string {
-		sum := sha256.Sum256([]byte(styleSheet))
-		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-	}()
-	// contentSecurityPolicy allows nothing but the page's own stylesheet:
-	// no scripts, no requests, no frames, no forms, no <base>.
-	contentSecurityPolicy = "default-src 'none'; style-src " + styleHash +
+	styleHash  = hashSource(styleSheet)
+	scriptHash = hashSource(localTimeJS)
+	// contentSecurityPolicy allows nothing but the page's own stylesheet
+	// and its time zone script: no other script, no requests, no frames,
+	// no forms, no <base>.
+	contentSecurityPolicy = "default-src 'none'; style-src " + styleHash + "; script-src " + scriptHash +
 		"; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+// hashSource is a CSP hash source for an inline style or script.
+func hashSource(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
 
 // New validates cfg and returns the server.
 func New(cfg Config) (*Server, error) {

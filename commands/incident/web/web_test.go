@@ -36,15 +36,33 @@ func checkHeaders(t *testing.T, resp *http.Response) {
 	}
 }
 
-func TestCSPAllowsOnlyTheStylesheet(t *testing.T) {
-	for _, want := range []string{"default-src 'none'", "style-src 'sha256-", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"} {
+// TestCSPAllowsOnlyOurStylesheetAndScript: the policy names the page's
+// stylesheet and its one script by hash and allows nothing else, and the
+// page carries exactly those bytes (a hash that does not match would leave
+// the page unstyled, or the times unconverted, without a failing test).
+func TestCSPAllowsOnlyOurStylesheetAndScript(t *testing.T) {
+	for _, want := range []string{"default-src 'none'", "style-src " + hashSource(styleSheet), "script-src " + hashSource(localTimeJS),
+		"base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"} {
 		if !strings.Contains(contentSecurityPolicy, want) {
 			t.Errorf("CSP %q lacks %q", contentSecurityPolicy, want)
 		}
 	}
-	for _, bad := range []string{"script-src", "unsafe-inline", "unsafe-eval", "*"} {
-		if strings.Contains(contentSecurityPolicy, bad) {
+	for _, bad := range []string{"unsafe-inline", "unsafe-eval", "unsafe-hashes", "'self'", "*", "http", "data:;"} {
+		if strings.Contains(strings.ReplaceAll(contentSecurityPolicy, "img-src data:;", ""), bad) {
 			t.Errorf("CSP %q allows %q", contentSecurityPolicy, bad)
+		}
+	}
+	e := newEnv(t, "Europe/Berlin")
+	key := e.walk()
+	for _, page := range []string{"", "/postmortem"} {
+		_, body := get(t, strings.Replace(e.link(key), "/"+key+"?", "/"+key+page+"?", 1))
+		scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(body, -1)
+		styles := regexp.MustCompile(`(?s)<style>(.*?)</style>`).FindAllStringSubmatch(body, -1)
+		if len(scripts) != 1 || hashSource(scripts[0][1]) != hashSource(localTimeJS) {
+			t.Errorf("page %q: %d scripts, or not the bytes the CSP allows", page, len(scripts))
+		}
+		if len(styles) != 1 || hashSource(styles[0][1]) != hashSource(styleSheet) {
+			t.Errorf("page %q: %d stylesheets, or not the bytes the CSP allows", page, len(styles))
 		}
 	}
 }
