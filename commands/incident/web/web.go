@@ -102,7 +102,7 @@ var (
 		"css": func() template.CSS { return template.CSS(styleSheet) },
 		// The script is ours and constant: the CSP names it by hash.
 		"localtime": func() template.JS { return template.JS(localTimeJS) },
-		"rows": rows,
+		"rows":      rows,
 		"plural": func(n int, what string) string {
 			if n == 1 {
 				return "1 " + what
