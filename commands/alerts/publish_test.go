@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -340,5 +341,40 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 	flush(r2)
 	if m := w.only(w.alerts); !strings.Contains(m.Rendered(), "2 firing") {
 		t.Errorf("message after the next notification:\n%s", m.Rendered())
+	}
+}
+
+// TestHugeAlertTextStaysWithinSlackLimits: every field at its worst (URLs
+// of 2,000 characters, annotations and label values of 3,000, thirty
+// labels an alert) still
+// makes a message Slack accepts, within the 1 MiB a notification may be.
+func TestHugeAlertTextStaysWithinSlackLimits(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica(withClock(&fakeClock{now: t0}))
+	long := strings.Repeat("<!channel> *x* ", 200)
+	url := "https://prom.example.com/graph?q=" + strings.Repeat("a", 1960)
+	n := amNotification{GroupKey: `{}:{alertname="Huge"}`, GroupLabels: map[string]string{"alertname": "Huge " + long},
+		Common: map[string]string{"alertname": "Huge " + long}}
+	for i := 0; i < 12; i++ {
+		labels := map[string]string{"alertname": "Huge " + long, "instance": fmt.Sprintf("i-%d %s", i, long)}
+		for j := 0; j < 30; j++ {
+			labels[fmt.Sprintf("label_%02d", j)] = long[:300]
+		}
+		n.Alerts = append(n.Alerts, amAlert{Labels: labels, Starts: t0.Add(-time.Minute), Fingerprint: fmt.Sprintf("h%d", i),
+			Annotations: map[string]string{"summary": long, "description": long, "runbook_url": url, "dashboard_url": url},
+			Generator:   url})
+	}
+	if code, body := r.post(PathAlertmanager, n.JSON(), nil); code != 200 {
+		t.Fatalf("refused: %d %s", code, body)
+	}
+	flush(r)
+	m := w.only(w.alerts)
+	if !strings.Contains(m.Rendered(), "12 firing") || strings.Contains(m.Rendered(), "<!channel>") {
+		t.Errorf("message:\n%s", clip(m.Rendered(), 2000))
+	}
+	for _, c := range w.fs.Calls("chat.postMessage") {
+		if c.Error != "" {
+			t.Errorf("Slack refused the message: %s", c.Error)
+		}
 	}
 }
