@@ -345,9 +345,9 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 }
 
 // TestHugeAlertTextStaysWithinSlackLimits: every field at its worst (URLs
-// of 2,000 characters, annotations and label values of 3,000, thirty
-// labels an alert) still
-// makes a message Slack accepts, within the 1 MiB a notification may be.
+// of 2,000 characters, annotations and label values of 3,000 full of Slack
+// markup, thirty labels an alert), within the 1 MiB a notification may be,
+// still makes a message Slack accepts, with the markup quoted.
 func TestHugeAlertTextStaysWithinSlackLimits(t *testing.T) {
 	w := newWorld(t)
 	r := w.replica(withClock(&fakeClock{now: t0}))
