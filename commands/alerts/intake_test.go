@@ -200,3 +200,44 @@ func TestIntakeWhileRedisIsDown(t *testing.T) {
 	r.run()
 	w.waitFor("the message after Redis came back", func() bool { return len(w.messages(w.alerts)) == 1 })
 }
+
+// TestGrafanaNotificationFlow: Grafana's webhook (the fixtures follow its
+// documented shape) on /hooks/grafana becomes one message with Grafana's
+// links, values and no Silence buttons (Grafana's alerts are silenced in
+// Grafana); its resolution edits the same message.
+func TestGrafanaNotificationFlow(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica()
+	for _, f := range []string{"firing.json", "resolved.json"} {
+		body, err := os.ReadFile("../../integrations/grafana/testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, answer := r.post(PathGrafana, string(body), nil); code != http.StatusOK {
+			t.Fatalf("%s: %d %q, want 200", f, code, answer)
+		}
+		r.svc.Settle(context.Background(), time.Second)
+		m := w.only(w.alerts)
+		text := m.Rendered()
+		if f == "firing.json" {
+			for _, want := range []string{"FIRING: High memory usage", "*2 firing*", "Memory above 90% in zone us-1", "B=94.2394, C=1",
+				"|Silence in Grafana>", "<https://grafana.example.com/d/mem01?orgId=1|Dashboard>",
+				"<https://grafana.example.com/d/mem01?orgId=1&amp;viewPanel=3|Panel>", "<https://grafana.example.com/|Grafana>"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("firing message lacks %q:\n%s", want, text)
+				}
+			}
+			if _, ok := buttonIn(t, m, ActionSilence1h); ok {
+				t.Error("Silence buttons on a Grafana group")
+			}
+			if _, ok := buttonIn(t, m, ActionAck); !ok {
+				t.Error("no Acknowledge on a Grafana group")
+			}
+		} else if !strings.Contains(text, "*1 firing*, 1 resolved") || !m.Edited {
+			t.Errorf("after the resolution:\n%s", text)
+		}
+	}
+	if n := len(w.fs.Calls("chat.postMessage")); n != 1 {
+		t.Errorf("%d posts, want 1", n)
+	}
+}
