@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/opsbot/opsbot/bot"
@@ -338,5 +341,37 @@ func TestDrillsAndDetectionShow(t *testing.T) {
 	}
 	if strings.Contains(body, "badge drill") {
 		t.Error("a real incident is marked as a drill")
+	}
+}
+
+// TestMetrics: requests are counted by page and answer, renders timed by
+// page, under the names the README gives.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, "UTC")
+	e.cmd("U0ALICE", "C0GENERAL", "declare sev3 disk full")
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Documents: e.svc, Signer: e.signer, PublicURL: "http://127.0.0.1/", Registerer: reg, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	link, _, err := s.IncidentLink(e.ctx(), "INC-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link = strings.Replace(link, "http://127.0.0.1", srv.URL, 1)
+	for _, u := range []string{link, link, srv.URL + "/incidents/INC-1"} {
+		get(t, u)
+	}
+	if got := testutil.ToFloat64(s.requests.WithLabelValues("incident", "200")); got != 2 {
+		t.Errorf("opsbot_web_requests_total{page=incident,code=200} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(s.requests.WithLabelValues("incident", "403")); got != 1 {
+		t.Errorf("opsbot_web_requests_total{page=incident,code=403} = %v, want 1", got)
+	}
+	n, err := testutil.GatherAndCount(reg, "opsbot_web_requests_total", "opsbot_web_render_seconds")
+	if err != nil || n != 3 {
+		t.Errorf("gathered %d series (%v), want 2 request counters and 1 render histogram", n, err)
 	}
 }
