@@ -131,9 +131,9 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		res, err := s.pager.Page(ctx, bot.PageRequest{Service: svc, Title: title, Details: details,
 			IncidentKey: "alertgroup-" + g.ID + "-" + strconv.Itoa(g.Episode)})
 		// PagerDuty refuses a second incident with the same key: an earlier
-		// attempt (here, or on a replica that died before recording it)
-		// paged already.
-		if err != nil && !strings.Contains(err.Error(), "already has an open incident") {
+		// attempt (here, whose answer was lost, or on a replica that died
+		// before recording it) paged already, and res is that page.
+		if err != nil && !errors.Is(err, bot.ErrDuplicate) {
 			log.Error("escalation page failed; retried when its lease ends", zap.Error(err))
 			return
 		}

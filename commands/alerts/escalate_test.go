@@ -257,3 +257,29 @@ func TestNoAutoDeclareWhileSilenced(t *testing.T) {
 		t.Fatalf("after the silence: incidents %+v, %v", incs, err)
 	}
 }
+
+// TestEscalationFindsItsEarlierPage: the REST incident of an escalation
+// already exists (an earlier attempt created it, and its answer was lost,
+// or the replica that made it died before recording it). The escalation
+// records that page instead of failing for ever, and makes no second one.
+func TestEscalationFindsItsEarlierPage(t *testing.T) {
+	w := newWorld(t)
+	clock := &fakeClock{now: t0}
+	r := w.replica(withClock(clock))
+	id := r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
+	flush(r)
+	earlier, err := w.pager.Page(context.Background(), bot.PageRequest{Service: "db", Title: "an earlier attempt",
+		IncidentKey: "alertgroup-" + id + "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	flush(r)
+	if incs := w.pd.Incidents(); len(incs) != 1 {
+		t.Fatalf("PagerDuty incidents %+v, want only the earlier one", incs)
+	}
+	g := r.group(id)
+	if g.State.PagedAt.IsZero() || g.State.PagedVia != pagedViaREST || g.State.PageURL != earlier.URL {
+		t.Errorf("state %+v, want the earlier page %s recorded", g.State, earlier.URL)
+	}
+}
