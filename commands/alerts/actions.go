@@ -195,6 +195,7 @@ func (s *Service) onExpire(ctx context.Context, req *bot.Request) (bot.Response,
 		c.log.Error("silence expired but not recorded", zap.Error(err))
 	}
 	c.log.Info("silence expired from Slack", zap.String("silence", st.SilenceID), zap.String("user", req.UserID))
+	s.resumeEscalation(ctx, c.g.ID, s.clock.Now())
 	s.renderNow(ctx, c.g.ID)
 	return bot.Reply("Silence expired: Alertmanager notifies about this group again."), nil
 }

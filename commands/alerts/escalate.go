@@ -46,6 +46,7 @@ func (s *Service) escalateDue(ctx context.Context) {
 		if err == nil || errors.Is(err, bot.ErrAlertGroupNotFound) {
 			_ = s.store.CancelTimer(ctx, refreshKind, id)
 		}
+		s.resumeEscalation(ctx, id, now)
 		s.kick()
 	}
 	ids, err = s.store.ClaimTimers(ctx, escalateKind, now, s.lease, 20)
@@ -162,6 +163,26 @@ func (s *Service) escalate(ctx context.Context, id string) {
 			Details: map[string]string{"service": svc, "page_id": pageID, "url": url}}, log)
 	}
 	s.kick()
+}
+
+// resumeEscalation starts the escalation clock again for a group whose
+// silence ended (or was expired) while it still fires and nobody has
+// acknowledged it: the silence held the page back, it did not answer it.
+func (s *Service) resumeEscalation(ctx context.Context, id string, now time.Time) {
+	g, err := s.store.Group(ctx, id)
+	if err != nil {
+		return
+	}
+	st, route := g.State, s.set.route(&g)
+	if route.Escalate == nil || g.Firing == 0 || st.Episode != g.Episode || st.AckedBy != "" || !st.PagedAt.IsZero() || st.Silenced(now) {
+		return
+	}
+	if err := s.store.ScheduleTimer(ctx, escalateKind, id, now.Add(route.Escalate.After)); err != nil {
+		s.log.Warn("escalation not resumed after the silence", zap.String("alert_group", id), zap.Error(err))
+		return
+	}
+	s.log.Info("silence over, nobody acknowledged: escalation resumed", zap.String("alert_group", id),
+		zap.Duration("after", route.Escalate.After))
 }
 
 // resolvePage resolves the Events API alert of a group that resolved.

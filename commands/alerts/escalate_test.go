@@ -283,3 +283,46 @@ func TestEscalationFindsItsEarlierPage(t *testing.T) {
 		t.Errorf("state %+v, want the earlier page %s recorded", g.State, earlier.URL)
 	}
 }
+
+// TestEscalationResumesAfterTheSilence: a silence holds the escalation
+// back, but when it ends (or is expired) with the group still firing and
+// nobody having acknowledged it, the escalation clock starts again.
+func TestEscalationResumesAfterTheSilence(t *testing.T) {
+	for _, how := range []string{"ends", "expired"} {
+		t.Run(how, func(t *testing.T) {
+			w := newWorld(t)
+			// The silence stand-in keeps real time.
+			clock := &fakeClock{now: time.Now().UTC()}
+			r := w.replica(withClock(clock))
+			id := r.notify(paymentsGroup("warning", clock.Now().Add(-time.Minute)))
+			flush(r)
+			msg := ref(w.only(w.payments))
+			if _, err := r.click("U0BOB", msg, ActionSilence1h, buttonValue(id, 1)); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(30 * time.Minute)
+			flush(r)
+			if n := triggers(w); n != 0 {
+				t.Fatalf("paged while silenced: %d", n)
+			}
+			if how == "expired" {
+				if _, err := r.click("U0BOB", msg, ActionExpire, buttonValue(id, 1)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				clock.Advance(31 * time.Minute)
+				flush(r)
+			}
+			clock.Advance(9 * time.Minute)
+			flush(r)
+			if n := triggers(w); n != 0 {
+				t.Fatalf("paged %d times within escalate.after of the silence's end", n)
+			}
+			clock.Advance(2 * time.Minute)
+			flush(r)
+			if n := triggers(w); n != 1 {
+				t.Errorf("%d pages after the silence ended and escalate.after passed, want 1", n)
+			}
+		})
+	}
+}
