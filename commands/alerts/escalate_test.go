@@ -225,7 +225,7 @@ func TestAutoDeclareOnce(t *testing.T) {
 // and the group still fires, it applies.
 func TestNoAutoDeclareWhileSilenced(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := bottest.NewClock(time.Now().UTC())
 	r := w.replica(withClock(clock))
 	start := clock.Now().Add(-time.Minute)
 	id := r.notify(paymentsGroup("warning", start))
@@ -236,10 +236,10 @@ func TestNoAutoDeclareWhileSilenced(t *testing.T) {
 	}
 	// A critical alert joins the silenced group (sent before the silence
 	// reached every Alertmanager, say).
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	r.notify(paymentsGroup("critical", start))
 	flush(r)
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	flush(r)
 	if incs, _ := w.incident.OpenIncidentSummaries(context.Background()); len(incs) != 0 {
 		t.Fatalf("a silenced group declared %+v", incs)
@@ -264,7 +264,7 @@ func TestNoAutoDeclareWhileSilenced(t *testing.T) {
 // records that page instead of failing for ever, and makes no second one.
 func TestEscalationFindsItsEarlierPage(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	r := w.replica(withClock(clock))
 	id := r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
 	flush(r)
@@ -273,7 +273,7 @@ func TestEscalationFindsItsEarlierPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(5 * time.Minute)
+	clock.Add(5 * time.Minute)
 	flush(r)
 	if incs := w.pd.Incidents(); len(incs) != 1 {
 		t.Fatalf("PagerDuty incidents %+v, want only the earlier one", incs)
@@ -292,7 +292,7 @@ func TestEscalationResumesAfterTheSilence(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			w := newWorld(t)
 			// The silence stand-in keeps real time.
-			clock := &fakeClock{now: time.Now().UTC()}
+			clock := bottest.NewClock(time.Now().UTC())
 			r := w.replica(withClock(clock))
 			id := r.notify(paymentsGroup("warning", clock.Now().Add(-time.Minute)))
 			flush(r)
@@ -300,7 +300,7 @@ func TestEscalationResumesAfterTheSilence(t *testing.T) {
 			if _, err := r.click("U0BOB", msg, ActionSilence1h, buttonValue(id, 1)); err != nil {
 				t.Fatal(err)
 			}
-			clock.Advance(30 * time.Minute)
+			clock.Add(30 * time.Minute)
 			flush(r)
 			if n := triggers(w); n != 0 {
 				t.Fatalf("paged while silenced: %d", n)
@@ -310,15 +310,15 @@ func TestEscalationResumesAfterTheSilence(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				clock.Advance(31 * time.Minute)
+				clock.Add(31 * time.Minute)
 				flush(r)
 			}
-			clock.Advance(9 * time.Minute)
+			clock.Add(9 * time.Minute)
 			flush(r)
 			if n := triggers(w); n != 0 {
 				t.Fatalf("paged %d times within escalate.after of the silence's end", n)
 			}
-			clock.Advance(2 * time.Minute)
+			clock.Add(2 * time.Minute)
 			flush(r)
 			if n := triggers(w); n != 1 {
 				t.Errorf("%d pages after the silence ended and escalate.after passed, want 1", n)

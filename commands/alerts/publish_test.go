@@ -308,7 +308,7 @@ func (s *stateFailing) UpdateState(ctx context.Context, id string, touch bool, f
 // second message.
 func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 	w := newWorld(t)
-	clock := &fakeClock{now: t0}
+	clock := bottest.NewClock(t0)
 	var flaky *stateFailing
 	r1 := w.replica(withClock(clock), func(c *Config) { flaky = &stateFailing{AlertStore: c.Store}; c.Store = flaky })
 	r2 := w.replica(withClock(clock))
@@ -323,7 +323,7 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 	}
 	// Past the backoff: the other replica's publisher finds the group due
 	// but locked; the one that posted records its message.
-	clock.Advance(maxBackoff)
+	clock.Add(maxBackoff)
 	r2.svc.render(context.Background(), id)
 	flush(r1)
 	r2.svc.render(context.Background(), id)
@@ -336,7 +336,7 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 		t.Errorf("state %+v, want the message %s recorded", g.State, m.TS)
 	}
 	// The group is rendered as usual afterwards.
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	r2.notify(diskGroup(disk("db-1", t0.Add(-time.Minute)), disk("db-2", t0)))
 	flush(r2)
 	if m := w.only(w.alerts); !strings.Contains(m.Rendered(), "2 firing") {
@@ -350,7 +350,7 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 // still makes a message Slack accepts, with the markup quoted.
 func TestHugeAlertTextStaysWithinSlackLimits(t *testing.T) {
 	w := newWorld(t)
-	r := w.replica(withClock(&fakeClock{now: t0}))
+	r := w.replica(withClock(bottest.NewClock(t0)))
 	long := strings.Repeat("<!channel> *x* ", 200)
 	url := "https://prom.example.com/graph?q=" + strings.Repeat("a", 1960)
 	n := amNotification{GroupKey: `{}:{alertname="Huge"}`, GroupLabels: map[string]string{"alertname": "Huge " + long},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsbot/opsbot/bot/bottest"
 	"github.com/opsbot/opsbot/integrations/alertmanager"
 	"github.com/opsbot/opsbot/integrations/alertmanager/amtest"
 )
@@ -36,7 +37,7 @@ func TestReconcileWithAlertmanager(t *testing.T) {
 	db1.Fingerprint = held[0].Fingerprint
 
 	// The group was last reported eleven minutes ago, by this clock.
-	clock := &fakeClock{now: time.Now().UTC().Add(-11 * time.Minute)}
+	clock := bottest.NewClock(time.Now().UTC().Add(-11 * time.Minute))
 	r := w.replica(withClock(clock), func(c *Config) { c.Lister = client })
 	id := r.notify(diskGroup(db1, db2))
 	flush(r)
@@ -44,14 +45,14 @@ func TestReconcileWithAlertmanager(t *testing.T) {
 
 	// Now: but Alertmanager has only just started, and may not have been
 	// told about every firing alert yet.
-	clock.Advance(11 * time.Minute)
+	clock.Add(11 * time.Minute)
 	flush(r)
 	if g := r.group(id); g.Firing != 2 {
 		t.Fatalf("checked against an Alertmanager that just started: %d firing, want 2", g.Firing)
 	}
 
 	// Ten minutes on, the check happens.
-	clock.Advance(11 * time.Minute)
+	clock.Add(11 * time.Minute)
 	flush(r)
 	flush(r)
 	g := r.group(id)
