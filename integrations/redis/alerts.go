@@ -109,6 +109,10 @@ for i = 0, n - 1 do
   end
 end
 
+-- The group's own fields (how many alerts the sender left out, the common
+-- annotations) change what its message says even when its alerts do not.
+if not changed and episode > 0 and redis.call('HGET', g, 'meta') ~= ARGV[3] then changed = true end
+
 local version = tonumber(redis.call('HGET', g, 'version') or '0')
 if changed then
   version = redis.call('HINCRBY', g, 'version', 1)
