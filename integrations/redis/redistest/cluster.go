@@ -214,11 +214,47 @@ func (c *Cluster) consistent(ctx context.Context) error {
 				if n, err := onlineReplicas(ctx, s.Nodes[0].Addr); err != nil || n != c.replicas {
 					return fmt.Errorf("primary %s: %d replicas online (%v), want %d", s.Nodes[0].Addr, n, err, c.replicas)
 				}
-				if err := replicasAck(ctx, s.Nodes[0].Addr, c.replicas); err != nil {
+				if err := clusterReplicasAck(ctx, s, c.replicas); err != nil {
 					return err
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// clusterReplicasAck is replicasAck for a Cluster primary: there PUBLISH
+// travels the cluster bus, not the replication stream, so WAIT after it
+// counts a replica that has not acknowledged anything yet. A short-lived key
+// in one of the primary's own slots goes down the stream.
+func clusterReplicasAck(ctx context.Context, s goredis.ClusterSlot, n int) error {
+	addr := s.Nodes[0].Addr
+	c := nodeClient(addr)
+	defer c.Close()
+	key := ""
+	for i := 0; i < 1000 && key == ""; i++ {
+		k := fmt.Sprintf("redistest:probe:{%d}", i)
+		slot, err := c.ClusterKeySlot(ctx, k).Result()
+		if err != nil {
+			return fmt.Errorf("probe %s: %w", addr, err)
+		}
+		if int(slot) >= s.Start && int(slot) <= s.End {
+			key = k
+		}
+	}
+	if key == "" {
+		return fmt.Errorf("probe %s: no key in slots %d-%d", addr, s.Start, s.End)
+	}
+	var wait *goredis.Cmd
+	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, key, "healthy?", 100*time.Millisecond)
+		wait = p.Do(ctx, "WAIT", n, 200)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("probe %s: %w", addr, err)
+	}
+	if got, _ := wait.Int(); got < n {
+		return fmt.Errorf("%d of %d replicas of %s acknowledge writes", got, n, addr)
 	}
 	return nil
 }
