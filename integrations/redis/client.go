@@ -12,6 +12,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/opsbot/opsbot/integrations/redis/internal/minitime"
 )
 
 // Client is the Redis client every store in this package takes: a single
@@ -198,8 +200,10 @@ func Embedded() (Client, func(), error) {
 		WriteTimeout:             WriteTimeout,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
+	unfollow := minitime.Follow(m)
 	stop := func() {
 		_ = c.Close()
+		unfollow()
 		m.Close()
 	}
 	return c, stop, nil

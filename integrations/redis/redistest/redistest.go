@@ -16,6 +16,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/opsbot/opsbot/integrations/redis/internal/minitime"
 )
 
 // sharedDatabases is how many logical databases a shared server offers, and
@@ -52,6 +54,7 @@ func New(t testing.TB) goredis.UniversalClient {
 		t.Log("redistest: no redis-server binary found; falling back to in-process miniredis " +
 			"(install redis-server or set REDIS_URL for full fidelity)")
 		m := miniredis.RunT(t)
+		t.Cleanup(minitime.Follow(m))
 		c := newClient(&goredis.Options{Addr: m.Addr()})
 		t.Cleanup(func() { _ = c.Close() })
 		return c

@@ -63,6 +63,9 @@ func TestNewIsolatesParallelTests(t *testing.T) {
 
 func TestNewFlushesOnCleanup(t *testing.T) {
 	t.Setenv("REDIS_URL", "")
+	if serverBinary() == "" {
+		t.Skip("no redis-server binary: the fallback's store ends with the test, so there is nothing left to flush")
+	}
 	var addr string
 	var db int
 	t.Run("writer", func(t *testing.T) {
