@@ -86,13 +86,20 @@ func TestTwoProcessesOneHost(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("no answer to %q: %v", text, err)
 		}
-		for _, p := range []*opsbotProcess{first, second} {
-			if strings.Contains(p.logs.String(), sent.EnvelopeID) {
-				return reply, p
+		// The log line may reach the pipe after the answer reaches Slack.
+		var by *opsbotProcess
+		if err := fs.WaitUntil(ctx, func() bool {
+			for _, p := range []*opsbotProcess{first, second} {
+				if strings.Contains(p.logs.String(), sent.EnvelopeID) {
+					by = p
+					return true
+				}
 			}
+			return false
+		}); err != nil {
+			t.Fatalf("no process logged envelope %s", sent.EnvelopeID)
 		}
-		t.Fatalf("no process logged envelope %s", sent.EnvelopeID)
-		return "", nil
+		return reply, by
 	}
 
 	reply, _ := answer(general, "declare sev2 disk full")
