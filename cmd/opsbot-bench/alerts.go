@@ -60,10 +60,7 @@ func parseAlertOptions(args []string, stderr io.Writer) (alertOptions, error) {
 	fs.DurationVar(&o.groupWait, "group-wait", time.Second, "Alertmanager's group_wait")
 	fs.DurationVar(&o.groupInterval, "group-interval", 2*time.Second, "Alertmanager's group_interval, and opsbot's alerts.edit_interval")
 	fs.IntVar(&o.rateLimitUpdates, "ratelimit-updates", 20, "chat.update calls the fake Slack answers with 429 (Retry-After 1s)")
-	fs.StringVar(&o.bin, "bin", "", "opsbot binary (default: go build ./cmd/opsbot)")
-	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the bot (default: a throwaway redis-server)")
-	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long, build included")
+	addRunFlags(fs, &o.bin, &o.redisURL, &o.json, &o.timeout)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -217,27 +214,12 @@ const benchAlertsToken = "opsbot-bench-alerts-token"
 
 func benchAlerts(ctx context.Context, o alertOptions, stderr io.Writer) (AlertReport, error) {
 	rep := AlertReport{Alerts: o.alerts, Groups: o.groups, Replicas: o.replicas, EditIntervalMS: int(o.groupInterval / time.Millisecond)}
-	dir, err := os.MkdirTemp("", "opsbot-bench-alerts-")
+	wd, err := prepare(ctx, "opsbot-bench-alerts-", o.bin, o.redisURL, stderr)
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-	bin := o.bin
-	if bin == "" {
-		fmt.Fprintf(stderr, "opsbot-bench: building %s\n", botPackage)
-		if bin, err = buildBot(ctx, dir); err != nil {
-			return rep, err
-		}
-	}
-	redisURL := o.redisURL
-	if redisURL == "" {
-		redis, url, err := startRedis(ctx, dir)
-		if err != nil {
-			return rep, err
-		}
-		defer redis.stop(5 * time.Second)
-		redisURL = url
-	}
+	defer wd.close()
+	dir, bin, redisURL := wd.dir, wd.bin, wd.redisURL
 	fs, err := fakeslack.Start()
 	if err != nil {
 		return rep, err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -68,28 +67,12 @@ func bench(ctx context.Context, o options, stderr io.Writer) (rep Report, err er
 	rep = newReport(o)
 	rep.LoadStart = loadAvg()
 	defer func() { rep.LoadEnd = loadAvg() }()
-	dir, err := os.MkdirTemp("", "opsbot-bench-")
+	wd, err := prepare(ctx, "opsbot-bench-", o.bin, o.redisURL, stderr)
 	if err != nil {
 		return rep, err
 	}
-	defer os.RemoveAll(dir)
-
-	bin := o.bin
-	if bin == "" {
-		fmt.Fprintf(stderr, "opsbot-bench: building %s\n", botPackage)
-		if bin, err = buildBot(ctx, dir); err != nil {
-			return rep, err
-		}
-	}
-	redisURL := o.redisURL
-	if redisURL == "" {
-		redis, url, err := startRedis(ctx, dir)
-		if err != nil {
-			return rep, err
-		}
-		defer redis.stop(5 * time.Second)
-		redisURL = url
-	}
+	defer wd.close()
+	dir, bin, redisURL := wd.dir, wd.bin, wd.redisURL
 	// A child exiting before the end cancels the run with its output.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

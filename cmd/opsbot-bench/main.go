@@ -81,12 +81,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.warmup, "warmup", 50, "slash commands sent (and not measured) before the run")
 	fs.Float64Var(&o.rate, "rate", 200, "commands per second; 0 = as fast as possible with -concurrency in flight")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "unacked commands allowed in flight when -rate is 0")
-	fs.StringVar(&o.bin, "bin", "", "opsbot binary to run (default: go build -trimpath ./cmd/opsbot into a temp dir)")
-	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the bot, used as is (default: a throwaway redis-server on a free loopback port)")
+	addRunFlags(fs, &o.bin, &o.redisURL, &o.json, &o.timeout)
 	fs.StringVar(&o.command, "command", "/incident", "slash command to send")
 	fs.StringVar(&o.text, "text", "help", "text of the slash command; it must make the bot answer with an ephemeral message")
-	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long, build included")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds the load is split into; in each, every client takes its turn")
 	fs.StringVar(&o.bolt, "bolt", "auto", "the Bolt peer: auto (when node and npm are on PATH), on (required) or off")
 	fs.BoolVar(&o.mixed, "mixed", false, "then run the mixed workload against opsbot (100 incidents, notes, pins, updates, declarations, dry-runs)")
@@ -121,6 +118,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-mixed-n must be between 1 and %d", maxCommands)
 	}
 	return o, nil
+}
+
+// addRunFlags adds the flags of every measurement: the opsbot binary, the
+// Redis, JSON output and the time limit.
+func addRunFlags(fs *flag.FlagSet, bin, redisURL *string, asJSON *bool, timeout *time.Duration) {
+	fs.StringVar(bin, "bin", "", "opsbot binary to run (default: go build -trimpath ./cmd/opsbot into a temp dir)")
+	fs.StringVar(redisURL, "redis-url", "", "Redis for the bot, used as is (default: a throwaway redis-server on a free loopback port)")
+	fs.BoolVar(asJSON, "json", false, "print the report as JSON")
+	fs.DurationVar(timeout, "timeout", 10*time.Minute, "give up after this long, build included")
 }
 
 // run is main with its outputs passed in, so the test runs the whole tool.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -32,6 +33,47 @@ func buildBot(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build %s (run inside the opsbot module, or pass -bin): %w\n%s", botPackage, err, msg)
 	}
 	return out, nil
+}
+
+// workdir is what every measurement starts from: a temporary directory,
+// the opsbot binary (built into it unless given) and a Redis (a throwaway
+// redis-server unless a URL is given).
+type workdir struct {
+	dir, bin, redisURL string
+	redis              *child // nil when the URL was given
+}
+
+func prepare(ctx context.Context, prefix, bin, redisURL string, stderr io.Writer) (_ *workdir, err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	wd := &workdir{dir: dir, bin: bin, redisURL: redisURL}
+	defer func() {
+		if err != nil {
+			wd.close()
+		}
+	}()
+	if wd.bin == "" {
+		fmt.Fprintf(stderr, "opsbot-bench: building %s\n", botPackage)
+		if wd.bin, err = buildBot(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	if wd.redisURL == "" {
+		if wd.redis, wd.redisURL, err = startRedis(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	return wd, nil
+}
+
+// close stops the Redis it started and removes the directory.
+func (wd *workdir) close() {
+	if wd.redis != nil {
+		wd.redis.stop(5 * time.Second)
+	}
+	os.RemoveAll(wd.dir)
 }
 
 // freePort asks the kernel for a free loopback port. Another process may

@@ -21,7 +21,6 @@ import (
 	"github.com/opsbot/opsbot/commands/runbook"
 	"github.com/opsbot/opsbot/integrations/alertmanager"
 	"github.com/opsbot/opsbot/integrations/github"
-	"github.com/opsbot/opsbot/integrations/grafana"
 	"github.com/opsbot/opsbot/integrations/oncallfile"
 	"github.com/opsbot/opsbot/integrations/pagerduty"
 	oredis "github.com/opsbot/opsbot/integrations/redis"
@@ -297,7 +296,7 @@ func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker 
 		Token: cfg.AlertsToken.Reveal(), Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("alerts"),
 		Registerer: d.Registry, Settings: set,
 		Decoders: map[bot.AlertSource]alerts.DecodeFunc{
-			bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: grafana.Decode},
+			bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: alertmanager.DecodeGrafana},
 	}
 	if set.AlertmanagerURL != "" {
 		a.silencer, err = alertmanager.New(alertmanager.Config{URL: set.AlertmanagerURL, HTTPClient: d.HTTPClient})

@@ -10,8 +10,9 @@ import (
 // (stdin not a terminal) through the real dispatcher and handlers, and checks
 // what it shows at each step.
 func TestConsoleScript(t *testing.T) {
-	t.Chdir("../..") // console mode reads the sample runbooks and on-call file from the repository
-	script := strings.Join([]string{
+	// Console mode reads the sample runbooks and on-call file from the
+	// repository.
+	got := consoleScript(t,
 		"/incident help",
 		"/incident declare sev2 checkout errors",
 		"/incident commander @bob",
@@ -29,14 +30,8 @@ func TestConsoleScript(t *testing.T) {
 		"/oncall",
 		"/nosuch thing",
 		":whoami",
-	}, "\n") + "\n"
-	var out, errOut bytes.Buffer
-	code := run([]string{"console"}, func(string) string { return "" }, strings.NewReader(script), &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d, want 0; stderr:\n%s", code, errOut.String())
-	}
-	got := out.String()
-	for _, want := range []string{
+	)
+	consoleShows(t, got,
 		"alice@#general> /incident help\n→ only @alice sees, in #general (answered in the ack):",
 		"`/incident declare [--drill] [sev1..sev4] TITLE…`",
 		"/incident sev sev9\n→ only @alice sees, in #inc-1-checkout-errors (answered in the ack):",
@@ -54,16 +49,9 @@ func TestConsoleScript(t *testing.T) {
 		"On call now",
 		"I do not know the command /nosuch",
 		"unknown console command :whoami",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("console output lacks %q", want)
-		}
-	}
+	)
 	if strings.Contains(got, "<@U0") {
 		t.Errorf("console output shows raw mention markup:\n%s", got)
-	}
-	if t.Failed() || testing.Verbose() {
-		t.Logf("console output:\n%s", got)
 	}
 }
 
@@ -73,8 +61,7 @@ func TestConsoleScript(t *testing.T) {
 // and /oncall and /oncall me show the override; every time is shown as
 // text, never as Slack date markup.
 func TestConsoleCoverOnFileProvider(t *testing.T) {
-	t.Chdir("../..")
-	script := strings.Join([]string{
+	got := consoleScript(t,
 		"/oncall cover payments now +2h school run",
 		"/oncall cover payments now +20d",
 		":as gus",
@@ -88,14 +75,8 @@ func TestConsoleCoverOnFileProvider(t *testing.T) {
 		"/oncall me",
 		":as alice",
 		":click 2",
-	}, "\n") + "\n"
-	var out, errOut bytes.Buffer
-	code := run([]string{"console"}, func(string) string { return "" }, strings.NewReader(script), &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d, want 0; stderr:\n%s", code, errOut.String())
-	}
-	got := out.String()
-	for _, want := range []string{
+	)
+	consoleShows(t, got,
 		"Asked for cover on *payments* from",
 		"→ #payments:",
 		"Cover needed: payments",
@@ -112,11 +93,7 @@ func TestConsoleCoverOnFileProvider(t *testing.T) {
 		"covering for @alice",
 		"Your next shifts",
 		"*payments* L1: *now*, until",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("console output lacks %q", want)
-		}
-	}
+	)
 	if n := strings.Count(got, "@frank has already taken this cover"); n != 2 {
 		t.Errorf("%d refusals naming frank, want 2 (carol's late click, alice's Cancel after the take)", n)
 	}
@@ -125,7 +102,34 @@ func TestConsoleCoverOnFileProvider(t *testing.T) {
 			t.Errorf("console output shows raw markup %q", markup)
 		}
 	}
-	if t.Failed() || testing.Verbose() {
-		t.Logf("console output:\n%s", got)
+}
+
+// consoleScript runs console mode from the repository root on a script, one
+// line each, and returns what it printed, which is logged when the test
+// fails (or runs with -v).
+func consoleScript(t *testing.T, lines ...string) string {
+	t.Helper()
+	t.Chdir("../..")
+	var out, errOut bytes.Buffer
+	script := strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if code := run([]string{"console"}, func(string) string { return "" }, script, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	got := out.String()
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			t.Logf("console output:\n%s", got)
+		}
+	})
+	return got
+}
+
+// consoleShows checks that the console output has every one of wants.
+func consoleShows(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("console output lacks %q", want)
+		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/commands/incident"
 	"github.com/opsbot/opsbot/integrations/alertmanager"
-	"github.com/opsbot/opsbot/integrations/grafana"
 	"github.com/opsbot/opsbot/integrations/pagerduty"
 	"github.com/opsbot/opsbot/integrations/pagerduty/fakepd"
 	"github.com/opsbot/opsbot/integrations/redis"
@@ -157,7 +156,7 @@ func (w *world) replica(opts ...option) *replica {
 		Chat: w.chat, Store: store, Locker: redis.NewLocker(w.rdb), Timeline: w.tl, Incidents: w.incident,
 		Silencer: silencer, Pager: w.pager, EventPager: w.eventPg, RoutingKeys: map[string]string{"checkout": routingKey},
 		Token: token, Logger: zaptest.NewLogger(w.t), Settings: w.settings(), PollInterval: 20 * time.Millisecond,
-		Decoders: map[bot.AlertSource]DecodeFunc{bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: grafana.Decode},
+		Decoders: map[bot.AlertSource]DecodeFunc{bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: alertmanager.DecodeGrafana},
 	}
 	for _, o := range opts {
 		o(&cfg)

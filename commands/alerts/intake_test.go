@@ -39,7 +39,7 @@ func TestIntakeRefusesBadInput(t *testing.T) {
 	now := time.Now().UTC()
 	valid := diskGroup(disk("db-1", now.Add(-time.Minute))).JSON()
 	tenK := bigNotification(10000, now.Add(-time.Minute)).JSON()
-	grafanaFixture, err := os.ReadFile("../../integrations/grafana/testdata/firing.json")
+	grafanaFixture, err := os.ReadFile("../../integrations/alertmanager/testdata/grafana/firing.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestGrafanaNotificationFlow(t *testing.T) {
 	w := newWorld(t)
 	r := w.replica()
 	for _, f := range []string{"firing.json", "resolved.json"} {
-		body, err := os.ReadFile("../../integrations/grafana/testdata/" + f)
+		body, err := os.ReadFile("../../integrations/alertmanager/testdata/grafana/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}

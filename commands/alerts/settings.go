@@ -295,6 +295,13 @@ func (s *Settings) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	var ps yamlconf.Problems
+	if rn := yamlconf.Lookup(n, "routes"); rn != nil && len(rn.Content) == len(s.Routes) {
+		for i := range s.Routes {
+			if p := s.Routes[i].check(rn.Content[i], i); p != nil {
+				ps = append(ps, *p)
+			}
+		}
+	}
 	switch {
 	case s.DefaultChannel == "":
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "default_channel"), "alerts.default_channel",
@@ -316,18 +323,28 @@ func (s *Settings) UnmarshalYAML(n *yaml.Node) error {
 	return ps.Err()
 }
 
-// UnmarshalYAML decodes one route and checks it, with its line.
+// UnmarshalYAML decodes one route and keeps its line; Settings'
+// UnmarshalYAML checks it (check), knowing its place in the list.
 func (r *Route) UnmarshalYAML(n *yaml.Node) error {
 	*r = Route{}
 	if err := yamlconf.Decode(n, "alerts.routes", r); err != nil {
 		return err
 	}
 	r.Line = n.Line
+	return nil
+}
+
+// check checks route i of alerts.routes, decoded from n, as far as it can
+// be checked without the pagerduty section, and names it as Validate does
+// (alerts.routes[i]) and as the oncall section names its schedules.
+func (r *Route) check(n *yaml.Node, i int) *yamlconf.Problem {
+	at := fmt.Sprintf("alerts.routes[%d].", i)
 	if r.Declare != nil && r.Declare.Severity != "" {
 		sev, ok := bot.ParseSeverity(string(r.Declare.Severity))
 		if !ok {
-			return yamlconf.Errorf(yamlconf.Line(yamlconf.Lookup(n, "declare"), "severity"), "alerts.routes.declare.severity",
+			p := yamlconf.Errorf(yamlconf.Line(yamlconf.Lookup(n, "declare"), "severity"), at+"declare.severity",
 				"%q is not sev1..sev4", r.Declare.Severity)
+			return &p
 		}
 		r.Declare.Severity = sev
 	}
@@ -337,7 +354,8 @@ func (r *Route) UnmarshalYAML(n *yaml.Node) error {
 		if k, _, _ := strings.Cut(key, "."); yamlconf.Lookup(n, k) != nil {
 			line = yamlconf.Line(n, k)
 		}
-		return yamlconf.Errorf(line, "alerts.routes."+key, "%s", msg)
+		p := yamlconf.Errorf(line, at+key, "%s", msg)
+		return &p
 	}
 	return nil
 }

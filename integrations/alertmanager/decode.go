@@ -1,7 +1,10 @@
 // Package alertmanager connects opsbot to Prometheus Alertmanager: it decodes
 // and validates the webhook notifications Alertmanager sends (payload
 // version 4) into bot.AlertNotification, and it creates, lists and expires
-// silences through Alertmanager's API v2 (bot.Silencer). StandIn is an
+// silences through Alertmanager's API v2 (bot.Silencer). It also decodes
+// the notifications of Grafana's webhook contact point (DecodeGrafana):
+// they are Alertmanager's payload plus Grafana's fields, so the shape and
+// its checks live in one place. StandIn is an
 // in-process imitation of the silence endpoints for console mode; it is not
 // Alertmanager. Tests run the real Alertmanager binary through package
 // amtest.
@@ -26,7 +29,8 @@ const Version = "4"
 // refused: the sender's clock and ours are never quite equal.
 const ClockSkew = 5 * time.Minute
 
-// maxFingerprint bounds a fingerprint (Alertmanager's are 16 hex digits).
+// maxFingerprint bounds a fingerprint (Alertmanager's and Grafana's are 16
+// hex digits).
 const maxFingerprint = 128
 
 // PayloadError is a notification refused as malformed. Its message is short
@@ -49,20 +53,27 @@ func invalid(field, format string, args ...any) error {
 	return &PayloadError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// message is the webhook payload as Alertmanager writes it (notify/webhook
-// Message: template.Data plus version, groupKey and truncatedAlerts). Times
-// are strings so that a bad one is reported with its field.
-type message struct {
+// header is the webhook payload as Alertmanager writes it (notify/webhook
+// Message: template.Data plus version, groupKey and truncatedAlerts), but
+// for its alerts. Grafana's contact point writes the same (its alerting is
+// built on Alertmanager's notifier) and adds fields, so both decoders embed
+// it. Times are strings so that a bad one is reported with its field.
+type header struct {
 	Version           *string           `json:"version"`
 	GroupKey          *string           `json:"groupKey"`
 	TruncatedAlerts   *int64            `json:"truncatedAlerts"`
 	Receiver          string            `json:"receiver"`
 	Status            string            `json:"status"`
-	Alerts            []alert           `json:"alerts"`
 	GroupLabels       map[string]string `json:"groupLabels"`
 	CommonLabels      map[string]string `json:"commonLabels"`
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
+}
+
+// message is Alertmanager's webhook payload.
+type message struct {
+	header
+	Alerts []alert `json:"alerts"`
 }
 
 type alert struct {
@@ -87,31 +98,46 @@ func Decode(body []byte, now time.Time) (bot.AlertNotification, error) {
 	if err := decodeJSON(body, &m); err != nil {
 		return bot.AlertNotification{}, err
 	}
-	switch {
-	case m.Version == nil:
-		return bot.AlertNotification{}, invalid("version", "missing; want %q (Alertmanager's webhook payload)", Version)
-	case *m.Version != Version:
-		return bot.AlertNotification{}, invalid("version", "%q is not supported; want %q", clip(*m.Version), Version)
-	case m.GroupKey == nil || strings.TrimSpace(*m.GroupKey) == "":
-		return bot.AlertNotification{}, invalid("groupKey", "missing")
-	case m.TruncatedAlerts != nil && *m.TruncatedAlerts < 0:
-		return bot.AlertNotification{}, invalid("truncatedAlerts", "negative")
+	if err := m.check(Version, "Alertmanager"); err != nil {
+		return bot.AlertNotification{}, err
 	}
-	status, err := parseStatus("status", m.Status)
+	return m.notification(bot.AlertSourceAlertmanager, m.Alerts, now)
+}
+
+// check checks the payload version, the group key and truncatedAlerts;
+// sender names the payload in the error for a missing version.
+func (h *header) check(version, sender string) error {
+	switch {
+	case h.Version == nil:
+		return invalid("version", "missing; want %q (%s's webhook payload)", version, sender)
+	case *h.Version != version:
+		return invalid("version", "%q is not supported; want %q", clip(*h.Version), version)
+	case h.GroupKey == nil || strings.TrimSpace(*h.GroupKey) == "":
+		return invalid("groupKey", "missing")
+	case h.TruncatedAlerts != nil && *h.TruncatedAlerts < 0:
+		return invalid("truncatedAlerts", "negative")
+	}
+	return nil
+}
+
+// notification checks the status and the alerts of a payload that passed
+// check and makes the notification.
+func (h *header) notification(source bot.AlertSource, in []alert, now time.Time) (bot.AlertNotification, error) {
+	status, err := parseStatus("status", h.Status)
 	if err != nil {
 		return bot.AlertNotification{}, err
 	}
-	alerts, err := convertAlerts(m.Alerts, now)
+	alerts, err := convertAlerts(in, now)
 	if err != nil {
 		return bot.AlertNotification{}, err
 	}
 	n := bot.AlertNotification{
-		Source: bot.AlertSourceAlertmanager, Receiver: m.Receiver, Status: status, GroupKey: *m.GroupKey,
-		GroupLabels: m.GroupLabels, CommonLabels: m.CommonLabels, CommonAnnotations: m.CommonAnnotations,
-		ExternalURL: m.ExternalURL, Alerts: alerts, ReceivedAt: now.UTC(),
+		Source: source, Receiver: h.Receiver, Status: status, GroupKey: *h.GroupKey,
+		GroupLabels: h.GroupLabels, CommonLabels: h.CommonLabels, CommonAnnotations: h.CommonAnnotations,
+		ExternalURL: h.ExternalURL, Alerts: alerts, ReceivedAt: now.UTC(),
 	}
-	if m.TruncatedAlerts != nil {
-		n.TruncatedAlerts = int(min(*m.TruncatedAlerts, 1<<31-1))
+	if h.TruncatedAlerts != nil {
+		n.TruncatedAlerts = int(min(*h.TruncatedAlerts, 1<<31-1))
 	}
 	return n, nil
 }
@@ -132,7 +158,7 @@ func decodeJSON(body []byte, v any) error {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			field := te.Field
+			field := jsonPath(te.Field)
 			if field == "" {
 				field = "body"
 			}
@@ -146,6 +172,21 @@ func decodeJSON(body []byte, v any) error {
 		return invalid("", "data after the JSON object")
 	}
 	return nil
+}
+
+// jsonPath drops from an UnmarshalTypeError's path the Go names of the
+// structs embedded in the payload types (header, alert), which
+// encoding/json puts in since Go 1.24; neither is a key of the payload, so
+// what is left is the JSON path the sender wrote.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "header" && p != "alert" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
 }
 
 func convertAlerts(in []alert, now time.Time) ([]bot.Alert, error) {
@@ -189,8 +230,9 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, error) {
 				return nil, invalid(field+".endsAt", "%s is in the future for a resolved alert; check the sender's clock", ends.Format(time.RFC3339))
 			}
 		} else {
-			// Alertmanager clears endsAt of firing alerts; whatever another
-			// sender puts there says nothing about the alert yet.
+			// Alertmanager clears endsAt of firing alerts and Grafana writes
+			// the zero time; whatever another sender puts there says
+			// nothing about the alert yet.
 			ends = time.Time{}
 		}
 		out[i] = bot.Alert{Status: st, Labels: a.Labels, Annotations: a.Annotations,
@@ -210,7 +252,8 @@ func parseStatus(field, s string) (bot.AlertStatus, error) {
 }
 
 // parseTime reads an RFC 3339 time; empty and Go's zero time
-// ("0001-01-01T00:00:00Z", what Alertmanager writes for "not set") give
+// ("0001-01-01T00:00:00Z", what Alertmanager and Grafana write for "not
+// set") give
 // the zero time.
 func parseTime(field, s string) (time.Time, error) {
 	if s == "" {

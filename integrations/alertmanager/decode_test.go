@@ -163,7 +163,7 @@ func TestDecodeAccepts(t *testing.T) {
 				t.Errorf("got %d truncated, want 9000", n.TruncatedAlerts)
 			}
 		}},
-		{"markup kept as raw text", mustRead(t, "testdata/markup.json"), func(t *testing.T, n bot.AlertNotification) {
+		{"markup kept as raw text", string(read(t, "testdata/markup.json")), func(t *testing.T, n bot.AlertNotification) {
 			if got := n.Alerts[0].Labels["instance"]; got != "<@U0ADMIN>" {
 				t.Errorf("got %q, want the raw label value", got)
 			}
@@ -183,15 +183,6 @@ func TestDecodeAccepts(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustRead(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // FuzzDecode: any body is either refused with a *PayloadError or gives a

@@ -26,12 +26,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opsbot/opsbot/bot/bottest/proctest"
 )
 
 // Environment variables.
@@ -73,9 +74,8 @@ type Alertmanager struct {
 	// Config is the configuration it runs with, defaults filled in.
 	Config Config
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *capBuffer
+	proc *proctest.Process
+	logs *proctest.CapBuffer
 	dir  string
 	once sync.Once
 }
@@ -222,25 +222,11 @@ func start(bin string, cfg Config, dir string) (*Alertmanager, error) {
 	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
 		return nil, fmt.Errorf("write alertmanager config: %w", err)
 	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		am, err := run(bin, cfg, dir, confPath, port)
-		if err == nil {
-			return am, nil
-		}
-		lastErr = err
-		if !errors.Is(err, errExited) {
-			break
-		}
-	}
-	return nil, lastErr
+	am, _, err := proctest.OnFreePort(func(port int) (*Alertmanager, error) {
+		return run(bin, cfg, dir, confPath, port)
+	})
+	return am, err
 }
-
-var errExited = errors.New("alertmanager exited before it was ready")
 
 func run(bin string, cfg Config, dir, confPath string, port int) (*Alertmanager, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -252,45 +238,25 @@ func run(bin string, cfg Config, dir, confPath string, port int) (*Alertmanager,
 		"--cluster.listen-address=", // no gossip: one instance per test
 		"--log.level=info",
 	)
-	logs := &capBuffer{max: 64 << 10}
+	logs := &proctest.CapBuffer{Max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = logs, logs
-	setDeathSignal(cmd)
-	if err := launch(cmd); err != nil {
+	p, err := proctest.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start alertmanager: %w", err)
 	}
-	am := &Alertmanager{URL: "http://" + addr, Config: cfg, cmd: cmd, done: make(chan struct{}), logs: logs}
-	go func() {
-		_ = cmd.Wait()
-		close(am.done)
-	}()
-	if err := am.waitReady(); err != nil {
+	am := &Alertmanager{URL: "http://" + addr, Config: cfg, proc: p, logs: logs}
+	if err := p.WaitReady(startTimeout, 5*time.Millisecond, 100*time.Millisecond, am.ready); err != nil {
 		am.stop()
 		return nil, fmt.Errorf("alertmanager on %s: %w\n%s", addr, err, logs.String())
 	}
 	return am, nil
 }
 
-func (am *Alertmanager) waitReady() error {
-	deadline := time.Now().Add(startTimeout)
-	delay := 5 * time.Millisecond
-	for {
-		select {
-		case <-am.done:
-			return errExited
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := am.get(ctx, "/-/ready", nil)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s: %w", startTimeout, err)
-		}
-		time.Sleep(delay)
-		delay = min(delay*2, 100*time.Millisecond)
-	}
+// ready asks Alertmanager's readiness endpoint.
+func (am *Alertmanager) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return am.get(ctx, "/-/ready", nil)
 }
 
 // Close stops Alertmanager and removes what Start created.
@@ -303,15 +269,7 @@ func (am *Alertmanager) Close() {
 	})
 }
 
-func (am *Alertmanager) stop() {
-	_ = am.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-am.done:
-	case <-time.After(10 * time.Second):
-		_ = am.cmd.Process.Kill()
-		<-am.done
-	}
-}
+func (am *Alertmanager) stop() { am.proc.Stop(10 * time.Second) }
 
 // Logs is what Alertmanager printed so far (the first 64 KiB).
 func (am *Alertmanager) Logs() string { return am.logs.String() }
@@ -440,65 +398,4 @@ func (am *Alertmanager) get(ctx context.Context, path string, out any) error {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-// launcher starts every process from one goroutine locked to its OS thread:
-// the parent-death signal fires when the forking thread exits, and the Go
-// runtime may retire ordinary threads at any time.
-var launcher struct {
-	once sync.Once
-	reqs chan launchReq
-}
-
-type launchReq struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func launch(cmd *exec.Cmd) error {
-	launcher.once.Do(func() {
-		launcher.reqs = make(chan launchReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread must outlive the processes
-			for r := range launcher.reqs {
-				r.errc <- r.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	launcher.reqs <- launchReq{cmd: cmd, errc: errc}
-	return <-errc
-}
-
-// freePort asks the kernel for a free port; another process may take it
-// before Alertmanager binds it, so callers retry.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// capBuffer keeps the first max bytes written to it.
-type capBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *capBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -25,14 +25,14 @@ type EventsServer struct {
 	URL string
 	srv *httptest.Server
 
-	mu      sync.Mutex
-	keys    map[string]string // routing key -> service name
-	events  []Event
-	alerts  []*EventAlert
-	open    map[string]*EventAlert // routing key/dedup key -> unresolved alert
-	faults  []Fault
-	latency time.Duration
-	now     func() time.Time
+	mu     sync.Mutex
+	keys   map[string]string // routing key -> service name
+	events []Event
+	alerts []*EventAlert
+	open   map[string]*EventAlert // routing key/dedup key -> unresolved alert
+	now    func() time.Time
+
+	injector
 }
 
 // Event is one accepted event, as received.
@@ -92,22 +92,6 @@ func (s *EventsServer) AddRoutingKey(key, service string) {
 	s.keys[key] = service
 }
 
-// FailNext makes the next n requests fail with f.
-func (s *EventsServer) FailNext(n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := 0; i < n; i++ {
-		s.faults = append(s.faults, f)
-	}
-}
-
-// SetLatency delays every answer by d.
-func (s *EventsServer) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
 // Events returns the accepted events in order.
 func (s *EventsServer) Events() []Event {
 	s.mu.Lock()
@@ -142,21 +126,9 @@ type v2Event struct {
 }
 
 func (s *EventsServer) enqueue(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	latency := s.latency
-	var fault *Fault
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults = s.faults[1:]
-		fault = &f
-	}
-	s.mu.Unlock()
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
+	fault := s.take()
+	if !s.delay(r) {
+		return
 	}
 	if fault != nil {
 		if fault.RetryAfter != "" {

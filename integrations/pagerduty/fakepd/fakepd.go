@@ -101,12 +101,13 @@ type Server struct {
 	policies  []EscalationPolicy
 	services  []Service
 	incidents []Incident
-	faults    []Fault
-	// routeFaults fail the next requests of one route (see FailNextOn).
+	// routeFaults fail the next requests of one route (see FailNextOn)
+	// before those of the injector.
 	routeFaults map[string][]Fault
 	overrideSeq int
-	latency     time.Duration
 	requests    map[string]int
+
+	injector
 }
 
 // TB is the part of testing.TB the fake needs.
@@ -203,22 +204,6 @@ func (s *Server) AddService(svc Service) {
 	s.services = append(s.services, svc)
 }
 
-// FailNext makes the next n requests fail with f.
-func (s *Server) FailNext(n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := 0; i < n; i++ {
-		s.faults = append(s.faults, f)
-	}
-}
-
-// SetLatency delays every response by d (or until the client gives up).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
 // Incidents returns the incidents created so far.
 func (s *Server) Incidents() []Incident {
 	s.mu.Lock()
@@ -239,24 +224,18 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		route := routeOf(r)
 		s.mu.Lock()
 		s.requests[route]++
-		latency := s.latency
 		var fault *Fault
 		if fs := s.routeFaults[route]; len(fs) > 0 {
 			f := fs[0]
 			s.routeFaults[route] = fs[1:]
 			fault = &f
-		} else if len(s.faults) > 0 {
-			f := s.faults[0]
-			s.faults = s.faults[1:]
-			fault = &f
 		}
 		s.mu.Unlock()
-		if latency > 0 {
-			select {
-			case <-time.After(latency):
-			case <-r.Context().Done():
-				return
-			}
+		if fault == nil {
+			fault = s.take()
+		}
+		if !s.delay(r) {
+			return
 		}
 		if r.Header.Get("Authorization") != "Token token="+s.token {
 			writeError(w, http.StatusUnauthorized, 2006, "Unauthorized", nil)
@@ -289,6 +268,38 @@ func writeError(w http.ResponseWriter, status, code int, msg string, errs []stri
 		e["errors"] = errs
 	}
 	writeJSON(w, status, map[string]any{"error": e})
+}
+
+// notFound answers as PagerDuty does for an unknown id.
+func notFound(w http.ResponseWriter) { writeError(w, http.StatusNotFound, 2100, "Not Found", nil) }
+
+// invalidInput answers as PagerDuty does for a request it refuses, with the
+// reasons it gives.
+func invalidInput(w http.ResponseWriter, reasons ...string) {
+	writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", reasons)
+}
+
+// writeList answers a list request with the page of items it asks for
+// (limit, offset, total) under key, or refuses bad paging.
+func writeList(w http.ResponseWriter, r *http.Request, key string, items []map[string]any) {
+	limit, offset, ok := paging(r)
+	if !ok {
+		invalidInput(w, "bad limit or offset")
+		return
+	}
+	out, meta := page(items, limit, offset, r.URL.Query().Get("total") == "true")
+	meta[key] = out
+	writeJSON(w, http.StatusOK, meta)
+}
+
+// schedule finds the schedule a request's {id} names, or answers 404.
+// Callers hold s.mu.
+func (s *Server) schedule(w http.ResponseWriter, r *http.Request) (*Schedule, bool) {
+	sc, ok := s.schedules[r.PathValue("id")]
+	if !ok {
+		notFound(w)
+	}
+	return sc, ok
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -446,12 +457,7 @@ func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	since, until, err := parseWindow(r, s.now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{err.Error()})
-		return
-	}
-	limit, offset, ok := paging(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"bad limit or offset"})
+		invalidInput(w, err.Error())
 		return
 	}
 	q := r.URL.Query()
@@ -486,9 +492,7 @@ func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	out, meta := page(items, limit, offset, q.Get("total") == "true")
-	meta["oncalls"] = out
-	writeJSON(w, http.StatusOK, meta)
+	writeList(w, r, "oncalls", items)
 }
 
 func (s *Server) scheduleJSON(sc *Schedule, since, until time.Time) map[string]any {
@@ -522,15 +526,14 @@ func (s *Server) scheduleJSON(sc *Schedule, since, until time.Time) map[string]a
 func (s *Server) getSchedule(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, ok := s.schedules[r.PathValue("id")]
+	sc, ok := s.schedule(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
 		return
 	}
 	now := s.now()
 	since, until, err := parseWindow(r, now)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{err.Error()})
+		invalidInput(w, err.Error())
 		return
 	}
 	if r.URL.Query().Get("until") == "" {
@@ -543,11 +546,6 @@ func (s *Server) getSchedule(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit, offset, ok := paging(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"bad limit or offset"})
-		return
-	}
 	ids := make([]string, 0, len(s.schedules))
 	for id := range s.schedules {
 		ids = append(ids, id)
@@ -562,9 +560,7 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, map[string]any{"id": sc.ID, "type": "schedule", "summary": sc.Name, "name": sc.Name, "time_zone": tz})
 	}
-	out, meta := page(items, limit, offset, r.URL.Query().Get("total") == "true")
-	meta["schedules"] = out
-	writeJSON(w, http.StatusOK, meta)
+	writeList(w, r, "schedules", items)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
@@ -572,7 +568,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	id := r.PathValue("id")
 	if _, ok := s.users[id]; !ok {
-		writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
+		notFound(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.userRef(id, true)})
@@ -581,19 +577,12 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit, offset, ok := paging(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"bad limit or offset"})
-		return
-	}
 	var items []map[string]any
 	for _, svc := range s.services {
 		items = append(items, map[string]any{"id": svc.ID, "type": "service", "summary": svc.Name, "name": svc.Name,
 			"status": "active", "escalation_policy": map[string]any{"id": svc.EscalationPolicyID, "type": "escalation_policy_reference"}})
 	}
-	out, meta := page(items, limit, offset, r.URL.Query().Get("total") == "true")
-	meta["services"] = out
-	writeJSON(w, http.StatusOK, meta)
+	writeList(w, r, "services", items)
 }
 
 type createBody struct {
@@ -623,17 +612,17 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !known {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Requester User Not Found"})
+		invalidInput(w, "Requester User Not Found")
 		return
 	}
 	var body createBody
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Invalid JSON"})
+		invalidInput(w, "Invalid JSON")
 		return
 	}
 	in := body.Incident
 	if in.Type != "incident" || strings.TrimSpace(in.Title) == "" || in.Service == nil || in.Service.Type != "service_reference" {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Incident type, title and service reference are required."})
+		invalidInput(w, "Incident type, title and service reference are required.")
 		return
 	}
 	var svc *Service
@@ -643,7 +632,7 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if svc == nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Service not found."})
+		invalidInput(w, "Service not found.")
 		return
 	}
 	if in.IncidentKey != "" {

@@ -103,19 +103,18 @@ func (s *Server) overrideJSON(sc *Schedule, e Entry) map[string]any {
 func (s *Server) listOverrides(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, ok := s.schedules[r.PathValue("id")]
+	sc, ok := s.schedule(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
 		return
 	}
 	q := r.URL.Query()
 	if q.Get("since") == "" || q.Get("until") == "" {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Since and until are required."})
+		invalidInput(w, "Since and until are required.")
 		return
 	}
 	since, until, err := parseWindow(r, s.now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{err.Error()})
+		invalidInput(w, err.Error())
 		return
 	}
 	out := []map[string]any{}
@@ -139,9 +138,8 @@ type overrideBody struct {
 func (s *Server) createOverride(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, ok := s.schedules[r.PathValue("id")]
+	sc, ok := s.schedule(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
 		return
 	}
 	// PagerDuty takes one override as {"override": …} or several as
@@ -150,7 +148,7 @@ func (s *Server) createOverride(w http.ResponseWriter, r *http.Request) {
 		Override *overrideBody `json:"override"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Override == nil {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Override is required."})
+		invalidInput(w, "Override is required.")
 		return
 	}
 	o := body.Override
@@ -158,17 +156,17 @@ func (s *Server) createOverride(w http.ResponseWriter, r *http.Request) {
 	end, eerr := time.Parse(time.RFC3339, o.End)
 	switch {
 	case serr != nil || eerr != nil:
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Start and end must be ISO 8601 date-times."})
+		invalidInput(w, "Start and end must be ISO 8601 date-times.")
 		return
 	case !end.After(start):
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"Override end must be after its start."})
+		invalidInput(w, "Override end must be after its start.")
 		return
 	case o.User == nil || o.User.ID == "" || (o.User.Type != "user_reference" && o.User.Type != "user"):
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"User reference is required."})
+		invalidInput(w, "User reference is required.")
 		return
 	}
 	if _, ok := s.users[o.User.ID]; !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"User not found."})
+		invalidInput(w, "User not found.")
 		return
 	}
 	e := Entry{ID: s.nextOverrideIDLocked(), UserID: o.User.ID, Start: start.UTC(), End: end.UTC()}
@@ -179,9 +177,8 @@ func (s *Server) createOverride(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, ok := s.schedules[r.PathValue("id")]
+	sc, ok := s.schedule(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
 		return
 	}
 	id := r.PathValue("oid")
@@ -201,17 +198,12 @@ func (s *Server) deleteOverride(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeError(w, http.StatusNotFound, 2100, "Not Found", nil)
+	notFound(w)
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit, offset, ok := paging(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"bad limit or offset"})
-		return
-	}
 	query := strings.ToLower(r.URL.Query().Get("query"))
 	ids := make([]string, 0, len(s.users))
 	for id, u := range s.users {
@@ -225,19 +217,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		items = append(items, s.userRef(id, true))
 	}
-	out, meta := page(items, limit, offset, r.URL.Query().Get("total") == "true")
-	meta["users"] = out
-	writeJSON(w, http.StatusOK, meta)
+	writeList(w, r, "users", items)
 }
 
 func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit, offset, ok := paging(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided", []string{"bad limit or offset"})
-		return
-	}
 	q := r.URL.Query()
 	key, services := q.Get("incident_key"), q["service_ids[]"]
 	var items []map[string]any
@@ -256,7 +241,5 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 			"service": map[string]any{"id": inc.ServiceID, "type": "service_reference"}, "assignments": assignments,
 		})
 	}
-	out, meta := page(items, limit, offset, q.Get("total") == "true")
-	meta["incidents"] = out
-	writeJSON(w, http.StatusOK, meta)
+	writeList(w, r, "incidents", items)
 }

@@ -15,6 +15,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/opsbot/opsbot/bot/bottest/proctest"
 )
 
 // Cluster is a Redis Cluster of three primaries, local redis-server
@@ -108,7 +110,7 @@ func startCluster(bin, cli, dir string, opts ...ClusterOption) (_ *Cluster, err 
 		}, dataNodeOptions...), extraFn: func(int) []string {
 			// The bus port defaults to port+10000, which may be taken or
 			// out of range; a free one of its own avoids both.
-			bus, err := freePort()
+			bus, err := proctest.FreePort()
 			if err != nil {
 				return nil
 			}
@@ -168,17 +170,10 @@ func (c *Cluster) clusterClient() *goredis.ClusterClient {
 // waitConsistent waits until every node reports the cluster ok, knows every
 // node and has the same owner for every slot.
 func (c *Cluster) waitConsistent(ctx context.Context) error {
-	var last error
-	for {
-		if last = c.consistent(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cluster not consistent: %w", last)
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := poll(ctx, func() error { return c.consistent(ctx) }); err != nil {
+		return fmt.Errorf("cluster not consistent: %w", err)
 	}
+	return nil
 }
 
 func (c *Cluster) consistent(ctx context.Context) error {
@@ -245,18 +240,7 @@ func clusterReplicasAck(ctx context.Context, s goredis.ClusterSlot, n int) error
 	if key == "" {
 		return fmt.Errorf("probe %s: no key in slots %d-%d", addr, s.Start, s.End)
 	}
-	var wait *goredis.Cmd
-	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Set(ctx, key, "healthy?", 100*time.Millisecond)
-		wait = p.Do(ctx, "WAIT", n, 200)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("probe %s: %w", addr, err)
-	}
-	if got, _ := wait.Int(); got < n {
-		return fmt.Errorf("%d of %d replicas of %s acknowledge writes", got, n, addr)
-	}
-	return nil
+	return waitAcked(ctx, c, addr, n, func(p goredis.Pipeliner) { p.Set(ctx, key, "healthy?", 100*time.Millisecond) })
 }
 
 // ReplicasOf lists the addresses of the replicas of the primary at addr,
@@ -422,7 +406,7 @@ func (c *Cluster) Close() {
 	c.clients = nil
 	for _, m := range c.nodes {
 		if m.proc != nil {
-			m.proc.kill()
+			m.proc.Kill()
 			m.proc = nil
 		}
 	}

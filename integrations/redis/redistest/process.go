@@ -2,16 +2,15 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/opsbot/opsbot/bot/bottest/proctest"
 )
 
 // startTimeout bounds how long a server may take to answer PING. Generous,
@@ -39,12 +38,8 @@ func requireReal() bool {
 	return v
 }
 
-// process is one running redis-server.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been reaped
-	log  *capBuffer
-}
+// process is one running redis-server (or Sentinel).
+type process = proctest.Process
 
 // procSpec says how to run a server.
 type procSpec struct {
@@ -88,98 +83,27 @@ func (s procSpec) args() []string {
 	return args
 }
 
-// launcher starts every server from one goroutine locked to its OS thread:
-// the parent-death signal fires when the forking thread exits, and the Go
-// runtime may retire ordinary threads at any time.
-var launcher struct {
-	once sync.Once
-	reqs chan launchReq
-}
-
-type launchReq struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func launch(cmd *exec.Cmd) error {
-	launcher.once.Do(func() {
-		launcher.reqs = make(chan launchReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread must live as long as the servers
-			for r := range launcher.reqs {
-				r.errc <- r.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	launcher.reqs <- launchReq{cmd: cmd, errc: errc}
-	return <-errc
-}
-
 // startProcess runs a server as spec says and waits until it answers PING.
 func startProcess(spec procSpec) (*process, error) {
 	cmd := exec.Command(spec.bin, spec.args()...)
-	logs := &capBuffer{max: 16 << 10}
+	logs := &proctest.CapBuffer{Max: 16 << 10}
 	cmd.Stdout = logs
 	cmd.Stderr = logs
-	setDeathSignal(cmd)
-	if err := launch(cmd); err != nil {
+	p, err := proctest.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{}), log: logs}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.port))
-	if err := waitReady(addr, p.done); err != nil {
-		p.kill()
+	if err := p.WaitReady(startTimeout, 2*time.Millisecond, 64*time.Millisecond, func() error { return pingRaw(addr) }); err != nil {
+		p.Kill()
 		return nil, fmt.Errorf("redis-server on %s: %w\n%s", addr, err, logs.String())
 	}
 	return p, nil
 }
 
-// kill stops the server at once and waits until it is gone.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// terminate asks the server to shut down (flushing its append-only file) and
-// waits, killing it if it takes too long.
-func (p *process) terminate() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.kill()
-	}
-}
-
-var errExited = errors.New("exited before answering PING")
-
-// waitReady polls addr with a raw PING until it answers +PONG.
-func waitReady(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(startTimeout)
-	delay := 2 * time.Millisecond
-	for {
-		select {
-		case <-exited:
-			return errExited
-		default:
-		}
-		if pingRaw(addr) == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer to PING within %s", startTimeout)
-		}
-		time.Sleep(delay)
-		if delay < 50*time.Millisecond {
-			delay *= 2
-		}
-	}
-}
+// stopGrace is how long a server may take to shut down, flushing its
+// append-only file, before it is killed.
+const stopGrace = 10 * time.Second
 
 func pingRaw(addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -201,62 +125,27 @@ func pingRaw(addr string) error {
 	return nil
 }
 
-// freePort asks the kernel for a free port. Another process may take it
-// before the server binds it; callers retry on failure.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startOnFreePort starts a server on a free port, retrying when the port was
 // taken between choosing and binding it.
 func startOnFreePort(spec procSpec) (*process, int, error) {
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, 0, err
-		}
+	return proctest.OnFreePort(func(port int) (*process, error) {
 		spec.port = port
-		p, err := startProcess(spec)
+		return startProcess(spec)
+	})
+}
+
+// poll calls check every 50ms until it succeeds or ctx ends, and then
+// returns check's last error.
+func poll(ctx context.Context, check func() error) error {
+	for {
+		err := check()
 		if err == nil {
-			return p, port, nil
+			return nil
 		}
-		lastErr = err
-		if !errors.Is(err, errExited) {
-			break
-		}
-	}
-	return nil, 0, lastErr
-}
-
-// capBuffer keeps the first max bytes of a server's output for error
-// messages, and is safe for the writer goroutines exec starts.
-type capBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		if len(p) > room {
-			b.buf.Write(p[:room])
-		} else {
-			b.buf.Write(p)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return len(p), nil
-}
-
-func (b *capBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -119,7 +119,7 @@ type slot struct {
 
 // pool hands out the databases of the servers this test binary started.
 // The servers live as long as the test binary; the kernel kills them when it
-// exits (see setDeathSignal).
+// exits (proctest.Start sets the parent-death signal).
 type pool struct {
 	mu   sync.Mutex
 	free []slot
@@ -306,7 +306,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 			_ = s.client.Close()
 		}
 		if s.proc != nil {
-			s.proc.kill()
+			s.proc.Kill()
 			s.proc = nil
 		}
 	})
@@ -343,7 +343,7 @@ func (s *Server) Stop() {
 	if s.proc == nil {
 		return
 	}
-	s.proc.terminate()
+	s.proc.Stop(stopGrace)
 	s.proc = nil
 }
 

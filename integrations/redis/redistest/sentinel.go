@@ -16,6 +16,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/opsbot/opsbot/bot/bottest/proctest"
 )
 
 // MasterName is the name the Sentinels of NewSentinel monitor the primary
@@ -170,7 +172,7 @@ func (s *Sentinel) startSentinels(primaryPort int) error {
 		ports := make([]int, 3)
 		ids := make([]string, 3)
 		for i := range ports {
-			p, err := freePort()
+			p, err := proctest.FreePort()
 			if err != nil {
 				return err
 			}
@@ -197,10 +199,10 @@ func (s *Sentinel) startSentinels(primaryPort int) error {
 			return nil
 		}
 		for _, m := range started {
-			m.proc.kill()
+			m.proc.Kill()
 		}
 		lastErr = err
-		if !errors.Is(err, errExited) {
+		if !errors.Is(err, proctest.ErrExited) {
 			break
 		}
 	}
@@ -330,17 +332,10 @@ func nodeClient(addr string) *goredis.Client {
 // with its link to the primary up, and the two other Sentinels. A failover
 // started only from this state can promote any replica.
 func (s *Sentinel) WaitHealthy(ctx context.Context) error {
-	var last error
-	for {
-		if last = s.healthy(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("sentinel topology not healthy: %w", last)
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := poll(ctx, func() error { return s.healthy(ctx) }); err != nil {
+		return fmt.Errorf("sentinel topology not healthy: %w", err)
 	}
+	return nil
 }
 
 func (s *Sentinel) healthy(ctx context.Context) error {
@@ -422,10 +417,16 @@ func onlineReplicas(ctx context.Context, addr string) (int, error) {
 func replicasAck(ctx context.Context, addr string, n int) error {
 	c := nodeClient(addr)
 	defer c.Close()
-	// One pipeline, so that WAIT runs on the connection that published.
+	return waitAcked(ctx, c, addr, n, func(p goredis.Pipeliner) { p.Publish(ctx, "redistest:probe", "healthy?") })
+}
+
+// waitAcked sends write and then WAIT for n replicas in one pipeline, so
+// that WAIT runs on the connection that wrote, and fails unless n replicas
+// of the primary at addr acknowledged it.
+func waitAcked(ctx context.Context, c *goredis.Client, addr string, n int, write func(goredis.Pipeliner)) error {
 	var wait *goredis.Cmd
 	if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Publish(ctx, "redistest:probe", "healthy?")
+		write(p)
 		wait = p.Do(ctx, "WAIT", n, 200)
 		return nil
 	}); err != nil {
@@ -471,7 +472,7 @@ func (s *Sentinel) Kill(addr string) error {
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
 		if n.addr() == addr && n.proc != nil {
-			n.proc.kill()
+			n.proc.Kill()
 			n.proc = nil
 			return nil
 		}
@@ -482,9 +483,10 @@ func (s *Sentinel) Kill(addr string) error {
 // WaitFailover waits until every Sentinel names a primary other than old
 // and that server says it is a primary, and returns its address.
 func (s *Sentinel) WaitFailover(ctx context.Context, old string) (string, error) {
-	var last error
-	for {
-		primary, err := s.agreedPrimary(ctx)
+	var primary string
+	err := poll(ctx, func() error {
+		var err error
+		primary, err = s.agreedPrimary(ctx)
 		if err == nil && primary == old {
 			err = fmt.Errorf("sentinels still name %s", old)
 		}
@@ -497,16 +499,12 @@ func (s *Sentinel) WaitFailover(ctx context.Context, old string) (string, error)
 				err = fmt.Errorf("%s is not a primary yet (ROLE %v)", primary, role)
 			}
 		}
-		if err == nil {
-			return primary, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("no failover from %s: %w", old, last)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("no failover from %s: %w", old, err)
 	}
+	return primary, nil
 }
 
 // Restart starts a killed data node again, as a replica of the current
@@ -571,7 +569,7 @@ func (s *Sentinel) Close() {
 	s.clients = nil
 	for _, m := range append(append([]*member{}, s.sentinels...), s.nodes...) {
 		if m.proc != nil {
-			m.proc.kill()
+			m.proc.Kill()
 			m.proc = nil
 		}
 	}

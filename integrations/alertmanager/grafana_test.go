@@ -1,4 +1,4 @@
-package grafana
+package alertmanager
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-var received = time.Date(2026, 3, 1, 12, 10, 0, 0, time.UTC)
+var grafanaReceived = time.Date(2026, 3, 1, 12, 10, 0, 0, time.UTC)
 
 func read(t testing.TB, path string) []byte {
 	t.Helper()
@@ -23,8 +23,8 @@ func read(t testing.TB, path string) []byte {
 	return b
 }
 
-func TestDecodeFiringFixture(t *testing.T) {
-	n, err := Decode(read(t, "testdata/firing.json"), received)
+func TestDecodeGrafanaFiringFixture(t *testing.T) {
+	n, err := DecodeGrafana(read(t, "testdata/grafana/firing.json"), grafanaReceived)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -52,8 +52,8 @@ func TestDecodeFiringFixture(t *testing.T) {
 	}
 }
 
-func TestDecodeResolvedFixture(t *testing.T) {
-	n, err := Decode(read(t, "testdata/resolved.json"), received)
+func TestDecodeGrafanaResolvedFixture(t *testing.T) {
+	n, err := DecodeGrafana(read(t, "testdata/grafana/resolved.json"), grafanaReceived)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -62,8 +62,8 @@ func TestDecodeResolvedFixture(t *testing.T) {
 	}
 }
 
-func TestDecodeRefuses(t *testing.T) {
-	firing := string(read(t, "testdata/firing.json"))
+func TestDecodeGrafanaRefuses(t *testing.T) {
+	firing := string(read(t, "testdata/grafana/firing.json"))
 	tests := []struct {
 		name, body, field, want string
 	}{
@@ -72,6 +72,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"no group key", strings.Replace(firing, `"groupKey"`, `"otherKey"`, 1), "groupKey", "missing"},
 		{"values not numbers", strings.Replace(firing, `"B": 94.23943737541908`, `"B": "high"`, 1), "alerts.values", "want float64"},
 		{"huge value", strings.Replace(firing, `"B": 94.23943737541908`, `"B": 1e999`, 1), "alerts.values", "want float64"},
+		{"labels not strings", strings.Replace(firing, `"team": "blue",`, `"team": 7,`, 1), "alerts.labels", "want string"},
 		{"negative org", strings.Replace(firing, `"orgId": 1`, `"orgId": -1`, 1), "orgId", "negative"},
 		{"zero start", strings.Replace(firing, `"2026-03-01T12:51:03.157076+01:00"`, `"0001-01-01T00:00:00Z"`, 1), "alerts[0].startsAt", "missing"},
 		{"future start", strings.Replace(firing, `"2026-03-01T12:51:03.157076+01:00"`, `"2027-03-01T12:51:03Z"`, 1), "alerts[0].startsAt", "in the future"},
@@ -80,7 +81,7 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Decode([]byte(tt.body), received)
+			_, err := DecodeGrafana([]byte(tt.body), grafanaReceived)
 			var pe *PayloadError
 			if !errors.As(err, &pe) || pe.Field != tt.field || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want field %q saying %q", err, tt.field, tt.want)
@@ -89,15 +90,15 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
-// FuzzDecode: any body is refused with a *PayloadError or decoded into a
-// notification the rest of opsbot can rely on. Seeds: testdata/*.json and
-// testdata/fuzz/FuzzDecode.
-func FuzzDecode(f *testing.F) {
-	for _, p := range []string{"testdata/firing.json", "testdata/resolved.json"} {
+// FuzzDecodeGrafana: any body is refused with a *PayloadError or decoded into a
+// notification the rest of opsbot can rely on. Seeds: testdata/grafana/*.json and
+// testdata/fuzz/FuzzDecodeGrafana.
+func FuzzDecodeGrafana(f *testing.F) {
+	for _, p := range []string{"testdata/grafana/firing.json", "testdata/grafana/resolved.json"} {
 		f.Add(read(f, p))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, err := Decode(body, received)
+		n, err := DecodeGrafana(body, grafanaReceived)
 		if err != nil {
 			var pe *PayloadError
 			if !errors.As(err, &pe) {
