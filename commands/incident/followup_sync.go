@@ -91,6 +91,8 @@ func (s *Service) FollowupTick(ctx context.Context) error {
 func (s *Service) remindFollowup(ctx context.Context, f bot.Followup, now time.Time) error {
 	var prevAt time.Time
 	claimed := false
+	// On error Claim returns a zero follow-up; the message names the one asked for.
+	id := f.ID()
 	f, err := s.followups.Claim(ctx, f.Incident, f.Number, func(g *bot.Followup) error {
 		claimed = false
 		if g.RemindAt.IsZero() || now.Before(g.RemindAt) {
@@ -113,7 +115,7 @@ func (s *Service) remindFollowup(ctx context.Context, f bot.Followup, now time.T
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("claim reminder of follow-up %s: %w", f.ID(), err)
+		return fmt.Errorf("claim reminder of follow-up %s: %w", id, err)
 	}
 	if !claimed {
 		return nil

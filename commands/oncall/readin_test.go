@@ -3,6 +3,7 @@ package oncall_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,49 @@ func TestHandoffReadIn(t *testing.T) {
 	_ = g.svc.SyncNow(ctx)
 	if p := g.chat.ChannelPosts(); len(p) != 1 || !strings.Contains(p[0].Text, "_Follow-ups due could not be listed._") {
 		t.Errorf("handoff with a failing follow-up source: %+v", p)
+	}
+}
+
+// TestHandoffReadInCapped: on a bad night the read-in shows the first ten
+// of each list and says how many more there are and where to see them, so
+// the handoff stays within Slack's limits and readable.
+func TestHandoffReadInCapped(t *testing.T) {
+	ctx := context.Background()
+	var askedBy time.Time
+	since := utc("2026-03-29T05:00:00Z")
+	var groups firing
+	for i := range 25 {
+		groups = append(groups, bot.AlertGroupSummary{ID: fmt.Sprintf("g%d", i), Name: fmt.Sprintf("Alert%02d", i), Firing: 1, Since: since})
+	}
+	var fus []bot.FollowupSummary
+	for i := range 11 {
+		fus = append(fus, bot.FollowupSummary{Incident: "INC-4", Number: i + 1, Text: fmt.Sprintf("item %d", i+1), Due: utc("2026-03-29T16:00:00Z")})
+	}
+	f := newFixture(t, func(c *oncall.Config) {
+		c.Alerts = groups
+		c.Followups = dueFollowups{by: &askedBy, list: fus}
+	})
+	f.clock.Set(utc("2026-03-29T06:59:00Z"))
+	if err := f.svc.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(utc("2026-03-29T07:00:10Z"))
+	if err := f.svc.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	posts := f.chat.ChannelPosts()
+	if len(posts) != 1 {
+		t.Fatalf("%d posts, want one handoff", len(posts))
+	}
+	txt := posts[0].Text
+	for _, want := range []string{"• Alert09:", "_…and 15 more; `/alerts` lists them all._", "• INC-4 #10 item 10", "_…and 1 more;"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("handoff lacks %q:\n%s", want, txt)
+		}
+	}
+	for _, not := range []string{"• Alert10:", "• INC-4 #11 "} {
+		if strings.Contains(txt, not) {
+			t.Errorf("handoff shows %q past the cap:\n%s", not, txt)
+		}
 	}
 }

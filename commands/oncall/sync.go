@@ -298,7 +298,7 @@ func (s *Service) firingAlerts(ctx context.Context) string {
 	}
 	var b strings.Builder
 	b.WriteString("*Firing alerts*")
-	for _, g := range list {
+	for _, g := range list[:min(len(list), readInShown)] {
 		fmt.Fprintf(&b, "\n• %s: %d firing since %s", bot.QuoteRaw(g.Name), g.Firing, s.at(g.Since))
 		switch {
 		case g.AckedBy != "":
@@ -313,6 +313,7 @@ func (s *Service) firingAlerts(ctx context.Context) string {
 			b.WriteString(" in " + bot.MentionChannel(g.Channel))
 		}
 	}
+	moreLine(&b, len(list), "`/alerts` lists them all")
 	return b.String()
 }
 
@@ -334,7 +335,7 @@ func (s *Service) followupsDue(ctx context.Context, now, until time.Time) string
 	}
 	var b strings.Builder
 	b.WriteString("*Follow-ups due this shift*")
-	for _, f := range list {
+	for _, f := range list[:min(len(list), readInShown)] {
 		fmt.Fprintf(&b, "\n• %s #%d %s, due %s", f.Incident, f.Number, bot.Quote(f.Text), s.at(f.Due))
 		if f.Owner != "" {
 			b.WriteString(", owner " + bot.MentionUser(f.Owner))
@@ -342,6 +343,7 @@ func (s *Service) followupsDue(ctx context.Context, now, until time.Time) string
 			b.WriteString(", *no owner*")
 		}
 	}
+	moreLine(&b, len(list), "`/incident followups` in each incident lists them")
 	return b.String()
 }
 
@@ -391,7 +393,7 @@ func (s *Service) openIncidents(ctx context.Context) string {
 	}
 	var b strings.Builder
 	b.WriteString("*Open incidents*")
-	for _, inc := range list {
+	for _, inc := range list[:min(len(list), readInShown)] {
 		// Titles are what people typed: quoted, so a handoff never pings.
 		fmt.Fprintf(&b, "\n• %s %s (%s, %s)", inc.Key, bot.Quote(bot.OneLine(inc.Title)), inc.Severity, inc.Status)
 		if inc.Channel != "" {
@@ -403,7 +405,19 @@ func (s *Service) openIncidents(ctx context.Context) string {
 			b.WriteString(" — no commander")
 		}
 	}
+	moreLine(&b, len(list), "`/incident list` lists them all")
 	return b.String()
+}
+
+// readInShown caps each list in a handoff's read-in: on a bad night a
+// hundred firing groups would push the message past Slack's limits and
+// bury the incidents, and the full lists are one command away.
+const readInShown = 10
+
+func moreLine(b *strings.Builder, n int, where string) {
+	if n > readInShown {
+		fmt.Fprintf(b, "\n_…and %d more; %s._", n-readInShown, where)
+	}
 }
 
 // remind posts one reminder in the handoff's thread when it is still

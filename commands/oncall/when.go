@@ -180,6 +180,3 @@ func localAt(y int, mo time.Month, d int, clock string, loc *time.Location) (tim
 	}
 	return best.UTC(), nil
 }
-
-// describeWindow says a window's length for messages: "4h", "2d 12h".
-func describeWindow(start, end time.Time) string { return human(end.Sub(start)) }

@@ -241,10 +241,6 @@ func (s *Service) Register(r *bot.Router) {
 	r.Action(ActionDeny, s.deny)
 }
 
-// Isolation says how runs are held together on this host, as far as the
-// runs so far have shown.
-func (s *Service) Isolation() runbooks.IsolationStatus { return s.exec.Isolation() }
-
 // Wait stops taking new runs and waits for running ones to finish. When ctx
 // ends first, the remaining runs are killed (their process groups too) and
 // recorded as killed.

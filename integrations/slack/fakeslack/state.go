@@ -278,9 +278,6 @@ func (c *channelState) snapshot() Channel {
 // Topic returns a channel's topic.
 func (s *Server) Topic(channel string) string { c, _ := s.Channel(channel); return c.Topic }
 
-// Purpose returns a channel's purpose.
-func (s *Server) Purpose(channel string) string { c, _ := s.Channel(channel); return c.Purpose }
-
 // Members returns a channel's members.
 func (s *Server) Members(channel string) []string { c, _ := s.Channel(channel); return c.Members }
 
