@@ -57,6 +57,10 @@ type AlertNotification struct {
 	Title string `json:"title,omitempty"`
 	// ReceivedAt is when opsbot received the notification (UTC).
 	ReceivedAt time.Time `json:"receivedAt"`
+	// ClockAhead is how far the sender's clock ran ahead of ours, when one
+	// of its times was further in the future than the decoder allows; those
+	// times were taken as ReceivedAt.
+	ClockAhead time.Duration `json:"clockAhead,omitempty"`
 }
 
 // Alert is one alert of a notification.

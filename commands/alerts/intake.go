@@ -103,6 +103,9 @@ func (s *Service) receive(src bot.AlertSource, r *http.Request) (int, string) {
 	}
 	id := GroupID(n)
 	log = log.With(zap.String("alert_group", id))
+	if n.ClockAhead > 0 {
+		log.Warn("alert sender's clock is ahead of ours; its future times were taken as the time of receipt", zap.Duration("ahead", n.ClockAhead))
+	}
 	if err := s.store.Record(r.Context(), id, n); err != nil {
 		log.Error("alert notification not recorded; the sender will retry", zap.Error(err))
 		return http.StatusServiceUnavailable, "the notification could not be recorded; retry"

@@ -26,7 +26,8 @@ import (
 const Version = "4"
 
 // ClockSkew is how far in the future a timestamp may be before it is
-// refused: the sender's clock and ours are never quite equal.
+// taken as the time of receipt: the sender's clock and ours are never
+// quite equal, but an alert that starts an hour from now is a wrong clock.
 const ClockSkew = 5 * time.Minute
 
 // maxFingerprint bounds a fingerprint (Alertmanager's and Grafana's are 16
@@ -88,9 +89,11 @@ type alert struct {
 
 // Decode reads one webhook notification and checks it: payload version
 // "4", a group key, a known status, at least one alert, each with a
-// fingerprint, a known status and sane times (a start, not in the future
-// beyond ClockSkew; a resolved alert's end, not before its start and not in
-// the future). now is when the notification was received. Unknown fields
+// fingerprint, a known status and sane times (a start; a resolved alert's
+// end, not before its start). A time further in the future than ClockSkew
+// is taken as now and the notification's ClockAhead says by how much: the
+// sender does not retry a 400, so refusing would lose the alert over a
+// wrong clock. now is when the notification was received. Unknown fields
 // are ignored, so that a newer Alertmanager keeps working. Every error is a
 // *PayloadError.
 func Decode(body []byte, now time.Time) (bot.AlertNotification, error) {
@@ -127,14 +130,14 @@ func (h *header) notification(source bot.AlertSource, in []alert, now time.Time)
 	if err != nil {
 		return bot.AlertNotification{}, err
 	}
-	alerts, err := convertAlerts(in, now)
+	alerts, ahead, err := convertAlerts(in, now)
 	if err != nil {
 		return bot.AlertNotification{}, err
 	}
 	n := bot.AlertNotification{
 		Source: source, Receiver: h.Receiver, Status: status, GroupKey: *h.GroupKey,
 		GroupLabels: h.GroupLabels, CommonLabels: h.CommonLabels, CommonAnnotations: h.CommonAnnotations,
-		ExternalURL: h.ExternalURL, Alerts: alerts, ReceivedAt: now.UTC(),
+		ExternalURL: h.ExternalURL, Alerts: alerts, ReceivedAt: now.UTC(), ClockAhead: ahead,
 	}
 	if h.TruncatedAlerts != nil {
 		n.TruncatedAlerts = int(min(*h.TruncatedAlerts, 1<<31-1))
@@ -189,45 +192,49 @@ func jsonPath(field string) string {
 	return strings.Join(kept, ".")
 }
 
-func convertAlerts(in []alert, now time.Time) ([]bot.Alert, error) {
+func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error) {
 	if len(in) == 0 {
-		return nil, invalid("alerts", "missing or empty")
+		return nil, 0, invalid("alerts", "missing or empty")
 	}
 	out := make([]bot.Alert, len(in))
+	var ahead time.Duration
 	for i, a := range in {
 		field := fmt.Sprintf("alerts[%d]", i)
 		st, err := parseStatus(field+".status", a.Status)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if a.Fingerprint == "" {
-			return nil, invalid(field+".fingerprint", "missing")
+			return nil, 0, invalid(field+".fingerprint", "missing")
 		}
 		if len(a.Fingerprint) > maxFingerprint || !utf8.ValidString(a.Fingerprint) || strings.ContainsAny(a.Fingerprint, "\x00\r\n") {
-			return nil, invalid(field+".fingerprint", "not a fingerprint")
+			return nil, 0, invalid(field+".fingerprint", "not a fingerprint")
 		}
 		starts, err := parseTime(field+".startsAt", a.StartsAt)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if starts.IsZero() {
-			return nil, invalid(field+".startsAt", "missing")
+			return nil, 0, invalid(field+".startsAt", "missing")
 		}
 		if starts.After(now.Add(ClockSkew)) {
-			return nil, invalid(field+".startsAt", "%s is in the future; check the sender's clock", starts.Format(time.RFC3339))
+			ahead = max(ahead, starts.Sub(now))
+			starts = now
 		}
 		ends, err := parseTime(field+".endsAt", a.EndsAt)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if st == bot.AlertResolved {
+			if ends.After(now.Add(ClockSkew)) {
+				ahead = max(ahead, ends.Sub(now))
+				ends = now
+			}
 			switch {
 			case ends.IsZero():
-				return nil, invalid(field+".endsAt", "missing for a resolved alert")
+				return nil, 0, invalid(field+".endsAt", "missing for a resolved alert")
 			case ends.Before(starts):
-				return nil, invalid(field+".endsAt", "before startsAt")
-			case ends.After(now.Add(ClockSkew)):
-				return nil, invalid(field+".endsAt", "%s is in the future for a resolved alert; check the sender's clock", ends.Format(time.RFC3339))
+				return nil, 0, invalid(field+".endsAt", "before startsAt")
 			}
 		} else {
 			// Alertmanager clears endsAt of firing alerts and Grafana writes
@@ -238,7 +245,7 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, error) {
 		out[i] = bot.Alert{Status: st, Labels: a.Labels, Annotations: a.Annotations,
 			StartsAt: starts, EndsAt: ends, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint}
 	}
-	return out, nil
+	return out, ahead, nil
 }
 
 func parseStatus(field, s string) (bot.AlertStatus, error) {

@@ -118,10 +118,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"zero start", valid(map[string]string{"alert.startsAt": `"0001-01-01T00:00:00Z"`}), "alerts[0].startsAt", "missing"},
 		{"no start", valid(map[string]string{"alert.startsAt": "-"}), "alerts[0].startsAt", "missing"},
 		{"bad start", valid(map[string]string{"alert.startsAt": `"yesterday"`}), "alerts[0].startsAt", "not an RFC 3339 time"},
-		{"future start", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:10:00Z"`}), "alerts[0].startsAt", "in the future"},
 		{"resolved without end", valid(map[string]string{"alert.status": `"resolved"`}), "alerts[0].endsAt", "missing for a resolved alert"},
 		{"resolved before start", valid(map[string]string{"alert.status": `"resolved"`, "alert.endsAt": `"2026-03-01T10:00:00Z"`}), "alerts[0].endsAt", "before startsAt"},
-		{"resolved in the future", valid(map[string]string{"alert.status": `"resolved"`, "alert.endsAt": `"2026-03-02T10:00:00Z"`}), "alerts[0].endsAt", "in the future"},
+		{"start in the future after an end in the past", valid(map[string]string{"alert.status": `"resolved"`, "alert.startsAt": `"2026-03-01T14:00:00Z"`, "alert.endsAt": `"2026-03-01T11:30:00Z"`}), "alerts[0].endsAt", "before startsAt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +154,24 @@ func TestDecodeAccepts(t *testing.T) {
 		{"resolved", valid(map[string]string{"alert.status": `"resolved"`, "alert.endsAt": `"2026-03-01T11:30:00+01:00"`, "alert.startsAt": `"2026-03-01T10:00:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
 			if want := time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC); !n.Alerts[0].EndsAt.Equal(want) || n.Alerts[0].EndsAt.Location() != time.UTC {
 				t.Errorf("got endsAt %v, want %v in UTC", n.Alerts[0].EndsAt, want)
+			}
+		}},
+		// A wrong clock at the sender must not lose the alert (a 400 is
+		// never retried): the time is taken as the time of receipt and the
+		// notification says by how much the sender was ahead.
+		{"start in the future", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:10:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
+			if !n.Alerts[0].StartsAt.Equal(received) || n.ClockAhead != 10*time.Minute {
+				t.Errorf("got startsAt %v ahead %v; want %v and 10m", n.Alerts[0].StartsAt, n.ClockAhead, received)
+			}
+		}},
+		{"resolved in the future", valid(map[string]string{"alert.status": `"resolved"`, "alert.endsAt": `"2026-03-02T10:00:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
+			if !n.Alerts[0].EndsAt.Equal(received) || n.ClockAhead != 22*time.Hour || n.Alerts[0].Status != bot.AlertResolved {
+				t.Errorf("got %+v ahead %v; want resolved at %v, 22h ahead", n.Alerts[0], n.ClockAhead, received)
+			}
+		}},
+		{"within the skew nothing is said", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:04:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
+			if n.ClockAhead != 0 || n.Alerts[0].StartsAt.Equal(received) {
+				t.Errorf("got startsAt %v ahead %v; want the sender's time kept", n.Alerts[0].StartsAt, n.ClockAhead)
 			}
 		}},
 		{"unknown fields ignored", valid(map[string]string{"newField": `{"x":1}`, "alert.newField": `[1]`}), nil},
