@@ -3,11 +3,13 @@ package alerts
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -115,6 +117,9 @@ func (s *Service) receive(src bot.AlertSource, r *http.Request) (int, string) {
 	}
 	log.Debug("alert notification recorded", zap.String("status", string(n.Status)), zap.Int("alerts", len(n.Alerts)))
 	s.kick()
+	if n.ClockAhead > 0 {
+		return http.StatusOK, fmt.Sprintf("ok; a time %s ahead of ours was taken as the time of receipt: check the sender's clock", n.ClockAhead.Round(time.Second))
+	}
 	return http.StatusOK, "ok"
 }
 

@@ -178,8 +178,8 @@ func TestIntakeSenderClockAhead(t *testing.T) {
 	w := newWorld(t)
 	core, logs := observer.New(zap.InfoLevel)
 	r := w.replica(func(c *Config) { c.Logger = zap.New(core) })
-	if code, body := r.post(PathAlertmanager, diskGroup(disk("db-1", time.Now().Add(time.Hour))).JSON(), nil); code != http.StatusOK {
-		t.Fatalf("got %d %q, want 200", code, body)
+	if code, body := r.post(PathAlertmanager, diskGroup(disk("db-1", time.Now().Add(time.Hour))).JSON(), nil); code != http.StatusOK || !strings.Contains(body, "check the sender's clock") {
+		t.Fatalf("got %d %q, want 200 saying to check the sender's clock", code, body)
 	}
 	r.run()
 	w.waitFor("the message", func() bool { return len(w.messages(w.alerts)) == 1 })
