@@ -1,9 +1,9 @@
 package alerts
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opsbot/opsbot/bot"
 )
 
 // metrics of the alerts family.
@@ -43,26 +43,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.received = register(reg, m.received, &err)
-	m.webhooks = register(reg, m.webhooks, &err)
-	m.firing = register(reg, m.firing, &err)
-	m.latency = register(reg, m.latency, &err)
+	m.received = bot.RegisterMetric(reg, m.received, &err)
+	m.webhooks = bot.RegisterMetric(reg, m.webhooks, &err)
+	m.firing = bot.RegisterMetric(reg, m.firing, &err)
+	m.latency = bot.RegisterMetric(reg, m.latency, &err)
 	return m, err
-}
-
-// register registers c, or returns the collector already registered under
-// its name (a second service in one process shares the metrics).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errp *error) T {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = err
-		}
-	}
-	return c
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/opsbot/opsbot/bot"
 )
 
 // InstrumentErrors counts the commands on c that fail, by command, in
@@ -17,12 +19,9 @@ func InstrumentErrors(c Client, reg prometheus.Registerer) error {
 		Name: "opsbot_redis_errors_total",
 		Help: "Redis commands that failed (unreachable, timed out, refused), by command.",
 	}, []string{"command"})
-	if err := reg.Register(errs); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
-		errs = are.ExistingCollector.(*prometheus.CounterVec)
+	var err error
+	if errs = bot.RegisterMetric(reg, errs, &err); err != nil {
+		return err
 	}
 	c.AddHook(errorHook{errs: errs})
 	return nil

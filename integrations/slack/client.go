@@ -265,29 +265,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.calls = register(reg, m.calls, &err)
-	m.received = register(reg, m.received, &err)
-	m.acked = register(reg, m.acked, &err)
-	m.ackLatency = register(reg, m.ackLatency, &err)
+	m.calls = bot.RegisterMetric(reg, m.calls, &err)
+	m.received = bot.RegisterMetric(reg, m.received, &err)
+	m.acked = bot.RegisterMetric(reg, m.acked, &err)
+	m.ackLatency = bot.RegisterMetric(reg, m.ackLatency, &err)
 	if err != nil {
 		return nil, fmt.Errorf("register slack metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or reuses the collector already registered under the
-// same name (several Clients in one process share the metrics).
-func register[T prometheus.Collector](reg prometheus.Registerer, c T, errp *error) T {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = err
-		}
-	}
-	return c
 }
