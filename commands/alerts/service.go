@@ -148,7 +148,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		chat: cfg.Chat, store: cfg.Store, locker: cfg.Locker, timeline: cfg.Timeline, incidents: cfg.Incidents,
-		silencer: cfg.Silencer, lister: cfg.Lister, pager: cfg.Pager, events: cfg.EventPager, resolver: cfg.PageResolver, keys: cfg.RoutingKeys, token: cfg.Token,
+		silencer: cfg.Silencer, lister: cfg.Lister, pager: cfg.Pager, events: cfg.EventPager, resolver: cfg.PageResolver,
+		keys: cfg.RoutingKeys, token: cfg.Token,
 		decoders: cfg.Decoders, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, set: set, metrics: m,
 		workers: cfg.Workers, pollInterval: cfg.PollInterval, lease: cfg.EscalationLease,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{}, failures: map[string]int{},
