@@ -177,12 +177,13 @@ type AlertGroupState struct {
 	Incident        string `json:"incident,omitempty"`
 	IncidentChannel string `json:"incident_channel,omitempty"`
 	// PagedAt is when the escalation paged; PagedVia "events" (Events API
-	// v2, resolved with the group) or "rest" (a REST incident); PageURL the
-	// page at PagerDuty when known; PageResolved says the Events API alert
-	// was resolved.
+	// v2) or "rest" (a REST incident); PageID the page at PagerDuty (the
+	// REST incident's ID, or the Events API dedup key); PageURL its link
+	// when known; PageResolved says the page was resolved with the group.
 	PagedAt      time.Time `json:"paged_at,omitzero"`
 	PagedVia     string    `json:"paged_via,omitempty"`
 	PagedService string    `json:"paged_service,omitempty"`
+	PageID       string    `json:"page_id,omitempty"`
 	PageURL      string    `json:"page_url,omitempty"`
 	PageResolved bool      `json:"page_resolved,omitempty"`
 	// AutoDeclared says the route's declare rule was applied.

@@ -65,6 +65,16 @@ type PageResult struct {
 	Assignees []string
 }
 
+// PageResolver resolves an incident a Pager created, once what it paged
+// about is over (an escalated alert group resolved). Separate from Pager so
+// that pagers which never resolve need not implement it.
+type PageResolver interface {
+	// ResolvePage resolves the incident whose PageResult.ID is id. One
+	// already resolved (by someone at the provider, or by an earlier call
+	// whose answer was lost) is success; an unknown one wraps ErrNotFound.
+	ResolvePage(ctx context.Context, id string) error
+}
+
 // AlertGroups lists alert groups that are still firing, for handoff
 // messages and read-ins. Implemented by the alerts family.
 type AlertGroups interface {

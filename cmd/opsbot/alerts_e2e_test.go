@@ -421,6 +421,39 @@ func TestE2EAlertEscalation(t *testing.T) {
 	}
 }
 
+// TestE2EAlertEscalationRESTResolved: with the real Alertmanager and two
+// replicas, a group whose service has no routing key pages a REST incident,
+// and when the group resolves that incident is resolved at PagerDuty, once.
+func TestE2EAlertEscalationRESTResolved(t *testing.T) {
+	clock := &skipClock{}
+	aw := newAlertsWorld(t, clock)
+	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	disk := alertFor("DiskFull", "db", "db-1", "warning", start)
+	aw.post(t, disk)
+	aw.waitFor(t, "the DiskFull message", func() bool { return len(aw.alertMessages(aw.Ops, "DiskFull")) == 1 })
+	msg := aw.alertMessages(aw.Ops, "DiskFull")[0]
+
+	clock.Advance(11 * time.Minute)
+	aw.waitFor(t, "the page on the message", func() bool { return strings.Contains(aw.current(msg), "db on-call") })
+	incs := aw.pd.Incidents()
+	if len(incs) != 1 || incs[0].Status != "triggered" {
+		t.Fatalf("PagerDuty incidents %+v, want one open", incs)
+	}
+	disk.EndsAt = time.Now().UTC()
+	aw.post(t, disk)
+	aw.waitFor(t, "the group resolved", func() bool { return strings.Contains(aw.current(msg), "RESOLVED") })
+	poll(t, "the incident resolved at PagerDuty", func() bool {
+		incs := aw.pd.Incidents()
+		return len(incs) == 1 && incs[0].Status == "resolved"
+	})
+	if got := aw.pd.Incidents()[0]; got.ResolvedBy != "opsbot@example.com" {
+		t.Errorf("incident %+v, want it resolved as opsbot@example.com", got)
+	}
+	if n := aw.pd.Requests("PUT /incidents"); n != 1 {
+		t.Errorf("%d PUT /incidents, want 1", n)
+	}
+}
+
 // TestE2EAlertsResolvedWhileSilenced: Alertmanager sends nothing about
 // silenced alerts, not even that they resolved, and then forgets them. Two
 // groups are silenced from their messages; one's alert resolves during the

@@ -309,7 +309,7 @@ func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker 
 		}
 	}
 	if a.pager != nil {
-		acfg.Pager = a.pager
+		acfg.Pager, acfg.PageResolver = a.pager, a.pager
 	}
 	if len(cfg.File.PagerDuty.RoutingKeys) > 0 {
 		ev, err := pagerduty.NewEvents(pagerduty.EventsConfig{URL: cfg.PagerDutyEventsURL, HTTPClient: d.HTTPClient,

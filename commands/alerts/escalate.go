@@ -28,14 +28,18 @@ const maxTimelineAlerts = 100
 // errAlready aborts a state update that someone else already made.
 var errAlready = errors.New("already done")
 
-// escalateDue fires due escalations, refreshes groups whose message
-// changes at a set time and checks quiet groups against Alertmanager. Each
-// claimed timer is leased, so that one replica handles it and another
-// retries it only if that one died.
+// escalateDue fires due escalations, resolves the pages of groups that
+// resolved, refreshes groups whose message changes at a set time and checks
+// quiet groups against Alertmanager. Each claimed timer is leased, so that
+// one replica handles it and another retries it only if that one died (or
+// failed).
 func (s *Service) escalateDue(ctx context.Context) {
 	now := s.clock.Now()
 	// Checks against Alertmanager come last: they wait on its API.
 	defer s.reconcileDue(ctx, now)
+	// After the escalations, which may queue the page of a group that
+	// resolved meanwhile.
+	defer s.unpageDue(ctx, now)
 	ids, err := s.store.ClaimTimers(ctx, refreshKind, now, s.lease, 100)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("refresh timers not claimed", zap.Error(err))
@@ -146,12 +150,28 @@ func (s *Service) escalate(ctx context.Context, id string) {
 	}
 	st, err = s.store.UpdateState(ctx, id, true, func(x *bot.AlertGroupState) error {
 		if x.Episode == g.Episode && x.PagedAt.IsZero() {
-			x.PagedAt, x.PagedVia, x.PagedService, x.PageURL = now, via, svc, url
+			x.PagedAt, x.PagedVia, x.PagedService, x.PageURL, x.PageID = now, via, svc, url, pageID
 		}
 		return nil
 	})
 	if err != nil {
-		log.Error("page sent but not recorded", zap.Error(err))
+		// The escalation stays claimed: when its lease ends it pages
+		// again, PagerDuty answers with this same page (dedup key,
+		// incident key), and that is recorded then.
+		log.Error("page sent but not recorded; recorded when its lease ends", zap.String("page", pageID), zap.Error(err))
+		return
+	}
+	if via == pagedViaREST && (st.Episode != g.Episode || (st.PageID == pageID && st.ShownResolved && !st.PageResolved)) {
+		// The group resolved while this page was on its way: its
+		// resolution was shown (and queued the pages it knew of) before
+		// this one was recorded, or its state already moved on to a new
+		// episode without it.
+		if err := s.queueUnpage(ctx, id, pageID); err != nil {
+			// No render will queue it again: resolve it now.
+			log.Warn("page of a group that resolved meanwhile not queued for resolution; resolving it now",
+				zap.String("page", pageID), zap.Error(err))
+			s.unpageOnce(ctx, id, pageID, log.With(zap.String("pd_incident", pageID)))
+		}
 	}
 	if err := s.store.CancelTimer(ctx, escalateKind, id); err != nil {
 		log.Warn("escalation not cancelled after paging", zap.Error(err))

@@ -79,26 +79,200 @@ func TestEscalationPagesOnce(t *testing.T) {
 	}
 }
 
-func TestEscalationThroughRESTIncident(t *testing.T) {
-	w := newWorld(t)
-	clock := bottest.NewClock(t0)
-	r := w.replica(withClock(clock))
-	id := r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
-	flush(r)
+// restPaged makes a DiskFull group (route escalating to the db service,
+// which has no routing key) page a REST incident: three escalation rounds
+// at once across the replicas make one incident.
+func restPaged(t *testing.T, w *world, clock *bottest.Clock, rs ...*replica) (string, fakepd.Incident) {
+	t.Helper()
+	w.pd.SetNow(clock.Now)
+	id := rs[0].notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
+	flush(rs...)
 	clock.Add(5 * time.Minute)
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.svc.escalateDue(context.Background()) }()
+		go func() { defer wg.Done(); rs[i%len(rs)].svc.escalateDue(context.Background()) }()
 	}
 	wg.Wait()
 	incs := w.pd.Incidents()
 	if len(incs) != 1 || incs[0].ServiceID != "PSVCDB" || incs[0].IncidentKey != "alertgroup-"+id+"-1" ||
-		!strings.Contains(incs[0].Title, "DiskFull") || incs[0].From != "opsbot@example.com" {
-		t.Fatalf("PagerDuty incidents %+v", incs)
+		!strings.Contains(incs[0].Title, "DiskFull") || incs[0].From != "opsbot@example.com" || incs[0].Status != "triggered" {
+		t.Fatalf("PagerDuty incidents %+v, want one triggered on PSVCDB", incs)
 	}
-	if g := r.group(id); g.State.PagedVia != pagedViaREST || !strings.Contains(g.State.PageURL, incs[0].ID) {
-		t.Errorf("state %+v", g.State)
+	if g := rs[0].group(id); g.State.PagedVia != pagedViaREST || g.State.PageID != incs[0].ID ||
+		!strings.Contains(g.State.PageURL, incs[0].ID) || g.State.PageResolved {
+		t.Fatalf("state %+v, want the page %s recorded, not resolved", g.State, incs[0].ID)
+	}
+	return id, incs[0]
+}
+
+// resolveDisk sends the resolution of restPaged's group, and lets the
+// edit interval pass so that the next flush shows it.
+func resolveDisk(r *replica, clock *bottest.Clock) {
+	r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute)).resolvedAt(clock.Now())))
+	clock.Add(time.Second)
+}
+
+// pdIncident returns the fake PagerDuty's incident id.
+func (w *world) pdIncident(id string) fakepd.Incident {
+	w.t.Helper()
+	for _, inc := range w.pd.Incidents() {
+		if inc.ID == id {
+			return inc
+		}
+	}
+	w.t.Fatalf("no incident %s at PagerDuty", id)
+	return fakepd.Incident{}
+}
+
+// TestEscalationThroughRESTIncident: a route's service without a routing
+// key is paged with a REST incident, once however many replicas look; when
+// the group resolves, that incident is resolved at PagerDuty once, as
+// opsbot's PagerDuty user, and the group's state records it.
+func TestEscalationThroughRESTIncident(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	r1, r2 := w.replica(withClock(clock)), w.replica(withClock(clock))
+	id, inc := restPaged(t, w, clock, r1, r2)
+
+	// Still firing: the incident stays open.
+	clock.Add(time.Minute)
+	flush(r1, r2)
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" || w.pd.Requests("PUT /incidents") != 0 {
+		t.Fatalf("incident %+v after %d PUT /incidents while the group fires, want it open and untouched", got, w.pd.Requests("PUT /incidents"))
+	}
+
+	resolveDisk(r2, clock)
+	flush(r1, r2)
+	got := w.pdIncident(inc.ID)
+	if got.Status != "resolved" || got.ResolvedBy != "opsbot@example.com" || !got.ResolvedAt.Equal(clock.Now().UTC()) {
+		t.Fatalf("incident %+v, want it resolved by opsbot@example.com when the group resolved", got)
+	}
+	if g := r1.group(id); !g.State.PageResolved || g.State.PageID != inc.ID {
+		t.Errorf("state %+v, want the resolution of %s recorded", g.State, inc.ID)
+	}
+	// Later rounds on both replicas, past every lease, resolve nothing
+	// again.
+	for i := 0; i < 3; i++ {
+		clock.Add(time.Hour)
+		flush(r1, r2)
+	}
+	if n := w.pd.Requests("PUT /incidents"); n != 1 {
+		t.Errorf("%d PUT /incidents, want 1", n)
+	}
+	if n := len(w.pd.Incidents()); n != 1 {
+		t.Errorf("%d PagerDuty incidents, want 1", n)
+	}
+}
+
+// TestRESTIncidentResolutionRetried: PagerDuty failing to resolve the
+// incident (500s, 429s beyond the client's own retries) does not make a
+// retry loop, nor is it forgotten: the resolution is retried when its lease
+// ends, by either replica, and happens once.
+func TestRESTIncidentResolutionRetried(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	r1, r2 := w.replica(withClock(clock)), w.replica(withClock(clock))
+	id, inc := restPaged(t, w, clock, r1, r2)
+
+	// The client tries twice per round (MaxAttempts 2 in the harness).
+	w.pd.FailNextOn("PUT /incidents", 1, fakepd.Fault{Status: http.StatusInternalServerError})
+	w.pd.FailNextOn("PUT /incidents", 1, fakepd.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0"})
+	resolveDisk(r1, clock)
+	flush(r1, r2)
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" || w.pd.Requests("PUT /incidents") != 2 {
+		t.Fatalf("incident %+v after %d PUT /incidents, want it still open after the 2 failed tries", got, w.pd.Requests("PUT /incidents"))
+	}
+	if g := r1.group(id); g.State.PageResolved {
+		t.Fatalf("state %+v records a resolution that failed", g.State)
+	}
+	clock.Add(30 * time.Second)
+	flush(r1, r2)
+	if n := w.pd.Requests("PUT /incidents"); n != 2 {
+		t.Fatalf("retried within the lease: %d PUT /incidents, want still 2", n)
+	}
+
+	w.pd.FailNextOn("PUT /incidents", 2, fakepd.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0"})
+	clock.Add(time.Minute)
+	flush(r1, r2)
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" || w.pd.Requests("PUT /incidents") != 4 {
+		t.Fatalf("incident %+v after %d PUT /incidents, want still open after 2 more rate-limited tries", got, w.pd.Requests("PUT /incidents"))
+	}
+
+	clock.Add(2 * time.Minute)
+	flush(r1, r2)
+	if got := w.pdIncident(inc.ID); got.Status != "resolved" || got.ResolvedBy != "opsbot@example.com" {
+		t.Fatalf("incident %+v, want it resolved once PagerDuty answers", got)
+	}
+	if g := r2.group(id); !g.State.PageResolved {
+		t.Errorf("state %+v, want the resolution recorded", g.State)
+	}
+	clock.Add(time.Hour)
+	flush(r1, r2)
+	if n := w.pd.Requests("PUT /incidents"); n != 5 {
+		t.Errorf("%d PUT /incidents, want 5 (4 failed, 1 resolved)", n)
+	}
+}
+
+// TestRESTIncidentResolvedAtPagerDuty: someone resolved the incident in
+// PagerDuty first; opsbot's resolution finds it so, takes that as done and
+// records it, and does not try again.
+func TestRESTIncidentResolvedAtPagerDuty(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	r := w.replica(withClock(clock))
+	id, inc := restPaged(t, w, clock, r)
+	w.pd.SetIncidentStatus(inc.ID, "resolved")
+	resolveDisk(r, clock)
+	flush(r)
+	if got := w.pdIncident(inc.ID); got.Status != "resolved" || got.ResolvedBy != "" {
+		t.Errorf("incident %+v, want it as the person at PagerDuty left it", got)
+	}
+	if g := r.group(id); !g.State.PageResolved {
+		t.Errorf("state %+v, want the resolution recorded", g.State)
+	}
+	clock.Add(time.Hour)
+	flush(r)
+	if n := w.pd.Requests("PUT /incidents"); n != 1 {
+		t.Errorf("%d PUT /incidents, want 1", n)
+	}
+}
+
+// TestRESTIncidentOfAnEarlierEpisodeResolved: the group resolves and fires
+// again before any render shows the resolution, so its state moves on to
+// the new episode at once; the earlier episode's incident is still resolved,
+// and the new episode pages (and later resolves) an incident of its own.
+func TestRESTIncidentOfAnEarlierEpisodeResolved(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	r := w.replica(withClock(clock))
+	id, first := restPaged(t, w, clock, r)
+	resolveDisk(r, clock)
+	clock.Add(time.Minute)
+	again := clock.Now()
+	r.notify(diskGroup(disk("db-1", again)))
+	flush(r)
+	if g := r.group(id); g.Episode != 2 || g.State.Episode != 2 || g.State.PageID != "" {
+		t.Fatalf("group episode %d, state %+v, want the second episode's fresh state", g.Episode, g.State)
+	}
+	if got := w.pdIncident(first.ID); got.Status != "resolved" {
+		t.Fatalf("first episode's incident %+v, want it resolved", got)
+	}
+
+	clock.Add(5 * time.Minute)
+	flush(r)
+	incs := w.pd.Incidents()
+	if len(incs) != 2 || incs[1].IncidentKey != "alertgroup-"+id+"-2" || incs[1].Status != "triggered" {
+		t.Fatalf("PagerDuty incidents %+v, want a second, open, for episode 2", incs)
+	}
+	r.notify(diskGroup(disk("db-1", again).resolvedAt(clock.Now())))
+	clock.Add(time.Second)
+	flush(r)
+	if got := w.pdIncident(incs[1].ID); got.Status != "resolved" {
+		t.Errorf("second episode's incident %+v, want it resolved", got)
+	}
+	if n := w.pd.Requests("PUT /incidents"); n != 2 {
+		t.Errorf("%d PUT /incidents, want 2", n)
 	}
 }
 
@@ -279,8 +453,8 @@ func TestEscalationFindsItsEarlierPage(t *testing.T) {
 		t.Fatalf("PagerDuty incidents %+v, want only the earlier one", incs)
 	}
 	g := r.group(id)
-	if g.State.PagedAt.IsZero() || g.State.PagedVia != pagedViaREST || g.State.PageURL != earlier.URL {
-		t.Errorf("state %+v, want the earlier page %s recorded", g.State, earlier.URL)
+	if g.State.PagedAt.IsZero() || g.State.PagedVia != pagedViaREST || g.State.PageURL != earlier.URL || g.State.PageID != earlier.ID {
+		t.Errorf("state %+v, want the earlier page %s recorded", g.State, earlier.ID)
 	}
 }
 
@@ -324,5 +498,60 @@ func TestEscalationResumesAfterTheSilence(t *testing.T) {
 				t.Errorf("%d pages after the silence ended and escalate.after passed, want 1", n)
 			}
 		})
+	}
+}
+
+// gatedPager holds Page calls until the test lets them go on.
+type gatedPager struct {
+	bot.Pager
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p *gatedPager) Page(ctx context.Context, req bot.PageRequest) (bot.PageResult, error) {
+	p.entered <- struct{}{}
+	<-p.release
+	return p.Pager.Page(ctx, req)
+}
+
+// TestRESTPageRecordedAfterTheGroupResolved: the group resolves, and its
+// resolution is shown, while the escalation's page is on its way to
+// PagerDuty. The page recorded after that is still resolved, once.
+func TestRESTPageRecordedAfterTheGroupResolved(t *testing.T) {
+	w := newWorld(t)
+	w.pd.SetNow(time.Now)
+	clock := bottest.NewClock(t0)
+	gate := &gatedPager{Pager: w.pager, entered: make(chan struct{}), release: make(chan struct{})}
+	r1 := w.replica(withClock(clock), func(cfg *Config) { cfg.Pager = gate })
+	r2 := w.replica(withClock(clock))
+	id := r1.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
+	flush(r1, r2)
+	clock.Add(5 * time.Minute)
+	escalated := make(chan struct{})
+	go func() { defer close(escalated); r1.svc.escalateDue(context.Background()) }()
+	<-gate.entered
+
+	resolveDisk(r2, clock)
+	flush(r2)
+	if g := r2.group(id); !g.State.ShownResolved || g.State.PageID != "" {
+		t.Fatalf("state %+v, want the resolution shown before any page is recorded", g.State)
+	}
+	close(gate.release)
+	<-escalated
+	incs := w.pd.Incidents()
+	if len(incs) != 1 {
+		t.Fatalf("PagerDuty incidents %+v, want 1", incs)
+	}
+	flush(r1, r2)
+	if got := w.pdIncident(incs[0].ID); got.Status != "resolved" {
+		t.Errorf("incident %+v, want it resolved: its group resolved", got)
+	}
+	if g := r2.group(id); g.State.PageID != incs[0].ID || !g.State.PageResolved {
+		t.Errorf("state %+v, want the page recorded and resolved", g.State)
+	}
+	clock.Add(time.Hour)
+	flush(r1, r2)
+	if n := w.pd.Requests("PUT /incidents"); n != 1 {
+		t.Errorf("%d PUT /incidents, want 1", n)
 	}
 }

@@ -154,7 +154,7 @@ func (w *world) replica(opts ...option) *replica {
 	}
 	cfg := Config{
 		Chat: w.chat, Store: store, Locker: redis.NewLocker(w.rdb), Timeline: w.tl, Incidents: w.incident,
-		Silencer: silencer, Pager: w.pager, EventPager: w.eventPg, RoutingKeys: map[string]string{"checkout": routingKey},
+		Silencer: silencer, Pager: w.pager, PageResolver: w.pager, EventPager: w.eventPg, RoutingKeys: map[string]string{"checkout": routingKey},
 		Token: token, Logger: zaptest.NewLogger(w.t), Settings: w.settings(), PollInterval: 20 * time.Millisecond,
 		Decoders: map[bot.AlertSource]DecodeFunc{bot.AlertSourceAlertmanager: alertmanager.Decode, bot.AlertSourceGrafana: alertmanager.DecodeGrafana},
 	}

@@ -75,16 +75,14 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	if st.Episode != g.Episode {
 		// The group fires again after resolving: a new message, and the
 		// previous one keeps its final state.
-		st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			if x.Episode != g.Episode {
+		st, err = s.closeEpisodeState(ctx, id, func(x *bot.AlertGroupState) bool { return x.Episode != g.Episode },
+			func(x *bot.AlertGroupState) {
 				prev := x.Message
 				if x.ShownResolved {
 					prev = bot.MessageRef{}
 				}
 				*x = bot.AlertGroupState{Episode: g.Episode, Previous: prev}
-			}
-			return nil
-		})
+			})
 		if err != nil {
 			log.Warn("alert group state not reset for its new episode", zap.Error(err))
 			s.retryLater(ctx, id, log)
@@ -171,14 +169,18 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		s.finishPrevious(rctx, id, &g, log)
 	}
 	if g.Firing == 0 && !st.ShownResolved {
-		if st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			if x.Episode == g.Episode {
-				x.ShownResolved = true
-			}
-			return nil
-		}); err == nil {
+		st, err = s.closeEpisodeState(ctx, id, func(x *bot.AlertGroupState) bool { return x.Episode == g.Episode },
+			func(x *bot.AlertGroupState) { x.ShownResolved = true })
+		var nq errPageNotQueued
+		switch {
+		case err == nil:
 			g.State = st
-		} else {
+		case errors.As(err, &nq):
+			// Retried with the render, which edits nothing this time.
+			log.Warn("alert group's page not queued for resolution", zap.Error(err))
+			s.retryLater(ctx, id, log)
+			return g, false, err
+		default:
 			log.Warn("resolved message not recorded", zap.Error(err))
 		}
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	// API, used for services with a routing key.
 	Pager      bot.Pager
 	EventPager bot.EventPager
+	// PageResolver resolves the REST incidents of escalations when their
+	// group resolves (the Events API resolves through EventPager); nil
+	// leaves them open.
+	PageResolver bot.PageResolver
 	// RoutingKeys maps service names to Events API routing keys. Secrets:
 	// never logged.
 	RoutingKeys map[string]string
@@ -92,6 +96,7 @@ type Service struct {
 	lister    AlertLister
 	pager     bot.Pager
 	events    bot.EventPager
+	resolver  bot.PageResolver
 	keys      map[string]string
 	token     string
 	decoders  map[bot.AlertSource]DecodeFunc
@@ -143,7 +148,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		chat: cfg.Chat, store: cfg.Store, locker: cfg.Locker, timeline: cfg.Timeline, incidents: cfg.Incidents,
-		silencer: cfg.Silencer, lister: cfg.Lister, pager: cfg.Pager, events: cfg.EventPager, keys: cfg.RoutingKeys, token: cfg.Token,
+		silencer: cfg.Silencer, lister: cfg.Lister, pager: cfg.Pager, events: cfg.EventPager, resolver: cfg.PageResolver,
+		keys: cfg.RoutingKeys, token: cfg.Token,
 		decoders: cfg.Decoders, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, set: set, metrics: m,
 		workers: cfg.Workers, pollInterval: cfg.PollInterval, lease: cfg.EscalationLease,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{}, failures: map[string]int{},

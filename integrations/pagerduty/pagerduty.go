@@ -1,7 +1,9 @@
 // Package pagerduty connects opsbot to PagerDuty's REST API through the
 // go-pagerduty client: it is the on-call provider behind /oncall and handoffs
 // (bot.OnCallProvider), the maker of the overrides behind cover requests and
-// `/oncall override`, and the pager behind `/incident page` (bot.Pager).
+// `/oncall override`, and the pager behind `/incident page` and alert
+// escalations (bot.Pager), which resolves the incidents of escalations when
+// their alert group resolves (bot.PageResolver).
 //
 // Every call takes the caller's context, has its own deadline, and is retried
 // with backoff on 429 (after Retry-After) and 5xx while the context allows.
@@ -44,7 +46,8 @@ type Config struct {
 	// HTTPClient defaults to a client with sane timeouts.
 	HTTPClient *http.Client
 	// FromEmail is the PagerDuty user e-mail sent as the From header of the
-	// incidents opsbot creates; required when Services is not empty.
+	// incidents opsbot creates and resolves; required when Services is not
+	// empty.
 	FromEmail string
 	// Services maps names usable in `/incident page NAME` to service IDs.
 	Services map[string]string
@@ -89,6 +92,7 @@ const (
 var (
 	_ bot.OnCallProvider = (*Client)(nil)
 	_ bot.Pager          = (*Client)(nil)
+	_ bot.PageResolver   = (*Client)(nil)
 )
 
 // Error classes, for errors.Is.
@@ -547,4 +551,65 @@ func (c *Client) openIncidentByKey(ctx context.Context, serviceID, key string) (
 		return nil, false
 	}
 	return &resp.Incidents[0], true
+}
+
+// ResolvePage implements bot.PageResolver: it resolves an incident (PUT
+// /incidents) as FromEmail, the user who created it. Resolving is
+// idempotent, so 5xx and network failures are retried like 429s.
+func (c *Client) ResolvePage(ctx context.Context, id string) error {
+	op := fmt.Sprintf("resolve incident %q", id)
+	switch {
+	case !validID(id):
+		// The ID goes into a URL path.
+		return &Error{Op: op, Class: ErrInvalid, Detail: "not a PagerDuty ID"}
+	case c.cfg.FromEmail == "":
+		return &Error{Op: op, Class: ErrInvalid, Detail: "from_email is required to resolve incidents (the From header)"}
+	}
+	err := c.call(ctx, op, true, func(ctx context.Context) error {
+		_, err := c.api.ManageIncidentsWithContext(ctx, c.cfg.FromEmail, []pd.ManageIncidentsOptions{{ID: id, Status: "resolved"}})
+		return err
+	})
+	if errors.Is(err, ErrInvalid) {
+		// PagerDuty refuses to resolve a resolved incident with a plain
+		// 400; the incident's status tells that case from others without
+		// reading its prose.
+		if status, ok := c.incidentStatus(ctx, id); ok && status == "resolved" {
+			c.log.Info("incident already resolved at PagerDuty", zap.String("pd_incident", id))
+			return nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.log.Info("incident resolved", zap.String("pd_incident", id))
+	return nil
+}
+
+// incidentStatus reads an incident's status; ok is false when the read
+// fails.
+func (c *Client) incidentStatus(ctx context.Context, id string) (string, bool) {
+	var inc *pd.Incident
+	err := c.call(ctx, fmt.Sprintf("get incident %q", id), true, func(ctx context.Context) error {
+		var err error
+		inc, err = c.api.GetIncidentWithContext(ctx, id)
+		return err
+	})
+	if err != nil {
+		return "", false
+	}
+	return inc.Status, true
+}
+
+// validID reports whether id looks like a PagerDuty object ID (letters and
+// digits).
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }

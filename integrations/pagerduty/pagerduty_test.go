@@ -413,3 +413,89 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestResolvePage(t *testing.T) {
+	tests := []struct {
+		name string
+		// id is the incident to resolve; empty means the one paged.
+		id string
+		// before changes the fake after the page.
+		before     func(f *fakepd.Server)
+		from       string
+		faults     []fakepd.Fault
+		wantClass  error
+		wantPuts   int
+		wantGets   int
+		wantWaits  []time.Duration
+		wantStatus string
+		wantBy     string
+	}{
+		{name: "resolved", wantPuts: 1, wantStatus: "resolved", wantBy: "opsbot@example.com"},
+		{name: "acknowledged at PagerDuty is resolved", before: func(f *fakepd.Server) { f.SetIncidentStatus("PINC0001", "acknowledged") },
+			wantPuts: 1, wantStatus: "resolved", wantBy: "opsbot@example.com"},
+		{name: "already resolved at PagerDuty is success", before: func(f *fakepd.Server) { f.SetIncidentStatus("PINC0001", "resolved") },
+			wantPuts: 1, wantGets: 1, wantStatus: "resolved"},
+		{name: "unknown incident is not found", id: "PNOPE", wantClass: bot.ErrNotFound, wantPuts: 1, wantStatus: "triggered"},
+		{name: "other 400 is a rejection", from: "nobody@example.com", wantClass: ErrInvalid, wantPuts: 1, wantGets: 1, wantStatus: "triggered"},
+		{name: "429 honours Retry-After then resolves", faults: []fakepd.Fault{{Status: 429, RetryAfter: "7"}},
+			wantPuts: 2, wantWaits: []time.Duration{7 * time.Second}, wantStatus: "resolved", wantBy: "opsbot@example.com"},
+		{name: "429 every time is a rate limit", faults: []fakepd.Fault{{Status: 429, RetryAfter: "1"}, {Status: 429, RetryAfter: "1"}, {Status: 429, RetryAfter: "1"}},
+			wantClass: ErrRateLimited, wantPuts: 3, wantWaits: []time.Duration{time.Second, time.Second}, wantStatus: "triggered"},
+		{name: "500 is repeated: resolving twice is harmless", faults: []fakepd.Fault{{Status: 500}},
+			wantPuts: 2, wantStatus: "resolved", wantBy: "opsbot@example.com"},
+		{name: "503 every time is unavailable", faults: []fakepd.Fault{{Status: 503}, {Status: 503}, {Status: 503}},
+			wantClass: ErrUnavailable, wantPuts: 3, wantStatus: "triggered"},
+		{name: "not an ID", id: "P1/../../users", wantClass: ErrInvalid, wantStatus: "triggered"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := world(t)
+			c, s := newClient(t, f, nil)
+			res, err := c.Page(context.Background(), bot.PageRequest{Service: "checkout", Title: "checkout errors", IncidentKey: "alertgroup-g1-1"})
+			if err != nil {
+				t.Fatalf("Page: %v", err)
+			}
+			if tc.before != nil {
+				tc.before(f)
+			}
+			if tc.from != "" {
+				c, s = newClient(t, f, func(cfg *Config) { cfg.FromEmail = tc.from })
+			}
+			for _, fl := range tc.faults {
+				f.FailNextOn("PUT /incidents", 1, fl)
+			}
+			id := tc.id
+			if id == "" {
+				id = res.ID
+			}
+			err = c.ResolvePage(context.Background(), id)
+			switch {
+			case tc.wantClass == nil && err != nil:
+				t.Fatalf("got error %v, want success", err)
+			case tc.wantClass != nil && !errors.Is(err, tc.wantClass):
+				t.Fatalf("got error %v, want class %v", err, tc.wantClass)
+			}
+			if err != nil && strings.Contains(err.Error(), token) {
+				t.Errorf("error %q contains the token", err)
+			}
+			if errors.Is(tc.wantClass, bot.ErrNotFound) && Temporary(err) {
+				t.Errorf("got temporary %v, want a permanent error", err)
+			}
+			if got := f.Requests("PUT /incidents"); got != tc.wantPuts {
+				t.Errorf("got %d PUT /incidents, want %d", got, tc.wantPuts)
+			}
+			if got := f.Requests("GET /incidents/{id}"); got != tc.wantGets {
+				t.Errorf("got %d GET /incidents/{id}, want %d", got, tc.wantGets)
+			}
+			if tc.wantWaits != nil {
+				if diff := cmp.Diff(tc.wantWaits, s.got); diff != "" {
+					t.Errorf("waits (-want +got):\n%s", diff)
+				}
+			}
+			incs := f.Incidents()
+			if len(incs) != 1 || incs[0].Status != tc.wantStatus || incs[0].ResolvedBy != tc.wantBy {
+				t.Errorf("got incidents %+v, want PINC0001 %s by %q", incs, tc.wantStatus, tc.wantBy)
+			}
+		})
+	}
+}

@@ -1,14 +1,18 @@
 // Package fakepd is a fake PagerDuty REST API for tests and demos. It speaks
 // the real wire format for the endpoints opsbot uses (GET /oncalls,
 // /schedules, /schedules/{id}, /users, /users/{id}, /services, /incidents,
-// POST /incidents, and the overrides endpoints GET/POST
-// /schedules/{id}/overrides and DELETE /schedules/{id}/overrides/{id}, which
-// /oncalls and the final schedule reflect),
+// /incidents/{id}, POST /incidents, PUT /incidents, and the overrides
+// endpoints GET/POST /schedules/{id}/overrides and DELETE
+// /schedules/{id}/overrides/{id}, which /oncalls and the final schedule
+// reflect),
 // with PagerDuty's JSON shapes, offset pagination (limit/offset/more/total),
 // the `Authorization: Token token=…` check and the `From` header on incident
-// creation. Tests set its state (users, schedules with layers and overrides,
-// escalation policies, services) and inject failures: 429 with Retry-After,
-// 5xx, and latency.
+// creation and updates. Incidents keep a status that PUT /incidents changes
+// (triggered, acknowledged, resolved) and that the list and get endpoints
+// report. Tests set its state (users, schedules with layers and overrides,
+// escalation policies, services, an incident's status as if someone changed
+// it at PagerDuty) and inject failures: 429 with Retry-After, 5xx, and
+// latency.
 //
 // Each test starts its own server with New; nothing is global.
 package fakepd
@@ -66,7 +70,8 @@ type Service struct {
 	ID, Name, EscalationPolicyID string
 }
 
-// Incident is an incident created through POST /incidents, as received.
+// Incident is an incident created through POST /incidents, as received,
+// with the status later requests gave it.
 type Incident struct {
 	ID          string
 	Number      int
@@ -78,6 +83,12 @@ type Incident struct {
 	From      string
 	Assignees []string // user IDs
 	CreatedAt time.Time
+	// Status is "triggered", "acknowledged" or "resolved".
+	Status string
+	// ResolvedAt is when it was resolved and ResolvedBy the From header of
+	// the request that resolved it ("" when SetIncidentStatus did).
+	ResolvedAt time.Time
+	ResolvedBy string
 }
 
 // Fault is an injected failure for the next request(s).
@@ -140,6 +151,7 @@ func NewServer(token string) *Server {
 	mux.HandleFunc("GET /users/{id}", s.getUser)
 	mux.HandleFunc("GET /services", s.listServices)
 	mux.HandleFunc("POST /incidents", s.createIncident)
+	s.handleIncidents(mux)
 	s.handleOverrides(mux)
 	s.srv = httptest.NewServer(s.middleware(mux))
 	s.URL = s.srv.URL
@@ -604,14 +616,8 @@ type createBody struct {
 func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from := r.Header.Get("From")
-	known := false
-	for _, u := range s.users {
-		if from != "" && strings.EqualFold(u.Email, from) {
-			known = true
-		}
-	}
-	if !known {
+	from, ok := s.requester(r)
+	if !ok {
 		invalidInput(w, "Requester User Not Found")
 		return
 	}
@@ -637,7 +643,7 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.IncidentKey != "" {
 		for _, old := range s.incidents {
-			if old.ServiceID == svc.ID && old.IncidentKey == in.IncidentKey {
+			if old.ServiceID == svc.ID && old.IncidentKey == in.IncidentKey && old.Status != statusResolved {
 				writeError(w, http.StatusBadRequest, 2001, "Invalid Input Provided",
 					[]string{fmt.Sprintf("Open incident with key '%s' already exists.", in.IncidentKey)})
 				return
@@ -646,24 +652,13 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().UTC()
 	inc := Incident{ID: fmt.Sprintf("PINC%04d", len(s.incidents)+1), Number: len(s.incidents) + 1, Title: in.Title,
-		ServiceID: svc.ID, IncidentKey: in.IncidentKey, From: from, CreatedAt: now}
+		ServiceID: svc.ID, IncidentKey: in.IncidentKey, From: from, CreatedAt: now, Status: statusTriggered}
 	if in.Body != nil {
 		inc.Details = in.Body.Details
 	}
 	inc.Assignees = s.firstLevel(svc.EscalationPolicyID, now)
 	s.incidents = append(s.incidents, inc)
-	var assignments []map[string]any
-	for _, id := range inc.Assignees {
-		assignments = append(assignments, map[string]any{"at": ts(now), "assignee": s.userRef(id, false)})
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"incident": map[string]any{
-		"id": inc.ID, "type": "incident", "summary": fmt.Sprintf("[#%d] %s", inc.Number, inc.Title),
-		"self": s.URL + "/incidents/" + inc.ID, "html_url": "https://example.pagerduty.com/incidents/" + inc.ID,
-		"incident_number": inc.Number, "title": inc.Title, "status": "triggered", "urgency": "high",
-		"incident_key": inc.IncidentKey, "created_at": ts(now),
-		"service":     map[string]any{"id": svc.ID, "type": "service_reference", "summary": svc.Name},
-		"assignments": assignments,
-	}})
+	writeJSON(w, http.StatusCreated, map[string]any{"incident": s.incidentJSON(&inc)})
 }
 
 func (s *Server) firstLevel(epID string, at time.Time) []string {

@@ -10,18 +10,17 @@ import (
 )
 
 // The overrides API (GET/POST /schedules/{id}/overrides, DELETE
-// /schedules/{id}/overrides/{override_id}), the user search (GET /users)
-// that finds a PagerDuty account by e-mail, and the incident search by key
-// (GET /incidents), with PagerDuty's shapes and errors: 400 with code 2001
-// for an invalid window or an unknown user, 404 with code 2100 for an
-// unknown schedule or override, and whatever FailNextOn injects.
+// /schedules/{id}/overrides/{override_id}) and the user search (GET /users)
+// that finds a PagerDuty account by e-mail, with PagerDuty's shapes and
+// errors: 400 with code 2001 for an invalid window or an unknown user, 404
+// with code 2100 for an unknown schedule or override, and whatever
+// FailNextOn injects.
 
 func (s *Server) handleOverrides(mux *http.ServeMux) {
 	mux.HandleFunc("GET /schedules/{id}/overrides", s.listOverrides)
 	mux.HandleFunc("POST /schedules/{id}/overrides", s.createOverride)
 	mux.HandleFunc("DELETE /schedules/{id}/overrides/{oid}", s.deleteOverride)
 	mux.HandleFunc("GET /users", s.listUsers)
-	mux.HandleFunc("GET /incidents", s.listIncidents)
 }
 
 // routeOf names a request's route for Requests and FailNextOn, e.g.
@@ -37,6 +36,8 @@ func routeOf(r *http.Request) string {
 		return r.Method + " /schedules/{id}"
 	case strings.HasPrefix(p, "/users/"):
 		return r.Method + " /users/{id}"
+	case strings.HasPrefix(p, "/incidents/"):
+		return r.Method + " /incidents/{id}"
 	}
 	return r.Method + " " + p
 }
@@ -218,28 +219,4 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		items = append(items, s.userRef(id, true))
 	}
 	writeList(w, r, "users", items)
-}
-
-func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := r.URL.Query()
-	key, services := q.Get("incident_key"), q["service_ids[]"]
-	var items []map[string]any
-	for _, inc := range s.incidents {
-		if (key != "" && inc.IncidentKey != key) || !inList(services, inc.ServiceID) {
-			continue
-		}
-		var assignments []map[string]any
-		for _, id := range inc.Assignees {
-			assignments = append(assignments, map[string]any{"at": ts(inc.CreatedAt), "assignee": s.userRef(id, false)})
-		}
-		items = append(items, map[string]any{
-			"id": inc.ID, "type": "incident", "summary": fmt.Sprintf("[#%d] %s", inc.Number, inc.Title),
-			"html_url": "https://example.pagerduty.com/incidents/" + inc.ID, "incident_number": inc.Number,
-			"title": inc.Title, "status": "triggered", "incident_key": inc.IncidentKey, "created_at": ts(inc.CreatedAt),
-			"service": map[string]any{"id": inc.ServiceID, "type": "service_reference"}, "assignments": assignments,
-		})
-	}
-	writeList(w, r, "incidents", items)
 }
