@@ -456,6 +456,42 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if _, err := config.ParseFile("deploy/opsbot.yaml", []byte(readRepoFile(t, "deploy/opsbot.yaml"))); err != nil {
 		t.Error(err)
 	}
+	// The config file examples in the READMEs decode too.
+	for _, ex := range []struct{ file, heading string }{
+		{"README.md", "### Config file"},
+		{"README.md", "### Web view"},
+		{"deploy/README.md", "## Alerts from Alertmanager and Grafana"},
+	} {
+		block := yamlBlockAfter(t, ex.file, ex.heading)
+		if _, err := config.ParseFile(ex.file+" ("+ex.heading+")", []byte(block)); err != nil {
+			t.Errorf("%v\n---\n%s", err, block)
+		}
+	}
+}
+
+// yamlBlockAfter returns the first ```yaml block after the heading, with
+// the fence's indentation (a block inside a list item) removed.
+func yamlBlockAfter(t *testing.T, file, heading string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut("\n"+readRepoFile(t, file), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no heading %q", file, heading)
+	}
+	lines := strings.Split(rest, "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "```yaml" })
+	if start < 0 {
+		t.Fatalf("%s has no yaml block after %q", file, heading)
+	}
+	indent := lines[start][:strings.Index(lines[start], "`")]
+	var b strings.Builder
+	for _, l := range lines[start+1:] {
+		if strings.TrimSpace(l) == "```" {
+			return b.String()
+		}
+		b.WriteString(strings.TrimPrefix(l, indent) + "\n")
+	}
+	t.Fatalf("%s: the yaml block after %q does not end", file, heading)
+	return ""
 }
 
 // TestHelmSchemaMatchesValues keeps values.schema.json, which refuses
