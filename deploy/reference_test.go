@@ -456,6 +456,42 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if _, err := config.ParseFile("deploy/opsbot.yaml", []byte(readRepoFile(t, "deploy/opsbot.yaml"))); err != nil {
 		t.Error(err)
 	}
+	// The config file examples in the READMEs decode too.
+	for _, ex := range []struct{ file, heading string }{
+		{"README.md", "### Config file"},
+		{"README.md", "### Web view"},
+		{"deploy/README.md", "## Alerts from Alertmanager and Grafana"},
+	} {
+		block := yamlBlockAfter(t, ex.file, ex.heading)
+		if _, err := config.ParseFile(ex.file+" ("+ex.heading+")", []byte(block)); err != nil {
+			t.Errorf("%v\n---\n%s", err, block)
+		}
+	}
+}
+
+// yamlBlockAfter returns the first ```yaml block after the heading, with
+// the fence's indentation (a block inside a list item) removed.
+func yamlBlockAfter(t *testing.T, file, heading string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut("\n"+readRepoFile(t, file), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no heading %q", file, heading)
+	}
+	lines := strings.Split(rest, "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "```yaml" })
+	if start < 0 {
+		t.Fatalf("%s has no yaml block after %q", file, heading)
+	}
+	indent := lines[start][:strings.Index(lines[start], "`")]
+	var b strings.Builder
+	for _, l := range lines[start+1:] {
+		if strings.TrimSpace(l) == "```" {
+			return b.String()
+		}
+		b.WriteString(strings.TrimPrefix(l, indent) + "\n")
+	}
+	t.Fatalf("%s: the yaml block after %q does not end", file, heading)
+	return ""
 }
 
 // TestHelmSchemaMatchesValues keeps values.schema.json, which refuses
@@ -488,4 +524,150 @@ func TestHelmSchemaMatchesValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+var metricName = regexp.MustCompile(`^opsbot_[a-z0-9_]+$`)
+
+// codeMetrics maps every metric opsbot registers to its label names, read
+// from the constructor calls that name it: prometheus.New…(…Opts{Name:
+// "opsbot_…"}, []string{labels}), prometheus.NewDesc("opsbot_…", help,
+// []string{labels}, …), or a helper taking the name as an argument.
+func codeMetrics(t *testing.T) map[string][]string {
+	t.Helper()
+	metrics := map[string][]string{}
+	named := map[string]string{} // every literal that looks like a metric name, and where
+	for _, f := range moduleFiles(t) {
+		ast.Inspect(f.ast, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.BasicLit:
+				if s, err := strconv.Unquote(n.Value); err == nil && n.Kind == token.STRING && metricName.MatchString(s) {
+					named[s] = f.fset.Position(n.Pos()).String()
+				}
+			case *ast.CallExpr:
+				var name string
+				var labels []string
+				for _, arg := range n.Args {
+					if s := metricLiteral(arg); s != "" {
+						name = s
+					}
+					if cl, ok := arg.(*ast.CompositeLit); ok {
+						if s := optsName(cl); s != "" {
+							name = s
+						}
+						if ls, ok := stringSlice(cl); ok && labels == nil {
+							labels = ls
+						}
+					}
+				}
+				if name != "" {
+					metrics[name] = labels
+				}
+			}
+			return true
+		})
+	}
+	for s, where := range named {
+		if _, ok := metrics[s]; !ok {
+			t.Errorf("%s: %s looks like a metric name but is not an argument of a constructor call this test reads", where, s)
+		}
+	}
+	if len(metrics) == 0 {
+		t.Fatal("found no opsbot_ metrics in the code")
+	}
+	return metrics
+}
+
+func metricLiteral(e ast.Expr) string {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return ""
+	}
+	s, _ := strconv.Unquote(lit.Value)
+	if !metricName.MatchString(s) {
+		return ""
+	}
+	return s
+}
+
+// optsName is the Name of a prometheus.…Opts literal.
+func optsName(cl *ast.CompositeLit) string {
+	for _, el := range cl.Elts {
+		if kv, ok := el.(*ast.KeyValueExpr); ok {
+			if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
+				return metricLiteral(kv.Value)
+			}
+		}
+	}
+	return ""
+}
+
+// stringSlice reads a []string{"a", "b"} literal.
+func stringSlice(cl *ast.CompositeLit) ([]string, bool) {
+	at, ok := cl.Type.(*ast.ArrayType)
+	if !ok {
+		return nil, false
+	}
+	if id, ok := at.Elt.(*ast.Ident); !ok || id.Name != "string" {
+		return nil, false
+	}
+	out := []string{}
+	for _, el := range cl.Elts {
+		lit, ok := el.(*ast.BasicLit)
+		if !ok {
+			return nil, false
+		}
+		s, _ := strconv.Unquote(lit.Value)
+		out = append(out, s)
+	}
+	return out, true
+}
+
+var readmeMetric = regexp.MustCompile("`(opsbot_[a-z0-9_]+)(?:\\{([a-z_,]*)\\})?")
+
+// TestReadmeMetricsMatchCode keeps the metric names and labels the READMEs
+// give in step with the code: README.md lists every metric with its labels,
+// and neither README names one the code does not register or gives it
+// other labels.
+func TestReadmeMetricsMatchCode(t *testing.T) {
+	code := codeMetrics(t)
+	for _, file := range []string{"README.md", "deploy/README.md"} {
+		listed := map[string]bool{}
+		for _, m := range readmeMetric.FindAllStringSubmatch(readRepoFile(t, file), -1) {
+			name, labels := m[1], m[2]
+			want, ok := code[name]
+			if !ok {
+				t.Errorf("%s names the metric %s, which the code does not register", file, name)
+				continue
+			}
+			if strings.Contains(m[0], "{") {
+				if got := strings.Join(want, ","); labels != got {
+					t.Errorf("%s gives %s the labels {%s}; the code's are {%s}", file, name, labels, got)
+				}
+			}
+			listed[name] = true
+		}
+		if file != "README.md" {
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(code)) {
+			if !listed[name] {
+				t.Errorf("README.md does not list the metric `%s` (Operating it: Health and metrics)", withLabels(name, code[name]))
+			}
+		}
+	}
+	// Each labelled metric must appear with its labels somewhere in README.md.
+	readme := readRepoFile(t, "README.md")
+	for _, name := range slices.Sorted(maps.Keys(code)) {
+		if labels := code[name]; len(labels) > 0 && !strings.Contains(readme, "`"+withLabels(name, labels)+"`") {
+			t.Errorf("README.md never shows %s with its labels: want `%s`", name, withLabels(name, labels))
+		}
+	}
+}
+
+// withLabels writes a metric as the READMEs do: name{label,label}.
+func withLabels(name string, labels []string) string {
+	if len(labels) == 0 {
+		return name
+	}
+	return name + "{" + strings.Join(labels, ",") + "}"
 }

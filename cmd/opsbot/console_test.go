@@ -104,10 +104,43 @@ func TestConsoleCoverOnFileProvider(t *testing.T) {
 	}
 }
 
+// TestConsoleQuietStart: a newcomer's first script shows the bot's answers
+// and, on stderr, only the warning that the store is not persistent; :help
+// names every slash command the console serves.
+func TestConsoleQuietStart(t *testing.T) {
+	out, errOut := consoleScriptStderr(t, ":help", "/incident declare sev3 disk full")
+	var slash string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "slash commands") {
+			slash = line
+		}
+	}
+	for _, cmd := range []string{"/incident", "/oncall", "/runbook", "/alerts"} {
+		if !strings.Contains(slash, cmd) {
+			t.Errorf(":help's slash command line does not name %s: %q", cmd, slash)
+		}
+	}
+	if !strings.Contains(out, "created channel #inc-1-disk-full") {
+		t.Errorf("the declaration did not go through")
+	}
+	for _, line := range strings.Split(errOut, "\n") {
+		if line != "" && !strings.Contains(line, "REDIS_URL is not set") {
+			t.Errorf("stderr has more than the embedded store's warning: %s", line)
+		}
+	}
+}
+
 // consoleScript runs console mode from the repository root on a script, one
 // line each, and returns what it printed, which is logged when the test
 // fails (or runs with -v).
 func consoleScript(t *testing.T, lines ...string) string {
+	t.Helper()
+	out, _ := consoleScriptStderr(t, lines...)
+	return out
+}
+
+// consoleScriptStderr is consoleScript, also returning what went to stderr.
+func consoleScriptStderr(t *testing.T, lines ...string) (stdout, stderr string) {
 	t.Helper()
 	t.Chdir("../..")
 	var out, errOut bytes.Buffer
@@ -121,7 +154,7 @@ func consoleScript(t *testing.T, lines ...string) string {
 			t.Logf("console output:\n%s", got)
 		}
 	})
-	return got
+	return got, errOut.String()
 }
 
 // consoleShows checks that the console output has every one of wants.

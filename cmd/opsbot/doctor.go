@@ -395,7 +395,13 @@ func slackErrorHint(err error) string {
 func (d *doctor) checkRedis(ctx context.Context, cfg config.Config) {
 	rc := redisConfig(cfg)
 	if rc.URL == "" && len(rc.Addrs) == 0 {
-		d.warn("redis: not configured (REDIS_URL): incidents and timelines live in memory and are lost on restart, and replicas cannot coordinate")
+		if !cfg.AllowEphemeralStore() {
+			d.fail("redis: not configured (REDIS_URL, or redis.addrs in the config file): Socket Mode refuses to start without Redis " +
+				"(OPSBOT_ALLOW_EPHEMERAL_STORE=1 runs it on an in-memory store, for a throwaway trial)")
+			return
+		}
+		d.warn("redis: not configured (REDIS_URL, or redis.addrs in the config file): with OPSBOT_ALLOW_EPHEMERAL_STORE incidents and " +
+			"timelines live in memory and are lost on restart, and replicas cannot coordinate")
 		return
 	}
 	what := redisLabel(rc)

@@ -376,8 +376,14 @@ func TestDoctor(t *testing.T) {
 		},
 		{
 			name: "redis not configured", redis: "unset",
+			wantCode: 1, wantLevel: levelFail,
+			want: []string{"redis: not configured (REDIS_URL, or redis.addrs", "Socket Mode refuses to start without Redis"},
+		},
+		{
+			name: "redis not configured, ephemeral store allowed", redis: "unset",
+			breakIt:  func(s *doctorSetup) { s.env["OPSBOT_ALLOW_EPHEMERAL_STORE"] = "1" },
 			wantCode: 0, wantLevel: levelWarn,
-			want: []string{"redis: not configured (REDIS_URL)"},
+			want: []string{"redis: not configured (REDIS_URL, or redis.addrs", "lost on restart"},
 		},
 		{
 			name:     "spool directory not writable",
@@ -480,7 +486,7 @@ func TestDoctorSubcommand(t *testing.T) {
 		wantCode int
 		wantLine string
 	}{
-		{"healthy but no redis", s.env, 0, "WARN  redis: not configured"},
+		{"healthy but no redis", s.env, 1, "FAIL  redis: not configured"},
 		{"revoked bot token", map[string]string{"SLACK_APP_TOKEN": s.slack.AppToken(), "SLACK_BOT_TOKEN": "xoxb-revoked",
 			"SLACK_API_URL": s.env["SLACK_API_URL"]}, 1, "FAIL  slack auth.test: invalid_auth"},
 	}

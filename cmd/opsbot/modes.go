@@ -72,7 +72,7 @@ var errNoRedis = errors.New(noRedisMessage)
 // connectRedis connects to REDIS_URL or the config file's Sentinel/Cluster
 // addresses. With neither, it starts the embedded in-memory store and says
 // so loudly when embedded is allowed, else it returns errNoRedis.
-func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger, embedded bool) (oredis.Client, func(), error) {
+func connectRedis(ctx context.Context, cfg *config.Config, log *zap.Logger, embedded bool) (oredis.Client, func(), error) {
 	if !cfg.HasRedis() {
 		if !embedded {
 			return nil, nil, errNoRedis
@@ -82,10 +82,14 @@ func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger, embed
 			return nil, nil, err
 		}
 		log.Warn(oredis.EmbeddedWarning)
+		// The embedded store has no replicas, and cannot count them (no
+		// INFO replication): asking would only warn, once per store, that
+		// writes are not confirmed on replicas.
+		cfg.File.Redis.MinReplicas = oredis.ReplicasNone
 		return c, stop, nil
 	}
 	oredis.SetLibraryLogger(log.Named("go-redis"))
-	c, err := oredis.New(ctx, redisConfig(cfg))
+	c, err := oredis.New(ctx, redisConfig(*cfg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,7 +99,7 @@ func connectRedis(ctx context.Context, cfg config.Config, log *zap.Logger, embed
 // storeWithTempSpool connects to Redis (or the embedded store) with a
 // throwaway spool directory, for the short-lived modes (console, export)
 // whose held events have nowhere lasting to go.
-func storeWithTempSpool(ctx context.Context, cfg config.Config, log *zap.Logger) (oredis.Client, string, func(), error) {
+func storeWithTempSpool(ctx context.Context, cfg *config.Config, log *zap.Logger) (oredis.Client, string, func(), error) {
 	rdb, closeRedis, err := connectRedis(ctx, cfg, log, true)
 	if err != nil {
 		return nil, "", nil, err
@@ -141,7 +145,7 @@ func runSlack(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	log.Info("starting", zap.String("version", version), zap.String("commit", commit))
 
 	reg := newRegistry()
-	rdb, closeRedis, err := connectRedis(ctx, cfg, log, cfg.AllowEphemeralStore())
+	rdb, closeRedis, err := connectRedis(ctx, &cfg, log, cfg.AllowEphemeralStore())
 	if errors.Is(err, errNoRedis) {
 		log.Error("refusing to start: " + noRedisMessage)
 		return 1
@@ -360,7 +364,7 @@ func runConsole(ctx context.Context, cfg config.Config, stdin io.Reader, stdout,
 		log.Warn("runbooks directory not found (run from the repository root to use the examples); no runbooks", zap.String("dir", cfg.RunbooksDir))
 		cfg.RunbooksDir = ""
 	}
-	rdb, spool, cleanup, err := storeWithTempSpool(ctx, cfg, log)
+	rdb, spool, cleanup, err := storeWithTempSpool(ctx, &cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot: %v\n", err)
 		return 1
@@ -497,7 +501,7 @@ func runExport(ctx context.Context, cfg config.Config, o exportOptions, stdout, 
 		fmt.Fprintln(stderr, "opsbot export: set REDIS_URL (or redis.addrs in the config file): incidents live in Redis")
 		return 1
 	}
-	rdb, spool, cleanup, err := storeWithTempSpool(ctx, cfg, log)
+	rdb, spool, cleanup, err := storeWithTempSpool(ctx, &cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot export: %v\n", err)
 		return 1

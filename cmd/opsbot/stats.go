@@ -72,7 +72,7 @@ func runStats(ctx context.Context, cfg config.Config, o statsOptions, stdout, st
 		fmt.Fprintln(stderr, "opsbot stats: set REDIS_URL (or redis.addrs in the config file): incidents live in Redis")
 		return 1
 	}
-	rdb, spool, cleanup, err := storeWithTempSpool(ctx, cfg, log)
+	rdb, spool, cleanup, err := storeWithTempSpool(ctx, &cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "opsbot stats: %v\n", err)
 		return 1

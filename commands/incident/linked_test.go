@@ -83,6 +83,20 @@ func TestDeclareLinked(t *testing.T) {
 	if topic := h.chat.Topics()[inc2.Channel]; !strings.Contains(topic, "commander nobody yet") {
 		t.Errorf("topic %q, want the commander shown as nobody yet", topic)
 	}
+	// The summary and the announcement say opsbot declared it, as the
+	// timeline does, not "by nobody yet".
+	for _, ref := range []bot.MessageRef{inc2.SummaryRef, inc2.AnnouncementRef} {
+		m := h.chat.Latest(ref.TS)
+		declared := m.Context
+		for _, f := range m.Fields {
+			if f.Label == "Declared" {
+				declared = f.Value
+			}
+		}
+		if !strings.Contains(declared, "by opsbot") {
+			t.Errorf("message %s says %q, want it declared by opsbot", ref.TS, declared)
+		}
+	}
 	if _, _, err := h.svc.DeclareLinked(h.ctx(), bot.LinkedDeclaration{Title: "x"}); err == nil {
 		t.Error("no dedupe key: got nil error")
 	}

@@ -84,7 +84,7 @@ func (s *Service) announcement(inc *bot.Incident) bot.Message {
 		Text:    s.withLatestUpdate(q.Description, inc),
 		Fields:  fields,
 		Context: fmt.Sprintf("Declared %s by %s. Join %s to help.", s.fmtTime(inc.DeclaredAt),
-			bot.MentionUser(inc.DeclaredBy), bot.MentionChannel(inc.Channel)),
+			declarer(inc), bot.MentionChannel(inc.Channel)),
 	}
 }
 
@@ -120,8 +120,17 @@ func (s *Service) stateFields(inc *bot.Incident) []bot.Field {
 		}
 		f = append(f, bot.Field{Label: titleCase(r), Value: v})
 	}
-	f = append(f, bot.Field{Label: "Declared", Value: s.fmtTime(inc.DeclaredAt) + " by " + bot.MentionUser(inc.DeclaredBy)})
+	f = append(f, bot.Field{Label: "Declared", Value: s.fmtTime(inc.DeclaredAt) + " by " + declarer(inc)})
 	return f
+}
+
+// declarer is who declared inc: opsbot itself when nobody did (an alert
+// route's auto-declare rule), as the timeline says.
+func declarer(inc *bot.Incident) string {
+	if inc.DeclaredBy == "" || inc.DeclaredBy == actorBot {
+		return "opsbot"
+	}
+	return bot.MentionUser(inc.DeclaredBy)
 }
 
 // refresh brings topic, purpose, summary and announcement up to date, all at

@@ -3,6 +3,7 @@ package oncall_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -451,6 +452,55 @@ func TestRunSkipsWhileAnotherReplicaHoldsTheLease(t *testing.T) {
 	}
 	if prov.calls != 0 {
 		t.Errorf("got %d provider reads, want none without the lease", prov.calls)
+	}
+}
+
+// failingLocker fails every TryLock, as Redis does when it is unreachable;
+// from call number cancelAt on it first ends the bot's context, as a
+// shutdown during the call does.
+type failingLocker struct {
+	calls    int
+	cancelAt int
+	cancel   context.CancelFunc
+}
+
+func (l *failingLocker) TryLock(ctx context.Context, key string, _ time.Duration) (func(), bool, error) {
+	l.calls++
+	if l.calls >= l.cancelAt {
+		l.cancel()
+		return nil, false, fmt.Errorf("lock %q: %w", key, ctx.Err())
+	}
+	return nil, false, fmt.Errorf("lock %q: redis: connection refused", key)
+}
+
+// A lease that cannot be taken is worth a warning, unless the round failed
+// only because the bot is shutting down.
+func TestRunWarnsOfAFailedLeaseUnlessShuttingDown(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		cancelAt  int
+		wantWarns int
+	}{
+		{name: "redis fails, then shutdown", cancelAt: 2, wantWarns: 1},
+		{name: "shutdown during the first round", cancelAt: 1, wantWarns: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			lock := &failingLocker{cancelAt: tt.cancelAt, cancel: cancel}
+			core, logs := observer.New(zap.WarnLevel)
+			f := newFixture(t, func(c *oncall.Config) {
+				c.Locker = lock
+				c.Logger = zap.New(core)
+				c.Settings.SyncInterval = time.Second // the shortest allowed: the second round comes 1 s later
+			})
+			if err := f.svc.Run(ctx); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got := logs.FilterMessage("on-call sync lease unavailable; skipping this round").Len(); got != tt.wantWarns {
+				t.Errorf("got %d lease warnings in %d rounds, want %d; logs: %v", got, lock.calls, tt.wantWarns, logs.All())
+			}
+		})
 	}
 }
 

@@ -39,7 +39,10 @@ func (s *Service) tick(ctx context.Context) {
 		// interval and another replica takes over.
 		release, ok, err := s.cfg.Locker.TryLock(ctx, syncLockKey, s.set.SyncInterval)
 		if err != nil {
-			s.log.Warn("on-call sync lease unavailable; skipping this round", zap.Error(err))
+			// At shutdown the lease fails because ctx ended: nothing to warn about.
+			if ctx.Err() == nil {
+				s.log.Warn("on-call sync lease unavailable; skipping this round", zap.Error(err))
+			}
 			return
 		}
 		if !ok {

@@ -72,6 +72,8 @@ func parseWhen(args []string, ref time.Time, loc *time.Location, isFrom bool) (t
 	switch {
 	case w == "now" && isFrom:
 		return ref.UTC(), 1, nil
+	case w == "now":
+		return time.Time{}, 0, bot.Userf("`now` can only be FROM, the start: give UNTIL as a later time, e.g. `+2h` or `18:00`.")
 	case relRE.MatchString(w) && w != "+":
 		m := relRE.FindStringSubmatch(w)
 		days, _ := strconv.Atoi(m[1])

@@ -62,7 +62,7 @@ func TestParseWindowAcrossDST(t *testing.T) {
 		{name: "missing UNTIL", now: "2026-11-29 15:00", loc: time.UTC, in: "tomorrow 09:00", wantErr: "UNTIL is missing"},
 		{name: "today without a time", now: "2026-11-29 15:00", loc: time.UTC, in: "today +4h", wantErr: "needs a time"},
 		{name: "bad date", now: "2026-11-29 15:00", loc: time.UTC, in: "2026-02-30 10:00 +1h", wantErr: "not a date"},
-		{name: "now is not an UNTIL", now: "2026-11-29 15:00", loc: time.UTC, in: "+1h now", wantErr: "cannot read UNTIL"},
+		{name: "now is not an UNTIL", now: "2026-11-29 15:00", loc: time.UTC, in: "+1h now", wantErr: "`now` can only be FROM"},
 		{name: "absurd offset", now: "2026-11-29 15:00", loc: time.UTC, in: "now +99999d", wantErr: "too far away"},
 		{name: "markup is quoted back", now: "2026-11-29 15:00", loc: time.UTC, in: "<!here> +1h", wantErr: "cannot read FROM `@here`"},
 	}

@@ -51,7 +51,7 @@ type Command struct {
 
 // Help lists the console's own commands.
 const Help = `Type what you would type in Slack:
-  /incident declare sev2 checkout errors     slash commands (/incident, /oncall, /runbook; "help" on each)
+  /incident declare sev2 checkout errors     slash commands (/incident, /oncall, /runbook, /alerts; "help" on each)
   any other text                             a message from you in the current channel
 Console commands:
   :as NAME        act as another person (:users lists them)

@@ -67,3 +67,25 @@ func TestLoadAlerts(t *testing.T) {
 		})
 	}
 }
+
+// A problem the alerts: section finds in itself is reported once, at its
+// line: the cross-section check of escalation services runs only on a
+// section that is otherwise valid.
+func TestLoadAlertsReportsEachProblemOnce(t *testing.T) {
+	file := "alerts:\n  default_channel: nope\n  alertmanager_url: ftp://x\n"
+	_, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": file}))
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{
+		`ops.yaml:2: alerts.default_channel: "nope" is not a channel ID`,
+		`ops.yaml:3: alerts.alertmanager_url: "ftp://x" is not an http(s) URL`,
+	} {
+		if n := strings.Count(err.Error(), want); n != 1 {
+			t.Errorf("%q appears %d times, want once:\n%v", want, n, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "ops.yaml:"); n != 2 {
+		t.Errorf("got %d problems, want 2:\n%v", n, err)
+	}
+}

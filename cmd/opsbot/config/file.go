@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,8 +64,13 @@ func (f *File) UnmarshalYAML(n *yaml.Node) error {
 	if f.TeamID != "" && !teamID.MatchString(f.TeamID) {
 		ps = append(ps, yamlconf.Errorf(yamlconf.Line(n, "team_id"), "team_id", "%q is not a Slack team ID like T0123ABCD", f.TeamID))
 	}
-	if f.AlertsEnabled() {
+	alertsDecoded := !slices.ContainsFunc(ps, func(p yamlconf.Problem) bool {
+		return p.Key == "alerts" || strings.HasPrefix(p.Key, "alerts.")
+	})
+	if f.AlertsEnabled() && alertsDecoded {
 		// Escalations name PagerDuty services of the pagerduty: section.
+		// Validate repeats the section's own checks, so it runs only on a
+		// section that passed them: each problem is reported once.
 		f.Alerts.PageServices, f.Alerts.RoutingKeys = sortedKeys(f.PagerDuty.Services), sortedKeys(f.PagerDuty.RoutingKeys)
 		if err := f.Alerts.Validate(); err != nil {
 			ps = append(ps, yamlconf.AsProblems(err, yamlconf.Line(n, "alerts"), "alerts")...)
