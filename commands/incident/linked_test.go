@@ -2,6 +2,7 @@ package incident
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -168,5 +169,31 @@ func TestExportAlertsAndTimeToDetect(t *testing.T) {
 	}
 	if strings.Contains(string(md), "| Detected |") || !strings.Contains(string(md), "_No alerts are linked to this incident._") {
 		t.Errorf("hand-declared export:\n%s", md)
+	}
+}
+
+// TestExportAutoDeclaredByOpsbot: an incident an alert route declared on its
+// own says "by opsbot" in the export and in the document the web page
+// renders, as its timeline and messages do, not "by —".
+func TestExportAutoDeclaredByOpsbot(t *testing.T) {
+	h := newHarness(t, nil)
+	sum, _, err := h.svc.DeclareLinked(h.ctx(), bot.LinkedDeclaration{DedupeKey: "alertgroup:g9:1", Title: "Disk full",
+		Severity: bot.Sev2, AlertGroup: "g9", DetectedAt: t0.Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := h.svc.Export(h.ctx(), sum.Key, "md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\| Declared \| [^|]+ by opsbot \|`).Match(md) {
+		t.Errorf("markdown does not say opsbot declared it:\n%s", md)
+	}
+	doc, err := h.svc.Document(h.ctx(), sum.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Declarer(); got != "opsbot" {
+		t.Errorf("Declarer() = %q, want opsbot", got)
 	}
 }

@@ -31,6 +31,16 @@ func (d *Document) Name(id string) string {
 	return d.name(id)
 }
 
+// Declarer is who declared the incident, as Name shows people: opsbot
+// itself when nobody did (an alert route's auto-declare rule), as the
+// timeline says.
+func (d *Document) Declarer() string {
+	if d.Incident.DeclaredBy == "" {
+		return "opsbot"
+	}
+	return d.Name(d.Incident.DeclaredBy)
+}
+
 // Sentence describes ev in one line, as the Markdown timeline does, but as
 // Slack-escaped text: people are "@Name" (escaped), and what people wrote is
 // as Slack delivered it (entities, and links as <url|label>). Front ends

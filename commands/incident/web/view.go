@@ -172,7 +172,7 @@ func buildView(d *incident.Document) *view {
 		Key: inc.Key, Title: segments(inc.Title), RawTitle: plain(inc.Title),
 		Severity: string(inc.Severity), SevClass: sevClass(inc.Severity), Highest: string(d.Metrics.HighestSeverity),
 		Status: string(inc.Status), StClass: statusClass(string(inc.Status)), Open: inc.Open(),
-		Commander: d.Name(inc.Commander), DeclaredBy: d.Name(inc.DeclaredBy),
+		Commander: d.Name(inc.Commander), DeclaredBy: d.Declarer(),
 		Description: segments(inc.Description), Resolution: segments(inc.Resolution),
 		Zone: d.Timezone, ZoneIsUTC: loc == time.UTC || d.Timezone == "UTC",
 		Updates: d.Metrics.UpdatesPosted, Pins: d.Metrics.PinnedMessages,
