@@ -198,8 +198,9 @@ func (s *AlertGroupState) Silenced(now time.Time) bool {
 // ErrAlertGroupNotFound is returned by AlertStore for unknown groups.
 var ErrAlertGroupNotFound = errors.New("alert group not found")
 
-// Error classes adapters of external services (Alertmanager) wrap, so that
-// a family can phrase a failure for people without knowing the adapter.
+// Error classes adapters of external services (Alertmanager, chat's
+// FindPosted) wrap, so that a family can phrase a failure for people, or
+// decide whether to try again, without knowing the adapter.
 var (
 	// ErrRequestRefused: the service refused the request as invalid; trying
 	// again will not help.
