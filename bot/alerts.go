@@ -159,6 +159,13 @@ type AlertGroupState struct {
 	Channel  string     `json:"channel,omitempty"`
 	Message  MessageRef `json:"message,omitzero"`
 	PostedAt time.Time  `json:"posted_at,omitzero"`
+	// PostAttempt names the attempt to post the episode's message, claimed
+	// (with Channel) before the message is posted, at PostAttemptAt, and
+	// carried in the message's metadata. While Message is empty whether
+	// it landed is unknown: a render looks for it in Channel before
+	// posting again.
+	PostAttempt   string    `json:"post_attempt,omitempty"`
+	PostAttemptAt time.Time `json:"post_attempt_at,omitzero"`
 	// Previous is the message of the previous episode while it still
 	// needs its final edit.
 	Previous MessageRef `json:"previous,omitzero"`
