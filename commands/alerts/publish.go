@@ -101,7 +101,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 			ref, found, err := s.findAttempt(fctx, id, old.Episode, &old, now, log)
 			cancel()
 			if err != nil {
-				s.lookupFailed(ctx, id, err, log)
+				s.retryPost(ctx, id, err, log)
 				return g, false, err
 			}
 			if found {
@@ -146,7 +146,7 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		if !recovered {
 			p, err = s.postOnce(ctx, rctx, &g, &st, route, now, log, release)
 			if err != nil {
-				s.lookupFailed(ctx, id, err, log)
+				s.retryPost(ctx, id, err, log)
 				return g, false, err
 			}
 			posted = !p.adopted
@@ -477,10 +477,10 @@ func (s *Service) findAttempt(ctx context.Context, id string, episode int, st *b
 	}
 }
 
-// lookupFailed makes the group due again after a failed post or lookup:
+// retryPost makes the group due again after a failed post or lookup:
 // when an earlier attempt may still land, once it has settled; otherwise
 // after the usual backoff.
-func (s *Service) lookupFailed(ctx context.Context, id string, err error, log *zap.Logger) {
+func (s *Service) retryPost(ctx context.Context, id string, err error, log *zap.Logger) {
 	var inflight attemptInFlight
 	if errors.As(err, &inflight) {
 		log.Info("alert message not posted yet: an earlier attempt may still land", zap.Time("look_at", inflight.until))
