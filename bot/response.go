@@ -56,7 +56,7 @@ type Message struct {
 // identifying it. Anyone in the workspace can read it: never put a secret
 // in it.
 type MessageMetadata struct {
-	// EventType is a short snake_case name ("opsbot_alert_message").
+	// EventType is a short snake_case name ("alert_group_message").
 	EventType string
 	Payload   map[string]string
 }

@@ -284,8 +284,8 @@ func TestOnlyTestsImportBottest(t *testing.T) {
 func TestChatFindsAndDeletesItsPosts(t *testing.T) {
 	ctx := context.Background()
 	c := bottest.NewChat()
-	meta := &bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
-	match := bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1"}}
+	meta := &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1"}}
 	if _, err := c.Post(ctx, bot.Message{Channel: "C1", Text: "other", Metadata: &bot.MessageMetadata{EventType: "x"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ const (
 	// nobody sees is worse than one shown twice.
 	lookupGiveUp = 5 * time.Minute
 	// metadataEventType names alert messages in their Slack metadata.
-	metadataEventType = "opsbot_alert_message"
+	metadataEventType = "alert_group_message"
 )
 
 // render brings one group's message up to date: the first render of an

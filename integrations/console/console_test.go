@@ -102,12 +102,12 @@ func TestWorkspaceFindsAndDeletesPosts(t *testing.T) {
 	var out bytes.Buffer
 	ws := newTestWorkspace(&out)
 	ctx := context.Background()
-	meta := &bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	meta := &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
 	ref, err := ws.Post(ctx, bot.Message{Channel: "C0OPS", Text: "firing", Metadata: meta})
 	if err != nil {
 		t.Fatal(err)
 	}
-	match := bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1"}}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1"}}
 	if got, found, err := ws.FindPosted(ctx, "C0OPS", time.Time{}, match); err != nil || !found || got != ref {
 		t.Errorf("found %+v %v %v, want %+v", got, found, err, ref)
 	}

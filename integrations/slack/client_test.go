@@ -526,11 +526,11 @@ func TestFindPosted(t *testing.T) {
 	c, _, _ := newClient(t, fs, func(c *Client) { c.sleep = func(context.Context, time.Duration) error { return nil } })
 	ctx := context.Background()
 	meta := func(episode string) *bot.MessageMetadata {
-		return &bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1", "episode": episode, "attempt": "a-" + episode}}
+		return &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": episode, "attempt": "a-" + episode}}
 	}
-	match := bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
 	fs.AddBotMessage(general, fakeslack.Message{User: "U0OTHER", BotID: "B0OTHER", Text: "spoof",
-		Metadata: &fakeslack.Metadata{EventType: "opsbot_alert_message", Payload: []byte(`{"group":"g1","episode":"1"}`)}})
+		Metadata: &fakeslack.Metadata{EventType: "alert_group_message", Payload: []byte(`{"group":"g1","episode":"1"}`)}})
 	first, err := c.Post(ctx, bot.Message{Channel: general, Text: "first", Metadata: meta("1")})
 	if err != nil {
 		t.Fatal(err)
@@ -555,7 +555,7 @@ func TestFindPosted(t *testing.T) {
 		{name: "earliest of two", match: match, want: first},
 		{name: "since the second", since: bot.ParseTS(second.TS), match: match, want: second},
 		{name: "since after both", since: bot.ParseTS(second.TS).Add(time.Microsecond), match: match},
-		{name: "other payload", match: bot.MessageMetadata{EventType: "opsbot_alert_message", Payload: map[string]string{"group": "g2"}}},
+		{name: "other payload", match: bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g2"}}},
 		{name: "other event type", match: bot.MessageMetadata{EventType: "something_else"}},
 	}
 	for _, tt := range tests {

@@ -378,7 +378,7 @@ func TestMessageMetadata(t *testing.T) {
 	fs := fakeslack.New(t)
 	general := fs.AddChannel("general")
 	api := client(fs, fs.BotToken())
-	meta := slack.SlackMetadata{EventType: "opsbot_alert_message", EventPayload: map[string]any{"group": "g1", "episode": "2"}}
+	meta := slack.SlackMetadata{EventType: "alert_group_message", EventPayload: map[string]any{"group": "g1", "episode": "2"}}
 	_, ts, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("firing", false), slack.MsgOptionMetadata(meta))
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +403,7 @@ func TestMessageMetadata(t *testing.T) {
 	if diff := cmp.Diff(meta, history(true).Metadata); diff != "" {
 		t.Errorf("metadata after an edit without metadata (-want +got):\n%s", diff)
 	}
-	meta2 := slack.SlackMetadata{EventType: "opsbot_alert_message", EventPayload: map[string]any{"group": "g1", "episode": "3"}}
+	meta2 := slack.SlackMetadata{EventType: "alert_group_message", EventPayload: map[string]any{"group": "g1", "episode": "3"}}
 	if _, _, _, err := api.UpdateMessageContext(ctx(t), general, ts, slack.MsgOptionText("again", false), slack.MsgOptionMetadata(meta2)); err != nil {
 		t.Fatal(err)
 	}
