@@ -159,6 +159,13 @@ type AlertGroupState struct {
 	Channel  string     `json:"channel,omitempty"`
 	Message  MessageRef `json:"message,omitzero"`
 	PostedAt time.Time  `json:"posted_at,omitzero"`
+	// PostAttempt names the attempt to post the episode's message, claimed
+	// (with Channel) before the message is posted, at PostAttemptAt, and
+	// carried in the message's metadata. While Message is empty whether
+	// it landed is unknown: a render looks for it in Channel before
+	// posting again.
+	PostAttempt   string    `json:"post_attempt,omitempty"`
+	PostAttemptAt time.Time `json:"post_attempt_at,omitzero"`
 	// Previous is the message of the previous episode while it still
 	// needs its final edit.
 	Previous MessageRef `json:"previous,omitzero"`
@@ -198,8 +205,9 @@ func (s *AlertGroupState) Silenced(now time.Time) bool {
 // ErrAlertGroupNotFound is returned by AlertStore for unknown groups.
 var ErrAlertGroupNotFound = errors.New("alert group not found")
 
-// Error classes adapters of external services (Alertmanager) wrap, so that
-// a family can phrase a failure for people without knowing the adapter.
+// Error classes adapters of external services (Alertmanager, chat's
+// FindPosted) wrap, so that a family can phrase a failure for people, or
+// decide whether to try again, without knowing the adapter.
 var (
 	// ErrRequestRefused: the service refused the request as invalid; trying
 	// again will not help.

@@ -16,6 +16,9 @@ type Messenger interface {
 	Update(ctx context.Context, ref MessageRef, msg Message) error
 	// PostEphemeral shows msg to one user in msg.Channel.
 	PostEphemeral(ctx context.Context, user string, msg Message) error
+	// Delete removes a message the bot posted; one already gone is not an
+	// error.
+	Delete(ctx context.Context, ref MessageRef) error
 }
 
 // Channels manages conversations.
@@ -80,6 +83,16 @@ type MessageReader interface {
 	// Message fetches one message by channel and ts, thread replies included.
 	Message(ctx context.Context, ref MessageRef) (ChatMessage, error)
 	Permalink(ctx context.Context, ref MessageRef) (string, error)
+	// FindPosted returns the earliest of the bot's own top-level messages
+	// in channel, posted at or after since, whose metadata has match's
+	// event type and every entry of match's payload: how work that posts
+	// once learns, after a crash or a post whose answer was lost, whether
+	// its message landed. It reads a bounded part of the channel's
+	// history, newest first (the Slack integration: 1,000 messages); found
+	// is false when nothing in it matches. An error wraps ErrRequestRefused
+	// when chat refused to answer (a missing scope, a channel the bot
+	// cannot read), which trying again does not change.
+	FindPosted(ctx context.Context, channel string, since time.Time, match MessageMetadata) (ref MessageRef, found bool, err error)
 }
 
 // ChatMessage is a message read back from chat.

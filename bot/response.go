@@ -45,6 +45,20 @@ type Message struct {
 	Buttons []Button
 	// Context is small print under everything else.
 	Context string
+	// Metadata is data for machines carried with a posted message (Slack's
+	// message metadata), which people do not see; nil for none. A message
+	// posted with it can be found again with MessageReader.FindPosted.
+	Metadata *MessageMetadata
+}
+
+// MessageMetadata is what the bot attaches to a message to find it again:
+// an event type naming what the message is for, and a flat payload
+// identifying it. Anyone in the workspace can read it: never put a secret
+// in it.
+type MessageMetadata struct {
+	// EventType is a short snake_case name ("alert_group_message").
+	EventType string
+	Payload   map[string]string
 }
 
 // Field is one label/value pair.

@@ -277,3 +277,39 @@ func TestOnlyTestsImportBottest(t *testing.T) {
 		t.Fatalf("checked %d files under %s, want the whole module", checked, root)
 	}
 }
+
+// TestChatFindsAndDeletesItsPosts: the bot's posts are found by their
+// metadata (kept through an edit that sends none), thread replies and
+// deleted posts are not, and deleting twice is not an error.
+func TestChatFindsAndDeletesItsPosts(t *testing.T) {
+	ctx := context.Background()
+	c := bottest.NewChat()
+	meta := &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1"}}
+	if _, err := c.Post(ctx, bot.Message{Channel: "C1", Text: "other", Metadata: &bot.MessageMetadata{EventType: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := c.Post(ctx, bot.Message{Channel: "C1", Text: "first", Metadata: meta})
+	second, _ := c.Post(ctx, bot.Message{Channel: "C1", Text: "second", Metadata: meta})
+	_, _ = c.Post(ctx, bot.Message{Channel: "C1", ThreadTS: first.TS, Text: "reply", Metadata: meta})
+	if err := c.Update(ctx, first, bot.Message{Text: "first, edited"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := c.FindPosted(ctx, "C1", time.Time{}, match); err != nil || !found || got != first {
+		t.Errorf("found %+v %v %v, want %+v", got, found, err, first)
+	}
+	if _, found, _ := c.FindPosted(ctx, "C2", time.Time{}, match); found {
+		t.Error("found a post of another channel")
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.Delete(ctx, first); err != nil {
+			t.Fatalf("delete #%d: %v", i+1, err)
+		}
+	}
+	if got, _, _ := c.FindPosted(ctx, "C1", time.Time{}, match); got != second || !c.Deleted(first.TS) {
+		t.Errorf("after deleting the first: %+v, want %+v", got, second)
+	}
+	if err := c.Update(ctx, first, bot.Message{Text: "x"}); err == nil {
+		t.Error("a deleted message was edited")
+	}
+}

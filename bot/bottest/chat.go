@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opsbot/opsbot/bot"
 )
@@ -40,6 +41,7 @@ type Chat struct {
 	updates   map[string][]bot.Message // ts -> every edit, in order
 	edits     []bot.Message            // every edit of any message, in order
 	ephemeral []bot.Message
+	deleted   map[string]bool // ts -> deleted
 
 	names    map[string]string // channel name -> ID, for channels created here
 	taken    map[string]bool
@@ -68,7 +70,7 @@ var _ bot.Chat = (*Chat)(nil)
 func NewChat() *Chat {
 	return &Chat{
 		fail: map[string]error{}, failNext: map[string]*failure{},
-		where: map[string]string{}, latest: map[string]bot.Message{}, updates: map[string][]bot.Message{},
+		where: map[string]string{}, latest: map[string]bot.Message{}, updates: map[string][]bot.Message{}, deleted: map[string]bool{},
 		names: map[string]string{}, taken: map[string]bool{}, invalid: map[string]bool{},
 		invites: map[string][]string{}, topics: map[string]string{}, purposes: map[string]string{},
 		users: map[string]bot.User{}, groups: map[string][]string{}, said: map[bot.MessageRef]bot.ChatMessage{},
@@ -209,13 +211,39 @@ func (c *Chat) Update(_ context.Context, ref bot.MessageRef, m bot.Message) erro
 	if err := c.record("Update", ref.Channel, ref.TS); err != nil {
 		return err
 	}
-	if ch, ok := c.where[ref.TS]; !ok || ch != ref.Channel {
+	if ch, ok := c.where[ref.TS]; !ok || ch != ref.Channel || c.deleted[ref.TS] {
 		return fmt.Errorf("update %s in %s: message_not_found", ref.TS, ref.Channel)
+	}
+	if m.Metadata == nil {
+		// Slack keeps a message's metadata when an edit sends none.
+		m.Metadata = c.latest[ref.TS].Metadata
 	}
 	c.latest[ref.TS] = m
 	c.updates[ref.TS] = append(c.updates[ref.TS], m)
 	c.edits = append(c.edits, m)
 	return nil
+}
+
+// Delete removes a message this chat posted; one already deleted is not an
+// error, one it never posted fails as Slack's message_not_found.
+func (c *Chat) Delete(_ context.Context, ref bot.MessageRef) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.record("Delete", ref.Channel, ref.TS); err != nil {
+		return err
+	}
+	if ch, ok := c.where[ref.TS]; !ok || ch != ref.Channel {
+		return fmt.Errorf("delete %s in %s: message_not_found", ref.TS, ref.Channel)
+	}
+	c.deleted[ref.TS] = true
+	return nil
+}
+
+// Deleted reports whether the message posted with ts was deleted.
+func (c *Chat) Deleted(ts string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleted[ts]
 }
 
 // PostEphemeral records m as shown to user.
@@ -341,6 +369,38 @@ func (c *Chat) Permalink(_ context.Context, ref bot.MessageRef) (string, error) 
 	return "https://example.slack.com/archives/" + ref.Channel + "/p" + strings.ReplaceAll(ref.TS, ".", ""), nil
 }
 
+// FindPosted returns the first message this chat posted in channel (not
+// in a thread, not deleted) whose metadata matches. Its timestamps are
+// counters, not times, so since is not applied.
+func (c *Chat) FindPosted(_ context.Context, channel string, _ time.Time, match bot.MessageMetadata) (bot.MessageRef, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.record("FindPosted", channel, match.EventType); err != nil {
+		return bot.MessageRef{}, false, err
+	}
+	for i := 1; i <= c.seq; i++ {
+		ts := fmt.Sprintf("1700000000.%06d", i)
+		m, ok := c.latest[ts]
+		if !ok || c.where[ts] != channel || c.deleted[ts] || m.ThreadTS != "" || !metadataMatches(m.Metadata, match) {
+			continue
+		}
+		return bot.MessageRef{Channel: channel, TS: ts}, true, nil
+	}
+	return bot.MessageRef{}, false, nil
+}
+
+func metadataMatches(m *bot.MessageMetadata, match bot.MessageMetadata) bool {
+	if m == nil || m.EventType != match.EventType {
+		return false
+	}
+	for k, v := range match.Payload {
+		if m.Payload[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // bot.Files and bot.Modals.
 
 // Upload records f.
@@ -382,7 +442,7 @@ func (c *Chat) Mutations() []string {
 	for _, call := range c.calls {
 		m, _, _ := strings.Cut(call, " ")
 		switch m {
-		case "User", "UserByEmail", "UsergroupMembers", "Message", "Permalink":
+		case "User", "UserByEmail", "UsergroupMembers", "Message", "Permalink", "FindPosted":
 		default:
 			out = append(out, call)
 		}

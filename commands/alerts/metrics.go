@@ -17,6 +17,9 @@ type metrics struct {
 	// latency is from a change reaching opsbot (the webhook) to its
 	// message being posted or edited in Slack.
 	latency *prometheus.HistogramVec
+	// recoveries counts what became of post attempts whose outcome was
+	// unknown (a crash, a lost answer) or that lost a race.
+	recoveries *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "From a notification reaching opsbot to its alert message being posted (kind=post) or edited (kind=edit) in Slack.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"kind"}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsbot_alert_message_recoveries_total",
+			Help: "Alert messages whose post had an unknown outcome, by outcome: adopted (found in the channel and kept), absent (looked for, not there, posted), unchecked (the channel could not be read; posted anyway), duplicate_deleted (a second message, deleted).",
+		}, []string{"outcome"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -47,5 +54,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.webhooks = bot.RegisterMetric(reg, m.webhooks, &err)
 	m.firing = bot.RegisterMetric(reg, m.firing, &err)
 	m.latency = bot.RegisterMetric(reg, m.latency, &err)
+	m.recoveries = bot.RegisterMetric(reg, m.recoveries, &err)
 	return m, err
 }

@@ -3,6 +3,8 @@ package alerts
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +26,21 @@ const (
 	// groups whose message must change at a given time (a silence ends).
 	escalateKind = "escalate"
 	refreshKind  = "refresh"
+	// attemptSettle is how long after a post attempt began its post may
+	// still land: the render that made it gives up after renderTimeout.
+	// Only then does a render look for the attempt's message in the
+	// channel, so that it never concludes "not posted" while the post is
+	// on its way.
+	attemptSettle = renderTimeout + 5*time.Second
+	// clockSkew widens the part of the channel's history searched for an
+	// attempt's message, for a Slack clock behind ours.
+	clockSkew = time.Minute
+	// lookupGiveUp: once the channel's history could not be read for this
+	// long after an attempt began, the message is posted anyway. An alert
+	// nobody sees is worse than one shown twice.
+	lookupGiveUp = 5 * time.Minute
+	// metadataEventType names alert messages in their Slack metadata.
+	metadataEventType = "alert_group_message"
 )
 
 // render brings one group's message up to date: the first render of an
@@ -74,12 +91,31 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	st := g.State
 	if st.Episode != g.Episode {
 		// The group fires again after resolving: a new message, and the
-		// previous one keeps its final state.
+		// previous one keeps its final state. A previous message whose
+		// post was never recorded is looked for, so that it gets its
+		// final word too rather than show the old episode firing.
+		old := st
+		var orphan bot.MessageRef
+		if old.Episode != 0 && old.Message.TS == "" && old.PostAttempt != "" {
+			fctx, cancel := context.WithTimeout(ctx, renderTimeout)
+			ref, found, err := s.findAttempt(fctx, id, old.Episode, &old, now, log)
+			cancel()
+			if err != nil {
+				s.retryPost(ctx, id, err, log)
+				return g, false, err
+			}
+			if found {
+				orphan = ref
+			}
+		}
 		st, err = s.closeEpisodeState(ctx, id, func(x *bot.AlertGroupState) bool { return x.Episode != g.Episode },
 			func(x *bot.AlertGroupState) {
 				prev := x.Message
 				if x.ShownResolved {
 					prev = bot.MessageRef{}
+				}
+				if prev.TS == "" && x.Episode == old.Episode && x.PostAttempt == old.PostAttempt {
+					prev = orphan
 				}
 				*x = bot.AlertGroupState{Episode: g.Episode, Previous: prev}
 			})
@@ -106,32 +142,34 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 	defer cancel()
 	posted := false
 	if st.Message.TS == "" {
-		st.Channel = route.Channel
 		p, recovered := s.unrecordedPost(id, g.Episode)
 		if !recovered {
-			msg := s.message(&g, &st, route, now)
-			ref, err := s.chat.Post(rctx, msg)
+			p, err = s.postOnce(ctx, rctx, &g, &st, route, now, log, release)
 			if err != nil {
-				log.Warn("alert message not posted", zap.String("channel", route.Channel), zap.Error(err))
-				s.retryLater(ctx, id, log)
+				s.retryPost(ctx, id, err, log)
 				return g, false, err
 			}
-			s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
-			s.remember(id, messageHash(msg))
-			p = pendingPost{episode: g.Episode, ref: ref, at: now, release: release}
-			s.holdPost(id, p)
-			posted = true
+			posted = !p.adopted
 		}
-		st, err = s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			if x.Episode == p.episode && x.Message.TS == "" {
-				x.Channel, x.Message, x.PostedAt = p.ref.Channel, p.ref, p.at
-			}
-			return nil
-		})
-		if err != nil {
+		st, err = s.recordPost(ctx, id, p)
+		switch {
+		case errors.Is(err, errPostSuperseded):
+			// Another render's message is the episode's (or the episode is
+			// over): this one is the second, and goes.
+			s.dropPost(id)
+			s.discard(ctx, id, p, log)
+			s.kick()
+			return g, false, err
+		case err != nil && p.adopted:
+			log.Warn("alert message found but not recorded; looked for again at the next render", zap.Error(err))
+			s.retryLater(ctx, id, log)
+			return g, false, err
+		case err != nil:
 			// Posted but not recorded: this process keeps the message and
 			// the group's lock (until its lease ends), and records it at
-			// the next render rather than posting a second one.
+			// the next render rather than posting a second one. Should the
+			// lease end first, the replica that renders next finds the
+			// message by its metadata.
 			log.Error("alert message posted but not recorded; recorded when the store answers",
 				zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS), zap.Error(err))
 			s.retryLater(ctx, id, log)
@@ -139,9 +177,14 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		}
 		s.dropPost(id)
 		g.State = st
-		if recovered {
+		switch {
+		case p.adopted:
+			s.metrics.recoveries.WithLabelValues("adopted").Inc()
+			log.Warn("alert message of an earlier post attempt found in the channel and kept; not posted again",
+				zap.String("attempt", p.attempt), zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS))
+		case recovered:
 			log.Info("alert message posted earlier recorded", zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS))
-		} else {
+		default:
 			log.Info("alert message posted", zap.String("channel", p.ref.Channel), zap.Int("firing", g.Firing), zap.Int("episode", g.Episode))
 		}
 		if route.Escalate != nil && g.Firing > 0 {
@@ -316,12 +359,192 @@ func (s *Service) renderNow(ctx context.Context, id string) {
 // pendingPost is a message this process posted but could not record: a
 // render that found no message would post a second one. The process keeps
 // the group's render lock with it, so that other replicas do not render
-// the group meanwhile, for as long as the lock's lease lasts.
+// the group meanwhile, for as long as the lock's lease lasts. It is also
+// how postOnce hands over a message it posted or found (adopted).
 type pendingPost struct {
 	episode int
 	ref     bot.MessageRef
 	at      time.Time
+	// attempt is the post attempt the message belongs to; adopted says an
+	// earlier attempt posted it and this render found it in the channel.
+	attempt string
+	adopted bool
 	release func()
+}
+
+// errPostSuperseded: the episode already has another message, another
+// attempt was claimed since, or the episode is over.
+var errPostSuperseded = errors.New("alert message superseded")
+
+// attemptInFlight is the error of a render that found an earlier post
+// attempt too recent to tell whether it landed: it looks again at until.
+type attemptInFlight struct{ until time.Time }
+
+func (e attemptInFlight) Error() string {
+	return "an earlier attempt to post the alert message may still land; looked for at " + e.until.Format(time.RFC3339)
+}
+
+// postMetadata is the metadata of the group's message for an episode, by
+// which a render finds a message whose post was never recorded. attempt
+// is left out when looking: any attempt's message is the episode's.
+func postMetadata(id string, episode int, attempt string) *bot.MessageMetadata {
+	m := &bot.MessageMetadata{EventType: metadataEventType, Payload: map[string]string{"group": id, "episode": strconv.Itoa(episode)}}
+	if attempt != "" {
+		m.Payload["attempt"] = attempt
+	}
+	return m
+}
+
+// postOnce posts the episode's message, or finds the one an earlier
+// attempt posted. An attempt is claimed in the store before the post, so
+// that whoever renders the group next, here or on another replica, knows
+// a message may exist although none is recorded; the message carries the
+// attempt in its metadata. A render that finds an attempt whose outcome is
+// unknown (its process died, or the post's answer was lost) looks for its
+// message in the channel, and posts only when it is not there.
+//
+// The claim is an UpdateState, not a ClaimState: it waits for the store's
+// replicas like any state change but stands when they are slow. Holding
+// every new alert back while a replica lags would trade a duplicate that
+// needs a failover and a crash in the same second for alerts nobody sees.
+func (s *Service) postOnce(ctx, rctx context.Context, g *bot.AlertGroup, st *bot.AlertGroupState, route Route, now time.Time,
+	log *zap.Logger, release func()) (pendingPost, error) {
+	if st.PostAttempt != "" {
+		ref, found, err := s.findAttempt(rctx, g.ID, g.Episode, st, now, log)
+		if err != nil {
+			return pendingPost{}, err
+		}
+		if found {
+			return pendingPost{episode: g.Episode, ref: ref, at: st.PostAttemptAt, attempt: st.PostAttempt, adopted: true}, nil
+		}
+	}
+	seen, attempt := st.PostAttempt, s.ids.New().String()
+	claimed, err := s.store.UpdateState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
+		if x.Episode != g.Episode || x.Message.TS != "" || x.PostAttempt != seen {
+			return errPostSuperseded
+		}
+		x.Channel, x.PostAttempt, x.PostAttemptAt = route.Channel, attempt, now
+		return nil
+	})
+	if err != nil {
+		return pendingPost{}, fmt.Errorf("claim the post of the alert message: %w", err)
+	}
+	*st = claimed
+	msg := s.message(g, st, route, now)
+	ref, err := s.chat.Post(rctx, msg)
+	if err != nil {
+		// Whether it landed is unknown (a timeout, a lost answer): the
+		// claimed attempt stays, and the next render looks for it.
+		return pendingPost{}, fmt.Errorf("post the alert message in %s: %w", route.Channel, err)
+	}
+	s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
+	s.remember(g.ID, messageHash(msg))
+	p := pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}
+	s.holdPost(g.ID, p)
+	return p, nil
+}
+
+// findAttempt looks in the channel for the message st's post attempt may
+// have posted for episode. Found false with a nil error means posting is
+// safe: it did not land, or it cannot be known and waiting does not help
+// (chat refuses to show the channel's history, or has not shown it for
+// lookupGiveUp).
+func (s *Service) findAttempt(ctx context.Context, id string, episode int, st *bot.AlertGroupState, now time.Time, log *zap.Logger) (bot.MessageRef, bool, error) {
+	if settled := st.PostAttemptAt.Add(attemptSettle); now.Before(settled) {
+		return bot.MessageRef{}, false, attemptInFlight{until: settled}
+	}
+	log = log.With(zap.String("attempt", st.PostAttempt), zap.String("channel", st.Channel), zap.Int("episode", episode))
+	ref, found, err := s.chat.FindPosted(ctx, st.Channel, st.PostAttemptAt.Add(-clockSkew), *postMetadata(id, episode, ""))
+	switch {
+	case err == nil:
+		if !found {
+			s.metrics.recoveries.WithLabelValues("absent").Inc()
+			log.Warn("alert message of an earlier post attempt not in the channel; posting it")
+		}
+		return ref, found, nil
+	case errors.Is(err, bot.ErrRequestRefused):
+		s.metrics.recoveries.WithLabelValues("unchecked").Inc()
+		log.Error("cannot look for the alert message of an earlier post attempt; posting, which may show the group twice",
+			zap.Error(err))
+		return bot.MessageRef{}, false, nil
+	case !now.Before(st.PostAttemptAt.Add(lookupGiveUp)):
+		s.metrics.recoveries.WithLabelValues("unchecked").Inc()
+		log.Error("alert message of an earlier post attempt not looked for in time; posting, which may show the group twice",
+			zap.Error(err))
+		return bot.MessageRef{}, false, nil
+	default:
+		return bot.MessageRef{}, false, fmt.Errorf("look for the message of post attempt %s in %s: %w", st.PostAttempt, st.Channel, err)
+	}
+}
+
+// retryPost makes the group due again after a failed post or lookup:
+// when an earlier attempt may still land, once it has settled; otherwise
+// after the usual backoff.
+func (s *Service) retryPost(ctx context.Context, id string, err error, log *zap.Logger) {
+	var inflight attemptInFlight
+	if errors.As(err, &inflight) {
+		log.Info("alert message not posted yet: an earlier attempt may still land", zap.Time("look_at", inflight.until))
+		if rerr := s.store.Reschedule(ctx, id, inflight.until); rerr != nil {
+			log.Warn("alert group not rescheduled", zap.Error(rerr))
+		}
+		return
+	}
+	if errors.Is(err, errPostSuperseded) {
+		s.kick() // the state changed under us: render again with it
+		return
+	}
+	log.Warn("alert message not posted", zap.Error(err))
+	s.retryLater(ctx, id, log)
+}
+
+// recordPost records p as the episode's message, if it still is: the same
+// episode, no other message recorded, and p's attempt the one claimed
+// last. Otherwise it returns errPostSuperseded.
+func (s *Service) recordPost(ctx context.Context, id string, p pendingPost) (bot.AlertGroupState, error) {
+	return s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
+		switch {
+		case x.Episode == p.episode && x.Message == p.ref:
+			return nil // recorded already (found by another replica)
+		case x.Episode != p.episode || x.Message.TS != "" || x.PostAttempt != p.attempt:
+			return errPostSuperseded
+		}
+		x.Channel, x.Message, x.PostedAt = p.ref.Channel, p.ref, p.at
+		return nil
+	})
+}
+
+// discard deals with a message that lost to another: a second message of
+// the episode is deleted; one of an episode that is over becomes the
+// previous message (for its final word) when there is none, else goes.
+func (s *Service) discard(ctx context.Context, id string, p pendingPost, log *zap.Logger) {
+	log = log.With(zap.String("attempt", p.attempt), zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS))
+	kept := false
+	if _, err := s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
+		switch {
+		case x.Previous == p.ref:
+			kept = true // found as the previous episode's message already
+		case x.Episode > p.episode && x.Previous.TS == "" && x.Message != p.ref:
+			x.Previous, kept = p.ref, true
+		default:
+			kept = false
+		}
+		return nil
+	}); err != nil {
+		log.Warn("superseded alert message not handed over; deleting it", zap.Error(err))
+		kept = false
+	}
+	if kept {
+		log.Info("alert message of an earlier episode kept for its final edit")
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, renderTimeout)
+	defer cancel()
+	if err := s.chat.Delete(dctx, p.ref); err != nil {
+		log.Error("second alert message of the group not deleted", zap.Error(err))
+		return
+	}
+	s.metrics.recoveries.WithLabelValues("duplicate_deleted").Inc()
+	log.Warn("second alert message of the group deleted: another render's message is the group's")
 }
 
 func (s *Service) holdPost(id string, p pendingPost) {

@@ -313,7 +313,7 @@ func TestPostedButNotRecordedIsNotPostedAgain(t *testing.T) {
 	r1 := w.replica(withClock(clock), func(c *Config) { flaky = &stateFailing{AlertStore: c.Store}; c.Store = flaky })
 	r2 := w.replica(withClock(clock))
 	id := r1.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
-	flaky.failAfter(1, 1) // the new episode's state, then the record of the post
+	flaky.failAfter(2, 1) // the new episode's state and the post's claim, then the record of the post
 	flush(r1)
 	if n := len(w.fs.Calls("chat.postMessage")); n != 1 {
 		t.Fatalf("%d posts, want 1", n)

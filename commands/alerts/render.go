@@ -34,7 +34,7 @@ func (s *Service) message(g *bot.AlertGroup, st *bot.AlertGroupState, r Route, n
 	firing := g.Firing > 0
 	resolved := len(g.Alerts) - countFiring(g.Alerts)
 	name := bot.QuoteRaw(clip(g.Name(), maxName))
-	m := bot.Message{Channel: st.Channel}
+	m := bot.Message{Channel: st.Channel, Metadata: postMetadata(g.ID, g.Episode, st.PostAttempt)}
 	if firing {
 		m.Title = ":red_circle: FIRING: " + name
 		if st.Silenced(now) {

@@ -48,12 +48,14 @@ type channel struct {
 }
 
 type stored struct {
-	ref    bot.MessageRef
-	user   string
-	text   string
-	thread string
-	time   time.Time
-	bot    bool
+	ref     bot.MessageRef
+	user    string
+	text    string
+	thread  string
+	time    time.Time
+	bot     bool
+	meta    *bot.MessageMetadata
+	deleted bool
 }
 
 type group struct {
@@ -244,7 +246,7 @@ func (w *Workspace) Post(_ context.Context, msg bot.Message) (bot.MessageRef, er
 		return bot.MessageRef{}, err
 	}
 	ref := bot.MessageRef{Channel: c.id, TS: w.nextTS()}
-	c.messages = append(c.messages, &stored{ref: ref, text: msg.Text, thread: msg.ThreadTS, time: w.clock.Now(), bot: true})
+	c.messages = append(c.messages, &stored{ref: ref, text: msg.Text, thread: msg.ThreadTS, time: w.clock.Now(), bot: true, meta: msg.Metadata})
 	where := w.channelLabel(msg.Channel)
 	if msg.ThreadTS != "" {
 		where += " (thread " + msg.ThreadTS + ")"
@@ -262,13 +264,36 @@ func (w *Workspace) Update(_ context.Context, ref bot.MessageRef, msg bot.Messag
 		return err
 	}
 	for _, m := range c.messages {
-		if m.ref.TS == ref.TS {
+		if m.ref.TS == ref.TS && !m.deleted {
 			m.text = msg.Text
+			if msg.Metadata != nil {
+				m.meta = msg.Metadata
+			}
 			w.print(w.channelLabel(ref.Channel)+" (edited "+ref.TS+")", ref, msg, "")
 			return nil
 		}
 	}
 	return fmt.Errorf("update %s: message_not_found", ref.TS)
+}
+
+// Delete implements bot.Messenger.
+func (w *Workspace) Delete(_ context.Context, ref bot.MessageRef) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.channels[ref.Channel]
+	if !ok {
+		return fmt.Errorf("delete %s: channel_not_found", ref.TS)
+	}
+	for _, m := range c.messages {
+		if m.ref.TS == ref.TS && m.bot {
+			if !m.deleted {
+				m.deleted = true
+				fmt.Fprintf(w.out, "  (message %s deleted in %s)\n", ref.TS, w.channelLabel(ref.Channel))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("delete %s: message_not_found", ref.TS)
 }
 
 // PostEphemeral implements bot.Messenger.
@@ -521,6 +546,30 @@ func (w *Workspace) Message(_ context.Context, ref bot.MessageRef) (bot.ChatMess
 		}
 	}
 	return bot.ChatMessage{}, fmt.Errorf("message %s: %w", ref.TS, bot.ErrNotFound)
+}
+
+// FindPosted implements bot.MessageReader over the messages the bot posted
+// in this session.
+func (w *Workspace) FindPosted(_ context.Context, channel string, since time.Time, match bot.MessageMetadata) (bot.MessageRef, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.channels[channel]
+	if !ok {
+		return bot.MessageRef{}, false, fmt.Errorf("find messages in %s: channel_not_found: %w", channel, bot.ErrRequestRefused)
+	}
+	for _, m := range c.messages {
+		if !m.bot || m.deleted || m.thread != "" || m.time.Before(since) || m.meta == nil || m.meta.EventType != match.EventType {
+			continue
+		}
+		matches := true
+		for k, v := range match.Payload {
+			matches = matches && m.meta.Payload[k] == v
+		}
+		if matches {
+			return m.ref, true, nil
+		}
+	}
+	return bot.MessageRef{}, false, nil
 }
 
 // Permalink implements bot.MessageReader.

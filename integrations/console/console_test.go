@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,38 @@ func TestREPLEscapesMentionsLikeTheSlackClient(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"title=db down", "severity=sev1"}, splitQuoted(`title="db down" severity=sev1`)); diff != "" {
 		t.Errorf("splitQuoted (-want +got):\n%s", diff)
+	}
+}
+
+// The bot's own posts are found by their metadata and can be deleted, as
+// in Slack.
+func TestWorkspaceFindsAndDeletesPosts(t *testing.T) {
+	var out bytes.Buffer
+	ws := newTestWorkspace(&out)
+	ctx := context.Background()
+	meta := &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	ref, err := ws.Post(ctx, bot.Message{Channel: "C0OPS", Text: "firing", Metadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1"}}
+	if got, found, err := ws.FindPosted(ctx, "C0OPS", time.Time{}, match); err != nil || !found || got != ref {
+		t.Errorf("found %+v %v %v, want %+v", got, found, err, ref)
+	}
+	later := time.Date(2026, 11, 22, 13, 0, 0, 0, time.UTC)
+	if _, found, _ := ws.FindPosted(ctx, "C0OPS", later, match); found {
+		t.Error("found a post from before since")
+	}
+	if err := ws.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := ws.FindPosted(ctx, "C0OPS", time.Time{}, match); found {
+		t.Error("found a deleted post")
+	}
+	if !strings.Contains(out.String(), "deleted") {
+		t.Errorf("the deletion is not shown:\n%s", out.String())
+	}
+	if _, _, err := ws.FindPosted(ctx, "C0NONE", time.Time{}, match); !errors.Is(err, bot.ErrRequestRefused) {
+		t.Errorf("unknown channel: %v, want ErrRequestRefused", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/slack-go/slack"
@@ -22,6 +23,19 @@ func msgOptions(m bot.Message) []slack.MsgOption {
 	return opts
 }
 
+// withMetadata adds the message's metadata, for chat.postMessage and
+// chat.update (ephemeral messages carry none).
+func withMetadata(opts []slack.MsgOption, m bot.Message) []slack.MsgOption {
+	if m.Metadata == nil {
+		return opts
+	}
+	payload := make(map[string]any, len(m.Metadata.Payload))
+	for k, v := range m.Metadata.Payload {
+		payload[k] = v
+	}
+	return append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: m.Metadata.EventType, EventPayload: payload}))
+}
+
 // Post posts msg in msg.Channel (in msg.ThreadTS when set).
 func (c *Client) Post(ctx context.Context, msg bot.Message) (bot.MessageRef, error) {
 	if msg.Channel == "" {
@@ -29,7 +43,7 @@ func (c *Client) Post(ctx context.Context, msg bot.Message) (bot.MessageRef, err
 	}
 	var ch, ts string
 	err := c.call(ctx, "chat.postMessage", func(ctx context.Context) (err error) {
-		ch, ts, err = c.api.PostMessageContext(ctx, msg.Channel, msgOptions(msg)...)
+		ch, ts, err = c.api.PostMessageContext(ctx, msg.Channel, withMetadata(msgOptions(msg), msg)...)
 		return err
 	})
 	if err != nil {
@@ -42,11 +56,24 @@ func (c *Client) Post(ctx context.Context, msg bot.Message) (bot.MessageRef, err
 func (c *Client) Update(ctx context.Context, ref bot.MessageRef, msg bot.Message) error {
 	msg.ThreadTS = ""
 	err := c.call(ctx, "chat.update", func(ctx context.Context) error {
-		_, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, msgOptions(msg)...)
+		_, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, withMetadata(msgOptions(msg), msg)...)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("update message %s in %s: %w", ref.TS, ref.Channel, err)
+	}
+	return nil
+}
+
+// Delete removes a message the bot posted; one already gone is not an
+// error.
+func (c *Client) Delete(ctx context.Context, ref bot.MessageRef) error {
+	err := c.call(ctx, "chat.delete", func(ctx context.Context) error {
+		_, _, err := c.api.DeleteMessageContext(ctx, ref.Channel, ref.TS)
+		return err
+	})
+	if err != nil && slackCode(err) != "message_not_found" {
+		return fmt.Errorf("delete message %s in %s: %w", ref.TS, ref.Channel, err)
 	}
 	return nil
 }
@@ -278,6 +305,106 @@ func toChatMessage(channel string, m slack.Msg) bot.ChatMessage {
 	}
 	return bot.ChatMessage{Ref: bot.MessageRef{Channel: channel, TS: m.Timestamp}, User: user, Text: m.Text,
 		Time: bot.ParseTS(m.Timestamp), ThreadTS: thread}
+}
+
+// Bounds of FindPosted: at most findPages pages of findPageSize messages,
+// the page size Slack recommends. Enough for the minutes between a post
+// and the render that looks for it in any channel people can still read.
+const (
+	findPageSize = 200
+	findPages    = 5
+)
+
+// FindPosted returns the earliest of the bot's own top-level messages in
+// channel, posted at or after since, whose metadata matches: it pages
+// through conversations.history with include_all_metadata (without it Slack
+// returns no metadata), newest first, reading at most findPages pages.
+// Messages of other apps are never taken for the bot's, whatever metadata
+// they carry. Errors Slack answers (missing_scope, not_in_channel,
+// channel_not_found, …) wrap bot.ErrRequestRefused; no answer, a server
+// error or rate limits that outlast the retries wrap
+// bot.ErrServiceUnavailable.
+func (c *Client) FindPosted(ctx context.Context, channel string, since time.Time, match bot.MessageMetadata) (bot.MessageRef, bool, error) {
+	me, err := c.botID(ctx)
+	if err != nil {
+		return bot.MessageRef{}, false, fmt.Errorf("find messages in %s: %w", channel, classifyFind(err))
+	}
+	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: findPageSize, IncludeAllMetadata: true}
+	if !since.IsZero() {
+		params.Oldest = fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000)
+		params.Inclusive = true
+	}
+	var found bot.MessageRef
+	for page := 0; page < findPages; page++ {
+		var hist *slack.GetConversationHistoryResponse
+		err := c.call(ctx, "conversations.history", func(ctx context.Context) (err error) {
+			hist, err = c.api.GetConversationHistoryContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return bot.MessageRef{}, false, fmt.Errorf("find messages in %s: %w", channel, classifyFind(err))
+		}
+		for _, m := range hist.Messages {
+			if m.BotID != me || (m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp) || !metadataMatches(m.Metadata, match) {
+				continue
+			}
+			// Newest first: the last match is the earliest message.
+			found = bot.MessageRef{Channel: channel, TS: m.Timestamp}
+		}
+		params.Cursor = hist.ResponseMetaData.NextCursor
+		if !hist.HasMore || params.Cursor == "" {
+			break
+		}
+	}
+	return found, found.TS != "", nil
+}
+
+func metadataMatches(m slack.SlackMetadata, match bot.MessageMetadata) bool {
+	if m.EventType != match.EventType {
+		return false
+	}
+	for k, want := range match.Payload {
+		v, ok := m.EventPayload[k]
+		if !ok || fmt.Sprint(v) != want {
+			return false
+		}
+	}
+	return true
+}
+
+// transientCodes are Slack error codes that trying again may clear.
+var transientCodes = map[string]bool{"internal_error": true, "fatal_error": true, "service_unavailable": true,
+	"request_timeout": true, "ratelimited": true}
+
+// classifyFind wraps err with the class FindPosted documents.
+func classifyFind(err error) error {
+	if code := slackCode(err); code != "" && !transientCodes[code] {
+		return errors.Join(bot.ErrRequestRefused, err)
+	}
+	return errors.Join(bot.ErrServiceUnavailable, err)
+}
+
+// botID is the bot's own bot ID, from auth.test once; it tells the bot's
+// messages from other apps'.
+func (c *Client) botID(ctx context.Context) (string, error) {
+	c.identityMu.Lock()
+	defer c.identityMu.Unlock()
+	if c.ownBotID != "" {
+		return c.ownBotID, nil
+	}
+	var resp *slack.AuthTestResponse
+	err := c.call(ctx, "auth.test", func(ctx context.Context) (err error) {
+		resp, err = c.api.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if resp.BotID == "" {
+		return "", errors.New("auth.test: the token is not a bot token")
+	}
+	c.ownBotID = resp.BotID
+	return c.ownBotID, nil
 }
 
 // Permalink returns a link to a message.

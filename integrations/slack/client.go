@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,10 @@ type Client struct {
 	// sleep waits out Retry-After; replaced in tests to observe waits.
 	sleep func(ctx context.Context, d time.Duration) error
 	now   func() time.Time
+
+	// identityMu guards ownBotID, the bot's bot ID once auth.test told it.
+	identityMu sync.Mutex
+	ownBotID   string
 
 	connected atomic.Bool
 	// answers keeps rendered ack answers (see ackAnswer).

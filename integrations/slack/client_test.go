@@ -515,3 +515,100 @@ func TestWebAPICallsReuseConnections(t *testing.T) {
 		t.Errorf("%d calls opened %d connections, want fewer than %d (connections reused)", waves*inFlight, got, 2*inFlight)
 	}
 }
+
+// TestFindPosted: the bot finds its own message by its metadata, the
+// earliest when there are several, within since and within the history it
+// reads; another app's message with the same metadata is not the bot's;
+// Slack's refusals and outages are told apart.
+func TestFindPosted(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	c, _, _ := newClient(t, fs, func(c *Client) { c.sleep = func(context.Context, time.Duration) error { return nil } })
+	ctx := context.Background()
+	meta := func(episode string) *bot.MessageMetadata {
+		return &bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": episode, "attempt": "a-" + episode}}
+	}
+	match := bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g1", "episode": "1"}}
+	fs.AddBotMessage(general, fakeslack.Message{User: "U0OTHER", BotID: "B0OTHER", Text: "spoof",
+		Metadata: &fakeslack.Metadata{EventType: "alert_group_message", Payload: []byte(`{"group":"g1","episode":"1"}`)}})
+	first, err := c.Post(ctx, bot.Message{Channel: general, Text: "first", Metadata: meta("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.AddMessage(general, alice, "chatter", "")
+	second, err := c.Post(ctx, bot.Message{Channel: general, Text: "second", Metadata: meta("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Post(ctx, bot.Message{Channel: general, Text: "episode 2", Metadata: meta("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Post(ctx, bot.Message{Channel: general, Text: "reply", ThreadTS: first.TS, Metadata: meta("1")}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		match bot.MessageMetadata
+		want  bot.MessageRef
+	}{
+		{name: "earliest of two", match: match, want: first},
+		{name: "since the second", since: bot.ParseTS(second.TS), match: match, want: second},
+		{name: "since after both", since: bot.ParseTS(second.TS).Add(time.Microsecond), match: match},
+		{name: "other payload", match: bot.MessageMetadata{EventType: "alert_group_message", Payload: map[string]string{"group": "g2"}}},
+		{name: "other event type", match: bot.MessageMetadata{EventType: "something_else"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, found, err := c.FindPosted(ctx, general, tt.since, tt.match)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found != (tt.want.TS != "") || got != tt.want {
+				t.Errorf("got %+v (found %v), want %+v", got, found, tt.want)
+			}
+		})
+	}
+
+	// Edits keep the metadata; a deleted message is not found.
+	if err := c.Update(ctx, first, bot.Message{Text: "first, edited", Metadata: meta("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fs.Message(general, first.TS); m.Metadata == nil || !strings.Contains(string(m.Metadata.Payload), `"attempt":"a-1"`) {
+		t.Errorf("metadata after the edit: %+v", m.Metadata)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.Delete(ctx, first); err != nil {
+			t.Fatalf("delete #%d: %v", i+1, err)
+		}
+	}
+	if got, _, _ := c.FindPosted(ctx, general, time.Time{}, match); got != second {
+		t.Errorf("after deleting the first: %+v, want %+v", got, second)
+	}
+
+	// More than the history it reads since: not found, in bounded calls.
+	for i := 0; i < findPages*findPageSize; i++ {
+		fs.AddMessage(general, alice, fmt.Sprint(i), "")
+	}
+	before := len(fs.Calls("conversations.history"))
+	if _, found, err := c.FindPosted(ctx, general, time.Time{}, match); found || err != nil {
+		t.Errorf("beyond the history read: found %v, %v", found, err)
+	}
+	if n := len(fs.Calls("conversations.history")) - before; n != findPages {
+		t.Errorf("%d history calls, want %d", n, findPages)
+	}
+
+	fs.FailNext("conversations.history", "missing_scope")
+	if _, _, err := c.FindPosted(ctx, general, time.Time{}, match); !errors.Is(err, bot.ErrRequestRefused) {
+		t.Errorf("missing_scope: %v, want ErrRequestRefused", err)
+	}
+	for i := 0; i < 5; i++ {
+		fs.RateLimitNext("conversations.history", 0)
+	}
+	if _, _, err := c.FindPosted(ctx, general, time.Time{}, match); !errors.Is(err, bot.ErrServiceUnavailable) || errors.Is(err, bot.ErrRequestRefused) {
+		t.Errorf("rate limited throughout: %v, want ErrServiceUnavailable", err)
+	}
+	if n := len(fs.Calls("auth.test")); n != 1 {
+		t.Errorf("%d auth.test calls, want 1 (the bot ID is kept)", n)
+	}
+}

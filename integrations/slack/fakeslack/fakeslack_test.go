@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +367,174 @@ func TestSlashCommandAnsweredInAck(t *testing.T) {
 	}
 	if got := len(fs.Ephemerals(general, "U0ALICE")); got != 1 {
 		t.Errorf("ephemerals = %d, want only the first", got)
+	}
+}
+
+// TestMessageMetadata: metadata posted with a message comes back from
+// conversations.history only with include_all_metadata, survives an edit
+// that sends none, is replaced by an edit that sends some, and malformed
+// metadata is refused with Slack's codes.
+func TestMessageMetadata(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	meta := slack.SlackMetadata{EventType: "alert_group_message", EventPayload: map[string]any{"group": "g1", "episode": "2"}}
+	_, ts, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("firing", false), slack.MsgOptionMetadata(meta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := func(all bool) slack.Message {
+		t.Helper()
+		h, err := api.GetConversationHistoryContext(ctx(t), &slack.GetConversationHistoryParameters{ChannelID: general, IncludeAllMetadata: all})
+		if err != nil || len(h.Messages) != 1 {
+			t.Fatalf("history: %+v, %v", h, err)
+		}
+		return h.Messages[0]
+	}
+	if got := history(false).Metadata; got.EventType != "" || got.EventPayload != nil {
+		t.Errorf("metadata without include_all_metadata: %+v, want none", got)
+	}
+	if diff := cmp.Diff(meta, history(true).Metadata); diff != "" {
+		t.Errorf("metadata with include_all_metadata (-want +got):\n%s", diff)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx(t), general, ts, slack.MsgOptionText("resolved", false)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(meta, history(true).Metadata); diff != "" {
+		t.Errorf("metadata after an edit without metadata (-want +got):\n%s", diff)
+	}
+	meta2 := slack.SlackMetadata{EventType: "alert_group_message", EventPayload: map[string]any{"group": "g1", "episode": "3"}}
+	if _, _, _, err := api.UpdateMessageContext(ctx(t), general, ts, slack.MsgOptionText("again", false), slack.MsgOptionMetadata(meta2)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(meta2, history(true).Metadata); diff != "" {
+		t.Errorf("metadata after an edit with metadata (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		name, metadata, want string
+	}{
+		{"not JSON", `{"event_type":`, "invalid_metadata_format"},
+		{"no event type", `{"event_payload":{"a":"b"}}`, "invalid_metadata_schema"},
+		{"payload not an object", `{"event_type":"x","event_payload":"b"}`, "invalid_metadata_schema"},
+		{"too large", `{"event_type":"x","event_payload":{"a":"` + strings.Repeat("b", 9000) + `"}}`, "metadata_too_large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.PostForm(fs.APIURL()+"chat.postMessage", url.Values{"token": {fs.BotToken()},
+				"channel": {general}, "text": {"x"}, "metadata": {tc.metadata}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if body.OK || body.Error != tc.want {
+				t.Errorf("got ok=%v error %q, want %q", body.OK, body.Error, tc.want)
+			}
+		})
+	}
+	if n := len(fs.Messages(general)); n != 1 {
+		t.Errorf("%d messages after the refused posts, want 1", n)
+	}
+}
+
+// TestHistoryPages: conversations.history pages with next_cursor, newest
+// first, until has_more is false.
+func TestHistoryPages(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	var want []string
+	for i := 0; i < 7; i++ {
+		want = append([]string{fs.AddMessage(general, "U1", fmt.Sprint(i), "")}, want...)
+	}
+	params := &slack.GetConversationHistoryParameters{ChannelID: general, Limit: 3, Oldest: want[5], Inclusive: true}
+	var got []string
+	pages := 0
+	for {
+		h, err := api.GetConversationHistoryContext(ctx(t), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, m := range h.Messages {
+			got = append(got, m.Timestamp)
+		}
+		if !h.HasMore {
+			if h.ResponseMetaData.NextCursor != "" {
+				t.Errorf("a cursor on the last page")
+			}
+			break
+		}
+		params.Cursor = h.ResponseMetaData.NextCursor
+	}
+	if diff := cmp.Diff(want[:6], got); diff != "" || pages != 2 {
+		t.Errorf("%d pages (-want +got):\n%s", pages, diff)
+	}
+	if _, err := api.GetConversationHistoryContext(ctx(t), &slack.GetConversationHistoryParameters{ChannelID: general, Cursor: "bogus"}); code(err) != "invalid_cursor" {
+		t.Errorf("bad cursor: %v, want invalid_cursor", err)
+	}
+}
+
+// TestDeleteMessage: the bot deletes its own messages, not people's.
+func TestDeleteMessage(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	_, ts, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("oops", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := fs.AddMessage(general, "U1", "mine", "")
+	if _, _, err := api.DeleteMessageContext(ctx(t), general, ts); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fs.Message(general, ts); ok {
+		t.Error("the deleted message is still there")
+	}
+	if _, _, err := api.DeleteMessageContext(ctx(t), general, ts); code(err) != "message_not_found" {
+		t.Errorf("second delete: %v, want message_not_found", err)
+	}
+	if _, _, err := api.DeleteMessageContext(ctx(t), general, theirs); code(err) != "cant_delete_message" {
+		t.Errorf("deleting a person's message: %v, want cant_delete_message", err)
+	}
+}
+
+// TestLostAndHeldAnswers: a dropped answer leaves the call done and the
+// client with an error; a held answer arrives once released.
+func TestLostAndHeldAnswers(t *testing.T) {
+	fs := fakeslack.New(t)
+	general := fs.AddChannel("general")
+	api := client(fs, fs.BotToken())
+	landed := fs.DropAnswerNext("chat.postMessage")
+	if _, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("lost", false)); err == nil {
+		t.Fatal("the post whose answer was dropped succeeded")
+	}
+	if c := <-landed; c.Params.Get("text") != "lost" || len(fs.Messages(general)) != 1 {
+		t.Errorf("landed %+v; %d messages, want the post to have taken effect", c, len(fs.Messages(general)))
+	}
+
+	landed, release := fs.HoldAnswerNext("chat.postMessage")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := api.PostMessageContext(ctx(t), general, slack.MsgOptionText("held", false))
+		done <- err
+	}()
+	<-landed
+	if n := len(fs.Messages(general)); n != 2 {
+		t.Fatalf("%d messages while the answer is held, want 2", n)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the held answer arrived before its release: %v", err)
+	default:
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Errorf("the released answer: %v", err)
 	}
 }

@@ -114,7 +114,7 @@ func (s *Server) SendBlockAction(a BlockAction) (Sent, error) {
 	buttonText := a.ActionID
 	if c, ok := s.channels[a.ChannelID]; ok {
 		if m := c.find(a.MessageTS); m != nil {
-			message = messageJSON(m)
+			message = messageJSON(m, false)
 			if blockID, text := findAction(m.Blocks, a.ActionID); blockID != "" {
 				if a.BlockID == "" {
 					a.BlockID = blockID
@@ -319,9 +319,9 @@ func (s *Server) EditMessage(channel, ts, text string) (Sent, error) {
 		s.mu.Unlock()
 		return Sent{}, fmt.Errorf("fakeslack: no message %s in %s", ts, channel)
 	}
-	prev := messageJSON(m)
+	prev := messageJSON(m, false)
 	m.Text, m.Edited = text, true
-	cur := messageJSON(m)
+	cur := messageJSON(m, false)
 	s.notifyLocked()
 	s.mu.Unlock()
 	return s.SendEvent(obj{"type": "message", "subtype": "message_changed", "hidden": true, "channel": channel,
@@ -337,7 +337,7 @@ func (s *Server) DeleteMessage(channel, ts string) (Sent, error) {
 		s.mu.Unlock()
 		return Sent{}, fmt.Errorf("fakeslack: no message %s in %s", ts, channel)
 	}
-	prev := messageJSON(m)
+	prev := messageJSON(m, false)
 	m.Deleted = true
 	s.notifyLocked()
 	s.mu.Unlock()

@@ -44,6 +44,9 @@ type Server struct {
 	fails   map[string][]string
 	limits  map[string][]time.Duration
 	latency time.Duration
+	// faults are what happens to the answers of the next calls of a
+	// method that take effect (DropAnswerNext, HoldAnswerNext).
+	faults map[string][]*answerFault
 	// reqHost is the Host of the Web API request being served, so that
 	// upload URLs stay on the host the client calls (slack-go sends the
 	// token only there), even behind a proxy.
@@ -73,7 +76,9 @@ type Server struct {
 	httpConns int
 	// droppedAcks counts acks over MaxAckSize.
 	droppedAcks int
-	closed      bool
+	// holds release the answers HoldAnswerNext holds.
+	holds  []func()
+	closed bool
 }
 
 // Option configures a Server.
@@ -109,6 +114,7 @@ func Start(opts ...Option) (*Server, error) {
 		changed:      make(chan struct{}),
 		fails:        map[string][]string{},
 		limits:       map[string][]time.Duration{},
+		faults:       map[string][]*answerFault{},
 		users:        map[string]*User{},
 		channels:     map[string]*channelState{},
 		dms:          map[string]string{},
@@ -153,7 +159,11 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	conns := s.connList()
+	holds := s.holds
 	s.mu.Unlock()
+	for _, release := range holds {
+		release()
+	}
 	for _, c := range conns {
 		c.kill()
 	}
@@ -281,6 +291,7 @@ var methods = map[string]apiFunc{
 	"auth.test":                    (*Server).authTest,
 	"chat.postMessage":             (*Server).chatPostMessage,
 	"chat.update":                  (*Server).chatUpdate,
+	"chat.delete":                  (*Server).chatDelete,
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
 	"chat.getPermalink":            (*Server).chatGetPermalink,
 	"conversations.create":         (*Server).conversationsCreate,
@@ -311,7 +322,25 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	status, body := s.serve(r.Context(), method, params, token, r.Host)
+	status, body, fault := s.serve(r.Context(), method, params, token, r.Host)
+	if fault != nil {
+		fault.landed <- s.lastCall(method)
+		if fault.hold != nil {
+			select {
+			case <-fault.hold:
+			case <-r.Context().Done(): // the caller is gone
+			}
+		}
+		if fault.drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler) // closes the connection without an answer
+		}
+	}
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", body["retry_after"].(string))
 		delete(body, "retry_after")
@@ -319,9 +348,57 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
+// answerFault is what becomes of the answer of a call that took effect:
+// dropped (the connection closes without one) or held until released.
+type answerFault struct {
+	drop   bool
+	hold   chan struct{}
+	landed chan Call
+}
+
+// DropAnswerNext makes the next call of method that takes effect (the
+// message is posted, the channel created) lose its answer: the fake closes
+// the connection without one, as when the network fails after Slack acted.
+// The client sees an error and cannot tell whether the call took effect.
+// The channel receives the call once it took effect.
+func (s *Server) DropAnswerNext(method string) <-chan Call {
+	f := &answerFault{drop: true, landed: make(chan Call, 1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], f)
+	return f.landed
+}
+
+// HoldAnswerNext makes the next call of method that takes effect wait for
+// its answer until release is called (or the caller hangs up), so that a
+// test can kill the caller between Slack acting and the caller learning
+// it. landed receives the call once it took effect. Close releases every
+// held answer.
+func (s *Server) HoldAnswerNext(method string) (landed <-chan Call, release func()) {
+	f := &answerFault{hold: make(chan struct{}), landed: make(chan Call, 1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], f)
+	var once sync.Once
+	s.holds = append(s.holds, func() { once.Do(func() { close(f.hold) }) })
+	return f.landed, s.holds[len(s.holds)-1]
+}
+
+func (s *Server) lastCall(method string) Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.calls) - 1; i >= 0; i-- {
+		if s.calls[i].Method == method {
+			return s.calls[i]
+		}
+	}
+	return Call{}
+}
+
 // serve runs one Web API call: latency, rate limit, auth, injected failure,
-// then the method itself, recording the call and its outcome.
-func (s *Server) serve(ctx context.Context, method string, params url.Values, token, host string) (int, obj) {
+// then the method itself, recording the call and its outcome. A fault
+// queued for the method is returned when the call took effect.
+func (s *Server) serve(ctx context.Context, method string, params url.Values, token, host string) (int, obj, *answerFault) {
 	s.mu.Lock()
 	idx := len(s.calls)
 	s.calls = append(s.calls, Call{Method: method, Params: params, Time: time.Now()})
@@ -339,9 +416,13 @@ func (s *Server) serve(ctx context.Context, method string, params url.Values, to
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.notifyLocked()
-	finish := func(status int, code string, body obj) (int, obj) {
+	finish := func(status int, code string, body obj) (int, obj, *answerFault) {
 		s.calls[idx].Status, s.calls[idx].Error = status, code
-		return status, body
+		var fault *answerFault
+		if q := s.faults[method]; code == "" && len(q) > 0 {
+			fault, s.faults[method] = q[0], q[1:]
+		}
+		return status, body, fault
 	}
 	if q := s.limits[method]; len(q) > 0 {
 		s.limits[method] = q[1:]

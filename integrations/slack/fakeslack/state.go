@@ -57,6 +57,16 @@ type Message struct {
 	Edited  bool
 	Deleted bool
 	Files   []string
+	// Metadata is the message metadata the bot posted it with (or set in
+	// an edit); nil for none.
+	Metadata *Metadata
+}
+
+// Metadata is a message's metadata as chat.postMessage takes it.
+type Metadata struct {
+	EventType string
+	// Payload is event_payload as the client sent it.
+	Payload json.RawMessage
 }
 
 // Rendered is the message's text followed by every text inside its blocks,
@@ -190,6 +200,21 @@ func (s *Server) AddMessage(channel, user, text, threadTS string) string {
 	m := s.appendMessageLocked(c, &Message{User: user, Text: text, ThreadTS: threadTS})
 	s.notifyLocked()
 	return m.TS
+}
+
+// AddBotMessage posts m as another app would (m.BotID set to that app's
+// bot, m.Metadata as it posted it) and returns its ts. It sends no event.
+func (s *Server) AddBotMessage(channel string, m Message) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.channels[channel]
+	if !ok {
+		c = s.newChannelLocked(strings.ToLower(channel), channel)
+	}
+	m.TS, m.Replies, m.Edited, m.Deleted = "", 0, false, false
+	out := s.appendMessageLocked(c, &m)
+	s.notifyLocked()
+	return out.TS
 }
 
 func (s *Server) appendMessageLocked(c *channelState, m *Message) *Message {

@@ -2,6 +2,7 @@ package fakeslack
 
 import (
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -64,9 +65,57 @@ func (s *Server) chatPostMessage(p url.Values) (obj, string) {
 	if code := validateBlocks(blocks); code != "" {
 		return nil, code
 	}
+	meta, code := parseMetadata(p.Get("metadata"))
+	if code != "" {
+		return nil, code
+	}
 	m := s.appendMessageLocked(c, &Message{User: BotUserID, BotID: BotID, Text: text,
-		Blocks: rawOrNil(blocks), ThreadTS: p.Get("thread_ts")})
-	return obj{"channel": c.ID, "ts": m.TS, "message": messageJSON(m)}, ""
+		Blocks: rawOrNil(blocks), ThreadTS: p.Get("thread_ts"), Metadata: meta})
+	return obj{"channel": c.ID, "ts": m.TS, "message": messageJSON(m, false)}, ""
+}
+
+// maxMetadata bounds a message's metadata; Slack refuses larger ones with
+// metadata_too_large.
+const maxMetadata = 8 << 10
+
+// parseMetadata checks chat.postMessage's and chat.update's metadata
+// argument as Slack does: JSON, an event_type and an event_payload object.
+func parseMetadata(raw string) (*Metadata, string) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, ""
+	}
+	if len(raw) > maxMetadata {
+		return nil, "metadata_too_large"
+	}
+	var v struct {
+		EventType    *string         `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return nil, "invalid_metadata_format"
+	}
+	var payload map[string]any
+	if v.EventType == nil || *v.EventType == "" || json.Unmarshal(v.EventPayload, &payload) != nil || payload == nil {
+		return nil, "invalid_metadata_schema"
+	}
+	return &Metadata{EventType: *v.EventType, Payload: v.EventPayload}, ""
+}
+
+// chatDelete deletes a message the bot posted.
+func (s *Server) chatDelete(p url.Values) (obj, string) {
+	c, code := s.channelLocked(p.Get("channel"))
+	if code != "" {
+		return nil, code
+	}
+	m := c.find(p.Get("ts"))
+	if m == nil {
+		return nil, "message_not_found"
+	}
+	if m.BotID == "" {
+		return nil, "cant_delete_message"
+	}
+	m.Deleted = true
+	return obj{"channel": c.ID, "ts": m.TS}, ""
 }
 
 func (s *Server) chatUpdate(p url.Values) (obj, string) {
@@ -88,11 +137,19 @@ func (s *Server) chatUpdate(p url.Values) (obj, string) {
 	if p.Has("text") {
 		m.Text = p.Get("text")
 	}
+	meta, code := parseMetadata(p.Get("metadata"))
+	if code != "" {
+		return nil, code
+	}
 	if p.Has("blocks") {
 		m.Blocks = rawOrNil(blocks)
 	}
+	if meta != nil {
+		// Without the argument the message keeps its metadata.
+		m.Metadata = meta
+	}
 	m.Edited = true
-	return obj{"channel": c.ID, "ts": m.TS, "text": m.Text, "message": messageJSON(m)}, ""
+	return obj{"channel": c.ID, "ts": m.TS, "text": m.Text, "message": messageJSON(m, false)}, ""
 }
 
 func (s *Server) chatPostEphemeral(p url.Values) (obj, string) {
@@ -251,28 +308,39 @@ func (s *Server) conversationsMembers(p url.Values) (obj, string) {
 }
 
 // conversationsHistory lists top-level messages newest first within
-// oldest/latest (exclusive unless inclusive=1), as Slack does.
+// oldest/latest (exclusive unless inclusive=1), a page of limit at a time
+// with a cursor to the next, as Slack does; metadata only with
+// include_all_metadata.
 func (s *Server) conversationsHistory(p url.Values) (obj, string) {
 	c, code := s.channelLocked(p.Get("channel"))
 	if code != "" {
 		return nil, code
 	}
 	win := newWindow(p)
+	from := ""
+	if cur := p.Get("cursor"); cur != "" {
+		b, err := base64.StdEncoding.DecodeString(cur)
+		ts, ok := strings.CutPrefix(string(b), "next_ts:")
+		if err != nil || !ok {
+			return nil, "invalid_cursor"
+		}
+		from = ts
+	}
 	msgs := []obj{}
-	more := false
+	next := ""
 	for i := len(c.messages) - 1; i >= 0; i-- {
 		m := c.messages[i]
-		if m.Deleted || m.isReply() || !win.contains(m.TS) {
+		if m.Deleted || m.isReply() || !win.contains(m.TS) || (from != "" && compareTS(m.TS, from) > 0) {
 			continue
 		}
 		if len(msgs) == win.limit {
-			more = true
+			next = base64.StdEncoding.EncodeToString([]byte("next_ts:" + m.TS))
 			break
 		}
-		msgs = append(msgs, messageJSON(m))
+		msgs = append(msgs, messageJSON(m, win.metadata))
 	}
-	return obj{"messages": msgs, "has_more": more, "pin_count": len(c.Pins),
-		"response_metadata": obj{"next_cursor": ""}}, ""
+	return obj{"messages": msgs, "has_more": next != "", "pin_count": len(c.Pins),
+		"response_metadata": obj{"next_cursor": next}}, ""
 }
 
 // conversationsReplies lists a thread oldest first, parent included; ts may
@@ -301,7 +369,7 @@ func (s *Server) conversationsReplies(p url.Values) (obj, string) {
 			more = true
 			break
 		}
-		msgs = append(msgs, messageJSON(x))
+		msgs = append(msgs, messageJSON(x, win.metadata))
 	}
 	return obj{"messages": msgs, "has_more": more, "response_metadata": obj{"next_cursor": ""}}, ""
 }
@@ -310,10 +378,13 @@ type window struct {
 	oldest, latest string
 	inclusive      bool
 	limit          int
+	// metadata: include_all_metadata was asked for.
+	metadata bool
 }
 
 func newWindow(p url.Values) window {
-	w := window{oldest: p.Get("oldest"), latest: p.Get("latest"), inclusive: p.Get("inclusive") == "1" || p.Get("inclusive") == "true", limit: 100}
+	w := window{oldest: p.Get("oldest"), latest: p.Get("latest"), inclusive: p.Get("inclusive") == "1" || p.Get("inclusive") == "true", limit: 100,
+		metadata: p.Get("include_all_metadata") == "1" || p.Get("include_all_metadata") == "true"}
 	if n, err := strconv.Atoi(p.Get("limit")); err == nil && n > 0 && n < 1000 {
 		w.limit = n
 	}
@@ -543,8 +614,13 @@ func usergroupJSON(g *Usergroup, withUsers bool) obj {
 	return o
 }
 
-func messageJSON(m *Message) obj {
+// messageJSON is a message as Slack shows it; its metadata only when asked
+// for (conversations.history and .replies with include_all_metadata).
+func messageJSON(m *Message, withMetadata bool) obj {
 	o := obj{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS, "team": TeamID}
+	if withMetadata && m.Metadata != nil {
+		o["metadata"] = obj{"event_type": m.Metadata.EventType, "event_payload": m.Metadata.Payload}
+	}
 	if m.BotID != "" {
 		o["bot_id"], o["app_id"] = m.BotID, AppID
 	}
