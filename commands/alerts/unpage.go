@@ -195,9 +195,13 @@ func (s *Service) unpage(ctx context.Context, tid string) {
 	}
 }
 
-// errNoRoutingKey is an Events API alert this replica cannot resolve: it has
-// no Events API client, or no routing key for the alert's service.
-var errNoRoutingKey = errors.New("no Events API routing key for the service here")
+// errCannotResolve is a page this replica lacks the means to resolve: the
+// PageResolver of a REST incident, the Events API client or the routing key
+// of an alert's service. Another replica may have them. It says what is
+// missing.
+type errCannotResolve string
+
+func (e errCannotResolve) Error() string { return string(e) }
 
 // unpageOnce resolves a group's page unless the group's state says it is
 // resolved, and records it there; done says nothing is left to do. A lock
@@ -238,10 +242,10 @@ func (s *Service) unpageOnce(ctx context.Context, p page, log *zap.Logger) (done
 	err = s.resolvePage(rctx, p)
 	cancel()
 	switch {
-	case errors.Is(err, errNoRoutingKey):
-		// Another replica may have it (a configuration being rolled out);
-		// the page stays open until one does.
-		log.Error("page not resolved: this replica has no Events API routing key for its service; retried", zap.Duration("after", s.lease))
+	case errors.As(err, new(errCannotResolve)):
+		// Another replica may (a configuration being rolled out); the
+		// page stays queued until one does.
+		log.Error("page not resolved: "+err.Error()+"; retried", zap.Duration("after", s.lease))
 		return false
 	case p.via == pagedViaREST && errors.Is(err, bot.ErrNotFound):
 		log.Warn("page not resolved: PagerDuty has no such incident (deleted?); nothing left to resolve", zap.Error(err))
@@ -278,11 +282,14 @@ func (s *Service) unpageOnce(ctx context.Context, p page, log *zap.Logger) (done
 // key and its service's routing key.
 func (s *Service) resolvePage(ctx context.Context, p page) error {
 	if p.via == pagedViaREST {
+		if s.resolver == nil {
+			return errCannotResolve("this replica has no PagerDuty REST client")
+		}
 		return s.resolver.ResolvePage(ctx, p.id)
 	}
 	key := s.keys[p.service]
 	if s.events == nil || key == "" {
-		return errNoRoutingKey
+		return errCannotResolve("this replica has no Events API routing key for its service")
 	}
 	_, err := s.events.Enqueue(ctx, bot.PagerEvent{RoutingKey: key, Action: bot.PagerResolve, DedupKey: p.id})
 	return err

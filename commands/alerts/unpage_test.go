@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/bot/bottest"
@@ -441,5 +444,42 @@ func TestUnpageTimerIDs(t *testing.T) {
 		if p, ok := parsePage(bad); ok {
 			t.Errorf("%q read as %+v", bad, p)
 		}
+	}
+}
+
+// TestRESTIncidentLeftByAReplicaWithoutResolver: a replica that resolves
+// Events API alerts but has no PageResolver claims queued pages of both
+// kinds; a REST incident it leaves, and a replica with a PageResolver
+// resolves it when the lease ends.
+func TestRESTIncidentLeftByAReplicaWithoutResolver(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	full := w.replica(withClock(clock))
+	core, logs := observer.New(zapcore.InfoLevel)
+	eventsOnly := w.replica(withClock(clock), func(cfg *Config) {
+		cfg.PageResolver, cfg.Logger = nil, zap.New(zapcore.NewTee(cfg.Logger.Core(), core))
+	})
+	id, inc := restPaged(t, w, clock, full)
+	resolveDisk(full, clock)
+	full.svc.renderDue(context.Background()) // queues the incident
+	flush(eventsOnly)
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" || w.pd.Requests("PUT /incidents") != 0 {
+		t.Fatalf("incident %+v after %d PUT /incidents, want it untouched by the replica without a resolver", got, w.pd.Requests("PUT /incidents"))
+	}
+	if n := logs.FilterMessage("page not resolved: this replica has no PagerDuty REST client; retried").
+		FilterField(zap.String("pd_incident", inc.ID)).Len(); n != 1 || logs.FilterMessage("page resolution panicked").Len() != 0 {
+		t.Fatalf("the replica without a resolver logged %d times that it left the incident, want 1; all: %v", n, logs.All())
+	}
+	flush(full)
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" {
+		t.Fatalf("incident %+v resolved within the other replica's lease", got)
+	}
+	clock.Add(2 * time.Minute)
+	flush(full)
+	if got := w.pdIncident(inc.ID); got.Status != "resolved" {
+		t.Errorf("incident %+v, want it resolved by the replica with a resolver", got)
+	}
+	if g := full.group(id); !g.State.PageResolved {
+		t.Errorf("state %+v, want the resolution recorded", g.State)
 	}
 }
