@@ -185,8 +185,10 @@ type AlertGroupState struct {
 	IncidentChannel string `json:"incident_channel,omitempty"`
 	// PagedAt is when the escalation paged; PagedVia "events" (Events API
 	// v2) or "rest" (a REST incident); PageID the page at PagerDuty (the
-	// REST incident's ID, or the Events API dedup key); PageURL its link
-	// when known; PageResolved says the page was resolved with the group.
+	// REST incident's ID, or the Events API dedup key: <group>:<episode>,
+	// the bare group ID for pages made before, or empty for pages recorded
+	// before it was kept); PageURL its link when known; PageResolved says
+	// the page was resolved with the group.
 	PagedAt      time.Time `json:"paged_at,omitzero"`
 	PagedVia     string    `json:"paged_via,omitempty"`
 	PagedService string    `json:"paged_service,omitempty"`

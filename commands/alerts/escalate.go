@@ -16,7 +16,7 @@ import (
 
 // How an escalation paged.
 const (
-	pagedViaEvents = "events" // Events API v2, resolved with the group
+	pagedViaEvents = "events" // an Events API v2 alert
 	pagedViaREST   = "rest"   // a REST incident, as /incident page makes
 )
 
@@ -115,7 +115,10 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		if summary != "" {
 			details["summary"] = summary
 		}
-		ev := bot.PagerEvent{RoutingKey: key, Action: bot.PagerTrigger, DedupKey: g.ID, Summary: title,
+		// Keyed by episode: the next episode's page is an alert of its
+		// own, which this one's resolution, however late, leaves alone.
+		dedup := eventsDedupKey(g.ID, g.Episode)
+		ev := bot.PagerEvent{RoutingKey: key, Action: bot.PagerTrigger, DedupKey: dedup, Summary: title,
 			Source: "opsbot", Severity: pagerSeverity(&g), Details: details}
 		if link != "" {
 			ev.Links = append(ev.Links, bot.PagerLink{Href: link, Text: "Alert in Slack"})
@@ -124,7 +127,7 @@ func (s *Service) escalate(ctx context.Context, id string) {
 			log.Error("escalation page failed; retried when its lease ends", zap.Error(err))
 			return
 		}
-		via, pageID = pagedViaEvents, g.ID
+		via, pageID = pagedViaEvents, dedup
 	} else if s.pager != nil {
 		details := title
 		if summary != "" {
@@ -161,16 +164,20 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		log.Error("page sent but not recorded; recorded when its lease ends", zap.String("page", pageID), zap.Error(err))
 		return
 	}
-	if via == pagedViaREST && (st.Episode != g.Episode || (st.PageID == pageID && st.ShownResolved && !st.PageResolved)) {
+	pg := page{group: id, via: via, id: pageID}
+	if via == pagedViaEvents {
+		pg.service, pg.episode = svc, g.Episode
+	}
+	if st.Episode != g.Episode || (st.PageID == pageID && st.ShownResolved && !st.PageResolved) {
 		// The group resolved while this page was on its way: its
 		// resolution was shown (and queued the pages it knew of) before
 		// this one was recorded, or its state already moved on to a new
 		// episode without it.
-		if err := s.queueUnpage(ctx, id, pageID); err != nil {
+		if err := s.queueUnpage(ctx, pg); err != nil {
 			// No render will queue it again: resolve it now.
 			log.Warn("page of a group that resolved meanwhile not queued for resolution; resolving it now",
 				zap.String("page", pageID), zap.Error(err))
-			s.unpageOnce(ctx, id, pageID, log.With(zap.String("pd_incident", pageID)))
+			s.unpageOnce(ctx, pg, pg.log(s.log))
 		}
 	}
 	if err := s.store.CancelTimer(ctx, escalateKind, id); err != nil {
@@ -203,25 +210,6 @@ func (s *Service) resumeEscalation(ctx context.Context, id string, now time.Time
 	}
 	s.log.Info("silence over, nobody acknowledged: escalation resumed", zap.String("alert_group", id),
 		zap.Duration("after", route.Escalate.After))
-}
-
-// resolvePage resolves the Events API alert of a group that resolved.
-func (s *Service) resolvePage(ctx context.Context, g *bot.AlertGroup, log *zap.Logger) {
-	key := s.keys[g.State.PagedService]
-	if key == "" || s.events == nil {
-		return
-	}
-	if _, err := s.events.Enqueue(ctx, bot.PagerEvent{RoutingKey: key, Action: bot.PagerResolve, DedupKey: g.ID}); err != nil {
-		log.Warn("page not resolved; retried at the next render", zap.Error(err))
-		return
-	}
-	if _, err := s.store.UpdateState(ctx, g.ID, false, func(x *bot.AlertGroupState) error {
-		x.PageResolved = true
-		return nil
-	}); err != nil {
-		log.Warn("page resolution not recorded", zap.Error(err))
-	}
-	log.Info("page resolved with its alert group")
 }
 
 // pagerSeverity maps the group's severity label to the Events API's.

@@ -36,7 +36,8 @@ func triggers(w *world) int {
 
 // TestEscalationPagesOnce: a firing group nobody acknowledges pages the
 // route's service once, however many replicas look, through the Events API
-// with the group as dedup key; the page resolves with the group.
+// with the group's episode as dedup key; the page resolves with the group,
+// once.
 func TestEscalationPagesOnce(t *testing.T) {
 	w := newWorld(t)
 	clock := bottest.NewClock(t0)
@@ -51,12 +52,12 @@ func TestEscalationPagesOnce(t *testing.T) {
 	clock.Add(time.Minute)
 	flush(r1, r2, r1, r2)
 	evs := w.events.Events()
-	if len(evs) != 1 || evs[0].Action != "trigger" || evs[0].DedupKey != id || evs[0].Severity != "warning" ||
+	if len(evs) != 1 || evs[0].Action != "trigger" || evs[0].DedupKey != id+":1" || evs[0].Severity != "warning" ||
 		!strings.Contains(evs[0].Summary, "CheckoutLatency: 1 alert firing, not acknowledged for 10m") || len(evs[0].Links) != 1 {
 		t.Fatalf("events %+v", evs)
 	}
 	g := r1.group(id)
-	if g.State.PagedVia != pagedViaEvents || g.State.PagedService != "checkout" {
+	if g.State.PagedVia != pagedViaEvents || g.State.PagedService != "checkout" || g.State.PageID != id+":1" {
 		t.Errorf("state %+v", g.State)
 	}
 	if m := w.only(w.payments); !strings.Contains(m.Rendered(), "Paged") || !strings.Contains(m.Rendered(), "checkout on-call") {
@@ -77,6 +78,25 @@ func TestEscalationPagesOnce(t *testing.T) {
 	if len(alerts) != 1 || alerts[0].Status != "resolved" || alerts[0].Triggers != 1 {
 		t.Errorf("PagerDuty alerts %+v", alerts)
 	}
+	if g := r1.group(id); !g.State.PageResolved {
+		t.Errorf("state %+v, want the resolution recorded", g.State)
+	}
+	clock.Add(time.Hour)
+	flush(r1, r2)
+	if got := resolves(w); len(got) != 1 || got[0] != id+":1" {
+		t.Errorf("resolve events for %v, want one for %s:1", got, id)
+	}
+}
+
+// resolves are the dedup keys of the resolve events PagerDuty accepted.
+func resolves(w *world) []string {
+	var out []string
+	for _, ev := range w.events.Events() {
+		if ev.Action == "resolve" {
+			out = append(out, ev.DedupKey)
+		}
+	}
+	return out
 }
 
 // restPaged makes a DiskFull group (route escalating to the db service,

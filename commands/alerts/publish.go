@@ -49,7 +49,9 @@ const (
 // time, and it records the version it showed; changes that arrive meanwhile
 // make the group due again no earlier than EditInterval later. What follows
 // from the new state (timeline entries of a linked incident, auto-declare,
-// the end of a page) happens after the lock is released.
+// the end of an escalation) happens after the lock is released; a page's
+// resolution is queued before the state shows its episode over, and the
+// escalation loop makes it (unpage.go).
 func (s *Service) render(ctx context.Context, id string) {
 	log := s.log.With(zap.String("alert_group", id))
 	release, ok, err := s.lockGroup(ctx, id)
@@ -325,9 +327,6 @@ func (s *Service) afterRender(ctx context.Context, g *bot.AlertGroup, log *zap.L
 			log.Warn("escalation not cancelled", zap.Error(err))
 		}
 		_ = s.store.CancelTimer(ctx, reconcileKind, g.ID)
-		if g.State.PagedVia == pagedViaEvents && !g.State.PageResolved {
-			s.resolvePage(ctx, g, log)
-		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,43 +13,150 @@ import (
 	"github.com/opsbot/opsbot/bot"
 )
 
-// An escalation paged as a REST incident is resolved at PagerDuty when its
-// group resolves, as the Events API alert is. The group's resolution queues
-// it in the unpage timer queue before the message shows the group resolved
-// (so a failure to queue retries the render), and any replica's escalation
-// loop claims it and resolves it. The timer's ID names the group and the
-// incident, so the incident is resolved even once the group's state has
-// moved on to a new episode; the group's state records the resolution
-// (PageResolved) while it is still that episode's.
+// An escalation's page is resolved at PagerDuty when its group resolves,
+// whichever way it paged: a REST incident is resolved (PUT /incidents), an
+// Events API alert gets a resolve event. The group's resolution queues the
+// page in the unpage timer queue before the message shows the group
+// resolved (so a failure to queue retries the render), and any replica's
+// escalation loop claims it and resolves it, again after a lease for as
+// long as PagerDuty fails. The timer's ID names the page in full, so the
+// page is resolved even once the group's state has moved on to a new
+// episode; the group's state records the resolution (PageResolved) while
+// it is still that episode's.
+//
+// An Events API alert is known by its dedup key, and a trigger with the key
+// of an open alert joins it. Escalations key theirs <group>:<episode>, so a
+// resolution that arrives after the group fired again ends its own
+// episode's alert only, never the next one's, and each episode pages anew.
+// Pages made before used the bare group ID for every episode; the
+// resolution of such a page is skipped when a later episode of the group
+// has paged under that same key since (only a replica still running the
+// earlier version does that), because the alert is then that episode's,
+// and its own resolution ends it.
 
-// unpageKind is the timer queue of REST incidents to resolve.
+// unpageKind is the timer queue of pages to resolve.
 const unpageKind = "unpage"
 
-// unpageTimer is the unpage timer ID of a group's incident.
-func unpageTimer(group, page string) string { return group + "/" + page }
-
-// openRESTPage is the REST incident of a state still to be resolved, or "".
-func openRESTPage(st *bot.AlertGroupState) string {
-	if st.PagedVia != pagedViaREST || st.PageResolved {
-		return ""
-	}
-	return st.PageID
+// page is an escalation's page at PagerDuty, as the unpage queue knows it.
+type page struct {
+	group string
+	via   string // pagedViaREST or pagedViaEvents
+	// id is the REST incident's ID, or the Events API alert's dedup key.
+	id string
+	// service (whose routing key the alert went to) and episode (the
+	// group's episode it paged for) are the Events API alert's.
+	service string
+	episode int
 }
 
-// queueUnpage asks for a group's REST incident to be resolved, at once.
-// Without a PageResolver nothing can resolve it, and it stays open.
-func (s *Service) queueUnpage(ctx context.Context, group, page string) error {
-	if s.resolver == nil || page == "" {
+// eventsTimer marks the unpage timers of Events API alerts.
+const eventsTimer = "events"
+
+// timer is the page's unpage timer ID: <group>/<incident> for a REST
+// incident (the form queued since those were resolved), and
+// <group>/events/<service>/<episode>/<dedup key> for an Events API alert.
+// Group IDs, incident IDs, service names and dedup keys have no "/".
+func (p page) timer() string {
+	if p.via == pagedViaEvents {
+		return p.group + "/" + eventsTimer + "/" + p.service + "/" + strconv.Itoa(p.episode) + "/" + p.id
+	}
+	return p.group + "/" + p.id
+}
+
+// parsePage reads an unpage timer ID.
+func parsePage(tid string) (page, bool) {
+	parts := strings.Split(tid, "/")
+	switch {
+	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+		return page{group: parts[0], via: pagedViaREST, id: parts[1]}, true
+	case len(parts) == 5 && parts[0] != "" && parts[1] == eventsTimer && parts[2] != "" && parts[4] != "":
+		ep, err := strconv.Atoi(parts[3])
+		if err != nil || ep <= 0 {
+			return page{}, false
+		}
+		return page{group: parts[0], via: pagedViaEvents, service: parts[2], episode: ep, id: parts[4]}, true
+	}
+	return page{}, false
+}
+
+// eventsDedupKey is the dedup key of the Events API alert an escalation
+// triggers for a group's episode.
+func eventsDedupKey(group string, episode int) string {
+	return group + ":" + strconv.Itoa(episode)
+}
+
+// legacy says the Events API alert is keyed by the bare group ID, as
+// escalations keyed every episode's before.
+func (p page) legacy() bool { return p.via == pagedViaEvents && p.id == p.group }
+
+// same says p and q are one page at PagerDuty.
+func (p page) same(q page) bool {
+	if p.via != q.via || p.id != q.id {
+		return false
+	}
+	return p.via == pagedViaREST || (p.service == q.service && p.episode == q.episode)
+}
+
+// log adds the page's fields to a logger. The routing key is a secret and
+// is never among them.
+func (p page) log(l *zap.Logger) *zap.Logger {
+	l = l.With(zap.String("alert_group", p.group))
+	if p.via == pagedViaEvents {
+		return l.With(zap.String("service", p.service), zap.String("pd_dedup_key", p.id), zap.Int("episode", p.episode))
+	}
+	return l.With(zap.String("pd_incident", p.id))
+}
+
+// statePage is the page a group's state records, if any.
+func statePage(group string, st *bot.AlertGroupState) (page, bool) {
+	if st.PagedAt.IsZero() {
+		return page{}, false
+	}
+	switch st.PagedVia {
+	case pagedViaREST:
+		if st.PageID == "" {
+			return page{}, false
+		}
+		return page{group: group, via: pagedViaREST, id: st.PageID}, true
+	case pagedViaEvents:
+		id := st.PageID
+		if id == "" {
+			id = group // recorded before the state kept dedup keys: the group's
+		}
+		return page{group: group, via: pagedViaEvents, id: id, service: st.PagedService, episode: st.Episode}, true
+	}
+	return page{}, false
+}
+
+// openPage is the page of a state still to be resolved.
+func openPage(group string, st *bot.AlertGroupState) (page, bool) {
+	p, ok := statePage(group, st)
+	return p, ok && !st.PageResolved
+}
+
+// canResolve says this replica has what resolving the page takes: the
+// PageResolver of a REST incident, the Events API client of an alert.
+func (s *Service) canResolve(p page) bool {
+	if p.via == pagedViaEvents {
+		return s.events != nil
+	}
+	return s.resolver != nil
+}
+
+// queueUnpage asks for a group's page to be resolved, at once. Without the
+// client its API needs nothing can resolve it, and it stays open.
+func (s *Service) queueUnpage(ctx context.Context, p page) error {
+	if !s.canResolve(p) || p.id == "" {
 		return nil
 	}
-	return s.store.ScheduleTimer(ctx, unpageKind, unpageTimer(group, page), s.clock.Now())
+	return s.store.ScheduleTimer(ctx, unpageKind, p.timer(), s.clock.Now())
 }
 
-// unpageDue resolves the queued incidents. Each claimed one is leased: a
-// failure (PagerDuty down, 429s beyond the client's retries) is retried
-// when the lease ends, by whichever replica claims it then.
+// unpageDue resolves the queued pages. Each claimed one is leased: a
+// failure (PagerDuty down, 429s beyond the client's retries, timeouts) is
+// retried when the lease ends, by whichever replica claims it then.
 func (s *Service) unpageDue(ctx context.Context, now time.Time) {
-	if s.resolver == nil {
+	if s.resolver == nil && s.events == nil {
 		return
 	}
 	ids, err := s.store.ClaimTimers(ctx, unpageKind, now, s.lease, 20)
@@ -70,30 +178,38 @@ func (s *Service) unpageDue(ctx context.Context, now time.Time) {
 	}
 }
 
-// unpage resolves one claimed incident and, once that is recorded, drops
-// its timer.
+// unpage resolves one claimed page and, once that is recorded, drops its
+// timer.
 func (s *Service) unpage(ctx context.Context, tid string) {
-	group, page, ok := strings.Cut(tid, "/")
-	if !ok || group == "" || page == "" {
+	p, ok := parsePage(tid)
+	if !ok {
 		s.log.Error("page resolution of an unreadable timer dropped", zap.String("timer", tid))
 		_ = s.store.CancelTimer(ctx, unpageKind, tid)
 		return
 	}
-	log := s.log.With(zap.String("alert_group", group), zap.String("pd_incident", page))
-	if s.unpageOnce(ctx, group, page, log) {
+	log := p.log(s.log)
+	if s.unpageOnce(ctx, p, log) {
 		if err := s.store.CancelTimer(ctx, unpageKind, tid); err != nil {
 			log.Warn("page resolution done but its timer not cancelled", zap.Error(err))
 		}
 	}
 }
 
-// unpageOnce resolves a group's incident unless the group's state says it
-// is resolved, and records it there; done says nothing is left to do. A
-// lock keeps two replicas from resolving it at once (a group's resolution
-// may queue it again while it is claimed); the one that waits finds it
+// errCannotResolve is a page this replica lacks the means to resolve: the
+// PageResolver of a REST incident, the Events API client or the routing key
+// of an alert's service. Another replica may have them. It says what is
+// missing.
+type errCannotResolve string
+
+func (e errCannotResolve) Error() string { return string(e) }
+
+// unpageOnce resolves a group's page unless the group's state says it is
+// resolved, and records it there; done says nothing is left to do. A lock
+// keeps two replicas from resolving it at once (a group's resolution may
+// queue it again while it is claimed); the one that waits finds it
 // recorded.
-func (s *Service) unpageOnce(ctx context.Context, group, page string, log *zap.Logger) (done bool) {
-	release, ok, err := s.locker.TryLock(ctx, "alerts:unpage:"+unpageTimer(group, page), s.lease)
+func (s *Service) unpageOnce(ctx context.Context, p page, log *zap.Logger) (done bool) {
+	release, ok, err := s.locker.TryLock(ctx, "alerts:unpage:"+p.timer(), s.lease)
 	if err != nil {
 		log.Warn("page resolution postponed: lock unavailable", zap.Error(err))
 		return false
@@ -102,37 +218,58 @@ func (s *Service) unpageOnce(ctx context.Context, group, page string, log *zap.L
 		return false // another replica resolves it now
 	}
 	defer release()
-	g, err := s.store.Group(ctx, group)
+	g, err := s.store.Group(ctx, p.group)
 	switch {
 	case errors.Is(err, bot.ErrAlertGroupNotFound):
-		// The group expired; its incident is still open.
+		// The group expired; its page is still open.
 	case err != nil:
 		log.Warn("page resolution postponed: alert group not read", zap.Error(err))
 		return false
-	case g.State.PageID == page && g.State.PageResolved:
-		return true
+	default:
+		cur, paged := statePage(p.group, &g.State)
+		if paged && cur.same(p) && g.State.PageResolved {
+			return true
+		}
+		if paged && p.legacy() && cur.via == pagedViaEvents && cur.id == p.id && cur.service == p.service &&
+			cur.episode > p.episode && !g.State.PageResolved {
+			log.Info("page not resolved: a later episode of the group paged under its dedup key since; that episode's resolution resolves it",
+				zap.Int("paging_episode", cur.episode))
+			return true
+		}
 	}
 	// Within the lease, so that no other replica claims it meanwhile.
 	rctx, cancel := context.WithTimeout(ctx, s.lease/2)
-	err = s.resolver.ResolvePage(rctx, page)
+	err = s.resolvePage(rctx, p)
 	cancel()
-	if errors.Is(err, bot.ErrNotFound) {
+	switch {
+	case errors.As(err, new(errCannotResolve)):
+		// Another replica may (a configuration being rolled out); the
+		// page stays queued until one does.
+		log.Error("page not resolved: "+err.Error()+"; retried", zap.Duration("after", s.lease))
+		return false
+	case p.via == pagedViaREST && errors.Is(err, bot.ErrNotFound):
 		log.Warn("page not resolved: PagerDuty has no such incident (deleted?); nothing left to resolve", zap.Error(err))
 		return true
-	}
-	if err != nil {
+	case p.via == pagedViaEvents && errors.Is(err, bot.ErrRejected):
+		// The Events API refuses the event itself (the integration was
+		// deleted, say): sending it again cannot help.
+		log.Error("page not resolved: the Events API refused the resolve event; resolve the alert in PagerDuty", zap.Error(err))
+		return true
+	case err != nil:
 		log.Error("page not resolved; retried", zap.Duration("after", s.lease), zap.Error(err))
 		return false
 	}
-	_, err = s.store.UpdateState(ctx, group, false, func(x *bot.AlertGroupState) error {
-		if x.PageID != page || x.PageResolved {
+	_, err = s.store.UpdateState(ctx, p.group, false, func(x *bot.AlertGroupState) error {
+		cur, paged := statePage(p.group, x)
+		if !paged || !cur.same(p) || x.PageResolved {
 			return errAlready // a new episode's state, or recorded already
 		}
 		x.PageResolved = true
 		return nil
 	})
 	if err != nil && !errors.Is(err, errAlready) && !errors.Is(err, bot.ErrAlertGroupNotFound) {
-		// Resolving again is harmless ("already resolved" is success).
+		// Resolving again is harmless (an incident already resolved is
+		// success; a resolve event of a resolved alert does nothing).
 		log.Warn("page resolved but not recorded; retried", zap.Error(err))
 		return false
 	}
@@ -140,8 +277,26 @@ func (s *Service) unpageOnce(ctx context.Context, group, page string, log *zap.L
 	return true
 }
 
-// errPageNotQueued is a REST incident that could not be queued for
-// resolution, so the state update that would hide it was not made.
+// resolvePage resolves the page at PagerDuty: the REST incident through the
+// PageResolver, the Events API alert with a resolve event under its dedup
+// key and its service's routing key.
+func (s *Service) resolvePage(ctx context.Context, p page) error {
+	if p.via == pagedViaREST {
+		if s.resolver == nil {
+			return errCannotResolve("this replica has no PagerDuty REST client")
+		}
+		return s.resolver.ResolvePage(ctx, p.id)
+	}
+	key := s.keys[p.service]
+	if s.events == nil || key == "" {
+		return errCannotResolve("this replica has no Events API routing key for its service")
+	}
+	_, err := s.events.Enqueue(ctx, bot.PagerEvent{RoutingKey: key, Action: bot.PagerResolve, DedupKey: p.id})
+	return err
+}
+
+// errPageNotQueued is a page that could not be queued for resolution, so
+// the state update that would hide it was not made.
 type errPageNotQueued struct {
 	page string
 	err  error
@@ -156,32 +311,32 @@ func (e errPageNotQueued) Unwrap() error { return e.err }
 // closeEpisodeState applies apply to the group's state where closes says
 // it ends what the state says about its episode (shows the episode
 // resolved, or replaces it with a new episode's), but only once the
-// episode's open REST incident is queued for resolution: until the state
-// says the resolution was shown, an escalation may record one at any
-// moment, and one recorded after this update finds the update made and
-// queues its incident itself.
+// episode's open page is queued for resolution: until the state says the
+// resolution was shown, an escalation may record one at any moment, and
+// one recorded after this update finds the update made and queues its page
+// itself.
 func (s *Service) closeEpisodeState(ctx context.Context, id string, closes func(*bot.AlertGroupState) bool,
 	apply func(*bot.AlertGroupState)) (bot.AlertGroupState, error) {
-	var queued []string
+	var queued []page
 	for {
-		var missing string
+		var missing page
 		st, err := s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
-			missing = ""
+			missing = page{}
 			if !closes(x) {
 				return nil
 			}
-			if p := openRESTPage(x); p != "" && !x.ShownResolved && s.resolver != nil && !slices.Contains(queued, p) {
+			if p, open := openPage(id, x); open && !x.ShownResolved && s.canResolve(p) && !slices.ContainsFunc(queued, p.same) {
 				missing = p
 				return errAlready
 			}
 			apply(x)
 			return nil
 		})
-		if missing == "" || !errors.Is(err, errAlready) {
+		if missing.id == "" || !errors.Is(err, errAlready) {
 			return st, err
 		}
-		if err := s.queueUnpage(ctx, id, missing); err != nil {
-			return bot.AlertGroupState{}, errPageNotQueued{page: missing, err: err}
+		if err := s.queueUnpage(ctx, missing); err != nil {
+			return bot.AlertGroupState{}, errPageNotQueued{page: missing.id, err: err}
 		}
 		// An episode records one page, so this ends.
 		queued = append(queued, missing)

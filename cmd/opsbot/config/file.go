@@ -121,7 +121,8 @@ type PagerDuty struct {
 	Services map[string]string `yaml:"services"`
 	// RoutingKeys maps service names to Events API v2 integration keys:
 	// alert escalations to such a service go through the Events API, with
-	// the alert group as dedup key. Keys are secrets: keep the file private.
+	// the alert group's episode (<group>:<episode>) as dedup key. Keys are
+	// secrets: keep the file private.
 	RoutingKeys map[string]string `yaml:"routing_keys"`
 }
 

@@ -25,12 +25,13 @@ type EventsServer struct {
 	URL string
 	srv *httptest.Server
 
-	mu     sync.Mutex
-	keys   map[string]string // routing key -> service name
-	events []Event
-	alerts []*EventAlert
-	open   map[string]*EventAlert // routing key/dedup key -> unresolved alert
-	now    func() time.Time
+	mu       sync.Mutex
+	keys     map[string]string // routing key -> service name
+	requests int               // POST /v2/enqueue received, failed ones included
+	events   []Event
+	alerts   []*EventAlert
+	open     map[string]*EventAlert // routing key/dedup key -> unresolved alert
+	now      func() time.Time
 
 	injector
 }
@@ -84,6 +85,14 @@ func NewEventsServer() *EventsServer {
 // Close stops the server.
 func (s *EventsServer) Close() { s.srv.Close() }
 
+// SetNow sets the fake's clock, which times alerts' triggers and
+// resolutions.
+func (s *EventsServer) SetNow(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
 // AddRoutingKey makes key a known integration key of service; events with
 // other keys are refused, as PagerDuty does.
 func (s *EventsServer) AddRoutingKey(key, service string) {
@@ -92,11 +101,28 @@ func (s *EventsServer) AddRoutingKey(key, service string) {
 	s.keys[key] = service
 }
 
+// RemoveRoutingKey forgets key, as when its integration is deleted at
+// PagerDuty: its events are refused from then on, its alerts stay as they
+// are.
+func (s *EventsServer) RemoveRoutingKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
+}
+
 // Events returns the accepted events in order.
 func (s *EventsServer) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events...)
+}
+
+// Requests counts the requests POST /v2/enqueue received, those that failed
+// (injected faults, invalid events, clients that gave up) included.
+func (s *EventsServer) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
 }
 
 // Alerts returns the alerts the events created, in creation order. A
@@ -126,6 +152,9 @@ type v2Event struct {
 }
 
 func (s *EventsServer) enqueue(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	s.mu.Unlock()
 	fault := s.take()
 	if !s.delay(r) {
 		return

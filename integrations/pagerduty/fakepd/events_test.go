@@ -2,6 +2,7 @@ package fakepd
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,10 +41,26 @@ func TestEventsWireFormat(t *testing.T) {
 			}
 		})
 	}
+	s.FailNext(1, Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	if status, out := post("application/json", `{}`); status != http.StatusTooManyRequests || out["status"] != "throttle event" {
+		t.Errorf("injected 429: got %d %v", status, out)
+	}
+	if n := s.Requests(); n != len(tests)+1 {
+		t.Errorf("%d requests counted, want %d (failed ones included)", n, len(tests)+1)
+	}
 	if n := len(s.Events()); n != 1 {
 		t.Errorf("accepted %d events, want 1", n)
 	}
-	if a := s.Alerts(); len(a) != 1 || a[0].DedupKey == "" || a[0].Status != "triggered" {
-		t.Errorf("alerts %+v: a trigger without dedup key gets one", a)
+	a := s.Alerts()
+	if len(a) != 1 || a[0].DedupKey == "" || a[0].Status != "triggered" {
+		t.Fatalf("alerts %+v: a trigger without dedup key gets one", a)
+	}
+	s.RemoveRoutingKey(strings.Repeat("k", 32))
+	status, out := post("application/json", `{"routing_key":"`+strings.Repeat("k", 32)+`","event_action":"resolve","dedup_key":"`+a[0].DedupKey+`"}`)
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["errors"]), "Invalid routing key") {
+		t.Errorf("resolve with a removed key: got %d %v, want 400 Invalid routing key", status, out)
+	}
+	if a := s.Alerts(); a[0].Status != "triggered" {
+		t.Errorf("alert %+v, want it left as it was", a[0])
 	}
 }
