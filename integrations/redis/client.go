@@ -150,6 +150,9 @@ func New(ctx context.Context, cfg Config) (Client, error) {
 		return nil, err
 	}
 	c := goredis.NewUniversalClient(o)
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		cc.AddHook(followFailovers{cc})
+	}
 	if err := Ping(ctx, c); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %s", strings.Join(o.Addrs, ","), redactPassword(err, o.Password))
