@@ -187,6 +187,12 @@ func (c *Cluster) clusterClient() *goredis.ClusterClient {
 	})
 }
 
+// Target describes the cluster for tests written against Shared targets,
+// with a client of its own (closed with the cluster).
+func (c *Cluster) Target() Target {
+	return Target{Kind: KindCluster, Addrs: c.Addrs(), Client: c.Client()}
+}
+
 // waitConsistent waits until every node reports the cluster ok, knows every
 // node and has the same owner for every slot.
 func (c *Cluster) waitConsistent(ctx context.Context) error {
