@@ -472,41 +472,60 @@ func (a *Alerts) Pending() int {
 	return len(a.held)
 }
 
-// Flush merges every held notification into Redis and empties the spool.
-// It returns the first error; notifications not yet merged stay held.
+// Flush merges every held notification into Redis, waits for the replicas
+// to confirm them, and empties the spool. It returns the first error;
+// notifications not yet confirmed stay held.
+//
+// A batch the replicas do not confirm is merged on the primary all the
+// same, so the flush goes on with the next ones: merges do not depend on
+// their order, and the groups' messages then show every notification while
+// the replicas catch up (a primary promoted alone waits for the old one to
+// come back as its replica). It stops at the first batch Redis does not
+// take at all.
 func (a *Alerts) Flush(ctx context.Context) error {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	written := 0
-	for {
+	var unconfirmed error
+	for off := 0; ; {
 		a.mu.Lock()
 		if a.closed {
 			a.mu.Unlock()
 			return errors.New("alerts store closed")
 		}
-		if len(a.held) == 0 {
-			err := a.spool.reset()
+		if off >= len(a.held) {
+			var err error
+			if len(a.held) == 0 {
+				err = a.spool.reset()
+			}
 			a.mu.Unlock()
 			if written > 0 {
 				a.log.Info("merged held alert notifications into redis", zap.Int("notifications", written))
 			}
-			return err
+			return errors.Join(unconfirmed, err)
 		}
-		batch := make([]heldNotification, min(len(a.held), 64))
-		copy(batch, a.held)
+		batch := make([]heldNotification, min(len(a.held)-off, 64))
+		copy(batch, a.held[off:])
 		a.mu.Unlock()
 
 		n, err := a.mergeBatch(ctx, batch)
 
 		a.mu.Lock()
-		// Only Flush removes from the front; Record only adds at the back.
-		a.held = a.held[n:]
+		// Only Flush removes, and only what it copied; Record only adds
+		// at the back.
+		a.held = append(a.held[:off], a.held[off+n:]...)
 		if len(a.held) == 0 {
 			a.held = nil
 		}
 		a.mu.Unlock()
 		written += n
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotReplicated):
+			if unconfirmed == nil {
+				unconfirmed = err
+			}
+			off += len(batch)
+		case err != nil:
 			return err
 		}
 	}
