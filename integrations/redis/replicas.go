@@ -18,7 +18,10 @@ const (
 	// has online: none on a single server, which then pays nothing, and
 	// all of them under Sentinel, because Sentinel may promote any of
 	// them. Once a deployment has had replicas, a primary left with none
-	// (cut off while Sentinel promotes one of them) confirms nothing.
+	// (cut off while Sentinel promotes one of them, or promoted by a
+	// Cluster whose primary had one replica) confirms nothing: a replica a
+	// Cluster promotes, at an address of its own, inherits the count of
+	// the primary it replaced.
 	// Timeline events, which the spool can hold, wait moreover for every
 	// replica that dropped out until it has been gone for
 	// ReplicaForgetAfter; claims, which cannot be held, settle for the
