@@ -151,7 +151,9 @@ func New(ctx context.Context, cfg Config) (Client, error) {
 	}
 	c := goredis.NewUniversalClient(o)
 	if cc, ok := c.(*goredis.ClusterClient); ok {
-		cc.AddHook(followFailovers{cc})
+		// On every node, so that transactions (WATCH) and the pinned
+		// connections that confirm writes on replicas follow too.
+		cc.OnNewNode(func(n *goredis.Client) { n.AddHook(followFailovers{cc}) })
 	}
 	if err := Ping(ctx, c); err != nil {
 		_ = c.Close()

@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/opsbot/opsbot/bot"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 )
 
@@ -277,16 +278,30 @@ const aloneNotifications = 70
 // until the killed node is back, counts nothing as safe: an event and a
 // notification written to it stay held (the spool keeps them) and a claim
 // fails closed, because a second failure now would lose them with it. The
-// held notifications are merged on the primary all the same, so the
-// group shows them meanwhile.
-// Once the killed node is back as its replica, both are confirmed and
-// written once.
+// held notifications are merged on the primary all the same, so the group
+// shows them meanwhile. Once the killed node is back as its replica, both
+// are confirmed and written once. A client of its own that only runs WATCH
+// transactions, which go-redis sends to a node directly, follows the
+// promotion too.
 func aloneDuringFailover(t *testing.T, cl *redistest.Cluster, c Client, slot int, inc string, tl *Timeline, al *Alerts) {
 	t.Helper()
 	ctx := topoCtx(t)
 	dedupe := NewDeduper(c)
 	if won, err := dedupe.Claim(ctx, "envelope:{"+inc+"}:before", time.Minute); err != nil || !won {
 		t.Fatalf("claim before the failover = %v, %v; want won", won, err)
+	}
+	wc, err := New(ctx, Config{Addrs: cl.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	watcher := newAlerts(t, wc, t.TempDir())
+	touch := func(ctx context.Context) error {
+		_, err := watcher.UpdateState(ctx, "g1", false, func(*bot.AlertGroupState) error { return nil })
+		return err
+	}
+	if err := touch(ctx); err != nil {
+		t.Fatalf("UpdateState before the failover: %v", err)
 	}
 	old, err := cl.KillPrimaryOf(ctx, slot)
 	if err != nil {
@@ -295,6 +310,11 @@ func aloneDuringFailover(t *testing.T, cl *redistest.Cluster, c Client, slot int
 	promoted, err := cl.WaitFailover(ctx, slot, old)
 	if err != nil {
 		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, followWithin)
+	defer cancel()
+	if err := pollUntil(wctx, func() error { return touch(wctx) }); err != nil {
+		t.Fatalf("%s killed, %s promoted: a client running only WATCH transactions does not follow: %v", old, promoted, err)
 	}
 	events, fence := xlenOnPrimary(t, promoted, inc), fenceOn(t, promoted, alertsFence)
 	if err := tl.Append(ctx, event(inc, "alone")); err != nil {
@@ -306,8 +326,8 @@ func aloneDuringFailover(t *testing.T, cl *redistest.Cluster, c Client, slot int
 			t.Fatalf("Record(%s) = %v", fp, err)
 		}
 	}
-	fctx, cancel := context.WithTimeout(ctx, followWithin)
-	defer cancel()
+	fctx, fcancel := context.WithTimeout(ctx, followWithin)
+	defer fcancel()
 	if err := pollUntil(fctx, func() error {
 		if n := xlenOnPrimary(t, promoted, inc); n != events+1 {
 			return fmt.Errorf("the stream on %s has %d events, want %d", promoted, n, events+1)
