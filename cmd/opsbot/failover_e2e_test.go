@@ -2,19 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	oredis "github.com/opsbot/opsbot/integrations/redis"
 	"github.com/opsbot/opsbot/integrations/redis/redistest"
 	"github.com/opsbot/opsbot/integrations/slack/fakeslack"
 )
 
-// failoversInARow is how many times TestE2ENotesSurviveFailovers kills the
-// Redis primary.
+// failoversInARow is how many times the failover tests kill the Redis
+// primary.
 const failoversInARow = 3
+
+// followWithin bounds how long after a Cluster promoted a replica the bot
+// may take to write to it, the killed primary still down. A hang guard, not
+// a speed claim: it follows within a few hundred milliseconds, and a client
+// that only followed go-redis's own slot map refresh, every 60 s, would
+// fail here.
+const followWithin = 30 * time.Second
 
 // TestE2ENotesSurviveFailovers streams notes into an incident through the
 // bot while the Redis primary is killed (kill -9) and Sentinel promotes a
@@ -22,7 +33,90 @@ const failoversInARow = 3
 // in the export exactly once.
 func TestE2ENotesSurviveFailovers(t *testing.T) {
 	s := redistest.NewSentinel(t)
-	w := newWorldWith(t, s.Target(0))
+	notesThroughFailovers(t, s.Target(0), func(ctx context.Context, t *testing.T, _ *testBot) string {
+		start := time.Now()
+		old, promoted, err := s.Failover(ctx)
+		if err != nil {
+			t.Fatalf("failover: %v", err)
+		}
+		return fmt.Sprintf("%s killed, %s promoted, healed in %s", old, promoted, time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// TestE2ENotesSurviveClusterFailovers is TestE2ENotesSurviveFailovers on a
+// Cluster whose primaries have a replica each, the bot configured with
+// redis.addrs: the primary serving the incident's timeline is killed
+// (kill -9), the cluster promotes its replica, the bot writes to it while
+// the killed node is still down, and the killed node comes back as its
+// replica, several times in a row.
+func TestE2ENotesSurviveClusterFailovers(t *testing.T) {
+	cl := redistest.NewCluster(t, redistest.WithClusterReplicas(1))
+	slot, err := cl.Slot(testCtx(t), oredis.StreamKey("INC-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notesThroughFailovers(t, cl.Target(), func(ctx context.Context, t *testing.T, b *testBot) string {
+		start := time.Now()
+		old, err := cl.KillPrimaryOf(ctx, slot)
+		if err != nil {
+			t.Fatalf("kill: %v", err)
+		}
+		promoted, err := cl.WaitFailover(ctx, slot, old)
+		if err != nil {
+			t.Fatalf("failover: %v", err)
+		}
+		promotedIn := time.Since(start)
+		// The bot writes to the promoted primary before the killed one is
+		// back, so its MOVED is not what shows the way: the stream grows,
+		// or the fence counter that re-sends of held events bump.
+		written := timelineWritesOn(t, promoted, "INC-1")
+		fctx, cancel := context.WithTimeout(ctx, followWithin)
+		defer cancel()
+		for timelineWritesOn(t, promoted, "INC-1") == written {
+			select {
+			case <-fctx.Done():
+				t.Fatalf("%s killed, %s promoted: the bot wrote nothing to it within %s (%d events held)",
+					old, promoted, followWithin, b.App.timeline.Pending())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		followedIn := time.Since(start)
+		if err := cl.Restart(ctx, old); err != nil {
+			t.Fatalf("restart %s: %v", old, err)
+		}
+		return fmt.Sprintf("%s killed, %s promoted after %s, written to after %s, healed (%s back as its replica) in %s",
+			old, promoted, promotedIn.Round(time.Millisecond), followedIn.Round(time.Millisecond), old,
+			time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// timelineWritesOn counts what the bot wrote for incident's timeline on the
+// cluster node at addr, which must serve it: the events in its stream and
+// the re-sends of events already there, which bump its fence counter
+// (opsbot:timeline:{INC-N}:fence).
+func timelineWritesOn(t *testing.T, addr, incident string) int64 {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer c.Close()
+	ctx := testCtx(t)
+	n, err := c.XLen(ctx, oredis.StreamKey(incident)).Result()
+	if err != nil {
+		t.Fatalf("XLEN on %s: %v", addr, err)
+	}
+	fence, err := c.Get(ctx, oredis.StreamKey(incident)+":fence").Int64()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		t.Fatalf("GET fence on %s: %v", addr, err)
+	}
+	return n + fence
+}
+
+// notesThroughFailovers has three people add notes to INC-1 through the
+// bot on tg while failover, run failoversInARow times, kills the primary
+// and waits until the topology is healed; it returns what happened, for
+// the log. Every note the bot answered as added must be in the export
+// exactly once.
+func notesThroughFailovers(t *testing.T, tg redistest.Target, failover func(ctx context.Context, t *testing.T, b *testBot) string) {
+	w := newWorldWith(t, tg)
 	// The timeline's size limit is raised: the notes are a stream for as
 	// long as the failovers take, not a test of the limit.
 	b := w.startBot(t, botOptions{ConfigYAML: fmt.Sprintf("admins: [%s]\nincidents:\n  broadcast_channel: %s\n  responders: {users: [%s, %s]}\n"+
@@ -95,21 +189,39 @@ func TestE2ENotesSurviveFailovers(t *testing.T) {
 			}
 		}()
 	}
-
-	time.Sleep(500 * time.Millisecond)
-	for i := 0; i < failoversInARow; i++ {
-		start := time.Now()
-		old, promoted, err := s.Failover(ctx)
-		if err != nil {
+	halt := func() {
+		select {
+		case <-stop:
+		default:
 			close(stop)
-			wg.Wait()
-			t.Fatalf("failover %d: %v", i+1, err)
 		}
-		t.Logf("failover %d: %s killed, %s promoted, healed in %s", i+1, old, promoted, time.Since(start).Round(time.Millisecond))
-		time.Sleep(300 * time.Millisecond)
+		wg.Wait()
 	}
-	close(stop)
-	wg.Wait()
+	defer halt()
+	// Each kill lands in a stream of notes: it waits until more have been
+	// answered since the last one healed.
+	notesAnswered := func(n int) {
+		t.Helper()
+		if err := w.Slack.WaitUntil(ctx, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(answered) >= n
+		}); err != nil {
+			t.Fatalf("waiting for %d notes answered: %v", n, err)
+		}
+	}
+	for i := 1; i <= failoversInARow; i++ {
+		mu.Lock()
+		next := len(answered) + 10
+		mu.Unlock()
+		notesAnswered(next)
+		t.Logf("failover %d: %s", i, failover(ctx, t, b))
+	}
+	mu.Lock()
+	next := len(answered) + 10
+	mu.Unlock()
+	notesAnswered(next)
+	halt()
 	// Held notes are written once Redis and its replicas confirm them.
 	pollRedis(t, "held timeline events written", func() bool { return b.App.timeline.Pending() == 0 })
 

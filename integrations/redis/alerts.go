@@ -27,6 +27,10 @@ const (
 	AlertsPrefix = "opsbot:alerts:" + alertsTag + ":"
 	alertsDueKey = AlertsPrefix + "due"
 	alertsFiring = AlertsPrefix + "firing"
+	// alertsFence is bumped by every merge, so that a merge that changes
+	// nothing (a notification merged again from the spool) still writes,
+	// and the WAIT after it confirms what the first merge wrote.
+	alertsFence = AlertsPrefix + "fence"
 )
 
 func alertGroupKey(id string) string  { return AlertsPrefix + "group:" + id }
@@ -48,7 +52,7 @@ const orderLen = 41
 
 // mergeScript merges one notification into its group. See Alerts.Record.
 //
-// KEYS: group hash, alerts hash, due zset, firing zset, state key.
+// KEYS: group hash, alerts hash, due zset, firing zset, state key, fence.
 // ARGV: id, now ms, meta JSON, received ms, resolved TTL ms, then for each
 // alert: fingerprint, order key, alert JSON.
 // Returns {changed, firing, episode, new episode, version}.
@@ -140,6 +144,7 @@ else
   redis.call('PEXPIRE', a, ARGV[5])
   redis.call('PEXPIRE', KEYS[5], ARGV[5])
 end
+redis.call('INCR', KEYS[6])
 return {changed and 1 or 0, firing, episode, newEpisode and 1 or 0, version}
 `)
 
@@ -215,18 +220,23 @@ type AlertsConfig struct {
 	// ResolvedTTL is how long a resolved group is kept (default
 	// DefaultResolvedTTL).
 	ResolvedTTL time.Duration
-	// Durability says when a claim (ClaimState, ClaimTimers) counts: see
-	// Durability; the zero value waits for every replica online.
+	// Durability says when a notification is merged and a claim
+	// (ClaimState, ClaimTimers) counts: see Durability; the zero value
+	// waits for every replica online.
 	Durability Durability
 }
 
 // Alerts is the bot.AlertStore on Redis. Notifications are merged by an
 // atomic script, alert by alert, so that the same notification delivered
 // twice (Alertmanager retries, an HA pair, two replicas) changes nothing the
-// second time and late deliveries never roll an alert back. While Redis is
-// unreachable, Record holds notifications in a local fsync'd spool and Run
-// merges them once it is back; merging is idempotent, so a crash that
-// replays the spool is harmless.
+// second time and late deliveries never roll an alert back. A notification
+// counts as recorded (the webhook answers 200, and the sender will not send
+// it again) once the replicas the store's Durability asks for have the
+// merge, as timeline events do: while Redis is unreachable, or its replicas
+// do not confirm in time, Record holds notifications in a local fsync'd
+// spool and Run merges them, until the replicas confirm, once it is back.
+// Merging is idempotent, so a re-send or a crash that replays the spool is
+// harmless.
 //
 // What decides that something happens once counts only once the replicas
 // the store's Durability asks for have it, and is given back otherwise
@@ -240,7 +250,10 @@ type Alerts struct {
 	c   Client
 	cfg AlertsConfig
 	log *zap.Logger
-	rep *replicas
+	rep *replicas // for claims
+	// merges confirms merged notifications; the spool holds them
+	// meanwhile, so it waits for replicas that dropped out too.
+	merges *replicas
 
 	wake    chan struct{}
 	flushMu sync.Mutex
@@ -303,8 +316,9 @@ func NewAlerts(cfg AlertsConfig) (*Alerts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerts store: %w", err)
 	}
-	rep := newReplicas(cfg.Client, applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)}), false)
-	a := &Alerts{c: cfg.Client, cfg: cfg, log: log, rep: rep, wake: make(chan struct{}, 1), spool: sp}
+	opts := applyOptions([]Option{WithDurability(cfg.Durability), WithLogger(log)})
+	a := &Alerts{c: cfg.Client, cfg: cfg, log: log, rep: newReplicas(cfg.Client, opts, false),
+		merges: newReplicas(cfg.Client, opts, true), wake: make(chan struct{}, 1), spool: sp}
 	for _, line := range lines {
 		var s spooledNotification
 		if err := json.Unmarshal(line, &s); err != nil || !alertGroupIDRE.MatchString(s.ID) {
@@ -328,8 +342,9 @@ func (a *Alerts) signal() {
 	}
 }
 
-// Record implements bot.AlertStore: in Redis when it answers within
-// RecordTimeout and nothing is held, otherwise in the spool.
+// Record implements bot.AlertStore: merged in Redis and confirmed by its
+// replicas when they answer within RecordTimeout and nothing is held,
+// otherwise held in the spool.
 func (a *Alerts) Record(ctx context.Context, id string, n bot.AlertNotification) error {
 	if !alertGroupIDRE.MatchString(id) {
 		return fmt.Errorf("record alert notification: invalid group ID %q", id)
@@ -344,13 +359,20 @@ func (a *Alerts) Record(ctx context.Context, id string, n bot.AlertNotification)
 	}
 	if len(a.held) == 0 {
 		sctx, cancel := withTimeout(ctx, a.cfg.RecordTimeout)
-		err := a.merge(sctx, a.c, id, n)
+		err := a.merges.do(sctx, alertsDueKey, func(ctx context.Context, c goredis.Cmdable) error {
+			return a.merge(ctx, c, id, n)
+		})
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
+		case errors.Is(err, ErrNotReplicated):
+			a.log.Warn("replicas did not confirm an alert notification in time; holding it in the spool until they do",
+				zap.String("alert_group", id), zap.Error(err))
+		default:
+			a.log.Warn("redis unreachable; holding alert notifications in the spool until it is back",
+				zap.String("alert_group", id), zap.Error(err))
 		}
-		a.log.Warn("redis unreachable; holding alert notifications in the spool until it is back",
-			zap.String("alert_group", id), zap.Error(err))
 	}
 	data, err := json.Marshal(spooledNotification{ID: id, Notification: n})
 	if err != nil {
@@ -418,7 +440,7 @@ func (a *Alerts) mergeArgs(id string, n bot.AlertNotification) ([]string, []any,
 		}
 		args = append(args, al.Fingerprint, orderKey(al), val)
 	}
-	keys := []string{alertGroupKey(id), alertAlertsKey(id), alertsDueKey, alertsFiring, alertStateKey(id)}
+	keys := []string{alertGroupKey(id), alertAlertsKey(id), alertsDueKey, alertsFiring, alertStateKey(id), alertsFence}
 	return keys, args, nil
 }
 
@@ -450,73 +472,104 @@ func (a *Alerts) Pending() int {
 	return len(a.held)
 }
 
-// Flush merges every held notification into Redis and empties the spool.
-// It returns the first error; notifications not yet merged stay held.
+// Flush merges every held notification into Redis, waits for the replicas
+// to confirm them, and empties the spool. It returns the first error;
+// notifications not yet confirmed stay held.
+//
+// A batch the replicas do not confirm is merged on the primary all the
+// same, so the flush goes on with the next ones: merges do not depend on
+// their order, and the groups' messages then show every notification while
+// the replicas catch up (a primary promoted alone waits for the old one to
+// come back as its replica). It stops at the first batch Redis does not
+// take at all.
 func (a *Alerts) Flush(ctx context.Context) error {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	written := 0
-	for {
+	var unconfirmed error
+	for off := 0; ; {
 		a.mu.Lock()
 		if a.closed {
 			a.mu.Unlock()
 			return errors.New("alerts store closed")
 		}
-		if len(a.held) == 0 {
-			err := a.spool.reset()
+		if off >= len(a.held) {
+			var err error
+			if len(a.held) == 0 {
+				err = a.spool.reset()
+			}
 			a.mu.Unlock()
 			if written > 0 {
 				a.log.Info("merged held alert notifications into redis", zap.Int("notifications", written))
 			}
-			return err
+			return errors.Join(unconfirmed, err)
 		}
-		batch := make([]heldNotification, min(len(a.held), 64))
-		copy(batch, a.held)
+		batch := make([]heldNotification, min(len(a.held)-off, 64))
+		copy(batch, a.held[off:])
 		a.mu.Unlock()
 
 		n, err := a.mergeBatch(ctx, batch)
 
 		a.mu.Lock()
-		// Only Flush removes from the front; Record only adds at the back.
-		a.held = a.held[n:]
+		// Only Flush removes, and only what it copied; Record only adds
+		// at the back.
+		a.held = append(a.held[:off], a.held[off+n:]...)
 		if len(a.held) == 0 {
 			a.held = nil
 		}
 		a.mu.Unlock()
 		written += n
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotReplicated):
+			if unconfirmed == nil {
+				unconfirmed = err
+			}
+			off += len(batch)
+		case err != nil:
 			return err
 		}
 	}
 }
 
-// mergeBatch merges notifications in one pipelined round trip and returns
-// how many leading ones are merged.
+// mergeBatch merges notifications in one pipelined round trip, confirmed
+// on the replicas, and returns how many leading ones are safe: all of them,
+// or none when the replicas fall short (they stay held and are merged
+// again, which changes nothing on the primary).
 func (a *Alerts) mergeBatch(ctx context.Context, batch []heldNotification) (int, error) {
 	ctx, cancel := withTimeout(ctx, 10*time.Second)
 	defer cancel()
-	pipe := a.c.Pipeline()
-	cmds := make([]*goredis.Cmd, len(batch))
-	for i, h := range batch {
-		keys, args, err := a.mergeArgs(h.id, h.n)
-		if err != nil {
-			// Record spooled only what it could encode, so this is a
-			// corrupted spool line; dropping it beats blocking every later
-			// notification.
-			a.log.Error("dropping held alert notification that cannot be encoded", zap.String("alert_group", h.id), zap.Error(err))
-			continue
+	// Every alert key shares one slot, so one primary and one connection
+	// serve the whole batch.
+	err := a.merges.do(ctx, alertsDueKey, func(ctx context.Context, c goredis.Cmdable) error {
+		pipe := c.Pipeline()
+		cmds := make([]*goredis.Cmd, len(batch))
+		for i, h := range batch {
+			keys, args, err := a.mergeArgs(h.id, h.n)
+			if err != nil {
+				// Record spooled only what it could encode, so this is a
+				// corrupted spool line; dropping it beats blocking every
+				// later notification.
+				a.log.Error("dropping held alert notification that cannot be encoded", zap.String("alert_group", h.id), zap.Error(err))
+				continue
+			}
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
+			cmds[i] = mergeScript.Eval(ctx, pipe, keys, args...)
 		}
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		cmds[i] = mergeScript.Eval(ctx, pipe, keys, args...)
-	}
-	_, _ = pipe.Exec(ctx)
-	for i, cmd := range cmds {
-		if cmd == nil {
-			continue
+		_, _ = pipe.Exec(ctx)
+		for i, cmd := range cmds {
+			if cmd == nil {
+				continue
+			}
+			if err := cmd.Err(); err != nil {
+				return fmt.Errorf("merge held alert notification into group %s: %w", batch[i].id, err)
+			}
 		}
-		if err := cmd.Err(); err != nil {
-			return i, fmt.Errorf("merge held alert notification into group %s: %w", batch[i].id, err)
-		}
+		return nil
+	})
+	if err != nil {
+		// What the pipeline merged before an error is not confirmed on
+		// the replicas: all of the batch stays held.
+		return 0, err
 	}
 	return len(batch), nil
 }

@@ -150,6 +150,11 @@ func New(ctx context.Context, cfg Config) (Client, error) {
 		return nil, err
 	}
 	c := goredis.NewUniversalClient(o)
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		// On every node, so that transactions (WATCH) and the pinned
+		// connections that confirm writes on replicas follow too.
+		cc.OnNewNode(func(n *goredis.Client) { n.AddHook(followFailovers{cc}) })
+	}
 	if err := Ping(ctx, c); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %s", strings.Join(o.Addrs, ","), redactPassword(err, o.Password))

@@ -31,9 +31,11 @@ const capTTL = 90 * 24 * time.Hour
 // let the action through when the Limiter cannot answer, so a count that
 // must wait for replicas (and fails when they are slow) would protect
 // nothing while making every note, update and declaration wait for a
-// replica round trip. A failover can forget the last moments' counts, so a
-// person may declare a few more incidents than the rate, or an incident's
-// timeline exceed its cap by a few events, right after it.
+// replica round trip, and a failover makes the Limiter unreachable (on a
+// Cluster, for the keys of the failed primary) for longer than the
+// replication lag whose counts it can forget. So a person may declare a few
+// more incidents than the rate, or an incident's timeline exceed its cap by
+// a few events, right after a failover.
 type Limiter struct {
 	c     Client
 	clock bot.Clock

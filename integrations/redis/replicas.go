@@ -18,7 +18,10 @@ const (
 	// has online: none on a single server, which then pays nothing, and
 	// all of them under Sentinel, because Sentinel may promote any of
 	// them. Once a deployment has had replicas, a primary left with none
-	// (cut off while Sentinel promotes one of them) confirms nothing.
+	// (cut off while Sentinel promotes one of them, or promoted by a
+	// Cluster whose primary had one replica) confirms nothing: a replica a
+	// Cluster promotes, at an address of its own, inherits the count of
+	// the primary it replaced.
 	// Timeline events, which the spool can hold, wait moreover for every
 	// replica that dropped out until it has been gone for
 	// ReplicaForgetAfter; claims, which cannot be held, settle for the
@@ -134,6 +137,11 @@ type replicaCount struct {
 	at time.Time
 	// fewerSince is when fewer than need were first seen online.
 	fewerSince time.Time
+	// replid is the primary's replication ID when INFO was last read. A
+	// replica promoted to primary keeps its former primary's ID as its
+	// second one (master_replid2), which ties a Cluster primary at a new
+	// address to the count of the one it replaced.
+	replid string
 }
 
 // observe updates the count with online replicas seen at now and reports
@@ -210,31 +218,60 @@ func (r *replicas) required(ctx context.Context, key string) (int, *goredis.Clie
 	if ok && time.Since(cached.at) < replicaCountTTL {
 		return cached.wanted(r.all), node, nil
 	}
-	online, err := countOnlineReplicas(ctx, node)
-	if err != nil {
-		if !ok {
-			// Some managed servers refuse INFO; a number in
-			// redis.min_replicas avoids asking.
-			r.warnOnce("cannot count the primary's replicas (INFO replication); writes are not confirmed on replicas: "+
-				"set redis.min_replicas to the number to wait for", zap.Error(err))
-		}
-		// Keep what was known: an unreachable server fails the write
-		// anyway, and a refusal should not lower the count.
-		online = 0
-		if ok {
-			online = cached.online
-		}
+	rs, err := readReplication(ctx, node)
+	if err != nil && !ok {
+		// Some managed servers refuse INFO; a number in
+		// redis.min_replicas avoids asking.
+		r.warnOnce("cannot count the primary's replicas (INFO replication); writes are not confirmed on replicas: "+
+			"set redis.min_replicas to the number to wait for", zap.Error(err))
 	}
 	r.mu.Lock()
+	rc := r.observeLocked(addr, rs, err == nil, time.Now())
+	r.mu.Unlock()
+	return rc.wanted(r.all), node, nil
+}
+
+// observeLocked updates the count of the primary at addr with what its
+// INFO replication said at now (read is false when it could not be read)
+// and returns it. The caller holds r.mu.
+func (r *replicas) observeLocked(addr string, rs replication, read bool, now time.Time) replicaCount {
 	rc := r.counts[addr]
+	// Keep what was known unless INFO answered for a primary: an
+	// unreachable server fails the write anyway, a refusal should not
+	// lower the count, and a server that is no longer a primary (a stale
+	// slot map) answers the write with a redirection.
+	online := rc.online
+	if read && rs.primary {
+		online = rs.online
+		if rs.replid != rc.replid {
+			r.inheritLocked(&rc, rs)
+		}
+	}
 	was := rc.need
-	if rc.observe(online, time.Now()) {
+	if rc.observe(online, now) {
 		r.log.Warn("a replica has been gone for a while; no longer waiting for it",
 			zap.Int("replicas_before", was), zap.Int("replicas_now", rc.need), zap.Duration("gone_for", ReplicaForgetAfter))
 	}
 	r.counts[addr] = rc
-	r.mu.Unlock()
-	return rc.wanted(r.all), node, nil
+	return rc
+}
+
+// inheritLocked carries the count of the primary that rc's server took
+// over from (a replica it promoted, as Cluster does at a new address) over
+// to rc, so that the replica a failover took away is still waited for: a
+// Cluster primary with one replica that fails over leaves a primary with
+// none, which must not count as a server that never had any. The caller
+// holds r.mu.
+func (r *replicas) inheritLocked(rc *replicaCount, rs replication) {
+	rc.replid = rs.replid
+	if rs.replid2 == "" {
+		return
+	}
+	for _, prev := range r.counts {
+		if prev.replid == rs.replid2 && prev.need > rc.need {
+			rc.need, rc.fewerSince = prev.need, prev.fewerSince
+		}
+	}
 }
 
 func (r *replicas) warnOnce(msg string, fields ...zap.Field) {
@@ -258,20 +295,45 @@ func (r *replicas) refresh(addr string) {
 	r.mu.Unlock()
 }
 
-// countOnlineReplicas counts the replicas in state "online" (connected and
-// past their initial sync) in the primary's INFO replication.
-func countOnlineReplicas(ctx context.Context, c *goredis.Client) (int, error) {
+// replication is what a primary's INFO replication says about its
+// replicas and its replication history.
+type replication struct {
+	// primary says the server is a primary (role:master).
+	primary bool
+	// online counts the replicas in state "online" (connected and past
+	// their initial sync).
+	online int
+	// replid is the primary's replication ID; replid2 the ID of the
+	// primary it replicated before it was promoted ("" if it never was).
+	replid, replid2 string
+}
+
+// readReplication reads a primary's INFO replication.
+func readReplication(ctx context.Context, c *goredis.Client) (replication, error) {
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
-		return 0, err
+		return replication{}, err
 	}
-	n := 0
+	return parseReplication(info), nil
+}
+
+func parseReplication(info string) replication {
+	var rs replication
 	for _, line := range strings.Split(info, "\n") {
-		if strings.HasPrefix(line, "slave") && strings.Contains(line, "state=online") {
-			n++
+		line = strings.TrimSpace(line)
+		k, v, _ := strings.Cut(line, ":")
+		switch {
+		case strings.HasPrefix(k, "slave") && strings.Contains(v, "state=online"):
+			rs.online++
+		case k == "role":
+			rs.primary = v == "master"
+		case k == "master_replid":
+			rs.replid = v
+		case k == "master_replid2" && strings.Trim(v, "0") != "":
+			rs.replid2 = v
 		}
 	}
-	return n, nil
+	return rs
 }
 
 // do runs fn against the primary that serves key and then waits until the
@@ -306,6 +368,7 @@ type waiter interface {
 func (r *replicas) wait(ctx context.Context, conn waiter, need int, key string) error {
 	got, err := conn.Wait(ctx, need, r.d.Timeout).Result()
 	if err != nil {
+		r.noteError(ctx, err)
 		return fmt.Errorf("wait for %d replicas: %w", need, err)
 	}
 	if int(got) < need {
@@ -317,19 +380,12 @@ func (r *replicas) wait(ctx context.Context, conn waiter, need int, key string) 
 	return nil
 }
 
-// noteError refreshes a cluster client's slot map after a redirection that
-// a pinned connection could not follow, so the next attempt goes to the
-// right node.
+// noteError makes a cluster client reload its slot map after an error
+// that a pinned connection could not follow (a redirection) or that a
+// failover explains (the primary unreachable), so the next attempt goes to
+// the node that serves the key now.
 func (r *replicas) noteError(ctx context.Context, err error) {
-	cc, ok := r.c.(*goredis.ClusterClient)
-	if !ok {
-		return
-	}
-	if _, moved := goredis.IsMovedError(err); moved {
-		cc.ReloadState(ctx)
-	} else if _, ask := goredis.IsAskError(err); ask {
-		cc.ReloadState(ctx)
-	}
+	reloadIfMoved(ctx, r.c, err)
 }
 
 // setNX claims key with SET NX PX and confirms the claim on replicas. A

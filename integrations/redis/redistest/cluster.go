@@ -21,7 +21,9 @@ import (
 
 // Cluster is a Redis Cluster of three primaries, local redis-server
 // processes joined with `redis-cli --cluster create`, as Cluster users run
-// it (without replicas unless WithClusterReplicas, to stay small).
+// it (without replicas unless WithClusterReplicas, to stay small). With
+// replicas, tests kill a primary with Kill and wait for the cluster to
+// promote its replica with WaitFailover.
 type Cluster struct {
 	bin, cli, dir string
 	replicas      int // per primary
@@ -34,6 +36,17 @@ type Cluster struct {
 // clusterPrimaries is how many primaries NewCluster starts: the smallest
 // cluster redis-cli agrees to create.
 const clusterPrimaries = 3
+
+// Failure detection of the test clusters (cluster-node-timeout; 15 s by
+// default). With replicas it is as short as the test Sentinels' down-after,
+// so that a killed primary's replica takes over within a second or two of
+// the timeout. Without replicas a node flagged as failing takes the whole
+// cluster down (no replica can serve its slots), so those clusters keep a
+// longer timeout that a stall of a busy, shared test machine does not reach.
+const (
+	clusterNodeTimeout         = 5000 * time.Millisecond
+	clusterFailoverNodeTimeout = 1000 * time.Millisecond
+)
 
 // ClusterOption configures NewCluster.
 type ClusterOption func(*Cluster)
@@ -103,15 +116,20 @@ func startCluster(bin, cli, dir string, opts ...ClusterOption) (_ *Cluster, err 
 		if err := os.MkdirAll(ndir, 0o700); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
+		timeout := clusterNodeTimeout
+		if c.replicas > 0 {
+			timeout = clusterFailoverNodeTimeout
+		}
+		var bus int
 		spec := procSpec{bin: bin, dir: ndir, extra: append([]string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000",
+			"--cluster-node-timeout", strconv.FormatInt(timeout.Milliseconds(), 10),
 		}, dataNodeOptions...), extraFn: func(int) []string {
 			// The bus port defaults to port+10000, which may be taken or
 			// out of range; a free one of its own avoids both.
-			bus, err := proctest.FreePort()
-			if err != nil {
+			var err error
+			if bus, err = proctest.FreePort(); err != nil {
 				return nil
 			}
 			return []string{"--cluster-port", strconv.Itoa(bus)}
@@ -120,7 +138,9 @@ func startCluster(bin, cli, dir string, opts ...ClusterOption) (_ *Cluster, err 
 		if err != nil {
 			return nil, fmt.Errorf("cluster: node %d: %w", i, err)
 		}
-		spec.port = port
+		// A restart keeps both ports: the other nodes know it by them.
+		spec.port, spec.extraFn = port, nil
+		spec.extra = append(spec.extra, "--cluster-port", strconv.Itoa(bus))
 		c.nodes = append(c.nodes, &member{spec: spec, proc: proc})
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
@@ -165,6 +185,12 @@ func (c *Cluster) clusterClient() *goredis.ClusterClient {
 		WriteTimeout:             time.Second,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
+}
+
+// Target describes the cluster for tests written against Shared targets,
+// with a client of its own (closed with the cluster).
+func (c *Cluster) Target() Target {
+	return Target{Kind: KindCluster, Addrs: c.Addrs(), Client: c.Client()}
 }
 
 // waitConsistent waits until every node reports the cluster ok, knows every
@@ -303,14 +329,22 @@ func (c *Cluster) FlushAll(ctx context.Context) error {
 	return nil
 }
 
-// SlotOwner is the address of the node serving slot.
+// SlotOwner is the address of the node serving slot, as a running node
+// sees it.
 func (c *Cluster) SlotOwner(ctx context.Context, slot int) (string, error) {
-	nc := nodeClient(c.Addrs()[0])
+	nc, err := c.runningNode()
+	if err != nil {
+		return "", err
+	}
 	defer nc.Close()
 	slots, err := nc.ClusterSlots(ctx).Result()
 	if err != nil {
 		return "", err
 	}
+	return slotOwner(slots, slot)
+}
+
+func slotOwner(slots []goredis.ClusterSlot, slot int) (string, error) {
 	for _, s := range slots {
 		if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
 			return s.Nodes[0].Addr, nil
@@ -321,10 +355,147 @@ func (c *Cluster) SlotOwner(ctx context.Context, slot int) (string, error) {
 
 // Slot is the cluster slot of key, as the server computes it.
 func (c *Cluster) Slot(ctx context.Context, key string) (int, error) {
-	nc := nodeClient(c.Addrs()[0])
+	nc, err := c.runningNode()
+	if err != nil {
+		return 0, err
+	}
 	defer nc.Close()
 	n, err := nc.ClusterKeySlot(ctx, key).Result()
 	return int(n), err
+}
+
+// runningNode returns a client on a node that runs, the first one.
+func (c *Cluster) runningNode() (*goredis.Client, error) {
+	addrs := c.running()
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no node of the cluster runs")
+	}
+	return nodeClient(addrs[0]), nil
+}
+
+// running lists the addresses of the nodes that run (not killed).
+func (c *Cluster) running() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.nodes {
+		if m.proc != nil {
+			out = append(out, m.addr())
+		}
+	}
+	return out
+}
+
+// Kill kills the node at addr with SIGKILL, as a crash would; Restart
+// brings it back.
+func (c *Cluster) Kill(addr string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.nodes {
+		if m.addr() == addr && m.proc != nil {
+			m.proc.Kill()
+			m.proc = nil
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a running node of this cluster", addr)
+}
+
+// KillPrimaryOf kills (SIGKILL) the primary that serves slot and returns
+// its address.
+func (c *Cluster) KillPrimaryOf(ctx context.Context, slot int) (string, error) {
+	owner, err := c.SlotOwner(ctx, slot)
+	if err != nil {
+		return "", err
+	}
+	return owner, c.Kill(owner)
+}
+
+// WaitFailover waits until every running node says the cluster is ok and
+// names the same primary for slot, other than old, and that node says it
+// is a primary; it returns its address. The cluster promotes a replica of
+// a killed primary once the other primaries agree it failed, about
+// cluster-node-timeout after the kill plus an election.
+func (c *Cluster) WaitFailover(ctx context.Context, slot int, old string) (string, error) {
+	var primary string
+	err := poll(ctx, func() error {
+		primary = ""
+		for _, addr := range c.running() {
+			nc := nodeClient(addr)
+			info, err := nc.ClusterInfo(ctx).Result()
+			var slots []goredis.ClusterSlot
+			if err == nil {
+				slots, err = nc.ClusterSlots(ctx).Result()
+			}
+			nc.Close()
+			if err != nil {
+				return fmt.Errorf("node %s: %w", addr, err)
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return fmt.Errorf("node %s: cluster not ok", addr)
+			}
+			owner, err := slotOwner(slots, slot)
+			switch {
+			case err != nil:
+				return fmt.Errorf("node %s: %w", addr, err)
+			case owner == old:
+				return fmt.Errorf("node %s still names %s for slot %d", addr, old, slot)
+			case primary != "" && owner != primary:
+				return fmt.Errorf("nodes disagree on slot %d: %s and %s", slot, primary, owner)
+			}
+			primary = owner
+		}
+		if primary == "" {
+			return fmt.Errorf("no node of the cluster runs")
+		}
+		nc := nodeClient(primary)
+		role, err := nc.Do(ctx, "ROLE").Slice()
+		nc.Close()
+		if err == nil && (len(role) == 0 || role[0] != "master") {
+			err = fmt.Errorf("%s is not a primary yet (ROLE %v)", primary, role)
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("no failover of slot %d from %s: %w", slot, old, err)
+	}
+	return primary, nil
+}
+
+// Restart starts a killed node again on its ports, with the cluster
+// configuration it had (its node ID, the cluster it belongs to), and waits
+// until the cluster is consistent again. A primary that was replaced while
+// it was down rejoins as a replica of the node that took over its slots;
+// its data is what it syncs from there (the test nodes keep nothing on
+// disk).
+func (c *Cluster) Restart(ctx context.Context, addr string) error {
+	c.mu.Lock()
+	var m *member
+	for _, n := range c.nodes {
+		if n.addr() == addr {
+			m = n
+		}
+	}
+	c.mu.Unlock()
+	if m == nil || m.proc != nil {
+		return fmt.Errorf("%s is not a killed node of this cluster", addr)
+	}
+	var p *process
+	var err error
+	// The old sockets may linger briefly; retry rather than fail.
+	for attempt := 0; attempt < 20; attempt++ {
+		if p, err = startProcess(m.spec); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", addr, err)
+	}
+	c.mu.Lock()
+	m.proc = p
+	c.mu.Unlock()
+	return c.waitConsistent(ctx)
 }
 
 // MoveSlot migrates slot, keys and all, to the node at to, the way

@@ -14,8 +14,10 @@
 // starts a primary with two replicas and three Sentinels (redis-server
 // --sentinel) that fail over within seconds, with helpers to kill -9 the
 // primary and wait for the promotion; NewCluster starts a three-primary
-// Cluster (redis-cli --cluster create) and can move a slot while clients
-// use it. Shared hands a test a target of any kind on processes the whole
+// Cluster (redis-cli --cluster create), with replicas if asked, can move a
+// slot while clients use it, and can kill -9 a primary, wait for the
+// cluster to promote its replica and restart the killed node, which
+// rejoins as a replica. Shared hands a test a target of any kind on processes the whole
 // test binary shares, so that suites run on every deployment and pay for
 // each once.
 //
