@@ -120,21 +120,21 @@ func (s Settings) defaulted() (Settings, []settingsProblem) {
 		s.ChannelPrefix = "inc"
 	}
 	if p := slugify(s.ChannelPrefix, 20); p != s.ChannelPrefix {
-		add(at("channel_prefix"), "%q: use lower-case letters, digits and dashes", s.ChannelPrefix)
+		add(problemAt("channel_prefix"), "%q: use lower-case letters, digits and dashes", s.ChannelPrefix)
 	}
 	// Slack IDs, as everywhere in the config: a name like #incidents or
 	// @sre would only fail later, one declaration at a time, in the logs.
 	if c := s.BroadcastChannel; c != "" && !channelID.MatchString(c) {
-		add(at("broadcast_channel"), "%q is not a channel ID like C0123ABCD (names are not identities)", c)
+		add(problemAt("broadcast_channel"), "%q is not a channel ID like C0123ABCD (names are not identities)", c)
 	}
 	for i, u := range s.Responders.Users {
 		if !bot.IsUserID(u) {
-			add(atElem("responders.users", i), "%q is not a user ID like U0123ABCD (names are not identities)", u)
+			add(problemAtElem("responders.users", i), "%q is not a user ID like U0123ABCD (names are not identities)", u)
 		}
 	}
 	for i, g := range s.Responders.Usergroups {
 		if !usergroupID.MatchString(g) {
-			add(atElem("responders.usergroups", i), "%q is not a user group ID like S0123ABCD (names are not identities)", g)
+			add(problemAtElem("responders.usergroups", i), "%q is not a user group ID like S0123ABCD (names are not identities)", g)
 		}
 	}
 	if s.OnCallFor == nil {
@@ -142,7 +142,7 @@ func (s Settings) defaulted() (Settings, []settingsProblem) {
 	}
 	for i, sev := range s.OnCallFor {
 		if !sev.Valid() {
-			add(atElem("oncall_for", i), "unknown severity %q (want sev1..sev4)", sev)
+			add(problemAtElem("oncall_for", i), "unknown severity %q (want sev1..sev4)", sev)
 		}
 	}
 	if len(s.Roles) == 0 {
@@ -153,9 +153,9 @@ func (s Settings) defaulted() (Settings, []settingsProblem) {
 		n := strings.ToLower(strings.TrimSpace(name))
 		switch {
 		case !roleName.MatchString(n):
-			add(atMapKey("roles", name), "%q is not a role name: use a short lower-case word", name)
+			add(problemAtEntry("roles", name), "%q is not a role name: use a short lower-case word", name)
 		case n == string(bot.RoleCommander):
-			add(atMapKey("roles", name), "commander is built in; set commander_instructions instead")
+			add(problemAtEntry("roles", name), "commander is built in; set commander_instructions instead")
 		default:
 			roles[n] = s.Roles[name]
 		}
@@ -171,20 +171,20 @@ func (s Settings) defaulted() (Settings, []settingsProblem) {
 		d := s.UpdateReminders[sev]
 		switch {
 		case !sev.Valid():
-			add(atMapKey("update_reminders", string(sev)), "unknown severity %q (want sev1..sev4)", sev)
+			add(problemAtEntry("update_reminders", string(sev)), "unknown severity %q (want sev1..sev4)", sev)
 		case d < 0 || (d > 0 && d < time.Minute):
-			add(atMapKey("update_reminders", string(sev)), "%s is not a sensible interval (0 or at least 1m)", d)
+			add(problemAtEntry("update_reminders", string(sev)), "%s is not a sensible interval (0 or at least 1m)", d)
 		}
 	}
 	if s.ArchiveAfter < 0 {
-		add(at("archive_after"), "%s is negative", s.ArchiveAfter)
+		add(problemAt("archive_after"), "%s is negative", s.ArchiveAfter)
 	}
 	if s.Timezone == nil {
 		s.Timezone = time.UTC
 	}
 	drills, err := s.Drills.withDefaults(s.ChannelPrefix)
 	if err != nil {
-		add(at("drills.channel_prefix"), "%s", strings.TrimPrefix(err.Error(), "drills.channel_prefix "))
+		add(problemAt("drills.channel_prefix"), "%s", strings.TrimPrefix(err.Error(), "drills.channel_prefix "))
 	} else {
 		s.Drills = drills
 	}
@@ -202,9 +202,13 @@ type settingsProblem struct {
 	msg    string
 }
 
-func at(key string) settingsProblem            { return settingsProblem{key: key, elem: -1} }
-func atElem(key string, i int) settingsProblem { return settingsProblem{key: key, elem: i} }
-func atMapKey(key, k string) settingsProblem   { return settingsProblem{key: key, elem: -1, mapKey: k} }
+func problemAt(key string) settingsProblem            { return settingsProblem{key: key, elem: -1} }
+func problemAtElem(key string, i int) settingsProblem { return settingsProblem{key: key, elem: i} }
+func problemAtEntry(key, k string) settingsProblem {
+	return settingsProblem{key: key, elem: -1, mapKey: k}
+}
+
+// path is the problem's key as the config file spells it.
 func (p settingsProblem) path() string {
 	if p.mapKey != "" {
 		return "incidents." + p.key + "." + p.mapKey
