@@ -291,6 +291,9 @@ func (a *app) buildAlerts(cfg config.Config, d appDeps, tl bot.Timeline, locker 
 		return fmt.Errorf("alert store: %w", err)
 	}
 	a.alertStore = store
+	if err := registerAlertStoreMetrics(d.Registry, store); err != nil {
+		return fmt.Errorf("alert store metrics: %w", err)
+	}
 	acfg := alerts.Config{
 		Chat: d.Chat, Store: store, Locker: locker, Timeline: tl, Incidents: a.incidents,
 		Token: cfg.AlertsToken.Reveal(), Clock: d.Clock, IDs: d.IDs, Logger: d.Logger.Named("alerts"),

@@ -94,13 +94,16 @@ type slackRefs struct {
 	// channels the bot posts in (it must be a member) and channels only
 	// named (runbook allow lists), by ID.
 	postChannels, otherChannels map[string][]string
-	usergroups, users           map[string][]string
-	schedules                   []bot.ScheduleConfig
-	oncallFile                  string
+	// alertChannels are the channels alert routes post to: opsbot must be
+	// able to read their history to find its own message after a crash.
+	alertChannels     map[string]bool
+	usergroups, users map[string][]string
+	schedules         []bot.ScheduleConfig
+	oncallFile        string
 }
 
 func newSlackRefs() *slackRefs {
-	return &slackRefs{postChannels: map[string][]string{}, otherChannels: map[string][]string{},
+	return &slackRefs{postChannels: map[string][]string{}, otherChannels: map[string][]string{}, alertChannels: map[string]bool{},
 		usergroups: map[string][]string{}, users: map[string][]string{}}
 }
 
@@ -136,9 +139,13 @@ func (d *doctor) checkConfig(cfg config.Config) *slackRefs {
 	refs.schedules, refs.oncallFile = oc.Schedules, oc.File
 	if al := cfg.File.Alerts; cfg.File.AlertsEnabled() {
 		addRef(refs.postChannels, al.DefaultChannel, "alerts.default_channel")
+		refs.alertChannels[al.DefaultChannel] = true
 		for i, r := range al.Routes {
 			where := fmt.Sprintf("alerts.routes[%d]", i)
 			addRef(refs.postChannels, r.Channel, where+".channel")
+			if r.Channel != "" {
+				refs.alertChannels[r.Channel] = true
+			}
 			switch {
 			case strings.HasPrefix(r.Mention, "S"):
 				addRef(refs.usergroups, r.Mention, where+".mention")
@@ -311,18 +318,34 @@ func (d *doctor) checkChannels(ctx context.Context, refs *slackRefs) {
 		cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 		ch, err := d.slack.Channel(cctx, id)
 		cancel()
+		alerts := refs.alertChannels[id]
 		switch {
+		case err != nil && alerts && slack.ErrorCode(err) == "missing_scope":
+			d.warn("slack channel %s (%s): Slack answered missing_scope, which it may for a private channel when the app lacks groups:read (opsbot does not request it); doctor cannot check the channel. If it is private, %s",
+				id, where, privateAlertChannel)
+		case err != nil && alerts && slack.ErrorCode(err) == "channel_not_found":
+			d.fail("slack channel %s (%s): channel_not_found: no such channel, or a private channel the bot is not in or cannot see without groups:read, which opsbot does not request. If it is private, %s",
+				id, where, privateAlertChannel)
 		case err != nil:
 			d.fail("slack channel %s (%s): %s", id, where, slackErrorHint(err))
 		case ch.Archived:
 			d.fail("slack channel %s #%s (%s): archived; unarchive it or configure another channel", id, ch.Name, where)
 		case len(refs.postChannels[id]) > 0 && !ch.Member:
 			d.fail("slack channel %s #%s (%s): the bot is not a member and cannot post there; type /invite @opsbot in #%s", id, ch.Name, where, ch.Name)
+		case alerts && ch.Private:
+			d.warn("slack channel %s #%s (%s): a private channel: %s", id, ch.Name, where, privateAlertChannel)
 		default:
 			d.pass("slack channel %s #%s (%s)", id, ch.Name, where)
 		}
 	}
 }
+
+// privateAlertChannel is what a private alert channel costs: after a crash
+// right after posting, opsbot looks for its own message with
+// conversations.history, which for a private channel needs groups:history.
+const privateAlertChannel = "opsbot can post there once invited, but its crash recovery cannot search it " +
+	"(conversations.history needs groups:history, which opsbot does not request), so a crash right after posting " +
+	"may leave two messages for one alert group; use a public channel for alerts"
 
 func (d *doctor) checkUsergroups(ctx context.Context, refs *slackRefs) {
 	if len(refs.usergroups) == 0 {

@@ -52,6 +52,12 @@ type doctorSetup struct {
 	runbooks                                map[string]string
 	// runbookIsolation is runbooks.isolation in the config ("": unset).
 	runbookIsolation string
+	// alerts is the config's alerts: section, indented ("": none).
+	alerts string
+	// privateInfoError, when set, is the error the proxy answers to
+	// conversations.info for private channels, as Slack may for an app
+	// without groups:read (the manifest does not request it).
+	privateInfoError string
 }
 
 // slackProxy sits in front of the fake Slack and adds the X-OAuth-Scopes
@@ -78,7 +84,14 @@ func slackProxy(t *testing.T, target string, s *doctorSetup) string {
 		}
 		var m map[string]any
 		if json.Unmarshal(body, &m) == nil {
-			if ch, ok := m["channel"].(map[string]any); ok && s.notMember[fmt.Sprint(ch["id"])] {
+			ch, ok := m["channel"].(map[string]any)
+			switch {
+			case ok && ch["is_private"] == true && s.privateInfoError == "missing_scope":
+				body, _ = json.Marshal(map[string]any{"ok": false, "error": "missing_scope", "needed": "groups:read",
+					"provided": strings.Join(s.scopes, ",")})
+			case ok && ch["is_private"] == true && s.privateInfoError != "":
+				body, _ = json.Marshal(map[string]any{"ok": false, "error": s.privateInfoError})
+			case ok && s.notMember[fmt.Sprint(ch["id"])]:
 				ch["is_member"] = false
 				body, _ = json.Marshal(m)
 			}
@@ -168,6 +181,9 @@ pagerduty:
 		s.scheduleID, s.handoff, s.handoffGroup, services.String(), s.spoolDir)
 	if s.runbookIsolation != "" {
 		cfgYAML += "runbooks: {isolation: " + s.runbookIsolation + "}\n"
+	}
+	if s.alerts != "" {
+		cfgYAML += "alerts:\n" + s.alerts
 	}
 	cfgPath := filepath.Join(dir, "opsbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
@@ -518,4 +534,91 @@ func rootLevel(asRoot, otherwise string) string {
 		return asRoot
 	}
 	return otherwise
+}
+
+// TestDoctorPrivateAlertChannel: an alert route's channel that is private
+// is reported, because opsbot's crash recovery cannot search its history,
+// however Slack answers conversations.info for it without groups:read.
+func TestDoctorPrivateAlertChannel(t *testing.T) {
+	redis := redistest.NewServer(t, redistest.WithAppendOnly())
+	const recovery = "crash recovery cannot search it (conversations.history needs groups:history, which opsbot does not request), " +
+		"so a crash right after posting may leave two messages for one alert group; use a public channel for alerts"
+	tests := []struct {
+		name string
+		// privateRoute makes the route's channel private, privateBroadcast
+		// the incident broadcast channel.
+		privateRoute, privateBroadcast bool
+		privateInfoError               string
+		wantCode                       int
+		want                           map[string][]string // level → substrings of its lines
+	}{
+		{
+			name: "public alert channels", wantCode: 0,
+			want: map[string][]string{levelPass: {"#alerts (alerts.default_channel)", "#alerts-db (alerts.routes[0].channel)"}},
+		},
+		{
+			name: "private route channel", privateRoute: true, wantCode: 0,
+			want: map[string][]string{
+				levelWarn: {"#alerts-db (alerts.routes[0].channel): a private channel: opsbot can post there once invited, but its " + recovery},
+				levelPass: {"#alerts (alerts.default_channel)"},
+			},
+		},
+		{
+			name: "private route channel, Slack answers missing_scope", privateRoute: true, privateInfoError: "missing_scope", wantCode: 0,
+			want: map[string][]string{levelWarn: {
+				"(alerts.routes[0].channel): Slack answered missing_scope, which it may for a private channel when the app lacks groups:read",
+				"doctor cannot check the channel. If it is private, opsbot can post there once invited, but its " + recovery,
+			}},
+		},
+		{
+			name: "private route channel, Slack answers channel_not_found", privateRoute: true, privateInfoError: "channel_not_found", wantCode: 1,
+			want: map[string][]string{levelFail: {
+				"(alerts.routes[0].channel): channel_not_found: no such channel, or a private channel the bot is not in or cannot see without groups:read",
+				"If it is private, opsbot can post there once invited, but its " + recovery,
+			}},
+		},
+		{
+			// Only alert messages are looked for in a channel's history.
+			name: "private broadcast channel", privateBroadcast: true, wantCode: 0,
+			want: map[string][]string{levelPass: {"#incidents-private (incidents.broadcast_channel)", "#alerts-db (alerts.routes[0].channel)"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newDoctorSetup(t, redis.URL())
+			api := slack.New(s.slack.BotToken(), slack.OptionAPIURL(s.slack.APIURL()))
+			channel := func(name string, private bool) string {
+				if !private {
+					return s.slack.AddChannel(name, fakeslack.BotUserID)
+				}
+				ch, err := api.CreateConversation(slack.CreateConversationParams{ChannelName: name, IsPrivate: true})
+				if err != nil {
+					t.Fatalf("create private channel: %v", err)
+				}
+				return ch.ID
+			}
+			if tt.privateBroadcast {
+				s.broadcast = channel("incidents-private", true)
+			}
+			s.alerts = fmt.Sprintf("  default_channel: %s\n  routes:\n    - match: {team: db}\n      channel: %s\n",
+				channel("alerts", false), channel("alerts-db", tt.privateRoute))
+			s.env["OPSBOT_ALERTS_TOKEN"] = "0123456789abcdef"
+			s.privateInfoError = tt.privateInfoError
+			out, code := s.run()
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\n%s", code, tt.wantCode, out)
+			}
+			for level, want := range tt.want {
+				lines := strings.Join(linesWith(out, level), "\n")
+				for _, w := range want {
+					if !strings.Contains(lines, w) {
+						t.Errorf("no %s line contains %q; got:\n%s", level, w, out)
+					}
+				}
+			}
+			if !tt.privateRoute && strings.Contains(out, "crash recovery") {
+				t.Errorf("warned about crash recovery with public alert channels:\n%s", out)
+			}
+		})
+	}
 }

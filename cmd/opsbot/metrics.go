@@ -35,6 +35,18 @@ func registerTimelineMetrics(reg prometheus.Registerer, tl *oredis.Timeline) err
 	return nil
 }
 
+// registerAlertStoreMetrics exposes the alert notifications the alert
+// store holds in its spool while Redis is unreachable or its replicas do
+// not confirm: until they are merged, the groups' messages in Slack lag
+// behind what Alertmanager sent. It registers with reg.Register, as the
+// timeline's gauges do, so that a second store in one registry is an error
+// rather than a gauge silently reading the first one.
+func registerAlertStoreMetrics(reg prometheus.Registerer, st *oredis.Alerts) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "opsbot_alert_notifications_held",
+		Help: "Alert notifications held in the spool until Redis (and its replicas) confirm them."},
+		func() float64 { return float64(st.Pending()) }))
+}
+
 // onCallSyncAge reports, per followed schedule, how old the last good sync
 // is (from the cache every replica shares), so an alert can fire when the
 // on-call source has been failing for too long.

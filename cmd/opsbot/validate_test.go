@@ -121,7 +121,7 @@ func TestValidateChecksOnCallSchedulesAndIDs(t *testing.T) {
 	var out, errOut strings.Builder
 	code := run([]string{"validate", "--config", cfgFile}, envOf(nil), strings.NewReader(""), &out, &errOut)
 	for _, want := range []string{
-		cfgFile + `:2: incidents: broadcast_channel "#incidents" is not a channel ID`,
+		cfgFile + `:2: incidents.broadcast_channel: "#incidents" is not a channel ID`,
 		`name "my payments" must be one word`,
 	} {
 		if !strings.Contains(errOut.String(), want) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,50 +98,67 @@ var (
 	usergroupID = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
 )
 
-// withDefaults fills zero values and validates the result.
-func (s Settings) withDefaults() (_ Settings, err error) {
+// withDefaults fills zero values and validates the result; the error
+// joins every problem, each naming its key (incidents.KEY).
+func (s Settings) withDefaults() (Settings, error) {
+	s, ps := s.defaulted()
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return s, errors.Join(errs...)
+}
+
+// defaulted fills zero values and returns every problem of the result.
+func (s Settings) defaulted() (Settings, []settingsProblem) {
+	var ps []settingsProblem
+	add := func(p settingsProblem, format string, args ...any) {
+		p.msg = fmt.Sprintf(format, args...)
+		ps = append(ps, p)
+	}
 	if s.ChannelPrefix == "" {
 		s.ChannelPrefix = "inc"
 	}
 	if p := slugify(s.ChannelPrefix, 20); p != s.ChannelPrefix {
-		return s, badKey("channel_prefix", "channel_prefix %q: use lower-case letters, digits and dashes", s.ChannelPrefix)
+		add(problemAt("channel_prefix"), "%q: use lower-case letters, digits and dashes", s.ChannelPrefix)
 	}
 	// Slack IDs, as everywhere in the config: a name like #incidents or
 	// @sre would only fail later, one declaration at a time, in the logs.
 	if c := s.BroadcastChannel; c != "" && !channelID.MatchString(c) {
-		return s, badKey("broadcast_channel", "broadcast_channel %q is not a channel ID like C0123ABCD (names are not identities)", c)
+		add(problemAt("broadcast_channel"), "%q is not a channel ID like C0123ABCD (names are not identities)", c)
 	}
-	for _, u := range s.Responders.Users {
+	for i, u := range s.Responders.Users {
 		if !bot.IsUserID(u) {
-			return s, badKey("responders", "responders.users: %q is not a user ID like U0123ABCD (names are not identities)", u)
+			add(problemAtElem("responders.users", i), "%q is not a user ID like U0123ABCD (names are not identities)", u)
 		}
 	}
-	for _, g := range s.Responders.Usergroups {
+	for i, g := range s.Responders.Usergroups {
 		if !usergroupID.MatchString(g) {
-			return s, badKey("responders", "responders.usergroups: %q is not a user group ID like S0123ABCD (names are not identities)", g)
+			add(problemAtElem("responders.usergroups", i), "%q is not a user group ID like S0123ABCD (names are not identities)", g)
 		}
 	}
 	if s.OnCallFor == nil {
 		s.OnCallFor = []bot.Severity{bot.Sev1, bot.Sev2}
 	}
-	for _, sev := range s.OnCallFor {
+	for i, sev := range s.OnCallFor {
 		if !sev.Valid() {
-			return s, badKey("oncall_for", "oncall_for: unknown severity %q (want sev1..sev4)", sev)
+			add(problemAtElem("oncall_for", i), "unknown severity %q (want sev1..sev4)", sev)
 		}
 	}
 	if len(s.Roles) == 0 {
 		s.Roles = DefaultRoles
 	}
 	roles := make(map[string]string, len(s.Roles))
-	for name, instr := range s.Roles {
+	for _, name := range sortedKeys(s.Roles) {
 		n := strings.ToLower(strings.TrimSpace(name))
-		if !roleName.MatchString(n) {
-			return s, badKey("roles", "roles: role name %q: use a short lower-case word", name)
+		switch {
+		case !roleName.MatchString(n):
+			add(problemAtEntry("roles", name), "%q is not a role name: use a short lower-case word", name)
+		case n == string(bot.RoleCommander):
+			add(problemAtEntry("roles", name), "commander is built in; set commander_instructions instead")
+		default:
+			roles[n] = s.Roles[name]
 		}
-		if n == string(bot.RoleCommander) {
-			return s, badKey("roles", "roles: commander is built in; set commander_instructions instead")
-		}
-		roles[n] = instr
 	}
 	s.Roles = roles
 	if s.CommanderInstructions == "" {
@@ -149,25 +167,89 @@ func (s Settings) withDefaults() (_ Settings, err error) {
 	if s.UpdateReminders == nil {
 		s.UpdateReminders = DefaultUpdateReminders
 	}
-	for sev, d := range s.UpdateReminders {
-		if !sev.Valid() {
-			return s, badKey("update_reminders", "update_reminders: unknown severity %q (want sev1..sev4)", sev)
-		}
-		if d < 0 || (d > 0 && d < time.Minute) {
-			return s, badKey("update_reminders", "update_reminders: %s: %s is not a sensible interval (0 or at least 1m)", sev, d)
+	for _, sev := range sortedKeys(s.UpdateReminders) {
+		d := s.UpdateReminders[sev]
+		switch {
+		case !sev.Valid():
+			add(problemAtEntry("update_reminders", string(sev)), "unknown severity %q (want sev1..sev4)", sev)
+		case d < 0 || (d > 0 && d < time.Minute):
+			add(problemAtEntry("update_reminders", string(sev)), "%s is not a sensible interval (0 or at least 1m)", d)
 		}
 	}
 	if s.ArchiveAfter < 0 {
-		return s, badKey("archive_after", "archive_after: %s is negative", s.ArchiveAfter)
+		add(problemAt("archive_after"), "%s is negative", s.ArchiveAfter)
 	}
 	if s.Timezone == nil {
 		s.Timezone = time.UTC
 	}
-	if s.Drills, err = s.Drills.withDefaults(s.ChannelPrefix); err != nil {
-		return s, err
+	drills, err := s.Drills.withDefaults(s.ChannelPrefix)
+	if err != nil {
+		add(problemAt("drills.channel_prefix"), "%s", strings.TrimPrefix(err.Error(), "drills.channel_prefix "))
+	} else {
+		s.Drills = drills
 	}
 	s.Limits = s.Limits.withDefaults()
-	return s, nil
+	return s, ps
+}
+
+// settingsProblem is one mistake in the settings: the key it concerns
+// below `incidents:` (dotted), and, for one element of a list or one
+// entry of a mapping there, which, so that its line can be found.
+type settingsProblem struct {
+	key    string
+	elem   int    // index in the list at key, or -1
+	mapKey string // key of the entry in the mapping at key, or ""
+	msg    string
+}
+
+func problemAt(key string) settingsProblem            { return settingsProblem{key: key, elem: -1} }
+func problemAtElem(key string, i int) settingsProblem { return settingsProblem{key: key, elem: i} }
+func problemAtEntry(key, k string) settingsProblem {
+	return settingsProblem{key: key, elem: -1, mapKey: k}
+}
+
+// path is the problem's key as the config file spells it.
+func (p settingsProblem) path() string {
+	if p.mapKey != "" {
+		return "incidents." + p.key + "." + p.mapKey
+	}
+	return "incidents." + p.key
+}
+
+func (p settingsProblem) Error() string { return p.path() + ": " + p.msg }
+
+// line finds the problem's line in the section's node: the element's or
+// the entry's where there is one, else that of the deepest key present,
+// else the section's.
+func (p settingsProblem) line(section *yaml.Node) int {
+	n, line := section, section.Line
+	for _, k := range strings.Split(p.key, ".") {
+		v := yamlconf.Lookup(n, k)
+		if v == nil {
+			return line
+		}
+		n, line = v, v.Line
+	}
+	switch {
+	case p.elem >= 0 && n.Kind == yaml.SequenceNode && p.elem < len(n.Content):
+		return n.Content[p.elem].Line
+	case p.mapKey != "" && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == p.mapKey {
+				return n.Content[i].Line
+			}
+		}
+	}
+	return line
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // RoleNames lists the configured roles (commander first), sorted.
@@ -199,12 +281,11 @@ type settingsYAML struct {
 
 // UnmarshalYAML decodes the `incidents:` section strictly: durations as Go
 // duration strings ("15m"), "none" or 0 for no reminder, the time zone by
-// IANA name. Every problem is reported with its line.
+// IANA name. Every problem is reported, each with its line and key
+// (incidents.KEY): those of decoding and those of the values.
 func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 	var raw settingsYAML
-	if err := yamlconf.Decode(node, "incidents", &raw); err != nil {
-		return err
-	}
+	ps := yamlconf.AsProblems(yamlconf.Decode(node, "incidents", &raw), node.Line, "incidents")
 	out := Settings{
 		Admins:                s.Admins,
 		PageServices:          s.PageServices,
@@ -220,23 +301,16 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 		Permissions:           raw.Permissions,
 		Limits:                raw.Limits,
 	}
-	var ps yamlconf.Problems
-	onCallFor := yamlconf.Lookup(node, "oncall_for")
+	// Severities as people write them (SEV1, 1); what does not parse is
+	// left for defaulted to report.
 	for i, sev := range raw.OnCallFor {
 		if p, ok := bot.ParseSeverity(string(sev)); ok {
 			out.OnCallFor[i] = p
-		} else {
-			ps = append(ps, yamlconf.Errorf(onCallFor.Content[i].Line, "incidents.oncall_for", "unknown severity %q (want sev1..sev4)", sev))
 		}
 	}
 	if raw.UpdateReminders != nil {
 		out.UpdateReminders = map[bot.Severity]time.Duration{}
-		keys := make([]string, 0, len(raw.UpdateReminders))
-		for k := range raw.UpdateReminders {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(raw.UpdateReminders) {
 			v := raw.UpdateReminders[k]
 			sev, ok := bot.ParseSeverity(k)
 			if !ok {
@@ -267,30 +341,45 @@ func (s *Settings) UnmarshalYAML(node *yaml.Node) error {
 		}
 		out.Timezone = loc
 	}
-	if len(ps) > 0 {
-		return ps
+	// A value that did not decode is reported once, by the decoder.
+	type place struct {
+		line int
+		key  string
 	}
-	if _, err := out.withDefaults(); err != nil {
-		line := node.Line
-		var ke *keyError
-		if errors.As(err, &ke) {
-			line = yamlconf.Line(node, ke.key)
+	undecoded := map[place]bool{}
+	for _, p := range ps {
+		undecoded[place{p.Line, p.Key}] = true
+	}
+	_, vps := out.defaulted()
+	for _, p := range vps {
+		line := p.line(node)
+		if p.mapKey != "" && p.key == "update_reminders" {
+			// The reminders were re-keyed by their parsed severity.
+			line = reminderLine(node, bot.Severity(p.mapKey))
 		}
-		return yamlconf.Problem{Line: line, Key: "incidents", Msg: err.Error()}
+		if !undecoded[place{line, p.path()}] {
+			ps = append(ps, yamlconf.Problem{Line: line, Key: p.path(), Msg: p.msg})
+		}
+	}
+	if len(ps) > 0 {
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+		return ps
 	}
 	*s = out
 	return nil
 }
 
-// keyError is a settings mistake with the top-level key of the section it
-// concerns, so the config file's line can be found.
-type keyError struct {
-	key string
-	msg string
-}
-
-func (e *keyError) Error() string { return e.msg }
-
-func badKey(key, format string, args ...any) error {
-	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
+// reminderLine is the line of the update_reminders entry for sev, however
+// its key was written (sev1, SEV1).
+func reminderLine(node *yaml.Node, sev bot.Severity) int {
+	m := yamlconf.Lookup(node, "update_reminders")
+	if m == nil {
+		return node.Line
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if p, ok := bot.ParseSeverity(m.Content[i].Value); ok && p == sev {
+			return m.Content[i].Line
+		}
+	}
+	return m.Line
 }

@@ -61,6 +61,9 @@ type Channel struct {
 	Archived bool
 	// Member says the bot is in the channel, so it can post there.
 	Member bool
+	// Private says it is a private channel: reading its history needs
+	// groups:history, which a bot with channels:history alone lacks.
+	Private bool
 }
 
 // Channel returns the state of a channel, or an error wrapping
@@ -77,7 +80,7 @@ func (c *Client) Channel(ctx context.Context, id string) (Channel, error) {
 	if err != nil {
 		return Channel{}, fmt.Errorf("channel %s: %w", id, err)
 	}
-	return Channel{ID: ch.ID, Name: ch.Name, Archived: ch.IsArchived, Member: ch.IsMember}, nil
+	return Channel{ID: ch.ID, Name: ch.Name, Archived: ch.IsArchived, Member: ch.IsMember, Private: ch.IsPrivate}, nil
 }
 
 // Usergroup is a user group of the workspace.

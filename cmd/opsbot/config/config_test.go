@@ -283,6 +283,33 @@ func TestLoadReportsEveryProblemWithFileLine(t *testing.T) {
 	}
 }
 
+// Within the incidents section too, every value problem comes back at once,
+// each as file:line: incidents.key: message, with the decoder's.
+func TestLoadReportsEveryIncidentsProblem(t *testing.T) {
+	body := strings.Join([]string{
+		"incidents:",
+		"  broadcast_channel: \"#incidents\"", // 2
+		"  archive_afer: 24h",                 // 3
+		"  responders:",
+		"    users: [U0ALICE, bob]",  // 5
+		"  oncall_for: [sev1, sev9]", // 6
+	}, "\n") + "\n"
+	_, _, err := Load(nil, envOf(map[string]string{"OPSBOT_CONFIG": "ops.yaml"}), files(map[string]string{"ops.yaml": body}))
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("got %v, want Problems", err)
+	}
+	want := Problems{
+		`ops.yaml:2: incidents.broadcast_channel: "#incidents" is not a channel ID like C0123ABCD (names are not identities)`,
+		`ops.yaml:3: incidents: unknown key "archive_afer"`,
+		`ops.yaml:5: incidents.responders.users: "bob" is not a user ID like U0123ABCD (names are not identities)`,
+		`ops.yaml:6: incidents.oncall_for: unknown severity "sev9" (want sev1..sev4)`,
+	}
+	if diff := cmp.Diff(want, ps); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
 // The families' own checks run at load time, with the line of the value
 // concerned, so that nothing fails later during wiring.
 func TestLoadRunsSectionChecks(t *testing.T) {
@@ -290,7 +317,7 @@ func TestLoadRunsSectionChecks(t *testing.T) {
 		name, file, want string
 	}{
 		{"broadcast channel by name", "incidents:\n  channel_prefix: inc\n  broadcast_channel: \"#incidents\"\n",
-			`ops.yaml:3: incidents: broadcast_channel "#incidents" is not a channel ID`},
+			`ops.yaml:3: incidents.broadcast_channel: "#incidents" is not a channel ID`},
 		{"oncall_for severity", "incidents:\n  oncall_for: [sev1, sev9]\n", `ops.yaml:2: incidents.oncall_for: unknown severity "sev9"`},
 		{"schedule name", "oncall:\n  sync_interval: 1m\n  schedules:\n    - {id: P1}\n    - {id: P2, name: my payments}\n",
 			`ops.yaml:5: oncall: schedules[1] (P2): name "my payments" must be one word`},
