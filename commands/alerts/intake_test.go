@@ -261,3 +261,30 @@ func TestGrafanaNotificationFlow(t *testing.T) {
 		t.Errorf("%d posts, want 1", n)
 	}
 }
+
+// TestIntakeSenderClockAheadResolves: a sender whose clock runs 8 minutes
+// ahead (past the skew) sends an alert that started 3 minutes ago (its
+// startsAt within the skew, kept) and then its resolution (its endsAt
+// past the skew, taken as the time of receipt). The resolution must be
+// accepted and must resolve the group: a 400 is never retried, and a
+// resolution ordered before the firing it ends is ignored, so either way
+// the group would show firing for ever.
+func TestIntakeSenderClockAheadResolves(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica()
+	ahead := 8 * time.Minute
+	a := disk("db-1", time.Now().Add(-3*time.Minute+ahead))
+	n := diskGroup(a)
+	if code, body := r.post(PathAlertmanager, n.JSON(), nil); code != http.StatusOK {
+		t.Fatalf("firing: got %d %q, want 200", code, body)
+	}
+	if g := r.group(n.id()); g.Firing != 1 {
+		t.Fatalf("firing: group has %d firing, want 1", g.Firing)
+	}
+	if code, body := r.post(PathAlertmanager, diskGroup(a.resolvedAt(time.Now().Add(ahead))).JSON(), nil); code != http.StatusOK {
+		t.Fatalf("resolution: got %d %q, want 200", code, body)
+	}
+	if g := r.group(n.id()); g.Firing != 0 {
+		t.Errorf("resolution: group has %d firing, want 0", g.Firing)
+	}
+}

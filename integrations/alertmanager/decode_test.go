@@ -169,6 +169,11 @@ func TestDecodeAccepts(t *testing.T) {
 				t.Errorf("got %+v ahead %v; want resolved at %v, 22h ahead", n.Alerts[0], n.ClockAhead, received)
 			}
 		}},
+		{"resolved in the future after a start within the skew", valid(map[string]string{"alert.status": `"resolved"`, "alert.startsAt": `"2026-03-01T12:04:00Z"`, "alert.endsAt": `"2026-03-01T12:08:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
+			if want := received.Add(4 * time.Minute); !n.Alerts[0].StartsAt.Equal(want) || !n.Alerts[0].EndsAt.Equal(want) || n.ClockAhead != 8*time.Minute {
+				t.Errorf("got %+v ahead %v; want start and end at %v, 8m ahead", n.Alerts[0], n.ClockAhead, want)
+			}
+		}},
 		{"within the skew nothing is said", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:04:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
 			if n.ClockAhead != 0 || n.Alerts[0].StartsAt.Equal(received) {
 				t.Errorf("got startsAt %v ahead %v; want the sender's time kept", n.Alerts[0].StartsAt, n.ClockAhead)
