@@ -118,6 +118,23 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		// Keyed by episode: the next episode's page is an alert of its
 		// own, which this one's resolution, however late, leaves alone.
 		dedup := eventsDedupKey(g.ID, g.Episode)
+		// Named in the state before it is triggered: should the trigger
+		// land unbeknown to us (its answer lost, its record failed) and the
+		// group resolve before the retry, the episode's close still
+		// resolves it (statePage), where the retry would find nothing to
+		// page and leave it open for ever.
+		if _, err := s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
+			if x.Episode != g.Episode || !x.PagedAt.IsZero() || x.ShownResolved {
+				return errAlready
+			}
+			x.PagedVia, x.PagedService, x.PageID = pagedViaEvents, svc, dedup
+			return nil
+		}); err != nil {
+			if !errors.Is(err, errAlready) {
+				log.Error("escalation page not sent: its attempt not recorded; retried when its lease ends", zap.Error(err))
+			}
+			return
+		}
 		ev := bot.PagerEvent{RoutingKey: key, Action: bot.PagerTrigger, DedupKey: dedup, Summary: title,
 			Source: "opsbot", Severity: pagerSeverity(&g), Details: details}
 		if link != "" {
@@ -153,6 +170,11 @@ func (s *Service) escalate(ctx context.Context, id string) {
 	}
 	st, err = s.store.UpdateState(ctx, id, true, func(x *bot.AlertGroupState) error {
 		if x.Episode == g.Episode && x.PagedAt.IsZero() {
+			if x.PageResolved {
+				// Resolved as an attempt while the trigger was on its way:
+				// the resolve may have come first. Resolved again below.
+				x.PageResolved = false
+			}
 			x.PagedAt, x.PagedVia, x.PagedService, x.PageURL, x.PageID = now, via, svc, url, pageID
 		}
 		return nil

@@ -47,6 +47,9 @@ type page struct {
 	// group's episode it paged for) are the Events API alert's.
 	service string
 	episode int
+	// unsent says the state names the alert but not that its trigger
+	// was sent: the escalation may still be sending it.
+	unsent bool
 }
 
 // eventsTimer marks the unpage timers of Events API alerts.
@@ -107,9 +110,11 @@ func (p page) log(l *zap.Logger) *zap.Logger {
 	return l.With(zap.String("pd_incident", p.id))
 }
 
-// statePage is the page a group's state records, if any.
+// statePage is the page a group's state records, if any: one recorded as
+// sent (PagedAt), or an Events API alert an escalation was about to
+// trigger, whose trigger may have landed without its record.
 func statePage(group string, st *bot.AlertGroupState) (page, bool) {
-	if st.PagedAt.IsZero() {
+	if st.PagedAt.IsZero() && (st.PagedVia != pagedViaEvents || st.PageID == "") {
 		return page{}, false
 	}
 	switch st.PagedVia {
@@ -123,7 +128,8 @@ func statePage(group string, st *bot.AlertGroupState) (page, bool) {
 		if id == "" {
 			id = group // recorded before the state kept dedup keys: the group's
 		}
-		return page{group: group, via: pagedViaEvents, id: id, service: st.PagedService, episode: st.Episode}, true
+		return page{group: group, via: pagedViaEvents, id: id, service: st.PagedService, episode: st.Episode,
+			unsent: st.PagedAt.IsZero()}, true
 	}
 	return page{}, false
 }
@@ -143,13 +149,21 @@ func (s *Service) canResolve(p page) bool {
 	return s.resolver != nil
 }
 
-// queueUnpage asks for a group's page to be resolved, at once. Without the
-// client its API needs nothing can resolve it, and it stays open.
+// queueUnpage asks for a group's page to be resolved, at once, or, when
+// its trigger is not known to have been sent, after the escalation's lease:
+// a resolve that overtook the trigger would leave the alert open, and an
+// escalation that records its page by then queues it again at once.
+// Without the client its API needs nothing can resolve it, and it stays
+// open.
 func (s *Service) queueUnpage(ctx context.Context, p page) error {
 	if !s.canResolve(p) || p.id == "" {
 		return nil
 	}
-	return s.store.ScheduleTimer(ctx, unpageKind, p.timer(), s.clock.Now())
+	at := s.clock.Now()
+	if p.unsent {
+		at = at.Add(s.lease)
+	}
+	return s.store.ScheduleTimer(ctx, unpageKind, p.timer(), at)
 }
 
 // unpageDue resolves the queued pages. Each claimed one is leased: a
