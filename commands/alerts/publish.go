@@ -200,14 +200,14 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		// the group now has.
 		msg := s.message(&g, &st, route, now)
 		h := messageHash(msg)
-		if s.lastShown(id) != h {
+		if s.lastShown(id, g.Shown) != h {
 			if err := s.chat.Update(rctx, st.Message, msg); err != nil {
 				log.Warn("alert message not updated", zap.String("channel", st.Message.Channel), zap.Error(err))
 				s.retryLater(ctx, id, log)
 				return g, false, err
 			}
 			s.metrics.latency.WithLabelValues("edit").Observe(latency(g.Pending, s.clock.Now()))
-			s.remember(id, h)
+			s.remember(id, h, g.Version)
 		}
 	}
 	if st.Previous.TS != "" {
@@ -290,22 +290,37 @@ func (s *Service) clearFailures(id string) {
 	s.mu.Unlock()
 }
 
+// shownMessage is the message this process last showed for a group: its
+// hash, and the group version it showed.
+type shownMessage struct {
+	hash    string
+	version int64
+}
+
 // remember and lastShown keep the hash of the message this process last
 // showed for a group, to skip edits that would change nothing. Bounded:
 // forgetting only costs an edit.
-func (s *Service) remember(id, h string) {
+func (s *Service) remember(id, h string, version int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.shown) > 10000 {
-		s.shown = map[string]string{}
+		s.shown = map[string]shownMessage{}
 	}
-	s.shown[id] = h
+	s.shown[id] = shownMessage{hash: h, version: version}
 }
 
-func (s *Service) lastShown(id string) string {
+// lastShown is the hash of the message this process last showed, while
+// the group's last render (shown, the version it recorded) is still that
+// one: once another replica has rendered the group since, the message may
+// show something else, and a message like this process's must be shown
+// again.
+func (s *Service) lastShown(id string, shown int64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.shown[id]
+	if m := s.shown[id]; m.version == shown {
+		return m.hash
+	}
+	return ""
 }
 
 // afterRender does what follows from a group's new state: its alerts in the
@@ -437,7 +452,7 @@ func (s *Service) postOnce(ctx, rctx context.Context, g *bot.AlertGroup, st *bot
 		return pendingPost{}, fmt.Errorf("post the alert message in %s: %w", route.Channel, err)
 	}
 	s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
-	s.remember(g.ID, messageHash(msg))
+	s.remember(g.ID, messageHash(msg), g.Version)
 	p := pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}
 	s.holdPost(g.ID, p)
 	return p, nil
