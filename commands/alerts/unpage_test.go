@@ -433,6 +433,7 @@ func TestUnpageTimerIDs(t *testing.T) {
 		{group: g, via: pagedViaREST, id: "PINC123"},
 		{group: g, via: pagedViaEvents, id: g + ":3", service: "checkout", episode: 3},
 		{group: g, via: pagedViaEvents, id: g, service: "db-primary_2", episode: 1},
+		{group: g, via: pagedViaREST, id: "alertgroup-" + g + "-2", service: "db", episode: 2, unsent: true},
 	} {
 		got, ok := parsePage(p.timer())
 		if !ok || got != p {
@@ -443,7 +444,8 @@ func TestUnpageTimerIDs(t *testing.T) {
 		t.Errorf("REST timer: %+v, %v", got, ok)
 	}
 	for _, bad := range []string{"", g, g + "/", "/PINC123", g + "/a/b", g + "/events/checkout/0/" + g,
-		g + "/events/checkout/x/" + g, g + "/events//1/" + g, g + "/events/checkout/1/", g + "/events/checkout/1/a/b"} {
+		g + "/events/checkout/x/" + g, g + "/events//1/" + g, g + "/events/checkout/1/", g + "/events/checkout/1/a/b",
+		g + "/restkey/db/0", g + "/restkey//1", g + "/restkey/db/x", g + "/restkey/db"} {
 		if p, ok := parsePage(bad); ok {
 			t.Errorf("%q read as %+v", bad, p)
 		}
