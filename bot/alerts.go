@@ -188,7 +188,10 @@ type AlertGroupState struct {
 	// REST incident's ID, or the Events API dedup key: <group>:<episode>,
 	// the bare group ID for pages made before, or empty for pages recorded
 	// before it was kept); PageURL its link when known; PageResolved says
-	// the page was resolved with the group.
+	// the page was resolved with the group. PagedVia, PagedService and an
+	// Events API PageID are set before the page is sent, with PagedAt
+	// zero until it is recorded as sent: a page whose answer was lost is
+	// still resolved with the group.
 	PagedAt      time.Time `json:"paged_at,omitzero"`
 	PagedVia     string    `json:"paged_via,omitempty"`
 	PagedService string    `json:"paged_service,omitempty"`
