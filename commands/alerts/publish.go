@@ -128,6 +128,19 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		}
 		g.State = st
 	}
+	if p, held := s.unrecordedPost(id, g.Episode); held && st.Message.TS != "" {
+		// The message this process posted and could not record was
+		// recorded meanwhile by a render that found it, or another was,
+		// posted once this process's lease had ended: this one is the
+		// second, and goes. Either way the lease kept with it is over;
+		// the next render takes the lock anew.
+		s.dropPost(id)
+		if p.ref != st.Message {
+			s.discard(ctx, id, p, log)
+		}
+		s.kick()
+		return g, false, nil
+	}
 	switch {
 	case !force && (g.DueAt.IsZero() || now.Before(g.DueAt)):
 		// Listed as due before another replica rendered it, or before a
