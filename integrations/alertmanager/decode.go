@@ -218,9 +218,10 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error
 		if starts.IsZero() {
 			return nil, 0, invalid(field+".startsAt", "missing")
 		}
+		var senderStarts time.Time
 		if starts.After(now.Add(ClockSkew)) {
 			ahead = max(ahead, starts.Sub(now))
-			starts = now
+			senderStarts, starts = starts, now
 		}
 		ends, err := parseTime(field+".endsAt", a.EndsAt)
 		if err != nil {
@@ -251,7 +252,7 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error
 			ends = time.Time{}
 		}
 		out[i] = bot.Alert{Status: st, Labels: a.Labels, Annotations: a.Annotations,
-			StartsAt: starts, EndsAt: ends, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint}
+			StartsAt: starts, EndsAt: ends, SenderStartsAt: senderStarts, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint}
 	}
 	return out, ahead, nil
 }
