@@ -188,6 +188,10 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 			log.Error("alert message posted but not recorded; recorded when the store answers",
 				zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS), zap.Error(err))
 			s.retryLater(ctx, id, log)
+			// Held only now: a render that ran meanwhile (a click, a
+			// flush) would have taken the lease kept with it and rendered
+			// the group alongside this one.
+			s.holdPost(id, p)
 			return g, false, err
 		}
 		s.dropPost(id)
@@ -466,9 +470,7 @@ func (s *Service) postOnce(ctx, rctx context.Context, g *bot.AlertGroup, st *bot
 	}
 	s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
 	s.remember(g.ID, messageHash(msg), g.Version)
-	p := pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}
-	s.holdPost(g.ID, p)
-	return p, nil
+	return pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}, nil
 }
 
 // findAttempt looks in the channel for the message st's post attempt may

@@ -386,3 +386,54 @@ func (s *Service) holdsUnrecordedPost(id string) bool {
 	_, ok := s.pending[id]
 	return ok
 }
+
+// messageRecordHeld holds, once armed, the state update that records the
+// group's message until the test lets it go on (a slow Redis).
+type messageRecordHeld struct {
+	bot.AlertStore
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *messageRecordHeld) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	probe := bot.AlertGroupState{}
+	if g, err := s.Group(ctx, id); err == nil {
+		probe = g.State
+	}
+	before := probe.Message
+	if fn(&probe) == nil && before.TS == "" && probe.Message.TS != "" && s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+		<-s.release
+	}
+	return s.AlertStore.UpdateState(ctx, id, touch, fn)
+}
+
+// TestClickWhilePostIsRecorded: a click renders the group while the render
+// that posted its message is still recording it. The click's render waits
+// for the group's lock like any other: it does not render the group
+// alongside the one in progress (which edited the new message with what
+// it already showed).
+func TestClickWhilePostIsRecorded(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(time.Now().UTC())
+	var store *messageRecordHeld
+	r := w.replica(withClock(clock), func(c *Config) {
+		store = &messageRecordHeld{AlertStore: c.Store, entered: make(chan struct{}), release: make(chan struct{})}
+		c.Store = store
+	})
+	store.armed.Store(true)
+	id := r.notify(diskGroup(disk("db-1", clock.Now().Add(-time.Minute))))
+	done := make(chan struct{})
+	go func() { defer close(done); r.svc.render(context.Background(), id) }()
+	<-store.entered
+	r.svc.renderNow(context.Background(), id)
+	if n := len(w.fs.Calls("chat.update")); n != 0 {
+		t.Errorf("%d edits while the post was being recorded, want 0", n)
+	}
+	close(store.release)
+	<-done
+	if got := r.group(id).State.Message; got.TS != w.only(w.alerts).TS {
+		t.Errorf("recorded %+v, want the message", got)
+	}
+}
