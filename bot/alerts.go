@@ -70,9 +70,14 @@ type Alert struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// StartsAt is when the alert started firing (UTC). EndsAt is when it
 	// resolved; zero while it fires.
-	StartsAt     time.Time `json:"startsAt"`
-	EndsAt       time.Time `json:"endsAt,omitzero"`
-	GeneratorURL string    `json:"generatorURL,omitempty"`
+	StartsAt time.Time `json:"startsAt"`
+	EndsAt   time.Time `json:"endsAt,omitzero"`
+	// SenderStartsAt is the sender's own StartsAt when that was further
+	// ahead of our clock than the decoder's skew, and StartsAt is a time
+	// of receipt instead; zero otherwise. The same sender start is the
+	// same alert, which keeps the start it was first given.
+	SenderStartsAt time.Time `json:"senderStartsAt,omitzero"`
+	GeneratorURL   string    `json:"generatorURL,omitempty"`
 	// Fingerprint identifies the alert (a hash of its labels) at the sender.
 	Fingerprint string `json:"fingerprint"`
 	// DashboardURL, PanelURL, SilenceURL and Values are Grafana's.
@@ -188,7 +193,10 @@ type AlertGroupState struct {
 	// REST incident's ID, or the Events API dedup key: <group>:<episode>,
 	// the bare group ID for pages made before, or empty for pages recorded
 	// before it was kept); PageURL its link when known; PageResolved says
-	// the page was resolved with the group.
+	// the page was resolved with the group. PagedVia, PagedService and an
+	// Events API PageID are set before the page is sent, with PagedAt
+	// zero until it is recorded as sent: a page whose answer was lost is
+	// still resolved with the group.
 	PagedAt      time.Time `json:"paged_at,omitzero"`
 	PagedVia     string    `json:"paged_via,omitempty"`
 	PagedService string    `json:"paged_service,omitempty"`

@@ -73,6 +73,11 @@ type PageResolver interface {
 	// already resolved (by someone at the provider, or by an earlier call
 	// whose answer was lost) is success; an unknown one wraps ErrNotFound.
 	ResolvePage(ctx context.Context, id string) error
+	// ResolvePageByKey resolves the open incident a Pager created on
+	// service with PageRequest.IncidentKey incidentKey, if there is one:
+	// a page whose answer was lost, so that its ID is unknown. None open
+	// is success.
+	ResolvePageByKey(ctx context.Context, service, incidentKey string) error
 }
 
 // AlertGroups lists alert groups that are still firing, for handoff

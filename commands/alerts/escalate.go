@@ -118,6 +118,9 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		// Keyed by episode: the next episode's page is an alert of its
 		// own, which this one's resolution, however late, leaves alone.
 		dedup := eventsDedupKey(g.ID, g.Episode)
+		if !s.namePage(ctx, id, g.Episode, pagedViaEvents, svc, dedup, log) {
+			return
+		}
 		ev := bot.PagerEvent{RoutingKey: key, Action: bot.PagerTrigger, DedupKey: dedup, Summary: title,
 			Source: "opsbot", Severity: pagerSeverity(&g), Details: details}
 		if link != "" {
@@ -136,8 +139,11 @@ func (s *Service) escalate(ctx context.Context, id string) {
 		if link != "" {
 			details += "\n\nAlert in Slack: " + link
 		}
+		if !s.namePage(ctx, id, g.Episode, pagedViaREST, svc, "", log) {
+			return
+		}
 		res, err := s.pager.Page(ctx, bot.PageRequest{Service: svc, Title: title, Details: details,
-			IncidentKey: "alertgroup-" + g.ID + "-" + strconv.Itoa(g.Episode)})
+			IncidentKey: restIncidentKey(g.ID, g.Episode)})
 		// PagerDuty refuses a second incident with the same key: an earlier
 		// attempt (here, whose answer was lost, or on a replica that died
 		// before recording it) paged already, and res is that page.
@@ -153,6 +159,11 @@ func (s *Service) escalate(ctx context.Context, id string) {
 	}
 	st, err = s.store.UpdateState(ctx, id, true, func(x *bot.AlertGroupState) error {
 		if x.Episode == g.Episode && x.PagedAt.IsZero() {
+			if x.PageResolved {
+				// Resolved as an attempt while the trigger was on its way:
+				// the resolve may have come first. Resolved again below.
+				x.PageResolved = false
+			}
 			x.PagedAt, x.PagedVia, x.PagedService, x.PageURL, x.PageID = now, via, svc, url, pageID
 		}
 		return nil
@@ -190,6 +201,27 @@ func (s *Service) escalate(ctx context.Context, id string) {
 			Details: map[string]string{"service": svc, "page_id": pageID, "url": url}}, log)
 	}
 	s.kick()
+}
+
+// namePage names in the group's state the page an escalation is about to
+// send (its service; an Events API alert's dedup key), and says whether
+// to send it. Should the page reach PagerDuty unbeknown to the escalation
+// (its answer lost, its record failed) and the group resolve before the
+// retry, the episode's close still resolves it (statePage), where the
+// retry would find nothing to page and leave it open for ever. Nothing is
+// sent for a state that no longer wants a page.
+func (s *Service) namePage(ctx context.Context, id string, episode int, via, svc, pageID string, log *zap.Logger) bool {
+	_, err := s.store.UpdateState(ctx, id, false, func(x *bot.AlertGroupState) error {
+		if x.Episode != episode || !x.PagedAt.IsZero() || x.ShownResolved {
+			return errAlready
+		}
+		x.PagedVia, x.PagedService, x.PageID = via, svc, pageID
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAlready) {
+		log.Error("escalation page not sent: the page not named in the group's state; retried when its lease ends", zap.Error(err))
+	}
+	return err == nil
 }
 
 // resumeEscalation starts the escalation clock again for a group whose

@@ -2,9 +2,11 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -573,5 +575,76 @@ func TestRESTPageRecordedAfterTheGroupResolved(t *testing.T) {
 	flush(r1, r2)
 	if n := w.pd.Requests("PUT /incidents"); n != 1 {
 		t.Errorf("%d PUT /incidents, want 1", n)
+	}
+}
+
+// lostPageAnswer pages at PagerDuty and, once armed, loses the answer to
+// a page PagerDuty took, as a timeout would.
+type lostPageAnswer struct {
+	bot.Pager
+	armed atomic.Bool
+}
+
+func (p *lostPageAnswer) Page(ctx context.Context, req bot.PageRequest) (bot.PageResult, error) {
+	res, err := p.Pager.Page(ctx, req)
+	if err == nil && p.armed.CompareAndSwap(true, false) {
+		return bot.PageResult{}, fmt.Errorf("create incident: %w", context.DeadlineExceeded)
+	}
+	return res, err
+}
+
+// TestRESTPageOfUnknownOutcomeResolved: the escalation's REST incident was
+// created but the escalation did not learn it (the answer was lost) or
+// could not record it (Redis failed), and the group resolves before its
+// lease ends and the escalation is tried again. The incident is still
+// resolved with its group, found by its incident key.
+func TestRESTPageOfUnknownOutcomeResolved(t *testing.T) {
+	for _, tc := range []string{"record failed", "answer lost"} {
+		t.Run(tc, func(t *testing.T) {
+			w := newWorld(t)
+			clock := bottest.NewClock(t0)
+			w.pd.SetNow(clock.Now)
+			var store *pageRecordFails
+			lost := &lostPageAnswer{Pager: w.pager}
+			r := w.replica(withClock(clock), func(cfg *Config) {
+				store = &pageRecordFails{AlertStore: cfg.Store}
+				cfg.Store, cfg.Pager = store, lost
+			})
+			id := r.notify(diskGroup(disk("db-1", t0.Add(-time.Minute))))
+			flush(r)
+			clock.Add(5 * time.Minute)
+			if tc == "record failed" {
+				store.armed.Store(true)
+			} else {
+				lost.armed.Store(true)
+			}
+			r.svc.escalateDue(context.Background())
+			incs := w.pd.Incidents()
+			if len(incs) != 1 || incs[0].Status != "triggered" {
+				t.Fatalf("PagerDuty incidents %+v, want one triggered", incs)
+			}
+			if g := r.group(id); !g.State.PagedAt.IsZero() {
+				t.Fatalf("state %+v, want no page recorded", g.State)
+			}
+
+			resolveDisk(r, clock)
+			flush(r)
+			if g := r.group(id); !g.State.ShownResolved {
+				t.Fatalf("state %+v, want the resolution shown", g.State)
+			}
+			for i := 0; i < 3; i++ {
+				clock.Add(10 * time.Minute)
+				flush(r)
+			}
+			if got := w.pdIncident(incs[0].ID); got.Status != "resolved" {
+				t.Errorf("incident %+v, want it resolved with its group", got)
+			}
+			if n := w.pd.Requests("PUT /incidents"); n != 1 {
+				t.Errorf("%d PUT /incidents, want 1", n)
+			}
+			if n := len(w.pd.Incidents()); n != 1 {
+				t.Errorf("%d PagerDuty incidents, want 1", n)
+			}
+		})
 	}
 }

@@ -1,12 +1,15 @@
 package alerts
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,6 +111,7 @@ func (s *Service) receive(src bot.AlertSource, r *http.Request) (int, string) {
 	if n.ClockAhead > 0 {
 		log.Warn("alert sender's clock is ahead of ours; its future times were taken as the time of receipt", zap.Duration("ahead", n.ClockAhead))
 	}
+	s.keepFirstStarts(r.Context(), id, &n, now, log)
 	if err := s.store.Record(r.Context(), id, n); err != nil {
 		log.Error("alert notification not recorded; the sender will retry", zap.Error(err))
 		return http.StatusServiceUnavailable, "the notification could not be recorded; retry"
@@ -121,6 +125,44 @@ func (s *Service) receive(src bot.AlertSource, r *http.Request) (int, string) {
 		return http.StatusOK, fmt.Sprintf("ok; a time %s ahead of ours was taken as the time of receipt: check the sender's clock", n.ClockAhead.Round(time.Second))
 	}
 	return http.StatusOK, "ok"
+}
+
+// keepFirstStarts gives the alerts of a sender whose clock runs ahead of
+// ours the start they were given when first received. Such a start is a
+// time of receipt (the decoder's, for a start beyond its skew), which
+// differs at every notification: without this, each repeat of a firing
+// alert would change it (an edit, another entry in a linked incident's
+// timeline), and a late copy of the firing (an HA pair's) received after
+// its resolution would order after it and fire the group again. An alert
+// is the same while the sender's own start is. Only notifications with a
+// start ahead of ours read the group; one that cannot be read leaves the
+// starts as they are.
+func (s *Service) keepFirstStarts(ctx context.Context, id string, n *bot.AlertNotification, now time.Time, log *zap.Logger) {
+	if !slices.ContainsFunc(n.Alerts, func(a bot.Alert) bool { return !a.SenderStartsAt.IsZero() || a.StartsAt.After(now) }) {
+		return
+	}
+	g, err := s.store.Group(ctx, id)
+	if err != nil {
+		if !errors.Is(err, bot.ErrAlertGroupNotFound) {
+			log.Warn("alert group not read; the starts of a sender ahead of our clock taken as received", zap.Error(err))
+		}
+		return
+	}
+	first := make(map[string]bot.Alert, len(g.Alerts))
+	for _, a := range g.Alerts {
+		if !a.SenderStartsAt.IsZero() {
+			first[a.Fingerprint] = a
+		}
+	}
+	for i, a := range n.Alerts {
+		sent := a.SenderStartsAt
+		if sent.IsZero() {
+			sent = a.StartsAt
+		}
+		if f, ok := first[a.Fingerprint]; ok && f.SenderStartsAt.Equal(sent) && f.StartsAt.Before(a.StartsAt) {
+			n.Alerts[i].StartsAt, n.Alerts[i].SenderStartsAt = f.StartsAt, f.SenderStartsAt
+		}
+	}
 }
 
 // authorized compares the bearer token in constant time (hashes of equal

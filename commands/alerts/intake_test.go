@@ -261,3 +261,70 @@ func TestGrafanaNotificationFlow(t *testing.T) {
 		t.Errorf("%d posts, want 1", n)
 	}
 }
+
+// TestIntakeSenderClockAheadResolves: a sender whose clock runs 8 minutes
+// ahead (past the skew) sends an alert that started 3 minutes ago (its
+// startsAt within the skew, kept) and then its resolution (its endsAt
+// past the skew, taken as the time of receipt). The resolution must be
+// accepted and must resolve the group: a 400 is never retried, and a
+// resolution ordered before the firing it ends is ignored, so either way
+// the group would show firing for ever.
+func TestIntakeSenderClockAheadResolves(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica()
+	ahead := 8 * time.Minute
+	a := disk("db-1", time.Now().Add(-3*time.Minute+ahead))
+	n := diskGroup(a)
+	if code, body := r.post(PathAlertmanager, n.JSON(), nil); code != http.StatusOK {
+		t.Fatalf("firing: got %d %q, want 200", code, body)
+	}
+	if g := r.group(n.id()); g.Firing != 1 {
+		t.Fatalf("firing: group has %d firing, want 1", g.Firing)
+	}
+	if code, body := r.post(PathAlertmanager, diskGroup(a.resolvedAt(time.Now().Add(ahead))).JSON(), nil); code != http.StatusOK {
+		t.Fatalf("resolution: got %d %q, want 200", code, body)
+	}
+	if g := r.group(n.id()); g.Firing != 0 {
+		t.Errorf("resolution: group has %d firing, want 0", g.Firing)
+	}
+}
+
+// TestIntakeSenderClockAheadKeepsStarts: a sender whose clock runs 10
+// minutes ahead sends the same firing alert again (Alertmanager repeats a
+// group, and resends it whole when another alert joins), then a late copy
+// of it after its resolution (an HA pair's), then the alert fires anew.
+// The start taken at the first receipt stays the alert's start, so that
+// a repeat changes nothing (no edit, no second timeline entry) and the
+// late copy does not fire the group again; a new start at the sender is a
+// new episode.
+func TestIntakeSenderClockAheadKeepsStarts(t *testing.T) {
+	w := newWorld(t)
+	r := w.replica()
+	ahead := 10 * time.Minute
+	started := time.Now().Add(-time.Minute + ahead)
+	n := diskGroup(disk("db-1", started))
+	post := func(step string, n amNotification) bot.AlertGroup {
+		t.Helper()
+		time.Sleep(2 * time.Millisecond) // a later time of receipt
+		if code, body := r.post(PathAlertmanager, n.JSON(), nil); code != http.StatusOK {
+			t.Fatalf("%s: got %d %q, want 200", step, code, body)
+		}
+		return r.group(n.id())
+	}
+	first := post("first", n)
+	again := post("repeat", n)
+	if !again.Alerts[0].StartsAt.Equal(first.Alerts[0].StartsAt) || again.Version != first.Version {
+		t.Errorf("repeat: start %v version %d, want %v and %d unchanged", again.Alerts[0].StartsAt, again.Version,
+			first.Alerts[0].StartsAt, first.Version)
+	}
+	resolved := post("resolution", diskGroup(disk("db-1", started).resolvedAt(time.Now().Add(ahead))))
+	if resolved.Firing != 0 || !resolved.Alerts[0].StartsAt.Equal(first.Alerts[0].StartsAt) {
+		t.Fatalf("resolution: %d firing, start %v; want 0, %v", resolved.Firing, resolved.Alerts[0].StartsAt, first.Alerts[0].StartsAt)
+	}
+	if late := post("late copy", n); late.Firing != 0 || late.Episode != 1 {
+		t.Errorf("late copy of the firing: %d firing, episode %d; want 0, 1", late.Firing, late.Episode)
+	}
+	if anew := post("new start", diskGroup(disk("db-1", time.Now().Add(ahead)))); anew.Firing != 1 || anew.Episode != 2 {
+		t.Errorf("fired anew: %d firing, episode %d; want 1, 2", anew.Firing, anew.Episode)
+	}
+}

@@ -128,6 +128,19 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		}
 		g.State = st
 	}
+	if p, held := s.unrecordedPost(id, g.Episode); held && st.Message.TS != "" {
+		// The message this process posted and could not record was
+		// recorded meanwhile by a render that found it, or another was,
+		// posted once this process's lease had ended: this one is the
+		// second, and goes. Either way the lease kept with it is over;
+		// the next render takes the lock anew.
+		s.dropPost(id)
+		if p.ref != st.Message {
+			s.discard(ctx, id, p, log)
+		}
+		s.kick()
+		return g, false, nil
+	}
 	switch {
 	case !force && (g.DueAt.IsZero() || now.Before(g.DueAt)):
 		// Listed as due before another replica rendered it, or before a
@@ -175,6 +188,10 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 			log.Error("alert message posted but not recorded; recorded when the store answers",
 				zap.String("channel", p.ref.Channel), zap.String("ts", p.ref.TS), zap.Error(err))
 			s.retryLater(ctx, id, log)
+			// Held only now: a render that ran meanwhile (a click, a
+			// flush) would have taken the lease kept with it and rendered
+			// the group alongside this one.
+			s.holdPost(id, p)
 			return g, false, err
 		}
 		s.dropPost(id)
@@ -200,14 +217,14 @@ func (s *Service) renderLocked(ctx context.Context, id string, log *zap.Logger, 
 		// the group now has.
 		msg := s.message(&g, &st, route, now)
 		h := messageHash(msg)
-		if s.lastShown(id) != h {
+		if s.lastShown(id, g.Shown) != h {
 			if err := s.chat.Update(rctx, st.Message, msg); err != nil {
 				log.Warn("alert message not updated", zap.String("channel", st.Message.Channel), zap.Error(err))
 				s.retryLater(ctx, id, log)
 				return g, false, err
 			}
 			s.metrics.latency.WithLabelValues("edit").Observe(latency(g.Pending, s.clock.Now()))
-			s.remember(id, h)
+			s.remember(id, h, g.Version)
 		}
 	}
 	if st.Previous.TS != "" {
@@ -290,22 +307,37 @@ func (s *Service) clearFailures(id string) {
 	s.mu.Unlock()
 }
 
+// shownMessage is the message this process last showed for a group: its
+// hash, and the group version it showed.
+type shownMessage struct {
+	hash    string
+	version int64
+}
+
 // remember and lastShown keep the hash of the message this process last
 // showed for a group, to skip edits that would change nothing. Bounded:
 // forgetting only costs an edit.
-func (s *Service) remember(id, h string) {
+func (s *Service) remember(id, h string, version int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.shown) > 10000 {
-		s.shown = map[string]string{}
+		s.shown = map[string]shownMessage{}
 	}
-	s.shown[id] = h
+	s.shown[id] = shownMessage{hash: h, version: version}
 }
 
-func (s *Service) lastShown(id string) string {
+// lastShown is the hash of the message this process last showed, while
+// the group's last render (shown, the version it recorded) is still that
+// one: once another replica has rendered the group since, the message may
+// show something else, and a message like this process's must be shown
+// again.
+func (s *Service) lastShown(id string, shown int64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.shown[id]
+	if m := s.shown[id]; m.version == shown {
+		return m.hash
+	}
+	return ""
 }
 
 // afterRender does what follows from a group's new state: its alerts in the
@@ -437,10 +469,8 @@ func (s *Service) postOnce(ctx, rctx context.Context, g *bot.AlertGroup, st *bot
 		return pendingPost{}, fmt.Errorf("post the alert message in %s: %w", route.Channel, err)
 	}
 	s.metrics.latency.WithLabelValues("post").Observe(latency(g.Pending, s.clock.Now()))
-	s.remember(g.ID, messageHash(msg))
-	p := pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}
-	s.holdPost(g.ID, p)
-	return p, nil
+	s.remember(g.ID, messageHash(msg), g.Version)
+	return pendingPost{episode: g.Episode, ref: ref, at: now, attempt: attempt, release: release}, nil
 }
 
 // findAttempt looks in the channel for the message st's post attempt may

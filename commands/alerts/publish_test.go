@@ -378,3 +378,36 @@ func TestHugeAlertTextStaysWithinSlackLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestEditAfterAnotherReplicasEdit: one replica shows the group, another
+// edits the message, and then the group comes back to what the first
+// showed. The first must edit the message again: what it showed last is
+// not what the message shows once another replica has edited it.
+func TestEditAfterAnotherReplicasEdit(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	r1, r2 := w.replica(withClock(clock)), w.replica(withClock(clock))
+	s1 := t0.Add(-3 * time.Minute)
+	with := func(description string) amNotification {
+		a := disk("db-1", s1)
+		a.Annotations = map[string]string{"summary": "Disk almost full on db-1", "description": description}
+		return diskGroup(a)
+	}
+	shows := func(step, want, not string) {
+		t.Helper()
+		if text := w.only(w.alerts).Rendered(); !strings.Contains(text, want) || strings.Contains(text, not) {
+			t.Fatalf("%s: message shows\n%s\nwant %q, not %q", step, text, want, not)
+		}
+	}
+	r1.notify(with("92% used"))
+	flush(r1)
+	shows("posted by r1", "92% used", "97% used")
+	r2.notify(with("97% used"))
+	clock.Add(time.Second)
+	flush(r2)
+	shows("edited by r2", "97% used", "92% used")
+	r1.notify(with("92% used"))
+	clock.Add(time.Second)
+	flush(r1)
+	shows("edited by r1", "92% used", "97% used")
+}

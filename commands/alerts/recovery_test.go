@@ -2,8 +2,10 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,5 +313,127 @@ func TestDeadReplicaMessageOfEarlierEpisodeFinished(t *testing.T) {
 	}
 	if !strings.Contains(ms[1].Rendered(), "FIRING") {
 		t.Errorf("the new episode's message:\n%s", ms[1].Rendered())
+	}
+}
+
+// messageRecordFails fails, once armed, the state update that records the
+// group's message, as a Redis error would: nothing is written.
+type messageRecordFails struct {
+	bot.AlertStore
+	armed atomic.Bool
+}
+
+func (s *messageRecordFails) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	return s.AlertStore.UpdateState(ctx, id, touch, func(x *bot.AlertGroupState) error {
+		before := x.Message
+		if err := fn(x); err != nil {
+			return err
+		}
+		if before.TS == "" && x.Message.TS != "" && s.armed.CompareAndSwap(true, false) {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	})
+}
+
+// TestUnrecordedPostSupersededWhileHeld: a replica posts the group's
+// message but cannot record it, and keeps it to record later; its lease
+// ends first, and the other replica, unable to read the channel's history,
+// posts and records its own. When the first renders the group again, its
+// message is the second: it is deleted, and the first replica lets go of
+// it (and of the lease it no longer has).
+func TestUnrecordedPostSupersededWhileHeld(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(time.Now().UTC())
+	var store *messageRecordFails
+	r1 := w.replica(withClock(clock), withShortLease, func(c *Config) {
+		store = &messageRecordFails{AlertStore: c.Store}
+		c.Store = store
+	})
+	r2 := w.replica(withClock(clock))
+	store.armed.Store(true)
+	id := r1.notify(diskGroup(disk("db-1", clock.Now().Add(-time.Minute))))
+	r1.svc.render(context.Background(), id)
+	held := w.only(w.alerts)
+	if got := r1.group(id).State.Message; got.TS != "" {
+		t.Fatalf("recorded %+v, want nothing recorded", got)
+	}
+
+	clock.Add(attemptSettle)
+	w.fs.FailNext("conversations.history", "missing_scope")
+	r2.renderUntil(id, "the other replica's message", func() bool { return r2.group(id).State.Message.TS != "" })
+	kept := r2.group(id).State.Message
+	if kept.TS == held.TS {
+		t.Fatalf("the other replica recorded the held message %s; want its own", held.TS)
+	}
+
+	r1.notify(diskGroup(disk("db-1", clock.Now().Add(-time.Minute)), disk("db-2", clock.Now())))
+	clock.Add(time.Second)
+	r1.svc.render(context.Background(), id)
+	if m := w.only(w.alerts); m.TS != kept.TS {
+		t.Errorf("the group's message is %s, want %s", m.TS, kept.TS)
+	}
+	if r1.svc.holdsUnrecordedPost(id) {
+		t.Errorf("the first replica still holds the message it could not record")
+	}
+}
+
+// holdsUnrecordedPost says the service keeps an unrecorded message of the group
+// (and the lease it was posted under).
+func (s *Service) holdsUnrecordedPost(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[id]
+	return ok
+}
+
+// messageRecordHeld holds, once armed, the state update that records the
+// group's message until the test lets it go on (a slow Redis).
+type messageRecordHeld struct {
+	bot.AlertStore
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *messageRecordHeld) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	probe := bot.AlertGroupState{}
+	if g, err := s.Group(ctx, id); err == nil {
+		probe = g.State
+	}
+	before := probe.Message
+	if fn(&probe) == nil && before.TS == "" && probe.Message.TS != "" && s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+		<-s.release
+	}
+	return s.AlertStore.UpdateState(ctx, id, touch, fn)
+}
+
+// TestClickWhilePostIsRecorded: a click renders the group while the render
+// that posted its message is still recording it. The click's render waits
+// for the group's lock like any other: it does not render the group
+// alongside the one in progress (which edited the new message with what
+// it already showed).
+func TestClickWhilePostIsRecorded(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(time.Now().UTC())
+	var store *messageRecordHeld
+	r := w.replica(withClock(clock), func(c *Config) {
+		store = &messageRecordHeld{AlertStore: c.Store, entered: make(chan struct{}), release: make(chan struct{})}
+		c.Store = store
+	})
+	store.armed.Store(true)
+	id := r.notify(diskGroup(disk("db-1", clock.Now().Add(-time.Minute))))
+	done := make(chan struct{})
+	go func() { defer close(done); r.svc.render(context.Background(), id) }()
+	<-store.entered
+	r.svc.renderNow(context.Background(), id)
+	if n := len(w.fs.Calls("chat.update")); n != 0 {
+		t.Errorf("%d edits while the post was being recorded, want 0", n)
+	}
+	close(store.release)
+	<-done
+	if got := r.group(id).State.Message; got.TS != w.only(w.alerts).TS {
+		t.Errorf("recorded %+v, want the message", got)
 	}
 }

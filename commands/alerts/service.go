@@ -115,9 +115,9 @@ type Service struct {
 	mu       sync.Mutex
 	inflight map[string]bool
 	failures map[string]int
-	shown    map[string]string      // group ID -> hash of the message last shown
-	pending  map[string]pendingPost // group ID -> message posted, not yet recorded
-	recorded map[string]bool        // timeline dedupe keys recorded by this process
+	shown    map[string]shownMessage // group ID -> the message this process last showed
+	pending  map[string]pendingPost  // group ID -> message posted, not yet recorded
+	recorded map[string]bool         // timeline dedupe keys recorded by this process
 }
 
 var _ bot.AlertGroups = (*Service)(nil)
@@ -153,7 +153,7 @@ func New(cfg Config) (*Service, error) {
 		decoders: cfg.Decoders, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, set: set, metrics: m,
 		workers: cfg.Workers, pollInterval: cfg.PollInterval, lease: cfg.EscalationLease,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{}, failures: map[string]int{},
-		shown: map[string]string{}, recorded: map[string]bool{}, pending: map[string]pendingPost{},
+		shown: map[string]shownMessage{}, recorded: map[string]bool{}, pending: map[string]pendingPost{},
 	}
 	if s.clock == nil {
 		s.clock = bot.SystemClock

@@ -47,20 +47,39 @@ type page struct {
 	// group's episode it paged for) are the Events API alert's.
 	service string
 	episode int
+	// unsent says the state names the page but not that it was sent:
+	// the escalation may still be sending it. A REST incident's ID is
+	// not known then: id is its incident key, and service and episode
+	// are set.
+	unsent bool
 }
 
 // eventsTimer marks the unpage timers of Events API alerts.
 const eventsTimer = "events"
 
+// restKeyTimer marks the unpage timers of REST incidents known by their
+// incident key only.
+const restKeyTimer = "restkey"
+
 // timer is the page's unpage timer ID: <group>/<incident> for a REST
-// incident (the form queued since those were resolved), and
+// incident (the form queued since those were resolved),
+// <group>/restkey/<service>/<episode> for one whose ID is not known, and
 // <group>/events/<service>/<episode>/<dedup key> for an Events API alert.
 // Group IDs, incident IDs, service names and dedup keys have no "/".
 func (p page) timer() string {
-	if p.via == pagedViaEvents {
+	switch {
+	case p.via == pagedViaEvents:
 		return p.group + "/" + eventsTimer + "/" + p.service + "/" + strconv.Itoa(p.episode) + "/" + p.id
+	case p.unsent:
+		return p.group + "/" + restKeyTimer + "/" + p.service + "/" + strconv.Itoa(p.episode)
 	}
 	return p.group + "/" + p.id
+}
+
+// restIncidentKey is the incident key of the REST incident an escalation
+// creates for a group's episode.
+func restIncidentKey(group string, episode int) string {
+	return "alertgroup-" + group + "-" + strconv.Itoa(episode)
 }
 
 // parsePage reads an unpage timer ID.
@@ -69,6 +88,13 @@ func parsePage(tid string) (page, bool) {
 	switch {
 	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
 		return page{group: parts[0], via: pagedViaREST, id: parts[1]}, true
+	case len(parts) == 4 && parts[0] != "" && parts[1] == restKeyTimer && parts[2] != "":
+		ep, err := strconv.Atoi(parts[3])
+		if err != nil || ep <= 0 {
+			return page{}, false
+		}
+		return page{group: parts[0], via: pagedViaREST, id: restIncidentKey(parts[0], ep), service: parts[2], episode: ep,
+			unsent: true}, true
 	case len(parts) == 5 && parts[0] != "" && parts[1] == eventsTimer && parts[2] != "" && parts[4] != "":
 		ep, err := strconv.Atoi(parts[3])
 		if err != nil || ep <= 0 {
@@ -94,36 +120,47 @@ func (p page) same(q page) bool {
 	if p.via != q.via || p.id != q.id {
 		return false
 	}
-	return p.via == pagedViaREST || (p.service == q.service && p.episode == q.episode)
+	return (p.via == pagedViaREST && !p.unsent) || (p.service == q.service && p.episode == q.episode)
 }
 
 // log adds the page's fields to a logger. The routing key is a secret and
 // is never among them.
 func (p page) log(l *zap.Logger) *zap.Logger {
 	l = l.With(zap.String("alert_group", p.group))
-	if p.via == pagedViaEvents {
+	switch {
+	case p.via == pagedViaEvents:
 		return l.With(zap.String("service", p.service), zap.String("pd_dedup_key", p.id), zap.Int("episode", p.episode))
+	case p.unsent:
+		return l.With(zap.String("service", p.service), zap.String("pd_incident_key", p.id), zap.Int("episode", p.episode))
 	}
 	return l.With(zap.String("pd_incident", p.id))
 }
 
-// statePage is the page a group's state records, if any.
+// statePage is the page a group's state records, if any: one recorded as
+// sent (PagedAt), or one an escalation was about to send, which may have
+// been sent without its record (an Events API alert by its dedup key, a
+// REST incident by its incident key).
 func statePage(group string, st *bot.AlertGroupState) (page, bool) {
-	if st.PagedAt.IsZero() {
-		return page{}, false
-	}
 	switch st.PagedVia {
 	case pagedViaREST:
+		if st.PagedAt.IsZero() {
+			return page{group: group, via: pagedViaREST, id: restIncidentKey(group, st.Episode), service: st.PagedService,
+				episode: st.Episode, unsent: true}, st.PagedService != "" && st.Episode > 0
+		}
 		if st.PageID == "" {
 			return page{}, false
 		}
 		return page{group: group, via: pagedViaREST, id: st.PageID}, true
 	case pagedViaEvents:
+		if st.PagedAt.IsZero() && st.PageID == "" {
+			return page{}, false
+		}
 		id := st.PageID
 		if id == "" {
 			id = group // recorded before the state kept dedup keys: the group's
 		}
-		return page{group: group, via: pagedViaEvents, id: id, service: st.PagedService, episode: st.Episode}, true
+		return page{group: group, via: pagedViaEvents, id: id, service: st.PagedService, episode: st.Episode,
+			unsent: st.PagedAt.IsZero()}, true
 	}
 	return page{}, false
 }
@@ -143,13 +180,21 @@ func (s *Service) canResolve(p page) bool {
 	return s.resolver != nil
 }
 
-// queueUnpage asks for a group's page to be resolved, at once. Without the
-// client its API needs nothing can resolve it, and it stays open.
+// queueUnpage asks for a group's page to be resolved, at once, or, when
+// its trigger is not known to have been sent, after the escalation's lease:
+// a resolve that overtook the trigger would leave the alert open, and an
+// escalation that records its page by then queues it again at once.
+// Without the client its API needs nothing can resolve it, and it stays
+// open.
 func (s *Service) queueUnpage(ctx context.Context, p page) error {
 	if !s.canResolve(p) || p.id == "" {
 		return nil
 	}
-	return s.store.ScheduleTimer(ctx, unpageKind, p.timer(), s.clock.Now())
+	at := s.clock.Now()
+	if p.unsent {
+		at = at.Add(s.lease)
+	}
+	return s.store.ScheduleTimer(ctx, unpageKind, p.timer(), at)
 }
 
 // unpageDue resolves the queued pages. Each claimed one is leased: a
@@ -230,6 +275,11 @@ func (s *Service) unpageOnce(ctx context.Context, p page, log *zap.Logger) (done
 		if paged && cur.same(p) && g.State.PageResolved {
 			return true
 		}
+		if paged && p.unsent && p.via == pagedViaREST && cur.via == pagedViaREST && !cur.unsent && g.State.Episode == p.episode {
+			// Recorded since with its ID, which is queued when the
+			// episode closes and resolved under it.
+			return true
+		}
 		if paged && p.legacy() && cur.via == pagedViaEvents && cur.id == p.id && cur.service == p.service &&
 			cur.episode > p.episode && !g.State.PageResolved {
 			log.Info("page not resolved: a later episode of the group paged under its dedup key since; that episode's resolution resolves it",
@@ -282,8 +332,11 @@ func (s *Service) unpageOnce(ctx context.Context, p page, log *zap.Logger) (done
 // key and its service's routing key.
 func (s *Service) resolvePage(ctx context.Context, p page) error {
 	if p.via == pagedViaREST {
-		if s.resolver == nil {
+		switch {
+		case s.resolver == nil:
 			return errCannotResolve("this replica has no PagerDuty REST client")
+		case p.unsent:
+			return s.resolver.ResolvePageByKey(ctx, p.service, p.id)
 		}
 		return s.resolver.ResolvePage(ctx, p.id)
 	}

@@ -2,9 +2,12 @@ package alerts
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -430,6 +433,7 @@ func TestUnpageTimerIDs(t *testing.T) {
 		{group: g, via: pagedViaREST, id: "PINC123"},
 		{group: g, via: pagedViaEvents, id: g + ":3", service: "checkout", episode: 3},
 		{group: g, via: pagedViaEvents, id: g, service: "db-primary_2", episode: 1},
+		{group: g, via: pagedViaREST, id: "alertgroup-" + g + "-2", service: "db", episode: 2, unsent: true},
 	} {
 		got, ok := parsePage(p.timer())
 		if !ok || got != p {
@@ -440,7 +444,8 @@ func TestUnpageTimerIDs(t *testing.T) {
 		t.Errorf("REST timer: %+v, %v", got, ok)
 	}
 	for _, bad := range []string{"", g, g + "/", "/PINC123", g + "/a/b", g + "/events/checkout/0/" + g,
-		g + "/events/checkout/x/" + g, g + "/events//1/" + g, g + "/events/checkout/1/", g + "/events/checkout/1/a/b"} {
+		g + "/events/checkout/x/" + g, g + "/events//1/" + g, g + "/events/checkout/1/", g + "/events/checkout/1/a/b",
+		g + "/restkey/db/0", g + "/restkey//1", g + "/restkey/db/x", g + "/restkey/db"} {
 		if p, ok := parsePage(bad); ok {
 			t.Errorf("%q read as %+v", bad, p)
 		}
@@ -481,5 +486,93 @@ func TestRESTIncidentLeftByAReplicaWithoutResolver(t *testing.T) {
 	}
 	if g := full.group(id); !g.State.PageResolved {
 		t.Errorf("state %+v, want the resolution recorded", g.State)
+	}
+}
+
+// pageRecordFails fails, once armed, the state update that records a page
+// (the one that sets PagedAt), as a Redis error would: nothing is written.
+type pageRecordFails struct {
+	bot.AlertStore
+	armed atomic.Bool
+}
+
+func (s *pageRecordFails) UpdateState(ctx context.Context, id string, touch bool, fn func(*bot.AlertGroupState) error) (bot.AlertGroupState, error) {
+	return s.AlertStore.UpdateState(ctx, id, touch, func(x *bot.AlertGroupState) error {
+		before := x.PagedAt
+		if err := fn(x); err != nil {
+			return err
+		}
+		if before.IsZero() && !x.PagedAt.IsZero() && s.armed.CompareAndSwap(true, false) {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	})
+}
+
+// answerLost forwards events to PagerDuty and, once armed, loses the
+// answer to a trigger that PagerDuty took, as a timeout would.
+type answerLost struct {
+	bot.EventPager
+	armed atomic.Bool
+}
+
+func (p *answerLost) Enqueue(ctx context.Context, ev bot.PagerEvent) (string, error) {
+	id, err := p.EventPager.Enqueue(ctx, ev)
+	if err == nil && ev.Action == bot.PagerTrigger && p.armed.CompareAndSwap(true, false) {
+		return "", fmt.Errorf("send event: %w", context.DeadlineExceeded)
+	}
+	return id, err
+}
+
+// TestEventsPageOfUnknownOutcomeResolved: the escalation's trigger reached
+// PagerDuty but the escalation did not learn it (the answer was lost) or
+// could not record it (Redis failed), and the group resolves before its
+// lease ends and the escalation is tried again. The escalation then finds
+// nothing to page, but the alert at PagerDuty is still resolved with its
+// group, once.
+func TestEventsPageOfUnknownOutcomeResolved(t *testing.T) {
+	for _, tc := range []string{"record failed", "answer lost"} {
+		t.Run(tc, func(t *testing.T) {
+			w := newWorld(t)
+			clock := bottest.NewClock(t0)
+			w.events.SetNow(clock.Now)
+			var store *pageRecordFails
+			lost := &answerLost{EventPager: w.eventPg}
+			r := w.replica(withClock(clock), func(cfg *Config) {
+				store = &pageRecordFails{AlertStore: cfg.Store}
+				cfg.Store, cfg.EventPager = store, lost
+			})
+			id := r.notify(paymentsGroup("warning", t0.Add(-time.Minute)))
+			flush(r)
+			clock.Add(10 * time.Minute)
+			if tc == "record failed" {
+				store.armed.Store(true)
+			} else {
+				lost.armed.Store(true)
+			}
+			r.svc.escalateDue(context.Background())
+			if got := w.eventAlert(id + ":1"); got.Status != "triggered" {
+				t.Fatalf("alert %+v, want it triggered", got)
+			}
+			if g := r.group(id); !g.State.PagedAt.IsZero() {
+				t.Fatalf("state %+v, want no page recorded", g.State)
+			}
+
+			resolvePayments(r, clock)
+			flush(r)
+			if g := r.group(id); !g.State.ShownResolved {
+				t.Fatalf("state %+v, want the resolution shown", g.State)
+			}
+			for i := 0; i < 3; i++ {
+				clock.Add(10 * time.Minute)
+				flush(r)
+			}
+			if got := w.eventAlert(id + ":1"); got.Status != "resolved" {
+				t.Errorf("alert %+v, want it resolved with its group", got)
+			}
+			if got := resolves(w); !slices.Equal(got, []string{id + ":1"}) {
+				t.Errorf("resolve events for %v, want one for %s:1", got, id)
+			}
+		})
 	}
 }

@@ -91,7 +91,8 @@ type alert struct {
 // "4", a group key, a known status, at least one alert, each with a
 // fingerprint, a known status and sane times (a start; a resolved alert's
 // end, not before its start). A time further in the future than ClockSkew
-// is taken as now and the notification's ClockAhead says by how much: the
+// is taken as now (an end as its alert's start, if that is later) and
+// the notification's ClockAhead says by how much: the
 // sender does not retry a 400, so refusing would lose the alert over a
 // wrong clock. now is when the notification was received. Unknown fields
 // are ignored, so that a newer Alertmanager keeps working. Every error is a
@@ -217,9 +218,10 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error
 		if starts.IsZero() {
 			return nil, 0, invalid(field+".startsAt", "missing")
 		}
+		var senderStarts time.Time
 		if starts.After(now.Add(ClockSkew)) {
 			ahead = max(ahead, starts.Sub(now))
-			starts = now
+			senderStarts, starts = starts, now
 		}
 		ends, err := parseTime(field+".endsAt", a.EndsAt)
 		if err != nil {
@@ -227,8 +229,15 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error
 		}
 		if st == bot.AlertResolved {
 			if ends.After(now.Add(ClockSkew)) {
+				// Or startsAt, when the skew kept a start later than now:
+				// an end before it would be refused, and a resolution
+				// ordered before the firing notifications that showed
+				// that start would be ignored as a late copy.
 				ahead = max(ahead, ends.Sub(now))
 				ends = now
+				if starts.After(now) {
+					ends = starts
+				}
 			}
 			switch {
 			case ends.IsZero():
@@ -243,7 +252,7 @@ func convertAlerts(in []alert, now time.Time) ([]bot.Alert, time.Duration, error
 			ends = time.Time{}
 		}
 		out[i] = bot.Alert{Status: st, Labels: a.Labels, Annotations: a.Annotations,
-			StartsAt: starts, EndsAt: ends, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint}
+			StartsAt: starts, EndsAt: ends, SenderStartsAt: senderStarts, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint}
 	}
 	return out, ahead, nil
 }

@@ -160,8 +160,9 @@ func TestDecodeAccepts(t *testing.T) {
 		// never retried): the time is taken as the time of receipt and the
 		// notification says by how much the sender was ahead.
 		{"start in the future", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:10:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
-			if !n.Alerts[0].StartsAt.Equal(received) || n.ClockAhead != 10*time.Minute {
-				t.Errorf("got startsAt %v ahead %v; want %v and 10m", n.Alerts[0].StartsAt, n.ClockAhead, received)
+			if !n.Alerts[0].StartsAt.Equal(received) || n.ClockAhead != 10*time.Minute || !n.Alerts[0].SenderStartsAt.Equal(received.Add(10*time.Minute)) {
+				t.Errorf("got startsAt %v (sender's %v) ahead %v; want %v (sender's 10m later) and 10m", n.Alerts[0].StartsAt,
+					n.Alerts[0].SenderStartsAt, n.ClockAhead, received)
 			}
 		}},
 		{"resolved in the future", valid(map[string]string{"alert.status": `"resolved"`, "alert.endsAt": `"2026-03-02T10:00:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
@@ -169,8 +170,13 @@ func TestDecodeAccepts(t *testing.T) {
 				t.Errorf("got %+v ahead %v; want resolved at %v, 22h ahead", n.Alerts[0], n.ClockAhead, received)
 			}
 		}},
+		{"resolved in the future after a start within the skew", valid(map[string]string{"alert.status": `"resolved"`, "alert.startsAt": `"2026-03-01T12:04:00Z"`, "alert.endsAt": `"2026-03-01T12:08:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
+			if want := received.Add(4 * time.Minute); !n.Alerts[0].StartsAt.Equal(want) || !n.Alerts[0].EndsAt.Equal(want) || n.ClockAhead != 8*time.Minute {
+				t.Errorf("got %+v ahead %v; want start and end at %v, 8m ahead", n.Alerts[0], n.ClockAhead, want)
+			}
+		}},
 		{"within the skew nothing is said", valid(map[string]string{"alert.startsAt": `"2026-03-01T12:04:00Z"`}), func(t *testing.T, n bot.AlertNotification) {
-			if n.ClockAhead != 0 || n.Alerts[0].StartsAt.Equal(received) {
+			if n.ClockAhead != 0 || n.Alerts[0].StartsAt.Equal(received) || !n.Alerts[0].SenderStartsAt.IsZero() {
 				t.Errorf("got startsAt %v ahead %v; want the sender's time kept", n.Alerts[0].StartsAt, n.ClockAhead)
 			}
 		}},

@@ -539,6 +539,13 @@ func pageResult(inc *pd.Incident) bot.PageResult {
 // openIncidentByKey finds the open incident of a service with an incident
 // key; ok is false when there is none or the search fails.
 func (c *Client) openIncidentByKey(ctx context.Context, serviceID, key string) (*pd.Incident, bool) {
+	inc, err := c.findOpenIncident(ctx, serviceID, key)
+	return inc, err == nil && inc != nil
+}
+
+// findOpenIncident finds the open incident of a service with an incident
+// key: nil when there is none.
+func (c *Client) findOpenIncident(ctx context.Context, serviceID, key string) (*pd.Incident, error) {
 	var resp *pd.ListIncidentsResponse
 	err := c.call(ctx, fmt.Sprintf("find incident with key %q", key), true, func(ctx context.Context) error {
 		var err error
@@ -547,10 +554,34 @@ func (c *Client) openIncidentByKey(ctx context.Context, serviceID, key string) (
 		})
 		return err
 	})
-	if err != nil || len(resp.Incidents) == 0 {
-		return nil, false
+	if err != nil {
+		return nil, err
 	}
-	return &resp.Incidents[0], true
+	if len(resp.Incidents) == 0 {
+		return nil, nil
+	}
+	return &resp.Incidents[0], nil
+}
+
+// ResolvePageByKey resolves the open incident that Page created on the
+// named service with incidentKey, if there is one: how a page is resolved
+// whose answer was lost, so that its ID was never known. None open (none
+// was created, or it is resolved) is success.
+func (c *Client) ResolvePageByKey(ctx context.Context, service, incidentKey string) error {
+	serviceID, ok := c.cfg.Services[service]
+	if !ok {
+		return fmt.Errorf("pagerduty: resolve the incident keyed %q on service %q (configured: %s): %w",
+			incidentKey, service, strings.Join(c.services, ", "), bot.ErrNotFound)
+	}
+	inc, err := c.findOpenIncident(ctx, serviceID, incidentKey)
+	if err != nil {
+		return err
+	}
+	if inc == nil {
+		c.log.Info("no open incident to resolve", zap.String("service", service), zap.String("incident", incidentKey))
+		return nil
+	}
+	return c.ResolvePage(ctx, inc.ID)
 }
 
 // ResolvePage implements bot.PageResolver: it resolves an incident (PUT

@@ -499,3 +499,39 @@ func TestResolvePage(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvePageByKey: the open incident with the key is resolved; none
+// open (never created, or resolved already) is success and changes
+// nothing; a failed search is an error, not "none".
+func TestResolvePageByKey(t *testing.T) {
+	f := world(t)
+	c, _ := newClient(t, f, nil)
+	ctx := context.Background()
+	res, err := c.Page(ctx, bot.PageRequest{Service: "checkout", Title: "checkout errors", IncidentKey: "alertgroup-g1-1"})
+	if err != nil {
+		t.Fatalf("Page: %v", err)
+	}
+	if err := c.ResolvePageByKey(ctx, "checkout", "alertgroup-g1-2"); err != nil {
+		t.Fatalf("no incident with the key: %v, want success", err)
+	}
+	if got := f.Requests("PUT /incidents"); got != 0 {
+		t.Fatalf("%d PUT /incidents without an incident, want 0", got)
+	}
+	f.FailNextOn("GET /incidents", 3, fakepd.Fault{Status: http.StatusServiceUnavailable})
+	if err := c.ResolvePageByKey(ctx, "checkout", "alertgroup-g1-1"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("search failing: got %v, want ErrUnavailable", err)
+	}
+	if err := c.ResolvePageByKey(ctx, "checkout", "alertgroup-g1-1"); err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	if err := c.ResolvePageByKey(ctx, "checkout", "alertgroup-g1-1"); err != nil {
+		t.Fatalf("resolve again: %v", err)
+	}
+	incs := f.Incidents()
+	if len(incs) != 1 || incs[0].ID != res.ID || incs[0].Status != "resolved" || f.Requests("PUT /incidents") != 1 {
+		t.Errorf("incidents %+v after %d PUT /incidents, want %s resolved once", incs, f.Requests("PUT /incidents"), res.ID)
+	}
+	if err := c.ResolvePageByKey(ctx, "nope", "alertgroup-g1-1"); !errors.Is(err, bot.ErrNotFound) {
+		t.Errorf("unknown service: got %v, want ErrNotFound", err)
+	}
+}
