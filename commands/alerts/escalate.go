@@ -28,18 +28,16 @@ const maxTimelineAlerts = 100
 // errAlready aborts a state update that someone else already made.
 var errAlready = errors.New("already done")
 
-// escalateDue fires due escalations, resolves the pages of groups that
-// resolved, refreshes groups whose message changes at a set time and checks
-// quiet groups against Alertmanager. Each claimed timer is leased, so that
+// escalateDue fires due escalations, refreshes groups whose message
+// changes at a set time and checks quiet groups against Alertmanager (the
+// pages of groups that resolved are resolved by unpageDue, in a loop of
+// its own). Each claimed timer is leased, so that
 // one replica handles it and another retries it only if that one died (or
 // failed).
 func (s *Service) escalateDue(ctx context.Context) {
 	now := s.clock.Now()
 	// Checks against Alertmanager come last: they wait on its API.
 	defer s.reconcileDue(ctx, now)
-	// After the escalations, which may queue the page of a group that
-	// resolved meanwhile.
-	defer s.unpageDue(ctx, now)
 	ids, err := s.store.ClaimTimers(ctx, refreshKind, now, s.lease, 100)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("refresh timers not claimed", zap.Error(err))

@@ -648,3 +648,71 @@ func TestRESTPageOfUnknownOutcomeResolved(t *testing.T) {
 		})
 	}
 }
+
+// gatedResolver holds every resolution until released.
+type gatedResolver struct {
+	bot.PageResolver
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedResolver) ResolvePage(ctx context.Context, id string) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.PageResolver.ResolvePage(ctx, id)
+}
+
+func (g *gatedResolver) ResolvePageByKey(ctx context.Context, service, key string) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.PageResolver.ResolvePageByKey(ctx, service, key)
+}
+
+// TestHangingResolutionDoesNotHoldUpEscalations: while PagerDuty hangs on
+// resolving one group's page (each call may take the client's whole
+// timeout, 20 per pass), another group still escalates: resolutions run in
+// a loop of their own. The held resolution completes once released.
+func TestHangingResolutionDoesNotHoldUpEscalations(t *testing.T) {
+	w := newWorld(t)
+	clock := bottest.NewClock(t0)
+	gate := &gatedResolver{PageResolver: w.pager, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	r := w.replica(withClock(clock), func(cfg *Config) { cfg.PageResolver = gate })
+	id, inc := restPaged(t, w, clock, r)
+	w.events.SetNow(clock.Now)
+
+	r.run()
+	var once sync.Once
+	// Registered after run's cleanup, so it runs first: Run waits for the
+	// held resolution.
+	t.Cleanup(func() { once.Do(func() { close(gate.release) }) })
+	resolveDisk(r, clock)
+	// The resolution may wait out the escalation's lease first (when it was
+	// queued before the page was recorded): move the clock on until it
+	// reaches PagerDuty, where it is now stuck.
+	for entered := false; !entered; {
+		select {
+		case <-gate.entered:
+			entered = true
+		case <-time.After(100 * time.Millisecond):
+			clock.Add(time.Minute)
+		}
+	}
+
+	other := r.notify(paymentsGroup("warning", clock.Now().Add(-time.Minute)))
+	w.poll("the second group's message", func() bool { return r.group(other).State.Message.TS != "" })
+	clock.Add(10 * time.Minute)
+	w.poll("the second group's page while the first resolution hangs", func() bool {
+		for _, a := range w.events.Alerts() {
+			if a.DedupKey == other+":1" && a.Status == "triggered" {
+				return true
+			}
+		}
+		return false
+	})
+	if got := w.pdIncident(inc.ID); got.Status != "triggered" {
+		t.Fatalf("incident %+v resolved while its resolution was held", got)
+	}
+
+	once.Do(func() { close(gate.release) })
+	w.poll("the held resolution", func() bool { return w.pdIncident(inc.ID).Status == "resolved" && r.group(id).State.PageResolved })
+}

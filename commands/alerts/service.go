@@ -233,10 +233,17 @@ func (s *Service) kick() {
 // waits for the renders in flight. Every replica runs it.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.escalationLoop(ctx)
+	}()
+	// Page resolutions have their own loop: a PagerDuty that hangs (each
+	// call may take the client's whole timeout, 20 per pass) must not hold
+	// up the next escalation.
+	go func() {
+		defer wg.Done()
+		s.pollLoop(ctx, func(ctx context.Context) { s.unpageDue(ctx, s.clock.Now()) })
 	}()
 	s.publishLoop(ctx)
 	wg.Wait()
@@ -328,11 +335,14 @@ func (s *Service) refreshGauge(ctx context.Context) {
 	}
 }
 
-func (s *Service) escalationLoop(ctx context.Context) {
+func (s *Service) escalationLoop(ctx context.Context) { s.pollLoop(ctx, s.escalateDue) }
+
+// pollLoop runs pass at once and then every pollInterval until ctx ends.
+func (s *Service) pollLoop(ctx context.Context, pass func(context.Context)) {
 	tick := time.NewTicker(s.pollInterval)
 	defer tick.Stop()
 	for {
-		s.escalateDue(ctx)
+		pass(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -347,6 +357,9 @@ func (s *Service) escalationLoop(ctx context.Context) {
 func (s *Service) Flush(ctx context.Context) {
 	s.renderDue(ctx)
 	s.escalateDue(ctx)
+	// After the escalations, which may queue the page of a group that
+	// resolved meanwhile.
+	s.unpageDue(ctx, s.clock.Now())
 	s.renderDue(ctx) // what the escalations changed
 }
 
