@@ -389,16 +389,10 @@ func (c *Cluster) running() []string {
 // Kill kills the node at addr with SIGKILL, as a crash would; Restart
 // brings it back.
 func (c *Cluster) Kill(addr string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, m := range c.nodes {
-		if m.addr() == addr && m.proc != nil {
-			m.proc.Kill()
-			m.proc = nil
-			return nil
-		}
+	if !killMember(&c.mu, c.nodes, addr) {
+		return fmt.Errorf("%s is not a running node of this cluster", addr)
 	}
-	return fmt.Errorf("%s is not a running node of this cluster", addr)
+	return nil
 }
 
 // KillPrimaryOf kills (SIGKILL) the primary that serves slot and returns
@@ -469,32 +463,13 @@ func (c *Cluster) WaitFailover(ctx context.Context, slot int, old string) (strin
 // its data is what it syncs from there (the test nodes keep nothing on
 // disk).
 func (c *Cluster) Restart(ctx context.Context, addr string) error {
-	c.mu.Lock()
-	var m *member
-	for _, n := range c.nodes {
-		if n.addr() == addr {
-			m = n
-		}
-	}
-	c.mu.Unlock()
-	if m == nil || m.proc != nil {
+	found, err := restartMember(&c.mu, c.nodes, addr, func(spec procSpec) procSpec { return spec })
+	if !found {
 		return fmt.Errorf("%s is not a killed node of this cluster", addr)
 	}
-	var p *process
-	var err error
-	// The old sockets may linger briefly; retry rather than fail.
-	for attempt := 0; attempt < 20; attempt++ {
-		if p, err = startProcess(m.spec); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	if err != nil {
-		return fmt.Errorf("restart %s: %w", addr, err)
+		return err
 	}
-	c.mu.Lock()
-	m.proc = p
-	c.mu.Unlock()
 	return c.waitConsistent(ctx)
 }
 

@@ -73,6 +73,55 @@ type member struct {
 
 func (m *member) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.spec.port)) }
 
+// killMember kills the running member at addr with SIGKILL, as a crash
+// would; mu guards the members' processes. It reports whether one ran
+// there.
+func killMember(mu *sync.Mutex, nodes []*member, addr string) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range nodes {
+		if m.addr() == addr && m.proc != nil {
+			m.proc.Kill()
+			m.proc = nil
+			return true
+		}
+	}
+	return false
+}
+
+// restartMember starts the killed member at addr again with the spec
+// respec makes of its own (the old sockets may linger briefly: it retries
+// rather than fail). It reports whether a killed member was there.
+func restartMember(mu *sync.Mutex, nodes []*member, addr string, respec func(procSpec) procSpec) (bool, error) {
+	mu.Lock()
+	var m *member
+	for _, n := range nodes {
+		if n.addr() == addr {
+			m = n
+		}
+	}
+	mu.Unlock()
+	if m == nil || m.proc != nil {
+		return false, nil
+	}
+	spec := respec(m.spec)
+	var p *process
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if p, err = startProcess(spec); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return true, fmt.Errorf("restart %s: %w", addr, err)
+	}
+	mu.Lock()
+	m.spec, m.proc = spec, p
+	mu.Unlock()
+	return true, nil
+}
+
 // NewSentinel starts a primary with two replicas (see WithReplicas) and
 // three Sentinels on free ports, waits until the Sentinels agree on the
 // topology, and kills every process when the test ends. Without a
@@ -468,16 +517,10 @@ func (s *Sentinel) Replicas(ctx context.Context) ([]string, error) {
 
 // Kill kills the data node at addr with SIGKILL; Restart brings it back.
 func (s *Sentinel) Kill(addr string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, n := range s.nodes {
-		if n.addr() == addr && n.proc != nil {
-			n.proc.Kill()
-			n.proc = nil
-			return nil
-		}
+	if !killMember(&s.mu, s.nodes, addr) {
+		return fmt.Errorf("%s is not a running data node of this topology", addr)
 	}
-	return fmt.Errorf("%s is not a running data node of this topology", addr)
+	return nil
 }
 
 // WaitFailover waits until every Sentinel names a primary other than old
@@ -516,32 +559,16 @@ func (s *Sentinel) Restart(ctx context.Context, addr string) error {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(primary)
-	s.mu.Lock()
-	var m *member
-	for _, n := range s.nodes {
-		if n.addr() == addr {
-			m = n
-		}
-	}
-	s.mu.Unlock()
-	if m == nil || m.proc != nil {
+	found, err := restartMember(&s.mu, s.nodes, addr, func(spec procSpec) procSpec {
+		spec.extra = append(append([]string{}, dataNodeOptions...), "--replicaof", host, port)
+		return spec
+	})
+	if !found {
 		return fmt.Errorf("%s is not a killed node of this topology", addr)
 	}
-	spec := m.spec
-	spec.extra = append(append([]string{}, dataNodeOptions...), "--replicaof", host, port)
-	var p *process
-	for attempt := 0; attempt < 20; attempt++ {
-		if p, err = startProcess(spec); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	if err != nil {
-		return fmt.Errorf("restart %s: %w", addr, err)
+		return err
 	}
-	s.mu.Lock()
-	m.spec, m.proc = spec, p
-	s.mu.Unlock()
 	return s.WaitHealthy(ctx)
 }
 
